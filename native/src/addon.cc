@@ -1,0 +1,126 @@
+// Module registration, per-environment state and shutdown. One Node environment per process drives the
+// runtime: its worker threads and watcher are process-wide.
+#include <atomic>
+#include <cmath>
+
+#include "cuda/cuda_api.h"
+#include "handles.h"
+#include "watcher.h"
+
+namespace fr {
+
+namespace {
+std::atomic<bool> g_loaded{false};
+}
+
+AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+uint64_t toIndex(const Napi::Value& v, const std::string& name) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0) {
+    throw Napi::RangeError::New(v.Env(), name + " must be a non-negative safe integer, got " + v.ToString().Utf8Value());
+  }
+  return static_cast<uint64_t>(d);
+}
+
+DType toDType(const Napi::Value& v, const std::string& name) {
+  DType t;
+  if (!v.IsString() || !parseDType(v.As<Napi::String>(), &t)) {
+    throw Napi::TypeError::New(v.Env(), name + " must be one of float16, bfloat16, float32, float64, int8, uint8, int32, int64");
+  }
+  return t;
+}
+
+RedOp toRedOp(const Napi::Value& v, const std::string& name) {
+  RedOp op;
+  if (!v.IsString() || !parseRedOp(v.As<Napi::String>(), &op)) {
+    throw Napi::TypeError::New(v.Env(), name + " must be one of sum, prod, max, min, avg");
+  }
+  return op;
+}
+
+std::string deviceLabel(const DeviceImpl& d) { return std::string(backendName(d.kind)) + ":" + std::to_string(d.ordinal); }
+
+void throwClosed(Napi::Env env, const char* what) { throw Napi::TypeError::New(env, std::string(what) + " is closed"); }
+
+namespace {
+
+// info() -> what this build and machine offer: backends, CUDA devices, driver/runtime and NCCL versions, or why not.
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  cuda::RuntimeInfo rt = cuda::runtimeInfo();
+  auto c = Napi::Object::New(env);
+  c.Set("built", rt.built);
+  c.Set("deviceCount", rt.deviceCount);
+  c.Set("driverVersion", rt.driverVersion);
+  c.Set("runtimeVersion", rt.runtimeVersion);
+  c.Set("error", rt.error.empty() ? env.Null() : Napi::String::New(env, rt.error));
+  auto devices = Napi::Array::New(env);
+  for (int i = 0; i < rt.deviceCount; i++) {
+    std::string name, error;
+    uint64_t total = 0;
+    auto d = Napi::Object::New(env);
+    d.Set("ordinal", i);
+    if (cuda::deviceInfo(i, &name, &total, &error)) {
+      d.Set("name", name);
+      d.Set("totalMemory", static_cast<double>(total));
+    } else {
+      d.Set("error", error);
+    }
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  c.Set("devices", devices);
+  out.Set("cuda", c);
+  cuda::NcclInfo n = cuda::ncclInfo();
+  auto nc = Napi::Object::New(env);
+  nc.Set("loaded", n.loaded);
+  nc.Set("version", n.version);
+  nc.Set("library", n.library.empty() ? env.Null() : Napi::String::New(env, n.library));
+  nc.Set("error", n.error.empty() ? env.Null() : Napi::String::New(env, n.error));
+  out.Set("nccl", nc);
+  auto backends = Napi::Array::New(env);
+  backends.Set(0u, "cpu");
+  if (rt.deviceCount > 0 && n.loaded) backends.Set(1u, "cuda");
+  out.Set("backends", backends);
+  return out;
+}
+
+void Shutdown(void*) {
+  g_shuttingDown = true;
+  abortAllComms();
+  shutdownStreams();
+  Watcher::Stop();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  if (g_loaded.exchange(true)) {
+    throw Napi::Error::New(env, "fairring-rx: the native addon supports one Node.js environment per process");
+  }
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  auto add = [&](const char* name, Napi::Function ctor, Napi::FunctionReference& ref) {
+    ref = Napi::Persistent(ctor);
+    exports.Set(name, ctor);
+  };
+  add("Device", Device::Init(env), data->device);
+  add("Buffer", Buffer::Init(env), data->buffer);
+  add("Stream", Stream::Init(env), data->stream);
+  add("Event", Event::Init(env), data->event);
+  add("HostBuffer", HostBuffer::Init(env), data->hostBuffer);
+  add("Comm", Comm::Init(env), data->comm);
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("uniqueId", Napi::Function::New(env, UniqueId, "uniqueId"));
+  exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));
+  exports.Set("group", Napi::Function::New(env, Group, "group"));
+  Watcher::Start(env);
+  napi_add_env_cleanup_hook(env, Shutdown, nullptr);
+  return exports;
+}
+
+}  // namespace
+}  // namespace fr
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return fr::Init(env, exports); }
+NODE_API_MODULE(fairring, InitModule)

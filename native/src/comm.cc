@@ -1,0 +1,276 @@
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <set>
+
+#include "cpu/cpu_comm.h"
+#include "cuda/cuda_api.h"
+#include "handles.h"
+
+namespace fr {
+
+namespace {
+
+std::mutex g_commsMutex;
+std::vector<std::weak_ptr<CommImpl>> g_comms;
+
+void registerComm(const std::shared_ptr<CommImpl>& c) {
+  std::lock_guard<std::mutex> lock(g_commsMutex);
+  g_comms.erase(std::remove_if(g_comms.begin(), g_comms.end(), [](const auto& w) { return w.expired(); }),
+                g_comms.end());
+  g_comms.push_back(c);
+}
+
+BackendKind toBackend(const Napi::Value& v) {
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>();
+    if (s == "cpu") return BackendKind::Cpu;
+    if (s == "cuda") return BackendKind::Cuda;
+  }
+  throw Napi::TypeError::New(v.Env(), "backend must be 'cpu' or 'cuda'");
+}
+
+class InitWorker : public Napi::AsyncWorker {
+ public:
+  InitWorker(Napi::Env env, BackendKind kind, std::string id, int nranks, std::vector<cpu::Member> members,
+             int timeoutMs)
+      : Napi::AsyncWorker(env, "fairring-rx:initComms"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        kind_(kind),
+        id_(std::move(id)),
+        nranks_(nranks),
+        members_(std::move(members)),
+        timeoutMs_(timeoutMs) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::string error;
+    if (kind_ == BackendKind::Cpu) {
+      comms_ = cpu::initComms(id_, nranks_, members_, timeoutMs_, &error);
+    } else {
+      std::vector<cuda::Member> members;
+      for (const auto& m : members_) members.push_back(cuda::Member{m.rank, m.device});
+      comms_ = cuda::initComms(id_, nranks_, members, &error);
+    }
+    if (!error.empty()) SetError(error);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto out = Napi::Array::New(env, comms_.size());
+    for (uint32_t i = 0; i < comms_.size(); i++) {
+      registerComm(comms_[i]);
+      out.Set(i, Comm::Wrap(env, comms_[i]));
+    }
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(Napi::Error::New(Env(), "initComms: " + e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  BackendKind kind_;
+  std::string id_;
+  int nranks_;
+  std::vector<cpu::Member> members_;
+  int timeoutMs_;
+  std::vector<std::shared_ptr<CommImpl>> comms_;
+};
+
+}  // namespace
+
+void abortAllComms() {
+  std::lock_guard<std::mutex> lock(g_commsMutex);
+  for (auto& w : g_comms) {
+    if (auto c = w.lock()) c->abort();
+  }
+  g_comms.clear();
+}
+
+// uniqueId(backend) -> Uint8Array(128)
+Napi::Value UniqueId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BackendKind kind = toBackend(info[0]);
+  std::string id;
+  if (kind == BackendKind::Cpu) {
+    id = cpu::newUniqueId();
+  } else {
+    std::string error;
+    id = cuda::ncclUniqueId(&error);
+    if (!error.empty()) throw Napi::Error::New(env, "uniqueId: " + error);
+  }
+  auto out = Napi::Uint8Array::New(env, id.size());
+  std::memcpy(out.Data(), id.data(), id.size());
+  return out;
+}
+
+// initComms(backend, id: Uint8Array, nranks, members: {rank, device}[], timeoutMs) -> Promise<Comm[]>
+// All members are created in one group, so one process can drive several ranks of one communicator.
+Napi::Value InitComms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BackendKind kind = toBackend(info[0]);
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[1].As<Napi::Uint8Array>().ElementLength() != 128) {
+    throw Napi::TypeError::New(env, "id must be the 128-byte Uint8Array from uniqueId()");
+  }
+  auto idArr = info[1].As<Napi::Uint8Array>();
+  std::string id(reinterpret_cast<const char*>(idArr.Data()), 128);
+  uint64_t nranks = toIndex(info[2], "nranks");
+  if (nranks == 0 || nranks > 65536) throw Napi::RangeError::New(env, "nranks must be between 1 and 65536");
+  if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() == 0) {
+    throw Napi::TypeError::New(env, "members must be a non-empty array of {rank, device}");
+  }
+  uint64_t timeoutMs = toIndex(info[4], "timeoutMs");
+  if (timeoutMs == 0 || timeoutMs > 86400000) throw Napi::RangeError::New(env, "timeoutMs must be between 1 and 86400000");
+  auto arr = info[3].As<Napi::Array>();
+  std::vector<cpu::Member> members;
+  std::set<uint64_t> ranks;
+  std::set<int> devices;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    std::string name = "members[" + std::to_string(i) + "]";
+    if (!arr.Get(i).IsObject()) throw Napi::TypeError::New(env, name + " must be {rank, device}");
+    auto m = arr.Get(i).As<Napi::Object>();
+    uint64_t rank = toIndex(m.Get("rank"), name + ".rank");
+    if (rank >= nranks) {
+      throw Napi::RangeError::New(env, name + ".rank " + std::to_string(rank) + " is not below nranks " + std::to_string(nranks));
+    }
+    Device* d = Device::From(m.Get("device"), name + ".device");
+    if (d->impl->kind != kind) throw Napi::TypeError::New(env, name + ".device is not a " + backendName(kind) + " device");
+    if (!ranks.insert(rank).second) throw Napi::RangeError::New(env, "rank " + std::to_string(rank) + " appears twice");
+    if (!devices.insert(d->impl->ordinal).second) {
+      throw Napi::RangeError::New(env, "two ranks of one communicator on " + deviceLabel(*d->impl));
+    }
+    members.push_back(cpu::Member{static_cast<int>(rank), d->impl});
+  }
+  auto* worker = new InitWorker(env, kind, std::move(id), static_cast<int>(nranks), std::move(members),
+                                static_cast<int>(timeoutMs));
+  auto promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+namespace {
+
+CollKind toKind(const Napi::Value& v, const std::string& name) {
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>();
+    if (s == "allReduce") return CollKind::AllReduce;
+    if (s == "reduceScatter") return CollKind::ReduceScatter;
+    if (s == "allGather") return CollKind::AllGather;
+    if (s == "send") return CollKind::Send;
+    if (s == "recv") return CollKind::Recv;
+  }
+  throw Napi::TypeError::New(v.Env(), name + " must be one of allReduce, reduceScatter, allGather, send, recv");
+}
+
+}  // namespace
+
+// group(items): one ncclGroupStart/End. Each item: {kind, stream, comm, send?, sendOffset?, recv?, recvOffset?,
+// count, dtype, op?, peer?}; counts as NCCL's (reduceScatter: recvcount, allGather: sendcount).
+Napi::Value Group(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "items must be an array");
+  auto arr = info[0].As<Napi::Array>();
+  std::vector<CollItem> items;
+  std::optional<BackendKind> kind;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    std::string name = "items[" + std::to_string(i) + "]";
+    if (!arr.Get(i).IsObject()) throw Napi::TypeError::New(env, name + " must be an object");
+    auto o = arr.Get(i).As<Napi::Object>();
+    CollItem it;
+    it.kind = toKind(o.Get("kind"), name + ".kind");
+    it.stream = Stream::From(o.Get("stream"), name + ".stream")->live(env);
+    it.comm = Comm::From(o.Get("comm"), name + ".comm")->live(env);
+    it.count = toIndex(o.Get("count"), name + ".count");
+    it.dtype = toDType(o.Get("dtype"), name + ".dtype");
+    const DeviceImpl& dev = *it.stream->device;
+    if (it.comm->device->kind != dev.kind || it.comm->device->ordinal != dev.ordinal) {
+      throw Napi::TypeError::New(env, name + ": comm rank lives on " + deviceLabel(*it.comm->device) + ", stream on " +
+                                          deviceLabel(dev));
+    }
+    if (kind && *kind != dev.kind) throw Napi::TypeError::New(env, "a group cannot mix cpu and cuda items");
+    kind = dev.kind;
+    size_t esz = dtypeSize(it.dtype);
+    uint64_t n = static_cast<uint64_t>(it.comm->size);
+    uint64_t sendBytes = it.count * esz, recvBytes = it.count * esz;
+    if (it.kind == CollKind::ReduceScatter) sendBytes *= n;
+    if (it.kind == CollKind::AllGather) recvBytes *= n;
+    bool reduces = it.kind == CollKind::AllReduce || it.kind == CollKind::ReduceScatter;
+    it.op = reduces ? toRedOp(o.Get("op"), name + ".op") : RedOp::Sum;
+    if (it.kind == CollKind::Send || it.kind == CollKind::Recv) {
+      uint64_t peer = toIndex(o.Get("peer"), name + ".peer");
+      if (peer >= n) throw Napi::RangeError::New(env, name + ".peer " + std::to_string(peer) + " is not below the comm size " + std::to_string(n));
+      it.peer = static_cast<int>(peer);
+    }
+    auto viewOf = [&](const char* key, const char* offKey, uint64_t bytes, std::shared_ptr<Memory>* mem, size_t* off) {
+      std::string field = name + "." + key;
+      Buffer* b = Buffer::From(o.Get(key), field);
+      Napi::Value ov = o.Get(offKey);
+      *off = ov.IsUndefined() ? 0 : toIndex(ov, name + "." + offKey);
+      if (*off % esz != 0) throw Napi::RangeError::New(env, field + " offset is not a multiple of the element size");
+      *mem = b->view(env, dev, *off, bytes, field);
+    };
+    if (it.kind != CollKind::Recv) viewOf("send", "sendOffset", sendBytes, &it.sendMem, &it.sendOffset);
+    if (it.kind != CollKind::Send) viewOf("recv", "recvOffset", recvBytes, &it.recvMem, &it.recvOffset);
+    items.push_back(std::move(it));
+  }
+  if (!items.empty()) backendFor(*kind).enqueueGroup(std::move(items));
+  return env.Undefined();
+}
+
+Napi::Function Comm::Init(Napi::Env env) {
+  return DefineClass(env, "Comm",
+                     {
+                         InstanceMethod<&Comm::Abort>("abort"),
+                         InstanceMethod<&Comm::AsyncError>("asyncError"),
+                         InstanceMethod<&Comm::Close>("close"),
+                         InstanceAccessor<&Comm::Closed>("closed"),
+                     });
+}
+
+Comm* Comm::From(const Napi::Value& v, const std::string& name) {
+  return unwrapArg<Comm>(v, addonData(v.Env()).comm, name, "Comm");
+}
+
+Comm::Comm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Comm>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "Comm is created by initComms()");
+  impl_ = *info[0].As<Napi::External<std::shared_ptr<CommImpl>>>().Data();
+  info.This().As<Napi::Object>().DefineProperties({
+      Napi::PropertyDescriptor::Value("rank", Napi::Number::New(env, impl_->rank), napi_enumerable),
+      Napi::PropertyDescriptor::Value("size", Napi::Number::New(env, impl_->size), napi_enumerable),
+  });
+}
+
+Napi::Object Comm::Wrap(Napi::Env env, std::shared_ptr<CommImpl> impl) {
+  std::shared_ptr<CommImpl> holder = std::move(impl);
+  return addonData(env).comm.New({Napi::External<std::shared_ptr<CommImpl>>::New(env, &holder)});
+}
+
+std::shared_ptr<CommImpl> Comm::live(Napi::Env env) {
+  if (!impl_) throwClosed(env, "Comm");
+  return impl_;
+}
+
+Napi::Value Comm::Abort(const Napi::CallbackInfo& info) {
+  if (impl_) impl_->abort();
+  return info.Env().Undefined();
+}
+
+// The communicator's asynchronous error (a timeout, an abort, an NCCL failure), or null.
+Napi::Value Comm::AsyncError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string e = live(env)->asyncError();
+  return e.empty() ? env.Null() : Napi::String::New(env, e);
+}
+
+// Releases this rank's communicator once the work already enqueued on it no longer needs it.
+Napi::Value Comm::Close(const Napi::CallbackInfo& info) {
+  impl_.reset();
+  return info.Env().Undefined();
+}
+
+
+Napi::Value Comm::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
+
+}  // namespace fr

@@ -1,0 +1,136 @@
+// Node-API wrappers of the runtime handles (one .cc per handle) and the argument checks they share. Every
+// check runs on the JS thread before anything is enqueued: wrong types throw TypeError, bad sizes RangeError.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "runtime.h"
+
+namespace fr {
+
+struct AddonData {
+  Napi::FunctionReference device, buffer, stream, event, hostBuffer, comm;
+};
+AddonData& addonData(Napi::Env env);
+
+uint64_t toIndex(const Napi::Value& v, const std::string& name);
+DType toDType(const Napi::Value& v, const std::string& name);
+RedOp toRedOp(const Napi::Value& v, const std::string& name);
+std::string deviceLabel(const DeviceImpl& d);
+[[noreturn]] void throwClosed(Napi::Env env, const char* what);
+
+template <class W>
+W* unwrapArg(const Napi::Value& v, Napi::FunctionReference& ctor, const std::string& name, const char* type) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor.Value())) {
+    throw Napi::TypeError::New(v.Env(), name + " must be a " + type);
+  }
+  return W::Unwrap(v.As<Napi::Object>());
+}
+
+class Device : public Napi::ObjectWrap<Device> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Device(const Napi::CallbackInfo& info);
+  std::shared_ptr<DeviceImpl> impl;
+  static Device* From(const Napi::Value& v, const std::string& name);
+};
+
+class Buffer : public Napi::ObjectWrap<Buffer> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Buffer(const Napi::CallbackInfo& info);
+  static Buffer* From(const Napi::Value& v, const std::string& name);
+  // The live allocation; throws when closed.
+  std::shared_ptr<Memory> memory(Napi::Env env);
+  // Checks that [offset, offset + bytes) lies inside and that the buffer lives on `device`.
+  std::shared_ptr<Memory> view(Napi::Env env, const DeviceImpl& device, uint64_t offset, uint64_t bytes,
+                               const std::string& name);
+
+ private:
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  std::shared_ptr<Memory> mem_;
+  Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+class Event : public Napi::ObjectWrap<Event> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Event(const Napi::CallbackInfo& info);
+  static Event* From(const Napi::Value& v, const std::string& name);
+  std::shared_ptr<EventImpl> live(Napi::Env env);
+
+ private:
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  std::shared_ptr<EventImpl> impl_;
+  Napi::Value Completion(const Napi::CallbackInfo& info);
+  Napi::Value IsComplete(const Napi::CallbackInfo& info);
+  Napi::Value ElapsedMs(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+// Host memory a device-to-host copy lands in; readable once the stream has reached the copy.
+struct HostData {
+  std::vector<char> bytes;
+  std::atomic<bool> ready{false};
+};
+
+class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit HostBuffer(const Napi::CallbackInfo& info);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<HostData> data);
+
+ private:
+  Napi::Value Ready(const Napi::CallbackInfo& info);
+  std::shared_ptr<HostData> data_;
+  Napi::Value Read(const Napi::CallbackInfo& info);
+};
+
+class Stream : public Napi::ObjectWrap<Stream> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Stream(const Napi::CallbackInfo& info);
+  ~Stream() override;
+  static Stream* From(const Napi::Value& v, const std::string& name);
+  std::shared_ptr<StreamImpl> live(Napi::Env env);
+
+ private:
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  std::shared_ptr<StreamImpl> impl_;
+  Napi::Value Copy(const Napi::CallbackInfo& info);
+  Napi::Value CopyFromHost(const Napi::CallbackInfo& info);
+  Napi::Value CopyToHost(const Napi::CallbackInfo& info);
+  Napi::Value Fill(const Napi::CallbackInfo& info);
+  Napi::Value Reduce(const Napi::CallbackInfo& info);
+  Napi::Value Record(const Napi::CallbackInfo& info);
+  Napi::Value Wait(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+class Comm : public Napi::ObjectWrap<Comm> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Comm(const Napi::CallbackInfo& info);
+  static Comm* From(const Napi::Value& v, const std::string& name);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<CommImpl> impl);
+  std::shared_ptr<CommImpl> live(Napi::Env env);
+
+ private:
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  std::shared_ptr<CommImpl> impl_;
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value AsyncError(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+// Module functions implemented in comm.cc.
+Napi::Value UniqueId(const Napi::CallbackInfo& info);
+Napi::Value InitComms(const Napi::CallbackInfo& info);
+Napi::Value Group(const Napi::CallbackInfo& info);
+// Aborts every communicator still open (environment shutdown).
+void abortAllComms();
+
+}  // namespace fr

@@ -1,0 +1,199 @@
+#include "runtime.h"
+
+#include <chrono>
+
+namespace fr {
+
+std::atomic<bool> g_shuttingDown{false};
+
+size_t dtypeSize(DType t) {
+  switch (t) {
+    case DType::Float16:
+    case DType::BFloat16:
+      return 2;
+    case DType::Float32:
+    case DType::Int32:
+      return 4;
+    case DType::Float64:
+    case DType::Int64:
+      return 8;
+    case DType::Int8:
+    case DType::UInt8:
+      return 1;
+  }
+  return 0;
+}
+
+bool parseDType(const std::string& s, DType* out) {
+  static const std::pair<const char*, DType> table[] = {
+      {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
+      {"float64", DType::Float64}, {"int8", DType::Int8},         {"uint8", DType::UInt8},
+      {"int32", DType::Int32},     {"int64", DType::Int64}};
+  for (const auto& [name, value] : table) {
+    if (s == name) {
+      *out = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parseRedOp(const std::string& s, RedOp* out) {
+  static const std::pair<const char*, RedOp> table[] = {
+      {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
+  for (const auto& [name, value] : table) {
+    if (s == name) {
+      *out = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* backendName(BackendKind k) { return k == BackendKind::Cpu ? "cpu" : "cuda"; }
+
+Backend& backendFor(BackendKind k) {
+  if (k == BackendKind::Cpu) return cpuBackend();
+  // A CUDA device handle can only exist when the CUDA backend was built and found devices.
+  return *cudaBackend();
+}
+
+Memory::~Memory() {
+  if (ptr != nullptr) backendFor(device->kind).release(*device, ptr);
+}
+
+EventImpl::~EventImpl() { backendFor(device->kind).eventDestroy(*this); }
+
+void applyStatus(StreamImpl& s, const Status& st, const char* what) {
+  if (!st.ok() && s.error.empty()) s.error = std::string(what) + ": " + st.error;
+}
+
+void StreamImpl::start() {
+  thread = std::thread([self = shared_from_this()] { self->run(); });
+}
+
+void StreamImpl::run() {
+  Backend& backend = backendFor(device->kind);
+  backend.streamCreate(*this);
+  for (;;) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return !queue.empty() || closing || g_shuttingDown.load(); });
+      if (g_shuttingDown.load() || queue.empty()) break;
+      task = std::move(queue.front());
+      queue.pop_front();
+    }
+    task(*this);
+  }
+  backend.streamDestroy(*this);
+  exited = true;
+}
+
+void StreamImpl::enqueue(Task t) {
+  {
+    std::lock_guard<std::mutex> lock(m);
+    queue.push_back(std::move(t));
+  }
+  cv.notify_one();
+}
+
+void StreamImpl::close() {
+  {
+    std::lock_guard<std::mutex> lock(m);
+    closing = true;
+  }
+  cv.notify_one();
+}
+
+void StreamImpl::join() {
+  if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+}
+
+StreamImpl::~StreamImpl() {
+  if (thread.joinable()) thread.detach();
+}
+
+void enqueueRecord(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<EventImpl>& e) {
+  {
+    std::lock_guard<std::mutex> lock(e->m);
+    e->enqueued++;
+  }
+  s->enqueue([e](StreamImpl& st) {
+    Backend& backend = backendFor(st.device->kind);
+    std::string err = st.error;
+    if (err.empty()) {
+      Status r = backend.record(st, *e);
+      if (!r.ok()) err = "record: " + r.error;
+    }
+    {
+      std::lock_guard<std::mutex> lock(e->m);
+      e->issued++;
+      e->error = err;
+      // On the CPU a record runs after everything before it on the stream has run, so it is complete now.
+      if (st.device->kind == BackendKind::Cpu || !err.empty()) {
+        e->completed = e->issued;
+        e->cpuTimeMs =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      }
+    }
+    e->cv.notify_all();
+    kickWatchers();
+  });
+}
+
+void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<EventImpl>& e) {
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(e->m);
+    target = e->enqueued;
+  }
+  if (target == 0) return;  // like CUDA: waiting on a never-recorded event is a no-op
+  s->enqueue([e, target](StreamImpl& st) {
+    if (!st.error.empty()) return;
+    {
+      // The record may not have reached its own stream's worker yet; the device-side wait needs it issued.
+      std::unique_lock<std::mutex> lock(e->m);
+      if (!waitInterruptible(lock, e->cv, [&] { return e->issued >= target; })) {
+        st.error = "wait: runtime shutting down";
+        return;
+      }
+      if (!e->error.empty()) {
+        st.error = "waited on a failed event: " + e->error;
+        return;
+      }
+    }
+    applyStatus(st, backendFor(st.device->kind).wait(st, *e), "wait");
+  });
+}
+
+namespace {
+std::mutex g_streamsMutex;
+std::vector<std::shared_ptr<StreamImpl>> g_streams;
+}  // namespace
+
+void registerStream(const std::shared_ptr<StreamImpl>& s) {
+  std::lock_guard<std::mutex> lock(g_streamsMutex);
+  // Reap workers that have exited after close().
+  for (auto it = g_streams.begin(); it != g_streams.end();) {
+    if ((*it)->exited.load()) {
+      (*it)->join();
+      it = g_streams.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  g_streams.push_back(s);
+}
+
+void shutdownStreams() {
+  std::vector<std::shared_ptr<StreamImpl>> streams;
+  {
+    std::lock_guard<std::mutex> lock(g_streamsMutex);
+    streams.swap(g_streams);
+  }
+  for (auto& s : streams) s->cv.notify_all();
+  for (auto& s : streams) s->join();
+}
+
+}  // namespace fr

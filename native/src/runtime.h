@@ -1,0 +1,186 @@
+// The backend-neutral device runtime: devices, memory, streams (a worker thread each), events and the
+// backend interface both the CPU and the CUDA backends implement. Nothing here touches Node-API.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fr {
+
+enum class BackendKind { Cpu, Cuda };
+enum class DType { Float16, BFloat16, Float32, Float64, Int8, UInt8, Int32, Int64 };
+enum class RedOp { Sum, Prod, Max, Min, Avg };
+
+size_t dtypeSize(DType t);
+bool parseDType(const std::string& s, DType* out);
+bool parseRedOp(const std::string& s, RedOp* out);
+const char* backendName(BackendKind k);
+
+// Result of one enqueued operation as the worker saw it: empty message means success.
+struct Status {
+  std::string error;
+  bool ok() const { return error.empty(); }
+  static Status Ok() { return {}; }
+  static Status Fail(std::string message) { return Status{std::move(message)}; }
+};
+
+// Set once when the Node environment shuts down: every wait in the runtime checks it so that worker threads
+// can be joined instead of blocking process exit.
+extern std::atomic<bool> g_shuttingDown;
+
+// Waits on cv until pred() holds, the runtime shuts down, or the deadline passes. Returns pred().
+template <class Pred>
+bool waitInterruptible(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Pred pred,
+                       std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {
+  while (!pred()) {
+    if (g_shuttingDown.load()) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(20));
+    cv.wait_for(lock, slice);
+  }
+  return true;
+}
+
+struct DeviceImpl {
+  BackendKind kind;
+  int ordinal;
+  std::string name;
+  uint64_t totalMemory;
+};
+
+// One device allocation. Operations hold a shared_ptr to it, so memory outlives a closed Buffer handle until
+// the work that uses it has been issued (CUDA) or executed (CPU).
+struct Memory {
+  std::shared_ptr<DeviceImpl> device;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~Memory();
+};
+
+struct StreamImpl;
+
+// A re-recordable event. Each record is numbered; waiting and completion refer to a record number.
+struct EventImpl {
+  std::shared_ptr<DeviceImpl> device;
+  bool timing = false;
+  void* cudaEvent = nullptr;
+
+  std::mutex m;
+  std::condition_variable cv;
+  uint64_t enqueued = 0;   // records handed to a stream (JS thread)
+  uint64_t issued = 0;     // records the stream worker has reached
+  uint64_t completed = 0;  // records known complete (CPU: at issue; CUDA: observed by the watcher)
+  std::string error;       // error carried by the latest issued record
+  double cpuTimeMs = 0;    // CPU backend: steady clock at completion
+
+  ~EventImpl();
+};
+
+using Task = std::function<void(StreamImpl&)>;
+
+struct StreamImpl : std::enable_shared_from_this<StreamImpl> {
+  std::shared_ptr<DeviceImpl> device;
+  void* cudaStream = nullptr;
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<Task> queue;
+  bool closing = false;
+  std::atomic<bool> exited{false};
+  std::thread thread;
+  // Sticky error: once an operation fails, later operations are skipped and later records carry it.
+  std::string error;
+
+  void start();
+  void enqueue(Task t);
+  void close();  // no more enqueues; queued work still runs, then the worker exits
+  void join();
+  ~StreamImpl();
+
+ private:
+  void run();
+};
+
+// Runs one operation's status into the stream's sticky error.
+void applyStatus(StreamImpl& s, const Status& st, const char* what);
+
+struct CommImpl;
+
+// One operation of a group (NCCL's ncclGroupStart/End): collectives and point-to-point, per rank.
+enum class CollKind { AllReduce, ReduceScatter, AllGather, Send, Recv };
+struct CollItem {
+  std::shared_ptr<StreamImpl> stream;
+  std::shared_ptr<CommImpl> comm;
+  CollKind kind;
+  std::shared_ptr<Memory> sendMem;
+  size_t sendOffset = 0;
+  std::shared_ptr<Memory> recvMem;
+  size_t recvOffset = 0;
+  size_t count = 0;  // elements: allReduce count, reduceScatter recvcount, allGather sendcount, send/recv count
+  DType dtype = DType::Float32;
+  RedOp op = RedOp::Sum;
+  int peer = -1;
+  const void* sendPtr() const { return static_cast<const char*>(sendMem->ptr) + sendOffset; }
+  void* recvPtr() const { return static_cast<char*>(recvMem->ptr) + recvOffset; }
+};
+
+struct CommImpl {
+  std::shared_ptr<DeviceImpl> device;
+  int rank = 0;
+  int size = 0;
+  virtual ~CommImpl() = default;
+  virtual void abort() = 0;
+  virtual std::string asyncError() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual void* allocate(DeviceImpl& d, size_t bytes, std::string* error) = 0;
+  virtual void release(DeviceImpl& d, void* ptr) = 0;
+  virtual void streamCreate(StreamImpl& s) = 0;   // on the worker thread
+  virtual void streamDestroy(StreamImpl& s) = 0;  // on the worker thread
+  virtual Status copy(StreamImpl& s, void* dst, const void* src, size_t bytes) = 0;
+  virtual Status copyFromHost(StreamImpl& s, void* dst, const void* host, size_t bytes) = 0;
+  virtual Status copyToHost(StreamImpl& s, void* host, const void* src, size_t bytes) = 0;
+  virtual Status fill(StreamImpl& s, void* dst, size_t count, DType t, double value) = 0;
+  virtual Status reduce(StreamImpl& s, void* dst, const std::vector<const void*>& srcs, size_t count, DType t,
+                        RedOp op) = 0;
+  virtual Status record(StreamImpl& s, EventImpl& e) = 0;
+  virtual Status wait(StreamImpl& s, EventImpl& e) = 0;
+  virtual void eventCreate(EventImpl& e) = 0;
+  virtual void eventDestroy(EventImpl& e) = 0;
+  // Returns true when complete; sets *error on failure.
+  virtual bool eventQuery(EventImpl& e, std::string* error) = 0;
+  virtual double elapsedMs(EventImpl& a, EventImpl& b, std::string* error) = 0;
+  // Enqueues a whole group on the streams its items name, in one step so peers see the same order.
+  virtual void enqueueGroup(std::vector<CollItem> items) = 0;
+};
+
+Backend& backendFor(BackendKind k);
+Backend& cpuBackend();
+// Null when built without CUDA.
+Backend* cudaBackend();
+
+// Enqueue helpers shared by the handles: record and wait carry errors across streams.
+void enqueueRecord(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<EventImpl>& e);
+void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<EventImpl>& e);
+
+// Wakes the event watcher threads after a record was issued (the CPU backend completes events there).
+void kickWatchers();
+
+// Registry of live streams so that environment shutdown can stop and join them all.
+void registerStream(const std::shared_ptr<StreamImpl>& s);
+void shutdownStreams();
+
+}  // namespace fr

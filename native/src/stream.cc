@@ -1,0 +1,250 @@
+#include <cstring>
+
+#include "handles.h"
+
+namespace fr {
+
+Napi::Function Stream::Init(Napi::Env env) {
+  return DefineClass(env, "Stream",
+                     {
+                         InstanceMethod<&Stream::Copy>("copy"),
+                         InstanceMethod<&Stream::CopyFromHost>("copyFromHost"),
+                         InstanceMethod<&Stream::CopyToHost>("copyToHost"),
+                         InstanceMethod<&Stream::Fill>("fill"),
+                         InstanceMethod<&Stream::Reduce>("reduce"),
+                         InstanceMethod<&Stream::Record>("record"),
+                         InstanceMethod<&Stream::Wait>("wait"),
+                         InstanceMethod<&Stream::Close>("close"),
+                         InstanceAccessor<&Stream::Closed>("closed"),
+                     });
+}
+
+Stream* Stream::From(const Napi::Value& v, const std::string& name) {
+  return unwrapArg<Stream>(v, addonData(v.Env()).stream, name, "Stream");
+}
+
+// new Stream(device)
+Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+  Device* device = Device::From(info[0], "device");
+  impl_ = std::make_shared<StreamImpl>();
+  impl_->device = device->impl;
+  impl_->start();
+  registerStream(impl_);
+}
+
+Stream::~Stream() {
+  if (impl_) impl_->close();
+}
+
+std::shared_ptr<StreamImpl> Stream::live(Napi::Env env) {
+  if (!impl_) throwClosed(env, "Stream");
+  return impl_;
+}
+
+namespace {
+void checkAligned(Napi::Env env, uint64_t offset, DType t, const std::string& name) {
+  if (offset % dtypeSize(t) != 0) {
+    throw Napi::RangeError::New(env, name + " offset " + std::to_string(offset) + " is not a multiple of the element size " +
+                                         std::to_string(dtypeSize(t)));
+  }
+}
+}  // namespace
+
+// copy(dst, dstOffset, src, srcOffset, bytes): device to device on this stream's device.
+Napi::Value Stream::Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  Buffer* dst = Buffer::From(info[0], "dst");
+  uint64_t dstOffset = toIndex(info[1], "dstOffset");
+  Buffer* src = Buffer::From(info[2], "src");
+  uint64_t srcOffset = toIndex(info[3], "srcOffset");
+  uint64_t bytes = toIndex(info[4], "bytes");
+  auto d = dst->view(env, *s->device, dstOffset, bytes, "dst");
+  auto r = src->view(env, *s->device, srcOffset, bytes, "src");
+  s->enqueue([d, dstOffset, r, srcOffset, bytes](StreamImpl& st) {
+    if (!st.error.empty() || bytes == 0) return;
+    applyStatus(st,
+                backendFor(st.device->kind)
+                    .copy(st, static_cast<char*>(d->ptr) + dstOffset, static_cast<char*>(r->ptr) + srcOffset, bytes),
+                "copy");
+  });
+  return env.Undefined();
+}
+
+// copyFromHost(dst, dstOffset, src: ArrayBufferView): the host bytes are taken now, so src may change at once.
+Napi::Value Stream::CopyFromHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  Buffer* dst = Buffer::From(info[0], "dst");
+  uint64_t dstOffset = toIndex(info[1], "dstOffset");
+  if (!info[2].IsTypedArray() && !info[2].IsDataView()) throw Napi::TypeError::New(env, "src must be a TypedArray or DataView");
+  const char* data;
+  size_t bytes;
+  if (info[2].IsTypedArray()) {
+    auto ta = info[2].As<Napi::TypedArray>();
+    data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    bytes = ta.ByteLength();
+  } else {
+    auto dv = info[2].As<Napi::DataView>();
+    data = static_cast<const char*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    bytes = dv.ByteLength();
+  }
+  auto d = dst->view(env, *s->device, dstOffset, bytes, "dst");
+  auto host = std::make_shared<std::vector<char>>(data, data + bytes);
+  s->enqueue([d, dstOffset, host](StreamImpl& st) {
+    if (!st.error.empty() || host->empty()) return;
+    applyStatus(st,
+                backendFor(st.device->kind)
+                    .copyFromHost(st, static_cast<char*>(d->ptr) + dstOffset, host->data(), host->size()),
+                "copyFromHost");
+  });
+  return env.Undefined();
+}
+
+// copyToHost(src, srcOffset, bytes) -> HostBuffer, readable once a later record on this stream completes.
+Napi::Value Stream::CopyToHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  Buffer* src = Buffer::From(info[0], "src");
+  uint64_t srcOffset = toIndex(info[1], "srcOffset");
+  uint64_t bytes = toIndex(info[2], "bytes");
+  auto r = src->view(env, *s->device, srcOffset, bytes, "src");
+  auto host = std::make_shared<HostData>();
+  host->bytes.resize(bytes);
+  s->enqueue([r, srcOffset, host](StreamImpl& st) {
+    if (!st.error.empty()) return;
+    if (!host->bytes.empty()) {
+      Status status = backendFor(st.device->kind)
+                          .copyToHost(st, host->bytes.data(), static_cast<char*>(r->ptr) + srcOffset, host->bytes.size());
+      applyStatus(st, status, "copyToHost");
+      if (!status.ok()) return;
+    }
+    host->ready = true;
+  });
+  return HostBuffer::Wrap(env, host);
+}
+
+// fill(dst, offset, count, dtype, value)
+Napi::Value Stream::Fill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  Buffer* dst = Buffer::From(info[0], "dst");
+  uint64_t offset = toIndex(info[1], "offset");
+  uint64_t count = toIndex(info[2], "count");
+  DType t = toDType(info[3], "dtype");
+  if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "value must be a number");
+  double value = info[4].As<Napi::Number>().DoubleValue();
+  checkAligned(env, offset, t, "dst");
+  auto d = dst->view(env, *s->device, offset, count * dtypeSize(t), "dst");
+  s->enqueue([d, offset, count, t, value](StreamImpl& st) {
+    if (!st.error.empty() || count == 0) return;
+    applyStatus(st, backendFor(st.device->kind).fill(st, static_cast<char*>(d->ptr) + offset, count, t, value), "fill");
+  });
+  return env.Undefined();
+}
+
+// reduce(dst, dstOffset, inputs: Buffer[], inputOffsets: number[], count, dtype, op): dst = op over inputs.
+Napi::Value Stream::Reduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  Buffer* dst = Buffer::From(info[0], "dst");
+  uint64_t dstOffset = toIndex(info[1], "dstOffset");
+  if (!info[2].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(env, "inputs and inputOffsets must be arrays");
+  auto inputs = info[2].As<Napi::Array>();
+  auto offsets = info[3].As<Napi::Array>();
+  if (inputs.Length() == 0) throw Napi::RangeError::New(env, "reduce needs at least one input");
+  if (inputs.Length() != offsets.Length()) {
+    throw Napi::RangeError::New(env, "inputs and inputOffsets differ in length");
+  }
+  uint64_t count = toIndex(info[4], "count");
+  DType t = toDType(info[5], "dtype");
+  RedOp op = toRedOp(info[6], "op");
+  uint64_t bytes = count * dtypeSize(t);
+  checkAligned(env, dstOffset, t, "dst");
+  auto d = dst->view(env, *s->device, dstOffset, bytes, "dst");
+  std::vector<std::pair<std::shared_ptr<Memory>, uint64_t>> srcs;
+  for (uint32_t i = 0; i < inputs.Length(); i++) {
+    std::string name = "inputs[" + std::to_string(i) + "]";
+    Buffer* b = Buffer::From(inputs.Get(i), name);
+    uint64_t off = toIndex(offsets.Get(i), "inputOffsets[" + std::to_string(i) + "]");
+    checkAligned(env, off, t, name);
+    srcs.emplace_back(b->view(env, *s->device, off, bytes, name), off);
+  }
+  s->enqueue([d, dstOffset, srcs = std::move(srcs), count, t, op](StreamImpl& st) {
+    if (!st.error.empty() || count == 0) return;
+    std::vector<const void*> ptrs;
+    ptrs.reserve(srcs.size());
+    for (const auto& [mem, off] : srcs) ptrs.push_back(static_cast<const char*>(mem->ptr) + off);
+    applyStatus(st, backendFor(st.device->kind).reduce(st, static_cast<char*>(d->ptr) + dstOffset, ptrs, count, t, op),
+                "reduce");
+  });
+  return env.Undefined();
+}
+
+Napi::Value Stream::Record(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  auto e = Event::From(info[0], "event")->live(env);
+  if (e->device->kind != s->device->kind || e->device->ordinal != s->device->ordinal) {
+    throw Napi::TypeError::New(env, "event of " + deviceLabel(*e->device) + " recorded on a stream of " + deviceLabel(*s->device));
+  }
+  enqueueRecord(s, e);
+  return env.Undefined();
+}
+
+// wait(event): later work on this stream starts after the event's latest record, without blocking the host.
+Napi::Value Stream::Wait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = live(env);
+  auto e = Event::From(info[0], "event")->live(env);
+  if (e->device->kind != s->device->kind) {
+    throw Napi::TypeError::New(env, "a " + std::string(backendName(s->device->kind)) + " stream cannot wait on a " +
+                                        backendName(e->device->kind) + " event");
+  }
+  enqueueWait(s, e);
+  return env.Undefined();
+}
+
+// Queued work still runs; the worker exits after it.
+Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
+  if (impl_) {
+    impl_->close();
+    impl_.reset();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Function HostBuffer::Init(Napi::Env env) {
+  return DefineClass(env, "HostBuffer",
+                     {
+                         InstanceMethod<&HostBuffer::Read>("read"),
+                         InstanceAccessor<&HostBuffer::Ready>("ready"),
+                     });
+}
+
+HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBuffer>(info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "HostBuffer is created by Stream.copyToHost");
+  data_ = *info[0].As<Napi::External<std::shared_ptr<HostData>>>().Data();
+}
+
+Napi::Object HostBuffer::Wrap(Napi::Env env, std::shared_ptr<HostData> data) {
+  std::shared_ptr<HostData> holder = std::move(data);
+  return addonData(env).hostBuffer.New({Napi::External<std::shared_ptr<HostData>>::New(env, &holder)});
+}
+
+// A copy of the bytes as a new ArrayBuffer; throws until the stream has reached the copy.
+Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!data_->ready.load()) throw Napi::Error::New(env, "HostBuffer read before its copy completed");
+  auto ab = Napi::ArrayBuffer::New(env, data_->bytes.size());
+  if (!data_->bytes.empty()) std::memcpy(ab.Data(), data_->bytes.data(), data_->bytes.size());
+  return ab;
+}
+
+
+Napi::Value Stream::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
+
+
+Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), data_->ready.load()); }
+
+}  // namespace fr

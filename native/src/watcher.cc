@@ -1,0 +1,168 @@
+#include "watcher.h"
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace fr {
+
+bool eventDone(EventImpl& e, uint64_t target, std::string* error) {
+  uint64_t issued;
+  {
+    std::lock_guard<std::mutex> lock(e.m);
+    if (e.issued < target) return false;
+    if (e.completed >= target) {
+      *error = e.error;
+      return true;
+    }
+    issued = e.issued;
+  }
+  std::string err;
+  bool done = backendFor(e.device->kind).eventQuery(e, &err);
+  if (!done && err.empty()) return false;
+  std::lock_guard<std::mutex> lock(e.m);
+  if (e.completed < issued) e.completed = issued;
+  if (!err.empty()) e.error = err;
+  *error = e.error;
+  return true;
+}
+
+namespace {
+
+struct Completion {
+  Napi::Promise::Deferred* deferred;
+  std::string error;
+};
+
+void CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c);
+using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, CallJs>;
+
+struct Pending {
+  std::shared_ptr<EventImpl> event;
+  uint64_t target;
+  Napi::Promise::Deferred* deferred;
+};
+
+struct State {
+  Tsfn tsfn;
+  std::thread thread;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<Pending> pending;
+  bool stop = false;
+  uint64_t kicks = 0;
+  size_t outstanding = 0;  // JS thread only
+};
+
+State* g_state = nullptr;
+
+void CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
+  if (env != nullptr) {
+    if (c->error.empty()) {
+      c->deferred->Resolve(env.Undefined());
+    } else {
+      c->deferred->Reject(Napi::Error::New(env, c->error).Value());
+    }
+    if (g_state != nullptr && --g_state->outstanding == 0) g_state->tsfn.Unref(env);
+  }
+  delete c->deferred;
+  delete c;
+}
+
+// Spins briefly after activity (a completion is usually microseconds away), then backs off to sleeping so an
+// idle watcher costs nothing.
+void run(State* s) {
+  using Clock = std::chrono::steady_clock;
+  auto lastProgress = Clock::now();
+  auto sleep = std::chrono::microseconds(20);
+  std::vector<Pending> mine;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(s->m);
+      uint64_t seen = s->kicks;
+      if (mine.empty() && s->pending.empty()) {
+        s->cv.wait(lock, [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
+      }
+      if (s->stop) break;
+      for (auto& p : s->pending) mine.push_back(std::move(p));
+      s->pending.clear();
+    }
+    bool progress = false;
+    bool deviceWork = false;
+    for (auto it = mine.begin(); it != mine.end();) {
+      std::string error;
+      if (eventDone(*it->event, it->target, &error)) {
+        s->tsfn.NonBlockingCall(new Completion{it->deferred, std::move(error)});
+        it = mine.erase(it);
+        progress = true;
+      } else {
+        deviceWork = deviceWork || it->event->device->kind == BackendKind::Cuda;
+        ++it;
+      }
+    }
+    if (mine.empty()) continue;
+    auto now = Clock::now();
+    if (progress) {
+      lastProgress = now;
+      sleep = std::chrono::microseconds(20);
+    }
+    if (now - lastProgress < std::chrono::microseconds(200)) {
+      std::this_thread::yield();
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(s->m);
+    uint64_t seen = s->kicks;
+    // CPU records kick the watcher; CUDA completions are only seen by polling, so cap the sleep.
+    auto cap = deviceWork ? std::chrono::microseconds(1000) : std::chrono::microseconds(50000);
+    s->cv.wait_for(lock, std::min<std::chrono::microseconds>(sleep, cap),
+                   [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
+    sleep = std::min<std::chrono::microseconds>(sleep * 2, cap);
+  }
+  for (auto& p : mine) s->tsfn.NonBlockingCall(new Completion{p.deferred, "runtime shutting down"});
+}
+
+}  // namespace
+
+void kickWatchers() {
+  State* s = g_state;
+  if (s == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(s->m);
+    s->kicks++;
+  }
+  s->cv.notify_one();
+}
+
+void Watcher::Start(Napi::Env env) {
+  g_state = new State();
+  g_state->tsfn = Tsfn::New(env, "fairring-rx event watcher", 0, 1);
+  g_state->tsfn.Unref(env);
+  g_state->thread = std::thread(run, g_state);
+}
+
+void Watcher::Stop() {
+  State* s = g_state;
+  if (s == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(s->m);
+    s->stop = true;
+  }
+  s->cv.notify_all();
+  s->thread.join();
+  s->tsfn.Release();
+  g_state = nullptr;
+  delete s;
+}
+
+void Watcher::Watch(Napi::Env env, std::shared_ptr<EventImpl> event, uint64_t target,
+                    Napi::Promise::Deferred deferred) {
+  State* s = g_state;
+  if (s->outstanding++ == 0) s->tsfn.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(s->m);
+    s->pending.push_back(Pending{std::move(event), target, new Napi::Promise::Deferred(deferred)});
+  }
+  s->cv.notify_one();
+}
+
+}  // namespace fr

@@ -1,0 +1,147 @@
+// The typed surface of the native addon (native/src). Everything the addon exports is declared here; the rest
+// of the package reaches the addon only through this module.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type BackendName = 'cpu' | 'cuda';
+export type DType = 'float16' | 'bfloat16' | 'float32' | 'float64' | 'int8' | 'uint8' | 'int32' | 'int64';
+export type ReduceOp = 'sum' | 'prod' | 'max' | 'min' | 'avg';
+
+/** A CPU device (virtual; any ordinal) or a CUDA device. Holds no resources. */
+export interface NativeDevice {
+  readonly backend: BackendName;
+  readonly ordinal: number;
+  readonly name: string;
+  readonly totalMemory: number;
+}
+
+/** Device memory. Offsets and sizes are in bytes. */
+export interface NativeBuffer {
+  readonly bytes: number;
+  readonly closed: boolean;
+  /** Idempotent. Work already enqueued keeps the memory alive until it has used it. */
+  close(): void;
+}
+
+/** A re-recordable event; completion and timing refer to its latest record. */
+export interface NativeEvent {
+  readonly closed: boolean;
+  /** Resolves when the latest record so far completes; rejects with the stream's error if it failed. */
+  completion(): Promise<void>;
+  isComplete(): boolean;
+  /** Milliseconds from this event to `end`; both created with timing, recorded and complete. */
+  elapsedMs(end: NativeEvent): number;
+  close(): void;
+}
+
+/** Result of a device-to-host copy. */
+export interface NativeHostBuffer {
+  readonly ready: boolean;
+  /** A copy of the bytes; throws until the stream has reached the copy. */
+  read(): ArrayBuffer;
+}
+
+/**
+ * An ordered queue of device work. Every method enqueues and returns at once; arguments are checked first
+ * (TypeError, RangeError) and nothing is enqueued when they are wrong. A failed operation makes the stream's
+ * later operations fail and the events recorded after it reject.
+ */
+export interface NativeStream {
+  readonly closed: boolean;
+  copy(dst: NativeBuffer, dstOffset: number, src: NativeBuffer, srcOffset: number, bytes: number): void;
+  /** The host bytes are taken at the call, so `src` may be reused at once. */
+  copyFromHost(dst: NativeBuffer, dstOffset: number, src: ArrayBufferView): void;
+  copyToHost(src: NativeBuffer, srcOffset: number, bytes: number): NativeHostBuffer;
+  fill(dst: NativeBuffer, offset: number, count: number, dtype: DType, value: number): void;
+  /** dst = op over the inputs, elementwise; dst may alias an input. avg divides the sum by inputs.length. */
+  reduce(
+    dst: NativeBuffer,
+    dstOffset: number,
+    inputs: readonly NativeBuffer[],
+    inputOffsets: readonly number[],
+    count: number,
+    dtype: DType,
+    op: ReduceOp,
+  ): void;
+  record(event: NativeEvent): void;
+  /** Later work on this stream waits for the event's latest record, on the device: the host never waits. */
+  wait(event: NativeEvent): void;
+  /** Idempotent; queued work still runs. */
+  close(): void;
+}
+
+export interface NativeComm {
+  readonly rank: number;
+  readonly size: number;
+  readonly closed: boolean;
+  /** Fails this communicator's pending and later operations on every rank (in-process) or this rank (NCCL). */
+  abort(): void;
+  /** A timeout, an abort or an NCCL asynchronous error, or null. */
+  asyncError(): string | null;
+  close(): void;
+}
+
+export type CollectiveKind = 'allReduce' | 'reduceScatter' | 'allGather' | 'send' | 'recv';
+
+/** One operation of a group; counts are NCCL's (reduceScatter: per-rank output, allGather: per-rank input). */
+export interface GroupItem {
+  kind: CollectiveKind;
+  stream: NativeStream;
+  comm: NativeComm;
+  count: number;
+  dtype: DType;
+  send?: NativeBuffer;
+  sendOffset?: number;
+  recv?: NativeBuffer;
+  recvOffset?: number;
+  op?: ReduceOp;
+  peer?: number;
+}
+
+export interface CommMember {
+  rank: number;
+  device: NativeDevice;
+}
+
+export interface NativeInfo {
+  backends: BackendName[];
+  cuda: {
+    built: boolean;
+    deviceCount: number;
+    driverVersion: number;
+    runtimeVersion: number;
+    error: string | null;
+    devices: Array<{ ordinal: number; name?: string; totalMemory?: number; error?: string }>;
+  };
+  nccl: { loaded: boolean; version: number; library: string | null; error: string | null };
+}
+
+export interface NativeAddon {
+  Device: new (backend: BackendName, ordinal: number) => NativeDevice;
+  Buffer: new (device: NativeDevice, bytes: number) => NativeBuffer;
+  Stream: new (device: NativeDevice) => NativeStream;
+  Event: new (device: NativeDevice, timing?: boolean) => NativeEvent;
+  info(): NativeInfo;
+  /** 128 bytes naming a new communicator; hand it to every rank. */
+  uniqueId(backend: BackendName): Uint8Array;
+  /** Creates this process's members of a communicator in one group; resolves once every rank has joined. */
+  initComms(
+    backend: BackendName,
+    id: Uint8Array,
+    nranks: number,
+    members: readonly CommMember[],
+    timeoutMs: number,
+  ): Promise<NativeComm[]>;
+  /** One ncclGroupStart/End over items that may span several local ranks, streams and comms. */
+  group(items: readonly GroupItem[]): void;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Where the built addon lives, relative to the package root (dist/src/native.js is two levels below it). */
+export const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Release', 'fairring.node');
+
+export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+
+export const dtypes: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', 'int8', 'uint8', 'int32', 'int64'];
+export const reduceOps: readonly ReduceOp[] = ['sum', 'prod', 'max', 'min', 'avg'];

@@ -1,0 +1,118 @@
+// Fresh random inputs per dtype and float64 (or exact integer) references, computed on the host independently
+// of the code under test.
+import { expect } from 'chai';
+import type { DType, ReduceOp } from '../../src/native.js';
+import { elementSize, hostArray, isFloat, readNumber, writeNumber, type HostArray } from '../../src/runtime/dtype.js';
+
+const intRange: Record<string, [number, number]> = {
+  int8: [-15, 15],
+  uint8: [0, 31],
+  int32: [-100000, 100000],
+  int64: [-1000000, 1000000],
+};
+
+/** n random elements, never all zero: floats in [-1, 1] rounded to the dtype, integers in a range that keeps
+ *  sums of 8 ranks in range. */
+export function randomArray(dtype: DType, n: number): HostArray {
+  const a = hostArray(dtype, new ArrayBuffer(n * elementSize(dtype)));
+  const range = intRange[dtype];
+  for (let i = 0; i < n; i++) {
+    let v: number;
+    if (range === undefined) {
+      v = Math.random() * 2 - 1;
+      if (Math.abs(v) < 1e-3) v = 0.5;
+    } else {
+      v = range[0] + Math.floor(Math.random() * (range[1] - range[0] + 1));
+    }
+    writeNumber(dtype, a, i, v);
+  }
+  return a;
+}
+
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+const bits: Record<string, number> = { int8: 8, uint8: 8, int32: 32, int64: 64 };
+
+function wrap(dtype: DType, v: bigint): bigint {
+  const b = bits[dtype]!;
+  return dtype === 'uint8' ? BigInt.asUintN(b, v) : BigInt.asIntN(b, v);
+}
+
+/** Elementwise op over inputs: float64 for floats, exact wrapping integers otherwise. */
+export function reference(dtype: DType, op: ReduceOp, inputs: HostArray[], n: number): Array<number | bigint> {
+  const out: Array<number | bigint> = [];
+  for (let i = 0; i < n; i++) {
+    if (isFloat(dtype)) {
+      const xs = inputs.map((a) => readNumber(dtype, a, i));
+      out.push(combineFloat(op, xs));
+    } else {
+      const xs = inputs.map((a) => BigInt(a[i]!));
+      out.push(combineInt(dtype, op, xs));
+    }
+  }
+  return out;
+}
+
+function combineFloat(op: ReduceOp, xs: number[]): number {
+  switch (op) {
+    case 'sum':
+      return xs.reduce((a, b) => a + b, 0);
+    case 'avg':
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    case 'prod':
+      return xs.reduce((a, b) => a * b, 1);
+    case 'max':
+      return Math.max(...xs);
+    case 'min':
+      return Math.min(...xs);
+  }
+}
+
+function combineInt(dtype: DType, op: ReduceOp, xs: bigint[]): bigint {
+  switch (op) {
+    case 'sum':
+      return wrap(dtype, xs.reduce((a, b) => a + b, 0n));
+    case 'avg':
+      // Sums stay in range by construction; BigInt division truncates toward zero.
+      return wrap(dtype, xs.reduce((a, b) => a + b, 0n) / BigInt(xs.length));
+    case 'prod':
+      return wrap(dtype, xs.reduce((a, b) => a * b, 1n));
+    case 'max':
+      return xs.reduce((a, b) => (b > a ? b : a));
+    case 'min':
+      return xs.reduce((a, b) => (b < a ? b : a));
+  }
+}
+
+const epsilon: Record<string, number> = { float16: 2 ** -10, bfloat16: 2 ** -7, float32: 2 ** -23, float64: 2 ** -52 };
+
+/** Asserts got matches the reference: exactly for integers, max and min; within k rounding steps of the
+ *  dtype otherwise (a device may round at every step of a ring). */
+export function expectClose(
+  dtype: DType,
+  op: ReduceOp,
+  k: number,
+  got: HostArray,
+  expected: Array<number | bigint>,
+  what: string,
+): void {
+  expect(got.length, `${what}: length`).to.equal(expected.length);
+  const exact = !isFloat(dtype) || op === 'max' || op === 'min';
+  const tol = exact ? 0 : epsilon[dtype]! * (k + 2) * 2;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!;
+    if (typeof e === 'bigint') {
+      const g = BigInt(got[i]!);
+      if (g !== e) expect.fail(`${what}: element ${i} is ${g}, expected ${e}`);
+      continue;
+    }
+    const g = readNumber(dtype, got, i);
+    // Magnitudes are at most k (sums of values in [-1, 1]); scale the tolerance by that bound.
+    const bound = op === 'sum' ? k : 1;
+    if (!(Math.abs(g - e) <= tol * bound)) {
+      expect.fail(`${what}: element ${i} is ${g}, expected ${e} (tolerance ${tol * bound})`);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { expect } from 'chai';
+import { native, type NativeBuffer, type NativeDevice, type NativeStream } from '../../src/native.js';
+import { sync } from '../helpers/device.js';
+
+// Argument errors are thrown synchronously, before anything is enqueued: the stream stays healthy.
+describe('argument errors', () => {
+  let device: NativeDevice;
+  let stream: NativeStream;
+  let buf: NativeBuffer;
+  before(() => {
+    device = new native.Device('cpu', 0);
+    stream = new native.Stream(device);
+    buf = new native.Buffer(device, 64);
+  });
+  after(() => stream.close());
+
+  it('rejects bad devices and buffers', () => {
+    expect(() => new native.Device('tpu' as 'cpu', 0)).to.throw(TypeError, /backend must be 'cpu' or 'cuda'/);
+    expect(() => new native.Device('cpu', -1)).to.throw(RangeError, /ordinal must be a non-negative safe integer/);
+    expect(() => new native.Device('cpu', 1.5)).to.throw(RangeError);
+    expect(() => new native.Buffer({} as NativeDevice, 4)).to.throw(TypeError, /device must be a Device/);
+    expect(() => new native.Buffer(device, '4' as unknown as number)).to.throw(TypeError, /bytes must be a number/);
+  });
+
+  it('rejects out-of-range views, misaligned offsets and unknown dtypes or ops', () => {
+    expect(() => stream.copy(buf, 60, buf, 0, 8)).to.throw(RangeError, /dst: bytes \[60, 68\) out of range of a 64-byte buffer/);
+    expect(() => stream.copyFromHost(buf, 0, new Float32Array(17))).to.throw(RangeError, /out of range/);
+    expect(() => stream.copyToHost(buf, 65, 0)).to.throw(RangeError);
+    expect(() => stream.fill(buf, 2, 1, 'float32', 0)).to.throw(RangeError, /not a multiple of the element size 4/);
+    expect(() => stream.fill(buf, 0, 1, 'float8' as 'float32', 0)).to.throw(TypeError, /dtype must be one of/);
+    expect(() => stream.reduce(buf, 0, [buf], [0], 1, 'float32', 'mean' as 'sum')).to.throw(TypeError, /op must be one of/);
+    expect(() => stream.reduce(buf, 0, [], [], 1, 'float32', 'sum')).to.throw(RangeError, /at least one input/);
+    expect(() => stream.reduce(buf, 0, [buf, buf], [0], 1, 'float32', 'sum')).to.throw(RangeError, /differ in length/);
+    expect(() => stream.reduce(buf, 0, [buf, buf], [0, 60], 2, 'float32', 'sum')).to.throw(RangeError, /inputs\[1\]/);
+    expect(() => stream.copyFromHost(buf, 0, [1, 2] as unknown as Float32Array)).to.throw(TypeError, /TypedArray/);
+  });
+
+  it('rejects buffers of another device', () => {
+    const other = new native.Buffer(new native.Device('cpu', 1), 64);
+    expect(() => stream.copy(buf, 0, other, 0, 8)).to.throw(TypeError, /src lives on cpu:1, not on cpu:0/);
+    expect(() => stream.record(new native.Event(new native.Device('cpu', 1)))).to.throw(TypeError, /event of cpu:1/);
+  });
+
+  it('rejects closed handles; close is idempotent', async () => {
+    const b = new native.Buffer(device, 8);
+    b.close();
+    b.close();
+    expect(b.closed).to.equal(true);
+    expect(() => stream.fill(b, 0, 1, 'float32', 0)).to.throw(TypeError, /Buffer is closed/);
+    const s = new native.Stream(device);
+    s.close();
+    s.close();
+    expect(() => s.fill(buf, 0, 1, 'float32', 0)).to.throw(TypeError, /Stream is closed/);
+    const e = new native.Event(device);
+    e.close();
+    e.close();
+    expect(() => e.completion()).to.throw(TypeError, /Event is closed/);
+    await sync(stream, device);
+  });
+
+  it('keeps memory alive for work enqueued before the buffer was closed', async () => {
+    const b = new native.Buffer(device, 4 << 20);
+    stream.fill(b, 0, 1 << 20, 'float32', 3);
+    const host = stream.copyToHost(b, 0, 16);
+    b.close();
+    await sync(stream, device);
+    expect(Array.from(new Float32Array(host.read()))).to.deep.equal([3, 3, 3, 3]);
+  });
+
+  it('rejects malformed groups and communicator arguments', async () => {
+    expect(() => native.group([{ kind: 'bcast' } as never])).to.throw(TypeError, /kind must be one of/);
+    const id = native.uniqueId('cpu');
+    expect(id).to.be.instanceOf(Uint8Array).with.length(128);
+    expect(() => native.initComms('cpu', new Uint8Array(5), 1, [{ rank: 0, device }], 1000)).to.throw(TypeError, /128-byte/);
+    expect(() => native.initComms('cpu', id, 2, [{ rank: 2, device }], 1000)).to.throw(RangeError, /not below nranks 2/);
+    expect(() =>
+      native.initComms('cpu', id, 2, [{ rank: 0, device }, { rank: 1, device }], 1000),
+    ).to.throw(RangeError, /two ranks of one communicator on cpu:0/);
+    const d1 = new native.Device('cpu', 1);
+    const [c0, c1] = await native.initComms('cpu', native.uniqueId('cpu'), 2, [{ rank: 0, device }, { rank: 1, device: d1 }], 1000);
+    expect(() =>
+      native.group([{ kind: 'allReduce', stream, comm: c1!, send: buf, recv: buf, count: 1, dtype: 'float32', op: 'sum' }]),
+    ).to.throw(TypeError, /comm rank lives on cpu:1, stream on cpu:0/);
+    expect(() =>
+      native.group([{ kind: 'reduceScatter', stream, comm: c0!, send: buf, recv: buf, count: 9, dtype: 'float32', op: 'sum' }]),
+    ).to.throw(RangeError, /items\[0\]\.send: bytes \[0, 72\)/);
+    expect(() => native.group([{ kind: 'send', stream, comm: c0!, send: buf, count: 1, dtype: 'float32', peer: 2 }])).to.throw(
+      RangeError,
+      /peer 2 is not below the comm size 2/,
+    );
+    expect(() => native.group([{ kind: 'allReduce', stream, comm: c0!, send: buf, recv: buf, count: 1, dtype: 'float32' }])).to.throw(
+      TypeError,
+      /op must be one of/,
+    );
+    c0!.abort();
+  });
+
+  it('reports what CUDA support this build and machine have', () => {
+    const info = native.info();
+    expect(info.backends).to.include('cpu');
+    expect(info.cuda.built).to.be.a('boolean');
+    if (info.cuda.deviceCount === 0) {
+      expect(info.cuda.error).to.be.a('string').and.not.empty;
+      expect(info.backends).to.not.include('cuda');
+      expect(() => new native.Device('cuda', 0)).to.throw(Error, /CUDA backend unavailable/);
+    }
+  });
+});

@@ -54,7 +54,10 @@ export interface NativeStream {
   copyFromHost(dst: NativeBuffer, dstOffset: number, src: ArrayBufferView): void;
   copyToHost(src: NativeBuffer, srcOffset: number, bytes: number): NativeHostBuffer;
   fill(dst: NativeBuffer, offset: number, count: number, dtype: DType, value: number): void;
-  /** dst = op over the inputs, elementwise; dst may alias an input. avg divides the sum by inputs.length. */
+  /**
+   * dst = op over the inputs, elementwise; dst may alias an input. avg divides the sum once by `divisor`
+   * (default inputs.length): the number of contributions the inputs stand for.
+   */
   reduce(
     dst: NativeBuffer,
     dstOffset: number,
@@ -63,6 +66,7 @@ export interface NativeStream {
     count: number,
     dtype: DType,
     op: ReduceOp,
+    divisor?: number,
   ): void;
   record(event: NativeEvent): void;
   /** Later work on this stream waits for the event's latest record, on the device: the host never waits. */

@@ -154,8 +154,9 @@ class Backend {
   virtual Status copyFromHost(StreamImpl& s, void* dst, const void* host, size_t bytes) = 0;
   virtual Status copyToHost(StreamImpl& s, void* host, const void* src, size_t bytes) = 0;
   virtual Status fill(StreamImpl& s, void* dst, size_t count, DType t, double value) = 0;
+  // Avg divides the sum by `divisor` (the number of contributions it stands for), once.
   virtual Status reduce(StreamImpl& s, void* dst, const std::vector<const void*>& srcs, size_t count, DType t,
-                        RedOp op) = 0;
+                        RedOp op, uint32_t divisor) = 0;
   virtual Status record(StreamImpl& s, EventImpl& e) = 0;
   virtual Status wait(StreamImpl& s, EventImpl& e) = 0;
   virtual void eventCreate(EventImpl& e) = 0;

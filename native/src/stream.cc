@@ -143,7 +143,8 @@ Napi::Value Stream::Fill(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// reduce(dst, dstOffset, inputs: Buffer[], inputOffsets: number[], count, dtype, op): dst = op over inputs.
+// reduce(dst, dstOffset, inputs: Buffer[], inputOffsets: number[], count, dtype, op, divisor = inputs.length):
+// dst = op over inputs; avg divides the sum by divisor.
 Napi::Value Stream::Reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = live(env);
@@ -159,6 +160,8 @@ Napi::Value Stream::Reduce(const Napi::CallbackInfo& info) {
   uint64_t count = toIndex(info[4], "count");
   DType t = toDType(info[5], "dtype");
   RedOp op = toRedOp(info[6], "op");
+  uint64_t divisor = info[7].IsUndefined() ? inputs.Length() : toIndex(info[7], "divisor");
+  if (divisor == 0 || divisor > 0xffffffffu) throw Napi::RangeError::New(env, "divisor must be between 1 and 2^32-1");
   uint64_t bytes = count * dtypeSize(t);
   checkAligned(env, dstOffset, t, "dst");
   auto d = dst->view(env, *s->device, dstOffset, bytes, "dst");
@@ -170,12 +173,14 @@ Napi::Value Stream::Reduce(const Napi::CallbackInfo& info) {
     checkAligned(env, off, t, name);
     srcs.emplace_back(b->view(env, *s->device, off, bytes, name), off);
   }
-  s->enqueue([d, dstOffset, srcs = std::move(srcs), count, t, op](StreamImpl& st) {
+  s->enqueue([d, dstOffset, srcs = std::move(srcs), count, t, op, divisor](StreamImpl& st) {
     if (!st.error.empty() || count == 0) return;
     std::vector<const void*> ptrs;
     ptrs.reserve(srcs.size());
     for (const auto& [mem, off] : srcs) ptrs.push_back(static_cast<const char*>(mem->ptr) + off);
-    applyStatus(st, backendFor(st.device->kind).reduce(st, static_cast<char*>(d->ptr) + dstOffset, ptrs, count, t, op),
+    applyStatus(st,
+                backendFor(st.device->kind)
+                    .reduce(st, static_cast<char*>(d->ptr) + dstOffset, ptrs, count, t, op, static_cast<uint32_t>(divisor)),
                 "reduce");
   });
   return env.Undefined();

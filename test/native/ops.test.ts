@@ -63,6 +63,21 @@ describeBackends('stream operations', ({ backend }) => {
         });
       }
 
+      it('averages with a divisor standing for more contributions than inputs', async () => {
+        const n = 1009;
+        const inputs = [randomArray(dtype, n), randomArray(dtype, n)];
+        const bufs = inputs.map((x) => upload(stream, device, x));
+        const out = new native.Buffer(device, n * esz);
+        stream.reduce(out, 0, bufs, [0, 0], n, dtype, 'avg', 6);
+        const got = await download(stream, device, out, dtype);
+        const sums = reference(dtype, 'sum', inputs, n);
+        const want = sums.map((s) => (typeof s === 'bigint' ? s / 6n : s / 6));
+        expectClose(dtype, 'avg', 2, got, want, 'avg / 6');
+        expect(() => stream.reduce(out, 0, bufs, [0, 0], n, dtype, 'avg', 0)).to.throw(RangeError, /divisor/);
+        for (const b of bufs) b.close();
+        out.close();
+      });
+
       it('reduces in place, the output aliasing the first input, at offsets', async () => {
         const n = 1021;
         const x = randomArray(dtype, n);

@@ -9,12 +9,12 @@
 
 namespace fr::cpu {
 
-void reduceBytes(void* out, const std::vector<const void*>& inputs, size_t count, DType t, RedOp op) {
+void reduceBytes(void* out, const std::vector<const void*>& inputs, size_t count, DType t, RedOp op, uint32_t divisor) {
   dispatchDType(t, [&](auto tag) {
     using T = decltype(tag);
     std::vector<const T*> typed(inputs.size());
     for (size_t i = 0; i < inputs.size(); i++) typed[i] = static_cast<const T*>(inputs[i]);
-    reduceInto(static_cast<T*>(out), typed.data(), typed.size(), count, op);
+    reduceInto(static_cast<T*>(out), typed.data(), typed.size(), count, op, divisor);
   });
 }
 
@@ -64,8 +64,8 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
   Status reduce(StreamImpl&, void* dst, const std::vector<const void*>& srcs, size_t count, DType t,
-                RedOp op) override {
-    reduceBytes(dst, srcs, count, t, op);
+                RedOp op, uint32_t divisor) override {
+    reduceBytes(dst, srcs, count, t, op, divisor);
     return Status::Ok();
   }
   Status record(StreamImpl&, EventImpl&) override { return Status::Ok(); }

@@ -214,7 +214,7 @@ Status CommGroup::collective(int rank, const CollItem& it) {
       std::vector<const void*> inputs(size);
       for (int r = 0; r < size; r++) inputs[r] = static_cast<const char*>(round.items[r]->sendPtr()) + offset;
       temp.resize(it.count * esz);
-      reduceBytes(temp.data(), inputs, it.count, it.dtype, it.op);
+      reduceBytes(temp.data(), inputs, it.count, it.dtype, it.op, static_cast<uint32_t>(size));
     }
     lock.lock();
   } else {

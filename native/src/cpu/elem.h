@@ -157,20 +157,20 @@ decltype(auto) dispatchDType(DType t, F&& f) {
   return f(float{});
 }
 
-// out[i] = op over k of inputs[k][i]; out may alias any input. Avg divides the sum by the number of inputs
-// (integers truncate toward zero).
+// out[i] = op over k of inputs[k][i]; out may alias any input. Avg divides the sum by divisor once (integers
+// truncate toward zero).
 template <class T>
-void reduceInto(T* out, const T* const* inputs, size_t k, size_t count, RedOp op) {
+void reduceInto(T* out, const T* const* inputs, size_t k, size_t count, RedOp op, uint32_t divisor) {
   using E = Elem<T>;
   using Acc = typename E::Acc;
   for (size_t i = 0; i < count; i++) {
     Acc acc = E::load(inputs[0][i]);
     for (size_t j = 1; j < k; j++) acc = combine(op, acc, E::load(inputs[j][i]));
-    if (op == RedOp::Avg) acc = static_cast<Acc>(acc / static_cast<Acc>(k));
+    if (op == RedOp::Avg) acc = static_cast<Acc>(acc / static_cast<Acc>(divisor));
     out[i] = E::store(acc);
   }
 }
 
-void reduceBytes(void* out, const std::vector<const void*>& inputs, size_t count, DType t, RedOp op);
+void reduceBytes(void* out, const std::vector<const void*>& inputs, size_t count, DType t, RedOp op, uint32_t divisor);
 
 }  // namespace fr::cpu

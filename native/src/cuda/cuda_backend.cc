@@ -304,10 +304,10 @@ class CudaBackend final : public Backend {
   }
 
   Status reduce(StreamImpl& s, void* dst, const std::vector<const void*>& srcs, size_t count, DType t,
-                RedOp op) override {
+                RedOp op, uint32_t divisor) override {
     Status st = onDeviceOf(s);
     if (!st.ok()) return st;
-    return launchReduce(dst, srcs, count, t, op, streamOf(s));
+    return launchReduce(dst, srcs, count, t, op, divisor, streamOf(s));
   }
 
   Status record(StreamImpl& s, EventImpl& e) override {

@@ -147,6 +147,7 @@ struct ReduceArgs {
   const T* inputs[kMaxInline];
   const T* const* table;  // every input, in device memory, when there are more than kMaxInline
   int k;
+  uint32_t divisor;
   RedOp op;
   size_t count;
   size_t vectors;  // leading 16-byte groups of elements, read and written whole when every pointer is aligned
@@ -164,7 +165,7 @@ __device__ __forceinline__ const T* input(const ReduceArgs<T>& a, int j) {
 
 template <class T, class Acc>
 __device__ __forceinline__ Acc finish(const ReduceArgs<T>& a, Acc acc) {
-  return a.op == RedOp::Avg ? static_cast<Acc>(acc / static_cast<Acc>(a.k)) : acc;
+  return a.op == RedOp::Avg ? static_cast<Acc>(acc / static_cast<Acc>(a.divisor)) : acc;
 }
 
 // Each element is read from every input before it is written, so dst may alias an input.
@@ -217,11 +218,13 @@ __global__ void __launch_bounds__(kThreads) reduceKernel(ReduceArgs<T> a) {
 }
 
 template <class T>
-Status reduceTyped(void* dst, const std::vector<const void*>& srcs, size_t count, RedOp op, cudaStream_t stream) {
+Status reduceTyped(void* dst, const std::vector<const void*>& srcs, size_t count, RedOp op, uint32_t divisor,
+                   cudaStream_t stream) {
   constexpr size_t V = 16 / sizeof(T);
   ReduceArgs<T> a{};
   a.dst = static_cast<T*>(dst);
   a.k = static_cast<int>(srcs.size());
+  a.divisor = divisor;
   a.op = op;
   a.count = count;
   uintptr_t addressBits = reinterpret_cast<uintptr_t>(dst);
@@ -286,27 +289,27 @@ Status launchFill(void* dst, size_t count, DType t, double value, cudaStream_t s
   return Status::Ok();
 }
 
-Status launchReduce(void* dst, const std::vector<const void*>& srcs, size_t count, DType t, RedOp op,
+Status launchReduce(void* dst, const std::vector<const void*>& srcs, size_t count, DType t, RedOp op, uint32_t divisor,
                     cudaStream_t stream) {
   if (count == 0) return Status::Ok();
   if (srcs.empty()) return Status::Fail("reduce needs at least one input");
   switch (t) {
     case DType::Float16:
-      return reduceTyped<__half>(dst, srcs, count, op, stream);
+      return reduceTyped<__half>(dst, srcs, count, op, divisor, stream);
     case DType::BFloat16:
-      return reduceTyped<__nv_bfloat16>(dst, srcs, count, op, stream);
+      return reduceTyped<__nv_bfloat16>(dst, srcs, count, op, divisor, stream);
     case DType::Float32:
-      return reduceTyped<float>(dst, srcs, count, op, stream);
+      return reduceTyped<float>(dst, srcs, count, op, divisor, stream);
     case DType::Float64:
-      return reduceTyped<double>(dst, srcs, count, op, stream);
+      return reduceTyped<double>(dst, srcs, count, op, divisor, stream);
     case DType::Int8:
-      return reduceTyped<int8_t>(dst, srcs, count, op, stream);
+      return reduceTyped<int8_t>(dst, srcs, count, op, divisor, stream);
     case DType::UInt8:
-      return reduceTyped<uint8_t>(dst, srcs, count, op, stream);
+      return reduceTyped<uint8_t>(dst, srcs, count, op, divisor, stream);
     case DType::Int32:
-      return reduceTyped<int32_t>(dst, srcs, count, op, stream);
+      return reduceTyped<int32_t>(dst, srcs, count, op, divisor, stream);
     case DType::Int64:
-      return reduceTyped<int64_t>(dst, srcs, count, op, stream);
+      return reduceTyped<int64_t>(dst, srcs, count, op, divisor, stream);
   }
   return Status::Fail("reduce: unknown dtype");
 }

@@ -1,0 +1,3 @@
+export { fairring } from './fairring.js';
+export { local } from './local.js';
+export { nccl } from './nccl.js';

@@ -1,0 +1,159 @@
+// What the stage operators work with: the topology, the layout, every local rank's streams, communicators and
+// slot buffers, the pools, and the slice in flight with its byte views.
+import type { DType, NativeBuffer, NativeComm, NativeEvent, NativeStream, ReduceOp } from '../native.js';
+import type { Device, RankPlace, Tensor } from '../runtime/device.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { elementSize } from '../runtime/dtype.js';
+import { ALIGNMENT, type Layout } from './layout.js';
+import type { SlotPool } from './pool.js';
+import type { StageName } from './errors.js';
+
+export type RankLayout = 'machine-major' | 'device-major';
+
+export interface Topology {
+  machines: number;
+  devicesPerMachine: number;
+  rankLayout: RankLayout;
+}
+
+export function globalRank(t: Topology, machine: number, local: number): number {
+  return t.rankLayout === 'machine-major' ? machine * t.devicesPerMachine + local : local * t.machines + machine;
+}
+
+export function placeOf(t: Topology, rank: number): RankPlace {
+  return t.rankLayout === 'machine-major'
+    ? { rank, machine: Math.floor(rank / t.devicesPerMachine), local: rank % t.devicesPerMachine }
+    : { rank, machine: rank % t.machines, local: Math.floor(rank / t.machines) };
+}
+
+/** The five streams of a rank, one per stage as in the seed; other pipelines reuse them. */
+export type StreamName = 'reduceScatter' | 'collect' | 'add' | 'diffuse' | 'allGather';
+export const streamNames: readonly StreamName[] = ['reduceScatter', 'collect', 'add', 'diffuse', 'allGather'];
+
+/** Communicator families: per machine (D ranks), per rail (M ranks), or the whole world. */
+export type CommName = 'reduceScatter' | 'collect' | 'diffuse' | 'allGather' | 'world';
+
+export interface RankContext {
+  device: Device;
+  place: RankPlace;
+  streams: Record<StreamName, NativeStream>;
+  comms: Partial<Record<CommName, NativeComm>>;
+  /** paddingSlots slots of D·M·8 bytes. */
+  padding: NativeBuffer;
+  /** One device per machine only: stagingSlots slots of slotBytes, and their padding twins of M·8 bytes. */
+  staging: NativeBuffer | null;
+  stagingPadding: NativeBuffer | null;
+}
+
+export interface TimingSwitch {
+  /** Whether stages record timing events now (someone listens for timings). */
+  readonly enabled: boolean;
+}
+
+export interface EngineContext {
+  runtime: Runtime;
+  topology: Topology;
+  layout: Layout;
+  /** Ranks this process drives, in global rank order. */
+  ranks: RankContext[];
+  pools: { inflight: SlotPool; padding: SlotPool; staging: SlotPool };
+  timing: TimingSwitch;
+  timeoutMs: number;
+}
+
+/** One all-reduce call as the engine sees it. */
+export interface Job {
+  id: number;
+  tensors: Tensor[];
+  dtype: DType;
+  op: ReduceOp;
+  length: number;
+  sliceCount: number;
+  /** Per local rank: recorded on the device's stream when the call was made; the first stage waits on it. */
+  start: NativeEvent[];
+  cancelled: boolean;
+}
+
+export interface StageMark {
+  stage: StageName;
+  /** Per local rank; start events exist only while timings are recorded. */
+  start: NativeEvent[] | null;
+  end: NativeEvent[];
+  bytes: number;
+}
+
+export interface Slice {
+  job: Job;
+  index: number;
+  /** Elements: where the slice starts in the tensors, and how many. */
+  offset: number;
+  count: number;
+  /** The D·M grid: main = D·M·chunk elements go through the stages in place; the tail (< D·M) in padding. */
+  chunk: number;
+  tail: number;
+  /** Slots held: an in-flight token, a padding slot for a tail, a staging slot at one device per machine. */
+  inflight: number | null;
+  padding: number | null;
+  staging: number | null;
+  /** Per local rank: the event the next stage waits on. */
+  ready: NativeEvent[];
+  marks: StageMark[];
+}
+
+/** Byte offsets of the slice's grid cells and of its padding and staging, for rank `r` of the context. */
+export class SliceViews {
+  readonly esz: number;
+  readonly machines: number;
+  readonly devices: number;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    readonly slice: Slice,
+  ) {
+    this.esz = elementSize(slice.job.dtype);
+    this.machines = ctx.topology.machines;
+    this.devices = ctx.topology.devicesPerMachine;
+  }
+
+  get mainCount(): number {
+    return this.slice.chunk * this.machines * this.devices;
+  }
+
+  tensor(r: number): NativeBuffer {
+    return this.slice.job.tensors[r]!.buffer;
+  }
+
+  /** Row d of the grid: the M chunks device d owns after the reduce-scatter. */
+  row(d: number): number {
+    return (this.slice.offset + d * this.machines * this.slice.chunk) * this.esz;
+  }
+
+  cell(d: number, m: number): number {
+    return this.row(d) + m * this.slice.chunk * this.esz;
+  }
+
+  tailOffset(): number {
+    return (this.slice.offset + this.mainCount) * this.esz;
+  }
+
+  paddingRow(d: number): number {
+    return this.slice.padding! * this.ctx.layout.paddingSlotBytes + d * this.machines * this.esz;
+  }
+
+  paddingCell(d: number, m: number): number {
+    return this.paddingRow(d) + m * this.esz;
+  }
+
+  /** Where rank r receives machine m's chunk in the collect stage (the neighbour's row when D > 1). */
+  staging(r: number, m: number): { buffer: NativeBuffer; offset: number } {
+    const rank = this.ctx.ranks[r]!;
+    if (this.devices > 1) return { buffer: this.tensor(r), offset: this.cell((rank.place.local + 1) % this.devices, m) };
+    return { buffer: rank.staging!, offset: this.slice.staging! * this.ctx.layout.slotBytes + m * this.slice.chunk * this.esz };
+  }
+
+  stagingPadding(r: number, m: number): { buffer: NativeBuffer; offset: number } {
+    const rank = this.ctx.ranks[r]!;
+    if (this.devices > 1) return { buffer: rank.padding, offset: this.paddingCell((rank.place.local + 1) % this.devices, m) };
+    return { buffer: rank.stagingPadding!, offset: (this.slice.staging! * this.machines + m) * ALIGNMENT };
+  }
+}

@@ -1,0 +1,312 @@
+// The engine: all-reduce jobs become slices, in call order; slices are admitted against the pools, flow
+// through the pipeline's stage operators, and settle when their last event completes on every local rank.
+import {
+  Subject,
+  EMPTY,
+  catchError,
+  concatMap,
+  concatWith,
+  forkJoin,
+  from,
+  ignoreElements,
+  map,
+  mergeMap,
+  of,
+  pipe,
+  throwError,
+  timeout,
+  type MonoTypeOperatorFunction,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
+import type { DType } from '../native.js';
+import type { EngineContext, Job, Slice } from './context.js';
+import { ClosedError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
+import type { PipelineSpec } from './pipeline.js';
+import { runStage } from '../operators/stage.js';
+import { elementSize } from '../runtime/dtype.js';
+
+export interface Progress {
+  job: number;
+  slice: number;
+  slices: number;
+  /** Bytes of each tensor reduced so far. */
+  bytes: number;
+}
+
+export interface StageTiming {
+  job: number;
+  slice: number;
+  /** Global rank. */
+  rank: number;
+  stage: StageName;
+  /** Device time on CUDA (events), wall clock of the stream worker on the CPU backend. */
+  ms: number;
+  bytes: number;
+}
+
+interface Listener {
+  next(p: Progress): void;
+  error(e: Error): void;
+  complete(): void;
+}
+
+export class Engine {
+  private readonly jobs = new Subject<Job>();
+  private readonly listeners = new Map<number, Listener & { done: number; bytes: number }>();
+  private readonly subscription: Subscription;
+  private readonly drained: Promise<void>;
+  private failure: Error | null = null;
+  private closed = false;
+  private nextJob = 0;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly pipeline: PipelineSpec,
+    private readonly scheduler: SchedulerLike,
+    private readonly onTiming: (t: StageTiming) => void,
+    private readonly abortComms: () => void,
+  ) {
+    let settle!: () => void;
+    this.drained = new Promise((resolve) => (settle = resolve));
+    this.subscription = this.jobs
+      .pipe(
+        concatMap((job) => from(this.slicesOf(job))),
+        this.admit(),
+        pipeline.build(ctx),
+        this.finish(),
+        mergeMap((slice) => this.settle(slice)),
+      )
+      .subscribe({
+        next: ({ slice, error }) => (error ? this.fail(error) : this.progress(slice)),
+        error: (e: unknown) => {
+          this.fail(e instanceof Error ? e : new FairringError(String(e)));
+          settle();
+        },
+        complete: () => settle(),
+      });
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** A new job id; jobs run in the order they are submitted. */
+  newJobId(): number {
+    return this.nextJob++;
+  }
+
+  submit(job: Job, listener: Listener): void {
+    if (this.failure) throw new ClosedError(`the world failed earlier: ${this.failure.message}`, { cause: this.failure });
+    if (this.closed) throw new ClosedError('the world is closed');
+    this.listeners.set(job.id, { ...listener, done: 0, bytes: 0 });
+    if (job.sliceCount === 0) {
+      this.listeners.delete(job.id);
+      listener.complete();
+      return;
+    }
+    this.jobs.next(job);
+  }
+
+  /** Stop notifying; slices not yet admitted are skipped, admitted ones finish on the devices. */
+  cancel(job: Job): void {
+    job.cancelled = true;
+    this.listeners.delete(job.id);
+  }
+
+  /** No more jobs; resolves once every admitted slice has settled. */
+  close(): Promise<void> {
+    this.closed = true;
+    this.jobs.complete();
+    return this.drained;
+  }
+
+  /** Elements per slice: the layout's slice bytes are a multiple of D·M·8, so of D·M elements of any dtype. */
+  private perSlice(dtype: DType, length: number): number {
+    return Number.isFinite(this.ctx.layout.sliceBytes) ? this.ctx.layout.sliceBytes / elementSize(dtype) : length;
+  }
+
+  countSlices(dtype: DType, length: number): number {
+    return length === 0 ? 0 : Math.ceil(length / this.perSlice(dtype, length));
+  }
+
+  private slicesOf(job: Job): Slice[] {
+    const { machines, devicesPerMachine } = this.ctx.topology;
+    const grid = machines * devicesPerMachine;
+    const perSlice = this.perSlice(job.dtype, job.length);
+    const slices: Slice[] = [];
+    for (let index = 0, offset = 0; offset < job.length; index++, offset += perSlice) {
+      const count = Math.min(perSlice, job.length - offset);
+      const chunk = this.pipeline.padded ? Math.floor(count / grid) : 0;
+      slices.push({
+        job,
+        index,
+        offset,
+        count,
+        chunk,
+        tail: this.pipeline.padded ? count - chunk * grid : 0,
+        inflight: null,
+        padding: null,
+        staging: null,
+        ready: job.start,
+        marks: [],
+      });
+    }
+    return slices;
+  }
+
+  /** Takes an in-flight token (and a padding slot for a tail) first-come first-served, then copies the tail in. */
+  private admit(): MonoTypeOperatorFunction<Slice> {
+    const { pools } = this.ctx;
+    return pipe(
+      concatMap((slice) => {
+        if (slice.job.cancelled || this.failure) return EMPTY;
+        return pools.inflight.acquire().pipe(
+          map((token) => {
+            slice.inflight = token;
+            return slice;
+          }),
+        );
+      }),
+      concatMap((slice) => {
+        if (slice.tail === 0) return of(slice);
+        return pools.padding.acquire().pipe(
+          map((slot) => {
+            slice.padding = slot;
+            return slice;
+          }),
+        );
+      }),
+      map((slice) =>
+        runStage(this.ctx, slice, {
+          stage: 'admit',
+          stream: 'reduceScatter',
+          bytes: (v) => v.slice.tail * v.esz,
+          enqueue: (v) => {
+            if (slice.tail === 0) return;
+            this.ctx.ranks.forEach((r, i) => r.streams.reduceScatter.copy(r.padding, v.paddingRow(0), v.tensor(i), v.tailOffset(), slice.tail * v.esz));
+          },
+        }),
+      ),
+    );
+  }
+
+  /** Copies the tail back; the caller's streams wait for the job's last slice before anything else. */
+  private finish(): MonoTypeOperatorFunction<Slice> {
+    return map((slice) => {
+      runStage(this.ctx, slice, {
+        stage: 'finish',
+        stream: 'allGather',
+        bytes: (v) => v.slice.tail * v.esz,
+        enqueue: (v) => {
+          if (slice.tail === 0) return;
+          this.ctx.ranks.forEach((r, i) => r.streams.allGather.copy(v.tensor(i), v.tailOffset(), r.padding, v.paddingRow(0), slice.tail * v.esz));
+        },
+      });
+      if (slice.index === slice.job.sliceCount - 1) {
+        slice.job.tensors.forEach((t, i) => t.device.stream.wait(slice.ready[i]!));
+      }
+      return slice;
+    });
+  }
+
+  /** Every slice settles, failed or not, so its slots go back once its work is over on the devices. */
+  private settle(slice: Slice): Observable<{ slice: Slice; error: Error | null }> {
+    const { runtime, pools, timeoutMs } = this.ctx;
+    const done = (error: Error | null): { slice: Slice; error: Error | null } => {
+      if (slice.padding !== null) pools.padding.release(slice.padding, of(0));
+      pools.inflight.release(slice.inflight!, of(0));
+      if (!error) this.emitTimings(slice);
+      this.closeEvents(slice);
+      return { slice, error };
+    };
+    return forkJoin(slice.ready.map((e) => runtime.completion(e))).pipe(
+      timeout({
+        first: timeoutMs,
+        scheduler: this.scheduler,
+        with: () => {
+          this.abortComms();
+          return throwError(() => new TimeoutError(this.pendingStage(slice), slice.index, slice.job.id, timeoutMs));
+        },
+      }),
+      catchError((e: unknown) => (e instanceof TimeoutError ? throwError(() => e) : this.locate(slice, e))),
+      map(() => done(null)),
+      catchError((e: unknown) => of(done(e instanceof Error ? e : new FairringError(String(e))))),
+    );
+  }
+
+  /** The first stage, in pipeline order, whose event failed on some rank, as a StageError. */
+  private locate(slice: Slice, cause: unknown): Observable<never> {
+    const checks = slice.marks.flatMap((mark) => mark.end.map((event, i) => ({ mark, event, i })));
+    return from(checks).pipe(
+      concatMap(({ mark, event, i }) =>
+        this.ctx.runtime.completion(event).pipe(
+          catchError((e: unknown) =>
+            throwError(() => new StageError(this.ctx.ranks[i]!.place.rank, mark.stage, slice.index, slice.job.id, e)),
+          ),
+        ),
+      ),
+      ignoreElements(),
+      concatWith(throwError(() => new StageError(null, 'finish', slice.index, slice.job.id, cause))),
+    );
+  }
+
+  private pendingStage(slice: Slice): StageName {
+    for (const mark of slice.marks) {
+      if (!mark.end.every((e) => e.isComplete())) return mark.stage;
+    }
+    return 'finish';
+  }
+
+  private emitTimings(slice: Slice): void {
+    for (const mark of slice.marks) {
+      if (mark.start === null) continue;
+      mark.start.forEach((start, i) => {
+        const end = mark.end[i]!;
+        // Completion of the end implies the start's; querying records it so elapsed time can be read.
+        start.isComplete();
+        end.isComplete();
+        this.onTiming({
+          job: slice.job.id,
+          slice: slice.index,
+          rank: this.ctx.ranks[i]!.place.rank,
+          stage: mark.stage,
+          ms: start.elapsedMs(end),
+          bytes: mark.bytes,
+        });
+      });
+    }
+  }
+
+  private closeEvents(slice: Slice): void {
+    for (const mark of slice.marks) {
+      for (const e of [...(mark.start ?? []), ...mark.end]) e.close();
+    }
+  }
+
+  private progress(slice: Slice): void {
+    const l = this.listeners.get(slice.job.id);
+    if (!l) return;
+    l.done++;
+    l.bytes += slice.count * elementSize(slice.job.dtype);
+    l.next({ job: slice.job.id, slice: slice.index, slices: slice.job.sliceCount, bytes: l.bytes });
+    if (l.done === slice.job.sliceCount) {
+      this.listeners.delete(slice.job.id);
+      l.complete();
+    }
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.abortComms();
+    const listeners = [...this.listeners.values()];
+    this.listeners.clear();
+    for (const l of listeners) l.error(e);
+  }
+
+  dispose(): void {
+    this.subscription.unsubscribe();
+  }
+}

@@ -1,0 +1,49 @@
+// Errors as classes with fields, not strings to parse.
+
+export type StageName = 'admit' | 'reduceScatter' | 'collect' | 'add' | 'diffuse' | 'allGather' | 'allReduce' | 'finish';
+
+export class FairringError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A budget that cannot hold the topology's padding and staging slots. */
+export class LayoutError extends FairringError {}
+
+/** A tensor, option or call that is wrong before anything is enqueued. */
+export class ArgumentError extends FairringError {}
+
+/** Work failed: which rank (global), stage and slice, and the CUDA/NCCL/runtime error underneath. */
+export class StageError extends FairringError {
+  constructor(
+    readonly rank: number | null,
+    readonly stage: StageName,
+    readonly slice: number,
+    readonly job: number,
+    cause: unknown,
+  ) {
+    super(
+      `all-reduce #${job} slice ${slice} failed in ${stage}${rank === null ? '' : ` on rank ${rank}`}: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+  }
+}
+
+/** A slice did not complete within the world's timeout; the world's communicators were aborted. */
+export class TimeoutError extends FairringError {
+  constructor(
+    readonly stage: StageName,
+    readonly slice: number,
+    readonly job: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`all-reduce #${job} slice ${slice} did not finish ${stage} within ${timeoutMs} ms; communicators aborted`);
+  }
+}
+
+/** The world was closed, or failed earlier, so it takes no more work. */
+export class ClosedError extends FairringError {}

@@ -1,0 +1,88 @@
+// Fairring's memory layout: how a memory budget, a padding budget and a minimum parallelism become a slot
+// size, a slice size and the number of padding and staging slots.
+import { LayoutError } from './errors.js';
+
+/** Every slot and slice is a whole number of elements of any dtype: multiples of the largest element. */
+export const ALIGNMENT = 8;
+
+export interface LayoutOptions {
+  /** Budget for staging (and, at one device per machine, padding) memory per device. */
+  memoryBytes: number;
+  /** Budget for padding slots per device when devices per machine > 1. */
+  paddingBytes: number;
+  /** Slices processed concurrently, at least. */
+  parallelism: number;
+  /** Cut tensors into slices of at most this many bytes, so that stages overlap inside one all-reduce. */
+  sliceBytes?: number;
+}
+
+export interface Layout {
+  /** Bytes of one staging slot (one device per machine); 0 when the slice's own rows serve as staging. */
+  slotBytes: number;
+  /** Largest slice in bytes, a multiple of D·M·8; Infinity when tensors are not sliced. */
+  sliceBytes: number;
+  paddingSlots: number;
+  stagingSlots: number;
+  /** Slices in flight at once. */
+  parallelism: number;
+  /** Bytes of one padding slot: D·M elements of the largest dtype. */
+  paddingSlotBytes: number;
+  /** Device memory the layout allocates per device. */
+  allocatedBytes: number;
+}
+
+function roundDown(value: number, factor: number): number {
+  return Math.floor(value / factor) * factor;
+}
+
+export function computeLayout(options: LayoutOptions, machines: number, devicesPerMachine: number): Layout {
+  const { memoryBytes, paddingBytes, parallelism } = options;
+  for (const [name, v] of [['memoryBytes', memoryBytes], ['paddingBytes', paddingBytes], ['parallelism', parallelism]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new LayoutError(`${name} must be a non-negative integer, got ${v}`);
+  }
+  if (parallelism < 1) throw new LayoutError('parallelism must be at least 1');
+  const ranks = machines * devicesPerMachine;
+  const paddingSlotBytes = ranks * ALIGNMENT;
+  let paddingSlots = Math.floor(paddingBytes / paddingSlotBytes);
+  if (parallelism > paddingSlots && devicesPerMachine > 1) {
+    throw new LayoutError(
+      `paddingBytes ${paddingBytes} holds ${paddingSlots} padding slots of ${paddingSlotBytes} bytes (D·M·${ALIGNMENT}); ` +
+        `parallelism ${parallelism} needs at least ${parallelism * paddingSlotBytes}`,
+    );
+  }
+  let sliceBytes = Infinity;
+  let slotBytes = 0;
+  let stagingSlots = 0;
+  if (devicesPerMachine === 1 && machines > 1) {
+    // Padding and its staging twin come out of the memory budget; the rest is cut into staging slots.
+    const paddingMemory = 2 * parallelism * paddingSlotBytes;
+    slotBytes = roundDown(Math.max(0, memoryBytes - paddingMemory) / parallelism, paddingSlotBytes);
+    if (slotBytes === 0) {
+      throw new LayoutError(
+        `memoryBytes ${memoryBytes} cannot hold ${parallelism} staging slots of at least ${paddingSlotBytes} bytes ` +
+          `plus ${paddingMemory} bytes of padding for ${machines} machines; raise memoryBytes or lower parallelism`,
+      );
+    }
+    sliceBytes = slotBytes;
+    stagingSlots = parallelism;
+    paddingSlots = parallelism;
+  }
+  if (options.sliceBytes !== undefined) {
+    const wanted = roundDown(options.sliceBytes, paddingSlotBytes);
+    if (!Number.isSafeInteger(options.sliceBytes) || wanted === 0) {
+      throw new LayoutError(`sliceBytes must be an integer of at least D·M·${ALIGNMENT} = ${paddingSlotBytes}, got ${options.sliceBytes}`);
+    }
+    sliceBytes = Math.min(sliceBytes, wanted);
+  }
+  paddingSlots = Math.max(paddingSlots, parallelism);
+  const stagingPaddingBytes = stagingSlots * paddingSlotBytes;
+  return {
+    slotBytes,
+    sliceBytes,
+    paddingSlots,
+    stagingSlots,
+    parallelism: paddingSlots,
+    paddingSlotBytes,
+    allocatedBytes: paddingSlots * paddingSlotBytes + stagingSlots * slotBytes + stagingPaddingBytes,
+  };
+}

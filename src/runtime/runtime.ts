@@ -1,0 +1,25 @@
+// The device runtime the engine drives: the native addon's handles plus a way to observe event completion.
+// The engine never asks which backend is underneath (invariant 6); tests substitute a virtual runtime whose
+// events complete on a TestScheduler's virtual time.
+import { defer, from, type Observable } from 'rxjs';
+import { native, type NativeAddon, type NativeEvent } from '../native.js';
+
+export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'group' | 'initComms' | 'uniqueId'> {
+  /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
+  completion(event: NativeEvent): Observable<void>;
+  /** Milliseconds on the runtime's clock (virtual time for the virtual runtime). */
+  now(): number;
+}
+
+export const nativeRuntime: Runtime = {
+  Device: native.Device,
+  Buffer: native.Buffer,
+  Stream: native.Stream,
+  Event: native.Event,
+  group: native.group,
+  initComms: native.initComms,
+  uniqueId: native.uniqueId,
+  // The record to wait for is fixed when the Observable is subscribed, like the Promise it wraps.
+  completion: (event) => defer(() => from(event.completion())),
+  now: () => performance.now(),
+};

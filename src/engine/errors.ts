@@ -1,6 +1,7 @@
 // Errors as classes with fields, not strings to parse.
 
-export type StageName = 'admit' | 'reduceScatter' | 'collect' | 'add' | 'diffuse' | 'allGather' | 'allReduce' | 'finish';
+/** The built-in stages; custom stages may use their own names. */
+export type StageName = 'admit' | 'reduceScatter' | 'collect' | 'add' | 'diffuse' | 'allGather' | 'allReduce' | 'finish' | (string & {});
 
 export class FairringError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

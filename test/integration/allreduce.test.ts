@@ -1,0 +1,239 @@
+import { expect } from 'chai';
+import { pipe, tap } from 'rxjs';
+import {
+  ArgumentError,
+  ClosedError,
+  LayoutError,
+  StageError,
+  allGather,
+  collect,
+  add,
+  diffuse,
+  reduceScatter,
+  nccl,
+  simulate,
+  stage,
+  type DType,
+  type ReduceOp,
+  type RankLayout,
+  type World,
+} from '../../src/index.js';
+import { dtypes, reduceOps } from '../../src/native.js';
+import type { HostArray } from '../../src/runtime/dtype.js';
+import { expectClose, randomArray, reference } from '../helpers/data.js';
+
+/** Uploads fresh random data to every rank, all-reduces, and checks every rank against the host reference. */
+async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n: number): Promise<void> {
+  const inputs = world.devices.map(() => randomArray(dtype, n));
+  const opts = dtype === 'float16' || dtype === 'bfloat16' ? { dtype } : {};
+  const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!, opts)));
+  await world.allReduce(tensors, { op });
+  const expected = reference(dtype, op, inputs, n);
+  const outputs: HostArray[] = await Promise.all(tensors.map((t) => t.download()));
+  outputs.forEach((o, r) => expectClose(dtype, op, world.devices.length, o, expected, `${dtype} ${op} n=${n} rank ${r}`));
+  tensors.forEach((t) => t.close());
+}
+
+/** Allocation within budget, pools never past their size, and every slot back once its last use completed
+ *  (a staging slot returns when its add stage completes, which the host may learn just after the job's end). */
+async function expectWithinBudget(world: World): Promise<void> {
+  const m = world.memory();
+  expect(m.allocatedBytes).to.be.at.most(m.budgetBytes);
+  for (const [name, p] of Object.entries(m.pools)) expect(p.highWater, `${name} high water`).to.be.at.most(p.size);
+  const deadline = Date.now() + 2000;
+  while (Object.values(world.memory().pools).some((p) => p.inUse > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  for (const [name, p] of Object.entries(world.memory().pools)) expect(p.inUse, `${name} in use after the work`).to.equal(0);
+}
+
+const topologies: Array<[number, number, RankLayout]> = [
+  [1, 1, 'machine-major'],
+  [1, 4, 'machine-major'],
+  [4, 1, 'device-major'],
+  [2, 2, 'device-major'],
+  [2, 3, 'machine-major'],
+  [2, 3, 'device-major'],
+  [3, 5, 'machine-major'],
+  [8, 2, 'device-major'],
+];
+
+describe('all-reduce on the CPU backend', () => {
+  for (const [M, D, rankLayout] of topologies) {
+    describe(`${M} machine(s) x ${D} device(s), ${rankLayout}`, () => {
+      let world: World;
+      before(async () => {
+        world = await simulate({ machines: M, devicesPerMachine: D, rankLayout });
+      });
+      after(() => world?.close());
+
+      it('places ranks by the rank layout', () => {
+        world.devices.forEach((d, g) => {
+          expect(d.rank).to.equal(g);
+          const want = rankLayout === 'machine-major' ? { machine: Math.floor(g / D), local: g % D } : { machine: g % M, local: Math.floor(g / M) };
+          expect({ machine: d.place.machine, local: d.place.local }).to.deep.equal(want);
+        });
+      });
+
+      for (const dtype of dtypes) {
+        it(`every op on ${dtype} at sizes 0, 1, D·M−1, primes`, async () => {
+          const sizes = [...new Set([0, 1, Math.max(1, D * M - 1), 1009, D * M * 7 + 3])];
+          for (const op of reduceOps) {
+            await Promise.all(sizes.map((n) => checkAllReduce(world, dtype, op, n)));
+          }
+          await expectWithinBudget(world);
+        });
+      }
+    });
+  }
+
+  describe('slicing and bounded memory', () => {
+    it('4x1 under a 4 KiB budget: many slices through bounded staging and padding slots', async () => {
+      const world = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 2 });
+      expect(world.layout.sliceBytes).to.be.lessThan(4096);
+      const n = 5003;
+      const inputs = world.devices.map(() => randomArray('float32', n));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
+      const progress: number[] = [];
+      await new Promise<void>((resolve, reject) =>
+        world.allReduce$(tensors).subscribe({ next: (p) => progress.push(p.slice), error: reject, complete: resolve }),
+      );
+      expect(progress.length).to.equal(Math.ceil((n * 4) / world.layout.sliceBytes));
+      expect(progress.length).to.be.greaterThan(10);
+      const expected = reference('float32', 'sum', inputs, n);
+      for (const t of tensors) expectClose('float32', 'sum', 4, await t.download(), expected, 'sliced');
+      const m = world.memory();
+      expect(m.pools.staging.highWater).to.equal(2);
+      expect(m.pools.inflight.highWater).to.be.at.most(2);
+      await expectWithinBudget(world);
+      await world.close();
+    });
+
+    it('2x2 with sliceBytes: slices flow one behind the other and every tail is padded', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 4 * 8 * 10 });
+      for (const dtype of ['float64', 'int8', 'bfloat16'] as const) {
+        for (const op of ['sum', 'avg', 'max'] as const) await checkAllReduce(world, dtype, op, 4099);
+      }
+      await expectWithinBudget(world);
+      await world.close();
+    });
+
+    it('32 concurrent all-reduces of different sizes, all correct, in-flight work bounded', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 1024, parallelism: 4, paddingBytes: 4 * 2 * 2 * 8 });
+      expect(world.layout.parallelism).to.equal(4);
+      await Promise.all(Array.from({ length: 32 }, (_, i) => checkAllReduce(world, i % 2 ? 'float32' : 'int32', i % 3 ? 'sum' : 'max', 100 + 37 * i)));
+      expect(world.memory().pools.inflight.highWater).to.equal(4);
+      await expectWithinBudget(world);
+      await world.close();
+    });
+  });
+
+  describe('pipelines', () => {
+    it('the nccl baseline gives the same sums', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, pipeline: nccl });
+      expect(world.pipelineName).to.equal('nccl');
+      for (const op of reduceOps) await checkAllReduce(world, 'float64', op, 1001);
+      await world.close();
+    });
+
+    it('a user pipeline built from the stage operators with its own operator in between', async () => {
+      const seen: string[] = [];
+      const world = await simulate({
+        machines: 2,
+        devicesPerMachine: 2,
+        sliceBytes: 256,
+        pipeline: (ctx) =>
+          pipe(
+            reduceScatter(ctx),
+            collect(ctx),
+            tap((s) => seen.push(`${s.job.id}:${s.index}`)),
+            add(ctx),
+            diffuse(ctx),
+            allGather(ctx),
+          ),
+      });
+      await checkAllReduce(world, 'int32', 'sum', 333);
+      expect(seen).to.deep.equal(Array.from({ length: Math.ceil((333 * 4) / 256) }, (_, i) => `0:${i}`));
+      await world.close();
+    });
+
+    it('reports per-stage timings while someone listens', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2 });
+      const timings: Array<{ stage: string; rank: number; ms: number; bytes: number }> = [];
+      const sub = world.timings$.subscribe((t) => timings.push(t));
+      await checkAllReduce(world, 'float32', 'sum', 4096);
+      sub.unsubscribe();
+      const stages = [...new Set(timings.map((t) => t.stage))];
+      expect(stages).to.deep.equal(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish']);
+      expect(timings.filter((t) => t.stage === 'collect').map((t) => t.rank).sort()).to.deep.equal([0, 1, 2, 3]);
+      for (const t of timings) expect(t.ms).to.be.at.least(0);
+      expect(timings.find((t) => t.stage === 'reduceScatter')!.bytes).to.equal(4096 * 4);
+      const before = timings.length;
+      await checkAllReduce(world, 'float32', 'sum', 64);
+      expect(timings.length).to.equal(before);
+      await world.close();
+    });
+  });
+
+  describe('errors', () => {
+    it('rejects bad input with typed errors before enqueueing anything', async () => {
+      const world = await simulate({ machines: 1, devicesPerMachine: 2 });
+      const [a, b] = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(8))));
+      const c = await world.devices[0]!.upload(new Float32Array(9));
+      const d = await world.devices[1]!.upload(new Int32Array(8));
+      const err = (p: Promise<unknown>): Promise<Error> => p.then(() => expect.fail('resolved'), (e: Error) => e);
+      expect(await err(world.allReduce([a!]))).to.be.instanceOf(ArgumentError).with.property('message').match(/one tensor per local device: 2 expected, got 1/);
+      expect(await err(world.allReduce([b!, a!]))).to.be.instanceOf(ArgumentError).with.property('message').match(/lives on rank 1, expected rank 0/);
+      expect(await err(world.allReduce([c, b!]))).to.be.instanceOf(ArgumentError).with.property('message').match(/float32 x 8 but tensors\[0\] is float32 x 9/);
+      expect(await err(world.allReduce([a!, d]))).to.be.instanceOf(ArgumentError);
+      expect(await err(world.allReduce([a!, b!], { op: 'mean' as ReduceOp }))).to.be.instanceOf(ArgumentError);
+      expect(await err(world.devices[0]!.upload(new Uint16Array(4)))).to.be.instanceOf(TypeError).with.property('message').match(/float16 or bfloat16/);
+      await world.close();
+      expect(await err(world.allReduce([a!, b!]))).to.be.instanceOf(ClosedError);
+    });
+
+    it('rejects budgets too small for the topology', async () => {
+      const e1 = await simulate({ machines: 2, devicesPerMachine: 2, paddingBytes: 64, parallelism: 8 }).then(() => null, (e: Error) => e);
+      expect(e1).to.be.instanceOf(LayoutError).with.property('message').match(/parallelism 8 needs at least 256/);
+      const e2 = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 100, parallelism: 2 }).then(() => null, (e: Error) => e);
+      expect(e2).to.be.instanceOf(LayoutError).with.property('message').match(/cannot hold 2 staging slots/);
+    });
+
+    it('a stage that fails on the device names rank, stage and slice, fails the world and frees its slots', async () => {
+      // A custom stage in which only rank 0 joins a collective: its peers never arrive, the communicator times out.
+      const world = await simulate({
+        machines: 1,
+        devicesPerMachine: 2,
+        timeoutMs: 500,
+        pipeline: {
+          name: 'broken',
+          padded: true,
+          comms: ['reduceScatter', 'allGather'],
+          build: (ctx) =>
+            pipe(
+              reduceScatter(ctx),
+              stage(ctx, {
+                stage: 'lonely',
+                stream: 'add',
+                bytes: () => 0,
+                enqueue: (v) => {
+                  const r = ctx.ranks[0]!;
+                  ctx.runtime.group([{ kind: 'allReduce', stream: r.streams.add, comm: r.comms.reduceScatter!, send: v.tensor(0), recv: v.tensor(0), count: 2, dtype: 'float32', op: 'sum' }]);
+                },
+              }),
+              allGather(ctx),
+            ),
+        },
+      });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array([1, 2, 3, 4]))));
+      const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(StageError);
+      const se = e as StageError;
+      expect([se.stage, se.rank, se.slice, se.job]).to.deep.equal(['lonely', 0, 0, 0]);
+      expect(se.message).to.match(/all-reduce #0 slice 0 failed in lonely on rank 0: .*allReduce #1 timed out after 500 ms waiting for ranks \[1\]/);
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
+      expect(await world.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
+      await world.close();
+    });
+  });
+});

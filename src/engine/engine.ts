@@ -6,6 +6,7 @@ import {
   catchError,
   concatMap,
   concatWith,
+  filter,
   forkJoin,
   from,
   ignoreElements,
@@ -156,25 +157,31 @@ export class Engine {
     return slices;
   }
 
-  /** Takes an in-flight token (and a padding slot for a tail) first-come first-served, then copies the tail in. */
+  /**
+   * Takes an in-flight token (and a padding slot for a tail) first-come first-served, then copies the tail in.
+   * A slice whose job was cancelled, or whose world failed, while it waited gives its slots straight back.
+   */
   private admit(): MonoTypeOperatorFunction<Slice> {
     const { pools } = this.ctx;
+    const dropped = (slice: Slice): boolean => slice.job.cancelled || this.failure !== null;
     return pipe(
       concatMap((slice) => {
-        if (slice.job.cancelled || this.failure) return EMPTY;
+        if (dropped(slice)) return EMPTY;
         return pools.inflight.acquire().pipe(
-          map((token) => {
+          concatMap((token) => {
             slice.inflight = token;
-            return slice;
+            if (slice.tail === 0) return of(slice);
+            return pools.padding.acquire().pipe(
+              map((slot) => {
+                slice.padding = slot;
+                return slice;
+              }),
+            );
           }),
-        );
-      }),
-      concatMap((slice) => {
-        if (slice.tail === 0) return of(slice);
-        return pools.padding.acquire().pipe(
-          map((slot) => {
-            slice.padding = slot;
-            return slice;
+          filter((s) => {
+            if (!dropped(s)) return true;
+            this.releaseSlots(s);
+            return false;
           }),
         );
       }),
@@ -213,10 +220,9 @@ export class Engine {
 
   /** Every slice settles, failed or not, so its slots go back once its work is over on the devices. */
   private settle(slice: Slice): Observable<{ slice: Slice; error: Error | null }> {
-    const { runtime, pools, timeoutMs } = this.ctx;
+    const { runtime, timeoutMs } = this.ctx;
     const done = (error: Error | null): { slice: Slice; error: Error | null } => {
-      if (slice.padding !== null) pools.padding.release(slice.padding, of(0));
-      pools.inflight.release(slice.inflight!, of(0));
+      this.releaseSlots(slice);
       if (!error) this.emitTimings(slice);
       this.closeEvents(slice);
       return { slice, error };
@@ -234,6 +240,11 @@ export class Engine {
       map(() => done(null)),
       catchError((e: unknown) => of(done(e instanceof Error ? e : new FairringError(String(e))))),
     );
+  }
+
+  private releaseSlots(slice: Slice): void {
+    if (slice.padding !== null) this.ctx.pools.padding.release(slice.padding, of(0));
+    if (slice.inflight !== null) this.ctx.pools.inflight.release(slice.inflight, of(0));
   }
 
   /** The first stage, in pipeline order, whose event failed on some rank, as a StageError. */

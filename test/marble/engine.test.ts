@@ -1,0 +1,178 @@
+// Marble tests of the engine over the virtual runtime: every operation occupies its streams for virtual
+// frames, so ordering, overlap, backpressure, errors and teardown are pinned to exact frames.
+import { expect } from 'chai';
+import { TestScheduler } from 'rxjs/testing';
+import { ClosedError, StageError, Tensor, simulate, type Progress, type SimulateOptions, type World } from '../../src/index.js';
+import { createVirtualRuntime, type VirtualOp, type VirtualRuntime, type VirtualRuntimeOptions } from '../helpers/virtual-runtime.js';
+
+const stageOfStream = ['reduceScatter', 'collect', 'add', 'diffuse', 'allGather'] as const;
+
+interface Setup {
+  rt: VirtualRuntime;
+  world: World;
+  tensors(n: number): Tensor[];
+  /** Which of the five per-rank streams a stream id is (null for the devices' own streams). */
+  stageOf(stream: number): (typeof stageOfStream)[number] | null;
+}
+
+async function setup(
+  scheduler: TestScheduler,
+  options: Omit<SimulateOptions, 'runtime' | 'scheduler'>,
+  virtual: (stageOf: Setup['stageOf']) => VirtualRuntimeOptions = () => ({}),
+): Promise<Setup> {
+  const ranks = options.machines * options.devicesPerMachine;
+  // Streams are numbered in creation order: each device's own stream first, then five per rank.
+  const stageOf = (stream: number): Setup['stageOf'] extends (s: number) => infer R ? R : never =>
+    stream < ranks ? null : stageOfStream[(stream - ranks) % 5]!;
+  const rt = createVirtualRuntime(scheduler, virtual(stageOf));
+  const world = await simulate({ ...options, runtime: rt, scheduler });
+  return {
+    rt,
+    world,
+    stageOf,
+    tensors: (n) => world.devices.map((d) => new Tensor(d, new rt.Buffer(d.native, n * 4), 'float32', n)),
+  };
+}
+
+function progress(slice: number, slices: number, sliceElems: number, n: number): Progress {
+  return { job: 0, slice, slices, bytes: Math.min((slice + 1) * sliceElems, n) * 4 };
+}
+
+describe('engine marbles (virtual runtime)', () => {
+  let scheduler: TestScheduler;
+  beforeEach(() => {
+    scheduler = new TestScheduler((actual, expected) => {
+      expect(actual).to.deep.equal(expected);
+    });
+  });
+
+  it('overlaps consecutive slices across the five stages: 3 slices in 7 frames, not 15', async () => {
+    const { world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 8 * 4 });
+    const t = tensors(3 * 32);
+    scheduler.run(({ expectObservable }) => {
+      expectObservable(world.allReduce$(t)).toBe('-----ab(c|)', {
+        a: progress(0, 3, 32, 96),
+        b: progress(1, 3, 32, 96),
+        c: progress(2, 3, 32, 96),
+      });
+    });
+  });
+
+  it('completes when the last slice\'s all-gather completes', async () => {
+    const { world, tensors } = await setup(scheduler, { machines: 1, devicesPerMachine: 2 }, (stageOf) => ({
+      duration: (op: VirtualOp) => (stageOf(op.stream) === 'allGather' ? 3 : 1),
+    }));
+    const t = tensors(64);
+    scheduler.run(({ expectObservable }) => {
+      expectObservable(world.allReduce$(t)).toBe('----(a|)', { a: progress(0, 1, 64, 64) });
+    });
+  });
+
+  it('keeps slice order on every stream under random completion delays', async () => {
+    let seed = 12345;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const { rt, world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 8 * 4 }, () => ({
+      duration: () => 1 + Math.floor(random() * 7),
+    }));
+    const seen: number[] = [];
+    scheduler.run(({ flush }) => {
+      world.allReduce$(tensors(8 * 32 + 5)).subscribe((p) => seen.push(p.slice));
+      flush();
+    });
+    expect(seen).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const byStream = new Map<number, number[]>();
+    for (const op of rt.log) byStream.set(op.stream, [...(byStream.get(op.stream) ?? []), op.start]);
+    for (const [stream, starts] of byStream) {
+      expect(starts, `stream ${stream}`).to.deep.equal([...starts].sort((a, b) => a - b));
+    }
+  });
+
+  for (const [parallelism, marbles] of [
+    [1, '---a--b--c--(d|)'],
+    [2, '---ab-c(d|)'],
+  ] as const) {
+    it(`holds back the slice past ${parallelism} slot(s) until the first release (backpressure)`, async () => {
+      const { rt, world, tensors, stageOf } = await setup(scheduler, {
+        machines: 2,
+        devicesPerMachine: 1,
+        parallelism,
+        memoryBytes: parallelism * (2 * 16 + 64),
+      });
+      expect(world.layout.stagingSlots).to.equal(parallelism);
+      const sliceElems = world.layout.sliceBytes / 4;
+      const n = 4 * sliceElems;
+      scheduler.run(({ expectObservable }) => {
+        expectObservable(world.allReduce$(tensors(n))).toBe(marbles, {
+          a: progress(0, 4, sliceElems, n),
+          b: progress(1, 4, sliceElems, n),
+          c: progress(2, 4, sliceElems, n),
+          d: progress(3, 4, sliceElems, n),
+        });
+      });
+      const collects = rt.log.filter((op) => stageOf(op.stream) === 'collect' && op.device === 0);
+      const diffuses = rt.log.filter((op) => stageOf(op.stream) === 'diffuse' && op.device === 0);
+      // The third slice (index parallelism) starts collecting only once the first slice has finished.
+      expect(collects[parallelism]!.start).to.be.at.least(diffuses[0]!.end);
+      const m = world.memory();
+      expect(m.pools.staging.highWater).to.equal(parallelism);
+      expect(m.pools.inflight.highWater).to.equal(parallelism);
+      expect(m.pools.inflight.inUse).to.equal(0);
+    });
+  }
+
+  for (const [stage, pick] of [
+    ['reduceScatter', (op: VirtualOp, s: string | null) => op.label === 'reduceScatter' && s === 'reduceScatter'],
+    ['collect', (op: VirtualOp, s: string | null) => op.kind === 'group' && s === 'collect'],
+    ['add', (op: VirtualOp, s: string | null) => op.kind === 'reduce' && s === 'add'],
+    ['diffuse', (op: VirtualOp, s: string | null) => op.kind === 'group' && s === 'diffuse'],
+    ['allGather', (op: VirtualOp, s: string | null) => op.label === 'allGather' && s === 'allGather'],
+  ] as const) {
+    it(`propagates a failure in ${stage} naming rank, stage and slice, and releases the slots`, async () => {
+      let failed = false;
+      const { world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 8 * 4 }, (stageOf) => ({
+        fail: (op: VirtualOp) => {
+          if (failed || !pick(op, stageOf(op.stream))) return null;
+          failed = true;
+          return 'injected fault';
+        },
+      }));
+      let error: unknown = null;
+      scheduler.run(({ flush }) => {
+        world.allReduce$(tensors(3 * 32 + 3)).subscribe({ error: (e: unknown) => (error = e) });
+        flush();
+      });
+      expect(error).to.be.instanceOf(StageError);
+      const e = error as StageError;
+      expect([e.stage, e.rank, e.slice, e.job]).to.deep.equal([stage, 0, 0, 0]);
+      expect(e.message).to.contain('injected fault');
+      const m = world.memory();
+      expect(m.pools.inflight.inUse).to.equal(0);
+      expect(m.pools.padding.inUse).to.equal(0);
+      const next = await world.allReduce(tensors(8)).then(() => null, (err: unknown) => err);
+      expect(next).to.be.instanceOf(ClosedError);
+    });
+  }
+
+  it('unsubscribing mid-flight skips slices not yet admitted and releases slots only when their work completes', async () => {
+    const { rt, world, tensors, stageOf } = await setup(scheduler, { machines: 4, devicesPerMachine: 1, parallelism: 2, memoryBytes: 2 * (2 * 32 + 128) }, () => ({
+      duration: () => 2,
+    }));
+    const sliceElems = world.layout.sliceBytes / 4;
+    const stats: Array<[number, number]> = [];
+    scheduler.run(({ cold, expectObservable }) => {
+      const sub = world.allReduce$(tensors(6 * sliceElems)).subscribe();
+      cold('---a').subscribe(() => {
+        sub.unsubscribe();
+        stats.push([scheduler.now(), world.memory().pools.inflight.inUse]);
+      });
+      cold('-----------------a').subscribe(() => stats.push([scheduler.now(), world.memory().pools.inflight.inUse]));
+      expectObservable(cold('-')).toBe('-');
+    });
+    expect(stats).to.deep.equal([
+      [3, 2],
+      [17, 0],
+    ]);
+    const collects = rt.log.filter((op) => stageOf(op.stream) === 'collect' && op.device === 0);
+    expect(collects.length).to.equal(2);
+  });
+});

@@ -232,8 +232,10 @@ export class Engine {
         first: timeoutMs,
         scheduler: this.scheduler,
         with: () => {
+          // Where it hangs is read before the abort makes every pending event fail.
+          const { stage, ranks } = this.pending(slice);
           this.abortComms();
-          return throwError(() => new TimeoutError(this.pendingStage(slice), slice.index, slice.job.id, timeoutMs));
+          return throwError(() => new TimeoutError(stage, ranks, slice.index, slice.job.id, timeoutMs));
         },
       }),
       catchError((e: unknown) => (e instanceof TimeoutError ? throwError(() => e) : this.locate(slice, e))),
@@ -263,11 +265,13 @@ export class Engine {
     );
   }
 
-  private pendingStage(slice: Slice): StageName {
+  /** The first stage, in pipeline order, that some rank has not completed, and those ranks. */
+  private pending(slice: Slice): { stage: StageName; ranks: number[] } {
     for (const mark of slice.marks) {
-      if (!mark.end.every((e) => e.isComplete())) return mark.stage;
+      const ranks = mark.end.flatMap((e, i) => (e.isComplete() ? [] : [this.ctx.ranks[i]!.place.rank]));
+      if (ranks.length > 0) return { stage: mark.stage, ranks };
     }
-    return 'finish';
+    return { stage: 'finish', ranks: [] };
   }
 
   private emitTimings(slice: Slice): void {

@@ -38,11 +38,15 @@ export class StageError extends FairringError {
 export class TimeoutError extends FairringError {
   constructor(
     readonly stage: StageName,
+    /** Global ranks whose event of that stage had not completed. */
+    readonly ranks: readonly number[],
     readonly slice: number,
     readonly job: number,
     readonly timeoutMs: number,
   ) {
-    super(`all-reduce #${job} slice ${slice} did not finish ${stage} within ${timeoutMs} ms; communicators aborted`);
+    super(
+      `all-reduce #${job} slice ${slice} did not finish ${stage} on rank(s) ${ranks.join(', ')} within ${timeoutMs} ms; communicators aborted`,
+    );
   }
 }
 

@@ -36,7 +36,10 @@ export interface WorldOptions {
   parallelism?: number;
   /** Cut tensors into slices of at most this many bytes so stages overlap within one all-reduce. */
   sliceBytes?: number;
-  /** A slice that has not completed this long after it was enqueued aborts the world's communicators. Default 120 s. */
+  /**
+   * A slice that has not completed this long after it was enqueued fails with a TimeoutError and aborts the
+   * world's communicators, on either backend. Default 120 s.
+   */
   timeoutMs?: number;
   rankLayout?: RankLayout;
   /** Default: `local` on one machine, `fairring` otherwise. */
@@ -140,7 +143,9 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   const ordinals = ordinalsFor(topology, backend, options.deviceOrdinals);
   const world = machines * devicesPerMachine;
   const devices = Array.from({ length: world }, (_, g) => new Device(runtime, new runtime.Device(backend, ordinals[g]!), placeOf(topology, g)));
-  const { perRank, all } = await createComms(runtime, backend, topology, devices, pipeline.comms, timeoutMs);
+  // In-process communicators time out on their own too; give the engine's watchdog, which names the stage and
+  // behaves the same on CUDA, the first word.
+  const { perRank, all } = await createComms(runtime, backend, topology, devices, pipeline.comms, 2 * timeoutMs);
   const staged = devicesPerMachine === 1 && machines > 1;
   const ranks: RankContext[] = devices.map((device, g) => {
     const alloc = (bytes: number): NativeBuffer => new runtime.Buffer(device.native, bytes);

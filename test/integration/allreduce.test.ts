@@ -5,6 +5,7 @@ import {
   ClosedError,
   LayoutError,
   StageError,
+  TimeoutError,
   allGather,
   collect,
   add,
@@ -15,6 +16,7 @@ import {
   stage,
   type DType,
   type ReduceOp,
+  type PipelineSpec,
   type RankLayout,
   type World,
 } from '../../src/index.js';
@@ -199,40 +201,52 @@ describe('all-reduce on the CPU backend', () => {
       expect(e2).to.be.instanceOf(LayoutError).with.property('message').match(/cannot hold 2 staging slots/);
     });
 
+    /** A pipeline with a custom stage in which only rank 0 joins a collective on the given communicator. */
+    function lonely(comm: 'reduceScatter' | 'allGather'): PipelineSpec {
+      return {
+        name: 'broken',
+        padded: true,
+        comms: ['reduceScatter', 'allGather'],
+        build: (ctx) =>
+          pipe(
+            reduceScatter(ctx),
+            stage(ctx, {
+              stage: 'lonely',
+              stream: 'add',
+              bytes: () => 0,
+              enqueue: (v) => {
+                const r = ctx.ranks[0]!;
+                ctx.runtime.group([{ kind: 'allReduce', stream: r.streams.add, comm: r.comms[comm]!, send: v.tensor(0), recv: v.tensor(0), count: 2, dtype: 'float32', op: 'sum' }]);
+              },
+            }),
+            allGather(ctx),
+          ),
+      };
+    }
+
     it('a stage that fails on the device names rank, stage and slice, fails the world and frees its slots', async () => {
-      // A custom stage in which only rank 0 joins a collective: its peers never arrive, the communicator times out.
-      const world = await simulate({
-        machines: 1,
-        devicesPerMachine: 2,
-        timeoutMs: 500,
-        pipeline: {
-          name: 'broken',
-          padded: true,
-          comms: ['reduceScatter', 'allGather'],
-          build: (ctx) =>
-            pipe(
-              reduceScatter(ctx),
-              stage(ctx, {
-                stage: 'lonely',
-                stream: 'add',
-                bytes: () => 0,
-                enqueue: (v) => {
-                  const r = ctx.ranks[0]!;
-                  ctx.runtime.group([{ kind: 'allReduce', stream: r.streams.add, comm: r.comms.reduceScatter!, send: v.tensor(0), recv: v.tensor(0), count: 2, dtype: 'float32', op: 'sum' }]);
-                },
-              }),
-              allGather(ctx),
-            ),
-        },
-      });
+      // Rank 0's extra allReduce meets rank 1's allGather on the same communicator: a mismatch on every rank.
+      const world = await simulate({ machines: 1, devicesPerMachine: 2, pipeline: lonely('allGather') });
       const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array([1, 2, 3, 4]))));
       const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
       expect(e).to.be.instanceOf(StageError);
       const se = e as StageError;
       expect([se.stage, se.rank, se.slice, se.job]).to.deep.equal(['lonely', 0, 0, 0]);
-      expect(se.message).to.match(/all-reduce #0 slice 0 failed in lonely on rank 0: .*allReduce #1 timed out after 500 ms waiting for ranks \[1\]/);
+      expect(se.message).to.match(/all-reduce #0 slice 0 failed in lonely on rank 0: .*rank 1 called allGather\(float32, count 2\) where rank 0 called allReduce/);
       expect(world.memory().pools.inflight.inUse).to.equal(0);
       expect(await world.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
+      await world.close();
+    });
+
+    it('a peer that never arrives times out, naming stage, ranks and slice, instead of hanging', async () => {
+      const world = await simulate({ machines: 1, devicesPerMachine: 2, timeoutMs: 300, pipeline: lonely('reduceScatter') });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array([1, 2, 3, 4]))));
+      const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(TimeoutError);
+      const te = e as TimeoutError;
+      expect([te.stage, te.ranks, te.slice, te.job]).to.deep.equal(['lonely', [0], 0, 0]);
+      expect(te.message).to.match(/did not finish lonely on rank\(s\) 0 within 300 ms; communicators aborted/);
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
       await world.close();
     });
   });

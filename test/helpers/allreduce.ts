@@ -1,0 +1,32 @@
+// Shared checks of whole all-reduces: fresh random inputs per rank, a float64 (or exact integer) host
+// reference, every rank compared; and the memory bounds a world must keep.
+import { expect } from 'chai';
+import type { DType, ReduceOp, World } from '../../src/index.js';
+import type { HostArray } from '../../src/runtime/dtype.js';
+import { expectClose, randomArray, reference } from './data.js';
+
+/** Uploads fresh random data to every rank, all-reduces, and checks every rank against the host reference. */
+export async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n: number): Promise<void> {
+  const inputs = world.devices.map(() => randomArray(dtype, n));
+  const opts = dtype === 'float16' || dtype === 'bfloat16' ? { dtype } : {};
+  const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!, opts)));
+  await world.allReduce(tensors, { op });
+  const expected = reference(dtype, op, inputs, n);
+  const outputs: HostArray[] = await Promise.all(tensors.map((t) => t.download()));
+  outputs.forEach((o, r) => expectClose(dtype, op, world.devices.length, o, expected, `${dtype} ${op} n=${n} rank ${r}`));
+  tensors.forEach((t) => t.close());
+}
+
+/** Allocation within budget, pools never past their size, and every slot back once its last use completed
+ *  (a staging slot returns when its add stage completes, which the host may learn just after the job's end). */
+export async function expectWithinBudget(world: World): Promise<void> {
+  const m = world.memory();
+  expect(m.allocatedBytes).to.be.at.most(m.budgetBytes);
+  for (const [name, p] of Object.entries(m.pools)) expect(p.highWater, `${name} high water`).to.be.at.most(p.size);
+  const deadline = Date.now() + 2000;
+  while (Object.values(world.memory().pools).some((p) => p.inUse > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  for (const [name, p] of Object.entries(world.memory().pools)) expect(p.inUse, `${name} in use after the work`).to.equal(0);
+}
+

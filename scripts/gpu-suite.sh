@@ -16,8 +16,8 @@ fi
 if [[ $what == bench || $what == all ]]; then
   gpus=$(nvidia-smi -L | wc -l)
   {
-    for topo in "1 $gpus" "2 $((gpus / 2))" "$gpus 1"; do
-      set -- $topo
+    for topo in $(printf '%s\n' "1:$gpus" "2:$((gpus / 2))" "$gpus:1" | sort -u); do
+      set -- ${topo/:/ }
       [[ $2 -ge 1 ]] || continue
       node dist/src/cli/main.js bench --backend cuda --machines "$1" --devices "$2" --pipelines fairring,nccl --bytes 25M --buckets 64 --iters 5 --warmup 2
       echo

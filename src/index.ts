@@ -6,6 +6,7 @@ export { native, dtypes, reduceOps, type BackendName, type DType, type ReduceOp 
 export type { Progress, StageTiming } from './engine/engine.js';
 export { computeLayout, ALIGNMENT, type Layout, type LayoutOptions } from './engine/layout.js';
 export { SlotPool } from './engine/pool.js';
+export { completion } from './engine/completion.js';
 export { SliceViews, globalRank, placeOf, type EngineContext, type Slice, type Job, type Topology, type RankLayout, type RankContext } from './engine/context.js';
 export { toPipelineSpec, type PipelineSpec, type PipelineOption } from './engine/pipeline.js';
 export { ArgumentError, ClosedError, FairringError, LayoutError, StageError, TimeoutError, type StageName } from './engine/errors.js';

@@ -141,6 +141,9 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   if (pipeline.name === 'local' && machines !== 1) throw new ArgumentError(`the local pipeline runs on one machine, not ${machines}`);
   const runtime = options.runtime ?? nativeRuntime;
   const ordinals = ordinalsFor(topology, backend, options.deviceOrdinals);
+  if (pipeline.comms.includes('world') && new Set(ordinals).size < ordinals.length) {
+    throw new ArgumentError(`the ${pipeline.name} pipeline needs one device per rank: ${ordinals.length} ranks on ${new Set(ordinals).size} devices`);
+  }
   const world = machines * devicesPerMachine;
   const devices = Array.from({ length: world }, (_, g) => new Device(runtime, new runtime.Device(backend, ordinals[g]!), placeOf(topology, g)));
   // In-process communicators time out on their own too; give the engine's watchdog, which names the stage and

@@ -25,6 +25,8 @@ if [[ $what == bench || $what == all ]]; then
       echo
       node dist/src/cli/main.js bench --backend cuda --machines "$1" --devices "$2" --pipelines fairring,nccl --bytes 256M --buckets 1 --iters 5 --warmup 2 --slice-bytes 32M
       echo
+      node dist/src/cli/main.js bench --backend cuda --machines "$1" --devices "$2" --pipelines fairring,nccl --bytes 25M --buckets 64 --iters 3 --warmup 1 --timings
+      echo
     done
   } > "$out/bench.md" 2>&1
   cat "$out/bench.md"

@@ -34,7 +34,7 @@ const usage = `usage: fairring-rx <command>
   demo    all-reduce a stream of buckets over simulated CPU ranks and verify it
   bench   busbw of pipelines, interleaved in one run:
           --backend cpu|cuda --machines M --devices D --pipelines fairring,nccl
-          --bytes B --buckets K --iters N --warmup W [--slice-bytes S] [--dtype float32]`;
+          --bytes B --buckets K --iters N --warmup W [--slice-bytes S] [--dtype float32] [--timings]`;
 
 function parseBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(s);
@@ -57,6 +57,7 @@ async function bench(args: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       'slice-bytes': { type: 'string' },
       dtype: { type: 'string', default: 'float32' },
+      timings: { type: 'boolean', default: false },
     },
   });
   const o: BenchOptions = {
@@ -69,6 +70,7 @@ async function bench(args: string[]): Promise<void> {
     iters: Number(values.iters),
     warmup: Number(values.warmup),
     dtype: values.dtype as BenchOptions['dtype'],
+    timings: values.timings,
     ...(values['slice-bytes'] !== undefined ? { sliceBytes: parseBytes(values['slice-bytes']) } : {}),
   };
   console.log(benchTable(o, await runBench(o)));

@@ -95,8 +95,9 @@ export interface Slice {
   inflight: number | null;
   padding: number | null;
   staging: number | null;
-  /** Per local rank: the event the next stage waits on. */
+  /** Per local rank: the event the next stage waits on, and the stream it was recorded on (null: the device's own). */
   ready: NativeEvent[];
+  readyOn: StreamName | null;
   marks: StageMark[];
 }
 

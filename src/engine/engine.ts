@@ -151,6 +151,7 @@ export class Engine {
         padding: null,
         staging: null,
         ready: job.start,
+        readyOn: null,
         marks: [],
       });
     }

@@ -18,9 +18,11 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
   try {
     const timing = ctx.timing.enabled;
     const start = timing ? [] as Slice['ready'] : null;
+    // A stream is in order with itself: no wait when the previous stage ran on the same stream.
+    const follows = slice.readyOn === spec.stream;
     ctx.ranks.forEach((r, i) => {
       const s = r.streams[spec.stream];
-      s.wait(slice.ready[i]!);
+      if (!follows) s.wait(slice.ready[i]!);
       if (start) {
         const e = new ctx.runtime.Event(r.device.native, true);
         s.record(e);
@@ -36,6 +38,7 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
     });
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
+    slice.readyOn = spec.stream;
     return slice;
   } catch (e) {
     throw e instanceof StageError ? e : new StageError(null, spec.stage, slice.index, slice.job.id, e);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { describeBackends } from '../helpers/backends.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures');
 
@@ -30,9 +31,13 @@ function runScript(name: string, args: string[], timeoutMs: number): Promise<Exi
   });
 }
 
-describe('process exit', () => {
+describeBackends('process exit', ({ backend, deviceCount }) => {
+  before(function () {
+    if (deviceCount < 2) this.skip();
+  });
+
   it('a script that used the addon exits by itself once its work is done', async () => {
-    const r = await runScript('exit-after-work.mjs', [], 20000);
+    const r = await runScript('exit-after-work.mjs', [backend], 60000);
     expect(r.signal, r.stderr).to.equal(null);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain('done');
@@ -40,7 +45,7 @@ describe('process exit', () => {
 
   for (const mode of ['exit', 'return']) {
     it(`exiting with work in flight (${mode}) does not crash or hang`, async () => {
-      const r = await runScript('exit-in-flight.mjs', [mode], 20000);
+      const r = await runScript('exit-in-flight.mjs', [mode, backend], 60000);
       expect(r.signal, r.stderr).to.equal(null);
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.contain('enqueued');
@@ -48,7 +53,7 @@ describe('process exit', () => {
   }
 
   it('an uncaught error with work in flight exits with the error, not a native crash', async () => {
-    const r = await runScript('exit-in-flight.mjs', ['throw'], 20000);
+    const r = await runScript('exit-in-flight.mjs', ['throw', backend], 60000);
     expect(r.signal, r.stderr).to.equal(null);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.contain('planned failure');

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # On the GPU machine (through scripts/gpu-run.sh): machine facts, the CUDA test suites, and the benchmarks,
-# each into $OUT. Usage: bash scripts/gpu-run.sh bash scripts/gpu-suite.sh [tests|bench|all]
+# each into $OUT. Usage: bash scripts/gpu-run.sh bash scripts/gpu-suite.sh [tests|bench|all] [test title regex]
 set -uo pipefail
 what=${1:-all}
+pattern=${2:-cuda|CUDA}
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out"
 { nvidia-smi -L; node dist/src/cli/main.js info; } > "$out/info.txt" 2>&1
 cat "$out/info.txt"
 if [[ $what == tests || $what == all ]]; then
-  node node_modules/mocha/bin/mocha.js --grep 'cuda|CUDA' > "$out/gpu-tests.txt" 2>&1
+  node node_modules/mocha/bin/mocha.js --grep "$pattern" > "$out/gpu-tests.txt" 2>&1
   echo "tests rc=$?"
   grep -E 'passing|failing|pending' "$out/gpu-tests.txt"
   grep -A12 -E '^\s+[0-9]+\) ' "$out/gpu-tests.txt" | head -80

@@ -192,7 +192,11 @@ void shutdownStreams() {
     std::lock_guard<std::mutex> lock(g_streamsMutex);
     streams.swap(g_streams);
   }
-  for (auto& s : streams) s->cv.notify_all();
+  // Taking each worker's lock before notifying means none is between testing its predicate and sleeping.
+  for (auto& s : streams) {
+    { std::lock_guard<std::mutex> lock(s->m); }
+    s->cv.notify_all();
+  }
   for (auto& s : streams) s->join();
 }
 

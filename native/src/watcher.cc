@@ -83,9 +83,9 @@ void run(State* s) {
       if (mine.empty() && s->pending.empty()) {
         s->cv.wait(lock, [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
       }
-      if (s->stop) break;
       for (auto& p : s->pending) mine.push_back(std::move(p));
       s->pending.clear();
+      if (s->stop) break;
     }
     bool progress = false;
     bool deviceWork = false;

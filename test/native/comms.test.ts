@@ -215,6 +215,21 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         ranks.forEach((r) => r.stream.close());
       });
 
+      it('aborting while every rank is inside a collective settles every rank, never hangs', async () => {
+        for (let trial = 0; trial < 30; trial++) {
+          const ranks = await pair(60000);
+          const n = 1 << 18;
+          const bufs = ranks.map((r) => new native.Buffer(r.device, n * 4));
+          native.group(ranks.map((r, i) => allReduce(r, bufs[i]!, n)));
+          const settled = Promise.all(ranks.map((r) => sync(r.stream, r.device).then(() => 'ok', () => 'failed')));
+          if (trial % 2) await new Promise((resolve) => setImmediate(resolve));
+          ranks[trial % 2]!.comm.abort();
+          const outcome = await Promise.race([settled, new Promise((resolve) => setTimeout(() => resolve('hung'), 5000))]);
+          expect(outcome, `trial ${trial}`).to.not.equal('hung');
+          ranks.forEach((r) => r.stream.close());
+        }
+      });
+
       it('creates one communicator from several calls, one per simulated process', async () => {
         const id = native.uniqueId('cpu');
         const devices = [0, 1, 2].map((i) => new native.Device('cpu', i));

@@ -181,12 +181,16 @@ Status CommGroup::collective(int rank, const CollItem& it) {
   round.items[rank] = &it;
   round.arrived++;
   cv.notify_all();
-  bool all = waitInterruptible(
+  waitInterruptible(
       lock, cv, [&] { return round.arrived == size || !broken.empty(); }, deadline());
-  if (!broken.empty()) return Status::Fail(broken);
-  if (!all) {
-    breakWith(std::string(kindName(it.kind)) + " #" + std::to_string(s) + " timed out after " +
-              std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
+  // Once every rank has arrived the round runs to its end, abort or not: peers are already reading this
+  // rank's input and waiting for it at the barrier below. Until then, leaving is safe: a rank that arrives
+  // after the comm broke returns at the check on entry, before it looks at anyone's items.
+  if (round.arrived != size) {
+    if (broken.empty()) {
+      breakWith(std::string(kindName(it.kind)) + " #" + std::to_string(s) + " timed out after " +
+                std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
+    }
     return Status::Fail(broken);
   }
   const CollItem& first = *round.items[0];

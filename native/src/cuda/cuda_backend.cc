@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -96,15 +97,19 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
+  // Held while a worker issues calls on `comm` and while aborting: ncclCommAbort frees the communicator, so
+  // an abort from the JS thread must not land between a worker's check of `aborted` and its calls.
+  std::mutex use;
 
-  // ncclCommAbort frees the communicator, so afterwards nothing may touch `comm` again.
   void abort() override {
+    std::lock_guard<std::mutex> lock(use);
     if (aborted.exchange(true)) return;
     cudaSetDevice(device->ordinal);
     nccl::library().api.ncclCommAbort(comm);
   }
 
   std::string asyncError() override {
+    std::lock_guard<std::mutex> lock(use);
     if (aborted.load()) return "communicator aborted";
     nccl::ncclResult_t async = nccl::ncclSuccess;
     nccl::ncclResult_t r = nccl::library().api.ncclCommGetAsyncError(comm, &async);
@@ -165,6 +170,13 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
 // Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd.
 // A comm exists only when NCCL loaded, so the library needs no check here.
 Status issueGroup(const std::vector<CollItem>& items) {
+  // Locked in address order, so two groups sharing communicators cannot deadlock.
+  std::vector<NcclComm*> comms;
+  for (const auto& it : items) comms.push_back(static_cast<NcclComm*>(it.comm.get()));
+  std::sort(comms.begin(), comms.end());
+  comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (NcclComm* c : comms) locks.emplace_back(c->use);
   for (const auto& it : items) {
     if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
       return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +

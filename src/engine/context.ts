@@ -72,6 +72,10 @@ export interface Job {
   /** Per local rank: recorded on the device's stream when the call was made; the first stage waits on it. */
   start: NativeEvent[];
   cancelled: boolean;
+  /** Slices admitted and not yet settled. */
+  live: number;
+  /** Called once when the job is over: completed, failed, or cancelled with no slice left on the devices. */
+  ended: () => void;
 }
 
 export interface StageMark {

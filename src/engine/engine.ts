@@ -7,11 +7,9 @@ import {
   concatMap,
   concatWith,
   filter,
-  forkJoin,
   from,
   ignoreElements,
   map,
-  mergeMap,
   of,
   pipe,
   throwError,
@@ -25,6 +23,7 @@ import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice } from './context.js';
 import { ClosedError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
 import type { PipelineSpec } from './pipeline.js';
+import { allComplete, completion } from './completion.js';
 import { runStage } from '../operators/stage.js';
 import { elementSize } from '../runtime/dtype.js';
 
@@ -58,6 +57,11 @@ export class Engine {
   private readonly listeners = new Map<number, Listener & { done: number; bytes: number }>();
   private readonly subscription: Subscription;
   private readonly drained: Promise<void>;
+  private markDrained!: () => void;
+  /** Admitted slices that have not reached settle yet (mid-pipeline). */
+  private readonly admitted = new Set<Slice>();
+  private settling = 0;
+  private rootDone = false;
   private failure: Error | null = null;
   private closed = false;
   private nextJob = 0;
@@ -69,23 +73,28 @@ export class Engine {
     private readonly onTiming: (t: StageTiming) => void,
     private readonly abortComms: () => void,
   ) {
-    let settle!: () => void;
-    this.drained = new Promise((resolve) => (settle = resolve));
+    this.drained = new Promise((resolve) => (this.markDrained = resolve));
     this.subscription = this.jobs
       .pipe(
         concatMap((job) => from(this.slicesOf(job))),
         this.admit(),
         pipeline.build(ctx),
         this.finish(),
-        mergeMap((slice) => this.settle(slice)),
       )
       .subscribe({
-        next: ({ slice, error }) => (error ? this.fail(error) : this.progress(slice)),
+        next: (slice) => this.track(slice),
         error: (e: unknown) => {
+          // A stage threw while enqueueing: the world fails, and every slice already on the devices still
+          // settles, so its slots come back once its work is over.
           this.fail(e instanceof Error ? e : new FairringError(String(e)));
-          settle();
+          for (const slice of [...this.admitted]) this.track(slice);
+          this.rootDone = true;
+          this.checkDrained();
         },
-        complete: () => settle(),
+        complete: () => {
+          this.rootDone = true;
+          this.checkDrained();
+        },
       });
   }
 
@@ -101,19 +110,19 @@ export class Engine {
   submit(job: Job, listener: Listener): void {
     if (this.failure) throw new ClosedError(`the world failed earlier: ${this.failure.message}`, { cause: this.failure });
     if (this.closed) throw new ClosedError('the world is closed');
-    this.listeners.set(job.id, { ...listener, done: 0, bytes: 0 });
     if (job.sliceCount === 0) {
-      this.listeners.delete(job.id);
       listener.complete();
       return;
     }
+    this.listeners.set(job.id, { ...listener, done: 0, bytes: 0 });
     this.jobs.next(job);
   }
 
   /** Stop notifying; slices not yet admitted are skipped, admitted ones finish on the devices. */
   cancel(job: Job): void {
+    if (job.cancelled) return;
     job.cancelled = true;
-    this.listeners.delete(job.id);
+    if (this.listeners.delete(job.id) && job.live === 0) job.ended();
   }
 
   /** No more jobs; resolves once every admitted slice has settled. */
@@ -186,8 +195,10 @@ export class Engine {
           }),
         );
       }),
-      map((slice) =>
-        runStage(this.ctx, slice, {
+      map((slice) => {
+        this.admitted.add(slice);
+        slice.job.live++;
+        return runStage(this.ctx, slice, {
           stage: 'admit',
           stream: 'reduceScatter',
           bytes: (v) => v.slice.tail * v.esz,
@@ -195,8 +206,8 @@ export class Engine {
             if (slice.tail === 0) return;
             this.ctx.ranks.forEach((r, i) => r.streams.reduceScatter.copy(r.padding, v.paddingRow(0), v.tensor(i), v.tailOffset(), slice.tail * v.esz));
           },
-        }),
-      ),
+        });
+      }),
     );
   }
 
@@ -219,16 +230,27 @@ export class Engine {
     });
   }
 
-  /** Every slice settles, failed or not, so its slots go back once its work is over on the devices. */
+  private track(slice: Slice): void {
+    this.admitted.delete(slice);
+    this.settling++;
+    this.settle(slice).subscribe(({ error }) => {
+      this.settling--;
+      slice.job.live--;
+      if (error) this.fail(error);
+      else this.progress(slice);
+      if (slice.job.cancelled && slice.job.live === 0) slice.job.ended();
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.rootDone && this.settling === 0 && this.admitted.size === 0) this.markDrained();
+  }
+
+  /** Every slice settles, failed or not: its slots go back once, when the host has seen its last events. */
   private settle(slice: Slice): Observable<{ slice: Slice; error: Error | null }> {
     const { runtime, timeoutMs } = this.ctx;
-    const done = (error: Error | null): { slice: Slice; error: Error | null } => {
-      this.releaseSlots(slice);
-      if (!error) this.emitTimings(slice);
-      this.closeEvents(slice);
-      return { slice, error };
-    };
-    return forkJoin(slice.ready.map((e) => runtime.completion(e))).pipe(
+    return allComplete(slice.ready, runtime).pipe(
       timeout({
         first: timeoutMs,
         scheduler: this.scheduler,
@@ -240,22 +262,35 @@ export class Engine {
         },
       }),
       catchError((e: unknown) => (e instanceof TimeoutError ? throwError(() => e) : this.locate(slice, e))),
-      map(() => done(null)),
-      catchError((e: unknown) => of(done(e instanceof Error ? e : new FairringError(String(e))))),
+      map(() => null),
+      catchError((e: unknown) => of(e instanceof Error ? e : new FairringError(String(e)))),
+      map((error) => {
+        // After a failure nothing more is admitted, so a failed slice's slots are never handed out again.
+        this.releaseSlots(slice);
+        if (!error) this.emitTimings(slice);
+        this.closeEvents(slice);
+        return { slice, error };
+      }),
     );
   }
 
   private releaseSlots(slice: Slice): void {
-    if (slice.padding !== null) this.ctx.pools.padding.release(slice.padding, of(0));
-    if (slice.inflight !== null) this.ctx.pools.inflight.release(slice.inflight, of(0));
+    const { pools } = this.ctx;
+    if (slice.padding !== null) pools.padding.release(slice.padding, of(0));
+    if (slice.staging !== null) pools.staging.release(slice.staging, of(0));
+    if (slice.inflight !== null) pools.inflight.release(slice.inflight, of(0));
+    slice.padding = slice.staging = slice.inflight = null;
   }
 
-  /** The first stage, in pipeline order, whose event failed on some rank, as a StageError. */
+  /**
+   * The first stage, in pipeline order, whose event failed on some rank, as a StageError. Only events already
+   * complete are asked: one still pending (a peer waiting on the failed one) must not hold the answer back.
+   */
   private locate(slice: Slice, cause: unknown): Observable<never> {
-    const checks = slice.marks.flatMap((mark) => mark.end.map((event, i) => ({ mark, event, i })));
+    const checks = slice.marks.flatMap((mark) => mark.end.map((event, i) => ({ mark, event, i }))).filter(({ event }) => event.isComplete());
     return from(checks).pipe(
       concatMap(({ mark, event, i }) =>
-        this.ctx.runtime.completion(event).pipe(
+        completion(event, this.ctx.runtime).pipe(
           catchError((e: unknown) =>
             throwError(() => new StageError(this.ctx.ranks[i]!.place.rank, mark.stage, slice.index, slice.job.id, e)),
           ),
@@ -283,14 +318,20 @@ export class Engine {
         // Completion of the end implies the start's; querying records it so elapsed time can be read.
         start.isComplete();
         end.isComplete();
-        this.onTiming({
+        const timing: StageTiming = {
           job: slice.job.id,
           slice: slice.index,
           rank: this.ctx.ranks[i]!.place.rank,
           stage: mark.stage,
           ms: start.elapsedMs(end),
           bytes: mark.bytes,
-        });
+        };
+        try {
+          this.onTiming(timing);
+        } catch (e) {
+          // A subscriber's bug must not fail the all-reduce it is watching.
+          console.error('fairring-rx: a timings subscriber threw:', e);
+        }
       });
     }
   }

@@ -1,7 +1,8 @@
 // Stage 3: the M staging rows reduced into grid cell [d][myMachine] (and the padding twin). Avg divides here,
 // once, by every contribution: D·M. A staging slot goes back to its pool when this stage's event completes.
-import { forkJoin, identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
+import { identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
+import { allComplete } from '../engine/completion.js';
 import { stage } from './stage.js';
 
 export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
@@ -30,7 +31,9 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
     }),
     tap((slice) => {
       if (slice.staging === null) return;
-      ctx.pools.staging.release(slice.staging, forkJoin(slice.ready.map((e) => ctx.runtime.completion(e))));
+      ctx.pools.staging.release(slice.staging, allComplete(slice.ready, ctx.runtime));
+      // Handed over: the slice no longer holds it, whatever happens to it next.
+      slice.staging = null;
     }),
   );
 }

@@ -31,7 +31,7 @@ export class Tensor {
     return this.released;
   }
 
-  /** The tensor's contents, after everything enqueued on its device's stream so far (all-reduces included). */
+  /** The tensor's contents, after every all-reduce called so far on its device and the stream's other work. */
   download(): Promise<HostArray> {
     return this.device.download(this);
   }
@@ -46,6 +46,8 @@ export class Tensor {
 export class Device {
   /** The stream uploads, downloads and the caller's own work run on; all-reduces order themselves after it. */
   readonly stream: NativeStream;
+  /** All-reduces this device takes part in that are not over yet. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(
     readonly runtime: Runtime,
@@ -71,7 +73,18 @@ export class Device {
     return new Tensor(this, buffer, dtype, data.byteLength / elementSize(dtype));
   }
 
+  /**
+   * Counts an all-reduce until it is over. This device's stream is ordered after an all-reduce only once its
+   * last slice has been enqueued, which backpressure can delay; downloads wait for that.
+   */
+  track(job: Promise<void>): void {
+    this.pending.add(job);
+    void job.then(() => this.pending.delete(job));
+  }
+
   async download(tensor: Tensor): Promise<HostArray> {
+    if (tensor.closed) throw new ClosedError('tensor is closed');
+    await Promise.all([...this.pending]);
     if (tensor.closed) throw new ClosedError('tensor is closed');
     const host = this.stream.copyToHost(tensor.buffer, 0, tensor.byteLength);
     await this.sync();

@@ -29,6 +29,8 @@ export class World extends EventEmitter<WorldEvents> {
   /** Per-slice, per-stage, per-rank timings; stages record timing events only while this has subscribers. */
   readonly timings$: Observable<StageTiming>;
   private closing: Promise<void> | null = null;
+  /** Tensors an all-reduce still works on, and when that all-reduce is over. */
+  private readonly busy = new Map<Tensor, Promise<void>>();
 
   constructor(
     /** The devices this process drives, ordered by global rank. */
@@ -64,25 +66,58 @@ export class World extends EventEmitter<WorldEvents> {
         subscriber.error(e);
         return undefined;
       }
-      const closeStart = (): void => job.start.forEach((e) => e.close());
-      try {
-        this.engine.submit(job, {
-          next: (p) => subscriber.next(p),
-          error: (e) => {
-            closeStart();
-            subscriber.error(e);
-          },
-          complete: () => {
-            closeStart();
-            subscriber.complete();
-          },
-        });
-      } catch (e) {
-        closeStart();
-        subscriber.error(e);
-        return undefined;
-      }
-      return () => this.engine.cancel(job);
+      // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
+      const prior = [...new Set(job.tensors.map((t) => this.busy.get(t)).filter((p): p is Promise<void> => p !== undefined))];
+      let over!: () => void;
+      const ended = new Promise<void>((resolve) => (over = resolve));
+      let done = false;
+      job.ended = () => {
+        if (done) return;
+        done = true;
+        job.start.forEach((e) => e.close());
+        over();
+      };
+      for (const t of job.tensors) this.busy.set(t, ended);
+      void ended.then(() => {
+        for (const t of job.tensors) if (this.busy.get(t) === ended) this.busy.delete(t);
+      });
+      for (const d of this.devices) d.track(ended);
+      let submitted = false;
+      let unsubscribed = false;
+      const submit = (): void => {
+        if (unsubscribed) {
+          job.ended();
+          return;
+        }
+        submitted = true;
+        try {
+          job.start = this.devices.map((d) => {
+            const e = new this.ctx.runtime.Event(d.native);
+            d.stream.record(e);
+            return e;
+          });
+          this.engine.submit(job, {
+            next: (p) => subscriber.next(p),
+            error: (e) => {
+              job.ended();
+              subscriber.error(e);
+            },
+            complete: () => {
+              job.ended();
+              subscriber.complete();
+            },
+          });
+        } catch (e) {
+          job.ended();
+          subscriber.error(e);
+        }
+      };
+      if (prior.length === 0) submit();
+      else void Promise.allSettled(prior).then(submit);
+      return () => {
+        unsubscribed = true;
+        if (submitted) this.engine.cancel(job);
+      };
     });
   }
 
@@ -133,11 +168,6 @@ export class World extends EventEmitter<WorldEvents> {
       }
     });
     const first = tensors[0]!;
-    const start = this.devices.map((d) => {
-      const e = new this.ctx.runtime.Event(d.native);
-      d.stream.record(e);
-      return e;
-    });
     return {
       id: this.engine.newJobId(),
       tensors: [...tensors],
@@ -145,8 +175,10 @@ export class World extends EventEmitter<WorldEvents> {
       op,
       length: first.length,
       sliceCount: this.engine.countSlices(first.dtype, first.length),
-      start,
+      start: [],
       cancelled: false,
+      live: 0,
+      ended: () => undefined,
     };
   }
 }

@@ -151,6 +151,69 @@ describe('all-reduce on the CPU backend', () => {
     });
   });
 
+  describe('ordering with the caller', () => {
+    it('a download right after an all-reduce that is not awaited sees the result, under backpressure', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
+      const n = 20000;
+      const inputs = world.devices.map(() => randomArray('int32', n));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
+      const reduced = world.allReduce(tensors);
+      const got = await Promise.all(tensors.map((t) => t.download()));
+      const expected = reference('int32', 'sum', inputs, n);
+      got.forEach((g, r) => expectClose('int32', 'sum', 2, g, expected, `rank ${r}`));
+      await reduced;
+      await world.close();
+    });
+
+    it('two all-reduces of the same tensors, the second not waiting for the first, apply in call order', async () => {
+      const world = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 1 });
+      const n = 3001;
+      expect(world.layout.sliceBytes).to.be.lessThan((n * 8) / 5);
+      const inputs = world.devices.map(() => randomArray('int64', n));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
+      await Promise.all([world.allReduce(tensors), world.allReduce(tensors, { op: 'max' })]);
+      // max over ranks of identical sums is the sum.
+      const expected = reference('int64', 'sum', inputs, n);
+      for (const t of tensors) expectClose('int64', 'sum', 4, await t.download(), expected, 'sum then max');
+      await world.close();
+    });
+
+    // (A timings$ subscriber that throws is RxJS's business: it reports the error asynchronously.)
+    it('a timing listener that throws neither fails the all-reduce nor unbalances the pools', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 512 });
+      const errors: unknown[] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => errors.push(args);
+      try {
+        const listener = (): void => {
+          throw new Error('listener bug');
+        };
+        world.on('timing', listener);
+        await checkAllReduce(world, 'float32', 'sum', 999);
+        world.off('timing', listener);
+      } finally {
+        console.error = original;
+      }
+      expect(errors.length).to.be.greaterThan(0);
+      await expectWithinBudget(world);
+      await checkAllReduce(world, 'float32', 'sum', 999);
+      await world.close();
+    });
+
+    it('a tensor closed while its all-reduce is queued fails that all-reduce, and the world drains', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(20000).fill(1))));
+      const failed = world.allReduce(tensors).then(() => null, (e: Error) => e);
+      tensors[0]!.close();
+      const e = await failed;
+      expect(e).to.be.instanceOf(StageError);
+      expect(e!.message).to.match(/Buffer is closed/);
+      await world.close();
+      const m = world.memory();
+      expect([m.pools.inflight.inUse, m.pools.staging.inUse, m.pools.padding.inUse]).to.deep.equal([0, 0, 0]);
+    });
+  });
+
   describe('errors', () => {
     it('rejects bad input with typed errors before enqueueing anything', async () => {
       const world = await simulate({ machines: 1, devicesPerMachine: 2 });

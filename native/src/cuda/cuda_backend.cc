@@ -97,19 +97,19 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
-  // Held while a worker issues calls on `comm` and while aborting: ncclCommAbort frees the communicator, so
-  // an abort from the JS thread must not land between a worker's check of `aborted` and its calls.
+  // Held while a worker issues calls on `comm`. An abort takes it when it is free, so that no issue starts
+  // between a worker's check of `aborted` and its calls; when a worker holds it, that worker may be blocked
+  // inside NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
   std::mutex use;
 
   void abort() override {
-    std::lock_guard<std::mutex> lock(use);
+    std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
     cudaSetDevice(device->ordinal);
     nccl::library().api.ncclCommAbort(comm);
   }
 
   std::string asyncError() override {
-    std::lock_guard<std::mutex> lock(use);
     if (aborted.load()) return "communicator aborted";
     nccl::ncclResult_t async = nccl::ncclSuccess;
     nccl::ncclResult_t r = nccl::library().api.ncclCommGetAsyncError(comm, &async);

@@ -152,14 +152,8 @@ Napi::Value InitComms(const Napi::CallbackInfo& info) {
 namespace {
 
 CollKind toKind(const Napi::Value& v, const std::string& name) {
-  if (v.IsString()) {
-    std::string s = v.As<Napi::String>();
-    if (s == "allReduce") return CollKind::AllReduce;
-    if (s == "reduceScatter") return CollKind::ReduceScatter;
-    if (s == "allGather") return CollKind::AllGather;
-    if (s == "send") return CollKind::Send;
-    if (s == "recv") return CollKind::Recv;
-  }
+  CollKind k;
+  if (v.IsString() && parseCollKind(v.As<Napi::String>(), &k)) return k;
   throw Napi::TypeError::New(v.Env(), name + " must be one of allReduce, reduceScatter, allGather, send, recv");
 }
 

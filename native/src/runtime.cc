@@ -24,11 +24,23 @@ size_t dtypeSize(DType t) {
   return 0;
 }
 
-bool parseDType(const std::string& s, DType* out) {
-  static const std::pair<const char*, DType> table[] = {
-      {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
-      {"float64", DType::Float64}, {"int8", DType::Int8},         {"uint8", DType::UInt8},
-      {"int32", DType::Int32},     {"int64", DType::Int64}};
+namespace {
+
+// The names JS uses, one table per enum, for parsing arguments and for naming values in errors.
+const std::pair<const char*, DType> kDTypes[] = {
+    {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
+    {"float64", DType::Float64}, {"int8", DType::Int8},         {"uint8", DType::UInt8},
+    {"int32", DType::Int32},     {"int64", DType::Int64}};
+const std::pair<const char*, RedOp> kRedOps[] = {
+    {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
+const std::pair<const char*, CollKind> kCollKinds[] = {{"allReduce", CollKind::AllReduce},
+                                                       {"reduceScatter", CollKind::ReduceScatter},
+                                                       {"allGather", CollKind::AllGather},
+                                                       {"send", CollKind::Send},
+                                                       {"recv", CollKind::Recv}};
+
+template <class E, size_t N>
+bool parseName(const std::pair<const char*, E> (&table)[N], const std::string& s, E* out) {
   for (const auto& [name, value] : table) {
     if (s == name) {
       *out = value;
@@ -38,17 +50,21 @@ bool parseDType(const std::string& s, DType* out) {
   return false;
 }
 
-bool parseRedOp(const std::string& s, RedOp* out) {
-  static const std::pair<const char*, RedOp> table[] = {
-      {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
+template <class E, size_t N>
+const char* nameOf(const std::pair<const char*, E> (&table)[N], E v) {
   for (const auto& [name, value] : table) {
-    if (s == name) {
-      *out = value;
-      return true;
-    }
+    if (value == v) return name;
   }
-  return false;
+  return "?";
 }
+
+}  // namespace
+
+bool parseDType(const std::string& s, DType* out) { return parseName(kDTypes, s, out); }
+bool parseRedOp(const std::string& s, RedOp* out) { return parseName(kRedOps, s, out); }
+bool parseCollKind(const std::string& s, CollKind* out) { return parseName(kCollKinds, s, out); }
+const char* dtypeName(DType t) { return nameOf(kDTypes, t); }
+const char* collKindName(CollKind k) { return nameOf(kCollKinds, k); }
 
 const char* backendName(BackendKind k) { return k == BackendKind::Cpu ? "cpu" : "cuda"; }
 

@@ -23,6 +23,7 @@ enum class RedOp { Sum, Prod, Max, Min, Avg };
 size_t dtypeSize(DType t);
 bool parseDType(const std::string& s, DType* out);
 bool parseRedOp(const std::string& s, RedOp* out);
+const char* dtypeName(DType t);
 const char* backendName(BackendKind k);
 
 // Result of one enqueued operation as the worker saw it: empty message means success.
@@ -118,6 +119,8 @@ struct CommImpl;
 
 // One operation of a group (NCCL's ncclGroupStart/End): collectives and point-to-point, per rank.
 enum class CollKind { AllReduce, ReduceScatter, AllGather, Send, Recv };
+bool parseCollKind(const std::string& s, CollKind* out);
+const char* collKindName(CollKind k);
 struct CollItem {
   std::shared_ptr<StreamImpl> stream;
   std::shared_ptr<CommImpl> comm;

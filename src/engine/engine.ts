@@ -98,10 +98,6 @@ export class Engine {
       });
   }
 
-  get failed(): Error | null {
-    return this.failure;
-  }
-
   /** A new job id; jobs run in the order they are submitted. */
   newJobId(): number {
     return this.nextJob++;

@@ -12,29 +12,8 @@ namespace fr::cpu {
 
 namespace {
 
-const char* kindName(CollKind k) {
-  switch (k) {
-    case CollKind::AllReduce:
-      return "allReduce";
-    case CollKind::ReduceScatter:
-      return "reduceScatter";
-    case CollKind::AllGather:
-      return "allGather";
-    case CollKind::Send:
-      return "send";
-    case CollKind::Recv:
-      return "recv";
-  }
-  return "?";
-}
-
-const char* dtypeName(DType t) {
-  static const char* names[] = {"float16", "bfloat16", "float32", "float64", "int8", "uint8", "int32", "int64"};
-  return names[static_cast<int>(t)];
-}
-
 std::string describe(const CollItem& it) {
-  return std::string(kindName(it.kind)) + "(" + dtypeName(it.dtype) + ", count " + std::to_string(it.count) + ")";
+  return std::string(collKindName(it.kind)) + "(" + dtypeName(it.dtype) + ", count " + std::to_string(it.count) + ")";
 }
 
 using Clock = std::chrono::steady_clock;
@@ -188,7 +167,7 @@ Status CommGroup::collective(int rank, const CollItem& it) {
   // after the comm broke returns at the check on entry, before it looks at anyone's items.
   if (round.arrived != size) {
     if (broken.empty()) {
-      breakWith(std::string(kindName(it.kind)) + " #" + std::to_string(s) + " timed out after " +
+      breakWith(std::string(collKindName(it.kind)) + " #" + std::to_string(s) + " timed out after " +
                 std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
     }
     return Status::Fail(broken);

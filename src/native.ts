@@ -103,6 +103,65 @@ export interface GroupItem {
   peer?: number;
 }
 
+/**
+ * Op codes of the packed programs `NativeQueue.submit` takes. A program is a Float64Array of operations laid
+ * end to end; every field is an integer (exact in a double up to 2^53). Layouts, one row per op:
+ *
+ * | op | fields after the code |
+ * |---|---|
+ * | wait   (1) | stream, onStream, seq: later work on `stream` waits, on the device, for record `seq` of `onStream` |
+ * | record (2) | stream, mode, startSeq: the stream's next record (numbered 1, 2, … per stream, in submit order); |
+ * |            | mode 0 plain, 1 a timing start, 2 a timing end paired with record `startSeq` of the same stream |
+ * | copy   (3) | stream, dst, dstOffset, src, srcOffset, bytes |
+ * | reduce (4) | stream, dtype, redop, count, divisor, dst, dstOffset, k, then k pairs (buffer, offset) |
+ * | group  (5) | n, then n items of 11 fields: kind, stream, comm, dtype, redop, count, send, sendOffset, |
+ * |            | recv, recvOffset, peer (fields an item's kind does not use are -1) |
+ *
+ * Streams, buffers and comms are indices from `addStream` / `addBuffer` / `addComm`; dtype, redop and kind are
+ * indices into `dtypes`, `reduceOps` and `collectiveKinds`. Offsets and byte counts are bytes; counts are
+ * elements, with NCCL's meaning (reduceScatter: per-rank output, allGather: per-rank input).
+ */
+export const OpCode = { wait: 1, record: 2, copy: 3, reduce: 4, group: 5 } as const;
+export type OpCode = (typeof OpCode)[keyof typeof OpCode];
+/** Fields per op, the code included (reduce: plus 2 per input; group: plus 11 per item). */
+export const opWidth = { wait: 4, record: 4, copy: 7, reduceBase: 9, groupBase: 2, groupItem: 11 } as const;
+/** Record modes. */
+export const RecordMode = { plain: 0, timingStart: 1, timingEnd: 2 } as const;
+
+/**
+ * Completion reports, in bulk, once per watcher pass: `done` holds triples (stream, completed, failedFrom):
+ * every record of `stream` up to `completed` has finished; records from `failedFrom` on failed (0: none), with
+ * `errors[i]` the message of triple i ('' when none). `timings` holds triples (stream, endSeq, ms): the device
+ * time from a timing end record's start record to it.
+ */
+export type QueueProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array) => void;
+
+/**
+ * The hot path of one world: its streams, buffers and communicators registered once under small integers,
+ * and programs of packed operations, each checked as a whole (a RangeError or TypeError naming the op's index,
+ * kind and field; nothing is issued when one is wrong) and issued in order with one call. On CUDA every
+ * operation is issued from the addon's one issuer thread, in submit order; the JS thread never blocks.
+ */
+export interface NativeQueue {
+  readonly closed: boolean;
+  addStream(stream: NativeStream): number;
+  addComm(comm: NativeComm): number;
+  /** Indices of removed buffers are reused. */
+  addBuffer(buffer: NativeBuffer): number;
+  removeBuffer(index: number): void;
+  /** Records issued so far on a stream (the number the next record follows). */
+  records(stream: number): number;
+  submit(ops: Float64Array, length: number): void;
+  /**
+   * The native reference loop: issues `ops[0, length)` `iterations` times from one native loop. Waits on a
+   * record the program itself makes are moved to that record's number in the current iteration; timing
+   * records become plain ones. Checked once, like `submit`.
+   */
+  replay(ops: Float64Array, length: number, iterations: number): void;
+  /** Stops reporting; idempotent. Work already issued still runs. */
+  close(): void;
+}
+
 export interface CommMember {
   rank: number;
   device: NativeDevice;
@@ -126,6 +185,7 @@ export interface NativeAddon {
   Buffer: new (device: NativeDevice, bytes: number) => NativeBuffer;
   Stream: new (device: NativeDevice) => NativeStream;
   Event: new (device: NativeDevice, timing?: boolean) => NativeEvent;
+  Queue: new (backend: BackendName, onProgress: QueueProgress) => NativeQueue;
   info(): NativeInfo;
   /** 128 bytes naming a new communicator; hand it to every rank. */
   uniqueId(backend: BackendName): Uint8Array;
@@ -147,5 +207,7 @@ export const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Rele
 
 export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
 
+export const backends: readonly BackendName[] = ['cpu', 'cuda'];
 export const dtypes: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', 'int8', 'uint8', 'int32', 'int64'];
 export const reduceOps: readonly ReduceOp[] = ['sum', 'prod', 'max', 'min', 'avg'];
+export const collectiveKinds: readonly CollectiveKind[] = ['allReduce', 'reduceScatter', 'allGather', 'send', 'recv'];

@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_api.h"
 #include "handles.h"
+#include "issuer.h"
 #include "watcher.h"
 
 namespace fr {
@@ -87,10 +88,12 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Communicators are aborted first so that a CPU worker or the issuer blocked in a collective returns.
 void Shutdown(void*) {
   g_shuttingDown = true;
   abortAllComms();
   shutdownStreams();
+  issuer::shutdown();
   Watcher::Stop();
 }
 
@@ -110,6 +113,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add("Event", Event::Init(env), data->event);
   add("HostBuffer", HostBuffer::Init(env), data->hostBuffer);
   add("Comm", Comm::Init(env), data->comm);
+  add("Queue", Queue::Init(env), data->queue);
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("uniqueId", Napi::Function::New(env, UniqueId, "uniqueId"));
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));

@@ -166,6 +166,7 @@ Napi::Value Group(const Napi::CallbackInfo& info) {
   if (!info[0].IsArray()) throw Napi::TypeError::New(env, "items must be an array");
   auto arr = info[0].As<Napi::Array>();
   std::vector<CollItem> items;
+  auto keep = std::make_shared<std::vector<std::shared_ptr<const void>>>();
   std::optional<BackendKind> kind;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     std::string name = "items[" + std::to_string(i) + "]";
@@ -173,8 +174,12 @@ Napi::Value Group(const Napi::CallbackInfo& info) {
     auto o = arr.Get(i).As<Napi::Object>();
     CollItem it;
     it.kind = toKind(o.Get("kind"), name + ".kind");
-    it.stream = Stream::From(o.Get("stream"), name + ".stream")->live(env);
-    it.comm = Comm::From(o.Get("comm"), name + ".comm")->live(env);
+    auto stream = Stream::From(o.Get("stream"), name + ".stream")->live(env);
+    auto comm = Comm::From(o.Get("comm"), name + ".comm")->live(env);
+    it.stream = stream.get();
+    it.comm = comm.get();
+    keep->push_back(stream);
+    keep->push_back(comm);
     it.count = toIndex(o.Get("count"), name + ".count");
     it.dtype = toDType(o.Get("dtype"), name + ".dtype");
     const DeviceImpl& dev = *it.stream->device;
@@ -196,19 +201,21 @@ Napi::Value Group(const Napi::CallbackInfo& info) {
       if (peer >= n) throw Napi::RangeError::New(env, name + ".peer " + std::to_string(peer) + " is not below the comm size " + std::to_string(n));
       it.peer = static_cast<int>(peer);
     }
-    auto viewOf = [&](const char* key, const char* offKey, uint64_t bytes, std::shared_ptr<Memory>* mem, size_t* off) {
+    auto viewOf = [&](const char* key, const char* offKey, uint64_t bytes) -> char* {
       std::string field = name + "." + key;
       Buffer* b = Buffer::From(o.Get(key), field);
       Napi::Value ov = o.Get(offKey);
-      *off = ov.IsUndefined() ? 0 : toIndex(ov, name + "." + offKey);
-      if (*off % esz != 0) throw Napi::RangeError::New(env, field + " offset is not a multiple of the element size");
-      *mem = b->view(env, dev, *off, bytes, field);
+      uint64_t off = ov.IsUndefined() ? 0 : toIndex(ov, name + "." + offKey);
+      if (off % esz != 0) throw Napi::RangeError::New(env, field + " offset is not a multiple of the element size");
+      auto mem = b->view(env, dev, off, bytes, field);
+      keep->push_back(mem);
+      return static_cast<char*>(mem->ptr) + off;
     };
-    if (it.kind != CollKind::Recv) viewOf("send", "sendOffset", sendBytes, &it.sendMem, &it.sendOffset);
-    if (it.kind != CollKind::Send) viewOf("recv", "recvOffset", recvBytes, &it.recvMem, &it.recvOffset);
-    items.push_back(std::move(it));
+    if (it.kind != CollKind::Recv) it.send = viewOf("send", "sendOffset", sendBytes);
+    if (it.kind != CollKind::Send) it.recv = viewOf("recv", "recvOffset", recvBytes);
+    items.push_back(it);
   }
-  if (!items.empty()) backendFor(*kind).enqueueGroup(std::move(items));
+  if (!items.empty()) backendFor(*kind).enqueueGroup(std::move(items), std::move(keep));
   return env.Undefined();
 }
 

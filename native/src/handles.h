@@ -7,12 +7,13 @@
 #include <memory>
 #include <string>
 
+#include "queue.h"
 #include "runtime.h"
 
 namespace fr {
 
 struct AddonData {
-  Napi::FunctionReference device, buffer, stream, event, hostBuffer, comm;
+  Napi::FunctionReference device, buffer, stream, event, hostBuffer, comm, queue;
 };
 AddonData& addonData(Napi::Env env);
 
@@ -71,12 +72,6 @@ class Event : public Napi::ObjectWrap<Event> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 };
 
-// Host memory a device-to-host copy lands in; readable once the stream has reached the copy.
-struct HostData {
-  std::vector<char> bytes;
-  std::atomic<bool> ready{false};
-};
-
 class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -124,6 +119,41 @@ class Comm : public Napi::ObjectWrap<Comm> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value AsyncError(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+// A world's hot path: registered handles under small integers and packed programs (queue.cc).
+class Queue : public Napi::ObjectWrap<Queue> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Queue(const Napi::CallbackInfo& info);
+  ~Queue() override;
+
+ private:
+  struct Parsed;
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  Napi::Value AddStream(const Napi::CallbackInfo& info);
+  Napi::Value AddComm(const Napi::CallbackInfo& info);
+  Napi::Value AddBuffer(const Napi::CallbackInfo& info);
+  Napi::Value RemoveBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Records(const Napi::CallbackInfo& info);
+  Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Replay(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  void checkOpen(Napi::Env env) const;
+  void checkBackend(Napi::Env env, const DeviceImpl& d, const char* what) const;
+  void run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay);
+  void parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out);
+  void issue(Program program, const std::vector<uint32_t>& itemStreams);
+  void closeNow();
+  static void envGone(void* core);
+
+  std::shared_ptr<QueueCore> core_;
+  std::shared_ptr<Generation> gen_;
+  std::vector<std::shared_ptr<Memory>> buffers_;
+  std::vector<uint32_t> freeBuffers_;
+  std::vector<uint64_t> recs_;       // scratch: records per stream as the program being checked goes
+  std::vector<int32_t> bucketOf_;    // scratch: CPU per-stream part of a program
+  std::vector<uint32_t> groupMark_;  // scratch: the group that last added an op to a part
 };
 
 // Module functions implemented in comm.cc.

@@ -1,6 +1,10 @@
+// Backend-neutral parts of the runtime: name tables, stream task dispatch (CPU workers, the CUDA issuer),
+// cross-stream records and waits of Event handles, and the registry of CPU workers for shutdown.
 #include "runtime.h"
 
 #include <chrono>
+
+#include "issuer.h"
 
 namespace fr {
 
@@ -80,12 +84,38 @@ Memory::~Memory() {
 
 EventImpl::~EventImpl() { backendFor(device->kind).eventDestroy(*this); }
 
+HostData::~HostData() { backendFor(device->kind).hostRelease(*this); }
+
 void applyStatus(StreamImpl& s, const Status& st, const char* what) {
   if (!st.ok() && s.error.empty()) s.error = std::string(what) + ": " + st.error;
 }
 
+namespace {
+std::mutex g_streamsMutex;
+std::vector<std::shared_ptr<StreamImpl>> g_streams;
+
+void registerStream(const std::shared_ptr<StreamImpl>& s) {
+  std::lock_guard<std::mutex> lock(g_streamsMutex);
+  // Reap workers that have exited after close().
+  for (auto it = g_streams.begin(); it != g_streams.end();) {
+    if ((*it)->exited.load()) {
+      (*it)->join();
+      it = g_streams.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  g_streams.push_back(s);
+}
+}  // namespace
+
 void StreamImpl::start() {
+  if (device->kind == BackendKind::Cuda) {
+    issuer::post([self = shared_from_this()] { cudaBackend()->streamCreate(*self); });
+    return;
+  }
   thread = std::thread([self = shared_from_this()] { self->run(); });
+  registerStream(shared_from_this());
 }
 
 void StreamImpl::run() {
@@ -107,6 +137,10 @@ void StreamImpl::run() {
 }
 
 void StreamImpl::enqueue(Task t) {
+  if (device->kind == BackendKind::Cuda) {
+    issuer::post([self = shared_from_this(), t = std::move(t)] { t(*self); });
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(m);
     queue.push_back(std::move(t));
@@ -115,6 +149,11 @@ void StreamImpl::enqueue(Task t) {
 }
 
 void StreamImpl::close() {
+  if (closed.exchange(true)) return;
+  if (device->kind == BackendKind::Cuda) {
+    issuer::post([self = shared_from_this()] { cudaBackend()->streamDestroy(*self); });
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(m);
     closing = true;
@@ -168,7 +207,8 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
   s->enqueue([e, target](StreamImpl& st) {
     if (!st.error.empty()) return;
     {
-      // The record may not have reached its own stream's worker yet; the device-side wait needs it issued.
+      // CPU: the record may not have reached its own stream's worker yet. CUDA: the issuer issued it before this
+      // task (program order), so this never blocks there.
       std::unique_lock<std::mutex> lock(e->m);
       if (!waitInterruptible(lock, e->cv, [&] { return e->issued >= target; })) {
         st.error = "wait: runtime shutting down";
@@ -181,25 +221,6 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
     }
     applyStatus(st, backendFor(st.device->kind).wait(st, *e), "wait");
   });
-}
-
-namespace {
-std::mutex g_streamsMutex;
-std::vector<std::shared_ptr<StreamImpl>> g_streams;
-}  // namespace
-
-void registerStream(const std::shared_ptr<StreamImpl>& s) {
-  std::lock_guard<std::mutex> lock(g_streamsMutex);
-  // Reap workers that have exited after close().
-  for (auto it = g_streams.begin(); it != g_streams.end();) {
-    if ((*it)->exited.load()) {
-      (*it)->join();
-      it = g_streams.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  g_streams.push_back(s);
 }
 
 void shutdownStreams() {

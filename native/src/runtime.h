@@ -1,5 +1,6 @@
-// The backend-neutral device runtime: devices, memory, streams (a worker thread each), events and the
-// backend interface both the CPU and the CUDA backends implement. Nothing here touches Node-API.
+// The backend-neutral device runtime: devices, memory, streams (a worker thread each on the CPU; on CUDA work
+// goes to the process-wide issuer thread), events, host copies and the backend interface both the CPU and the
+// CUDA backends implement. Nothing here touches Node-API.
 #pragma once
 
 #include <atomic>
@@ -87,24 +88,41 @@ struct EventImpl {
   ~EventImpl();
 };
 
+// Host memory a device-to-host copy lands in (pinned on CUDA), allocated when the copy is issued. Readable
+// once the backend says the copy has completed.
+struct HostData {
+  std::shared_ptr<DeviceImpl> device;
+  size_t bytes = 0;
+  void* ptr = nullptr;
+  void* cudaEvent = nullptr;         // CUDA: recorded right after the copy
+  std::atomic<bool> issued{false};   // ptr and cudaEvent are set
+  std::atomic<bool> ready{false};    // the bytes are there
+  ~HostData();
+};
+
 using Task = std::function<void(StreamImpl&)>;
 
+// A device stream. On the CPU backend a worker thread runs its tasks in order; on CUDA its tasks go to the
+// process-wide issuer thread (issuer.h), which issues everything in program order into the cudaStream_t.
 struct StreamImpl : std::enable_shared_from_this<StreamImpl> {
   std::shared_ptr<DeviceImpl> device;
   void* cudaStream = nullptr;
+  std::atomic<bool> closed{false};  // close() was called: nothing more may be enqueued
 
+  // CPU worker.
   std::mutex m;
   std::condition_variable cv;
   std::deque<Task> queue;
   bool closing = false;
   std::atomic<bool> exited{false};
   std::thread thread;
-  // Sticky error: once an operation fails, later operations are skipped and later records carry it.
+  // Sticky error, touched only by the thread running the stream's tasks: once an operation fails, later
+  // operations are skipped and later records carry it.
   std::string error;
 
   void start();
   void enqueue(Task t);
-  void close();  // no more enqueues; queued work still runs, then the worker exits
+  void close();  // no more enqueues; queued work still runs (CPU: then the worker exits)
   void join();
   ~StreamImpl();
 
@@ -117,25 +135,24 @@ void applyStatus(StreamImpl& s, const Status& st, const char* what);
 
 struct CommImpl;
 
-// One operation of a group (NCCL's ncclGroupStart/End): collectives and point-to-point, per rank.
+// One operation of a group (NCCL's ncclGroupStart/End): collectives and point-to-point, per rank. Items hold
+// raw pointers; whoever enqueues them keeps the streams, communicators and memory alive until they have run.
 enum class CollKind { AllReduce, ReduceScatter, AllGather, Send, Recv };
 bool parseCollKind(const std::string& s, CollKind* out);
 const char* collKindName(CollKind k);
 struct CollItem {
-  std::shared_ptr<StreamImpl> stream;
-  std::shared_ptr<CommImpl> comm;
-  CollKind kind;
-  std::shared_ptr<Memory> sendMem;
-  size_t sendOffset = 0;
-  std::shared_ptr<Memory> recvMem;
-  size_t recvOffset = 0;
+  StreamImpl* stream = nullptr;
+  CommImpl* comm = nullptr;
+  CollKind kind = CollKind::AllReduce;
+  const void* send = nullptr;
+  void* recv = nullptr;
   size_t count = 0;  // elements: allReduce count, reduceScatter recvcount, allGather sendcount, send/recv count
   DType dtype = DType::Float32;
   RedOp op = RedOp::Sum;
   int peer = -1;
-  const void* sendPtr() const { return static_cast<const char*>(sendMem->ptr) + sendOffset; }
-  void* recvPtr() const { return static_cast<char*>(recvMem->ptr) + recvOffset; }
 };
+// What a group's items point to, held by the enqueued work.
+using KeepAlive = std::shared_ptr<std::vector<std::shared_ptr<const void>>>;
 
 struct CommImpl {
   std::shared_ptr<DeviceImpl> device;
@@ -151,11 +168,14 @@ class Backend {
   virtual ~Backend() = default;
   virtual void* allocate(DeviceImpl& d, size_t bytes, std::string* error) = 0;
   virtual void release(DeviceImpl& d, void* ptr) = 0;
-  virtual void streamCreate(StreamImpl& s) = 0;   // on the worker thread
-  virtual void streamDestroy(StreamImpl& s) = 0;  // on the worker thread
+  virtual void streamCreate(StreamImpl& s) = 0;   // on the thread running the stream's tasks
+  virtual void streamDestroy(StreamImpl& s) = 0;  // on the thread running the stream's tasks
   virtual Status copy(StreamImpl& s, void* dst, const void* src, size_t bytes) = 0;
   virtual Status copyFromHost(StreamImpl& s, void* dst, const void* host, size_t bytes) = 0;
-  virtual Status copyToHost(StreamImpl& s, void* host, const void* src, size_t bytes) = 0;
+  // Allocates h's memory and copies into it; never waits for the device. h.ready tells when the bytes are there.
+  virtual Status copyToHost(StreamImpl& s, HostData& h, const void* src) = 0;
+  virtual bool hostReady(HostData& h) = 0;
+  virtual void hostRelease(HostData& h) = 0;
   virtual Status fill(StreamImpl& s, void* dst, size_t count, DType t, double value) = 0;
   // Avg divides the sum by `divisor` (the number of contributions it stands for), once.
   virtual Status reduce(StreamImpl& s, void* dst, const std::vector<const void*>& srcs, size_t count, DType t,
@@ -167,8 +187,19 @@ class Backend {
   // Returns true when complete; sets *error on failure.
   virtual bool eventQuery(EventImpl& e, std::string* error) = 0;
   virtual double elapsedMs(EventImpl& a, EventImpl& b, std::string* error) = 0;
+  // Plain device events of queue records (queue.h): CUDA events; the CPU backend completes records at issue
+  // and never calls these.
+  virtual void* rawEventCreate(DeviceImpl& d, bool timing, std::string* error) = 0;
+  virtual void rawEventDestroy(void* event) = 0;
+  virtual Status rawEventRecord(StreamImpl& s, void* event) = 0;
+  virtual Status rawStreamWait(StreamImpl& s, void* event) = 0;
+  virtual bool rawEventQuery(void* event, std::string* error) = 0;
+  virtual double rawElapsedMs(void* start, void* end, std::string* error) = 0;
   // Enqueues a whole group on the streams its items name, in one step so peers see the same order.
-  virtual void enqueueGroup(std::vector<CollItem> items) = 0;
+  virtual void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) = 0;
+  // Runs group items now, on the thread running their streams' work, into the streams' sticky errors. CPU: the
+  // items of one stream (one rank's part); CUDA: a whole group, issued from the issuer thread.
+  virtual void runGroup(const CollItem* items, size_t n) = 0;
 };
 
 Backend& backendFor(BackendKind k);
@@ -183,8 +214,7 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
 // Wakes the event watcher threads after a record was issued (the CPU backend completes events there).
 void kickWatchers();
 
-// Registry of live streams so that environment shutdown can stop and join them all.
-void registerStream(const std::shared_ptr<StreamImpl>& s);
+// Registry of live CPU stream workers so that environment shutdown can stop and join them all.
 void shutdownStreams();
 
 }  // namespace fr

@@ -29,7 +29,6 @@ Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) 
   impl_ = std::make_shared<StreamImpl>();
   impl_->device = device->impl;
   impl_->start();
-  registerStream(impl_);
 }
 
 Stream::~Stream() {
@@ -110,16 +109,12 @@ Napi::Value Stream::CopyToHost(const Napi::CallbackInfo& info) {
   uint64_t bytes = toIndex(info[2], "bytes");
   auto r = src->view(env, *s->device, srcOffset, bytes, "src");
   auto host = std::make_shared<HostData>();
-  host->bytes.resize(bytes);
+  host->device = s->device;
+  host->bytes = bytes;
   s->enqueue([r, srcOffset, host](StreamImpl& st) {
     if (!st.error.empty()) return;
-    if (!host->bytes.empty()) {
-      Status status = backendFor(st.device->kind)
-                          .copyToHost(st, host->bytes.data(), static_cast<char*>(r->ptr) + srcOffset, host->bytes.size());
-      applyStatus(st, status, "copyToHost");
-      if (!status.ok()) return;
-    }
-    host->ready = true;
+    applyStatus(st, backendFor(st.device->kind).copyToHost(st, *host, static_cast<char*>(r->ptr) + srcOffset),
+                "copyToHost");
   });
   return HostBuffer::Wrap(env, host);
 }
@@ -237,12 +232,14 @@ Napi::Object HostBuffer::Wrap(Napi::Env env, std::shared_ptr<HostData> data) {
   return addonData(env).hostBuffer.New({Napi::External<std::shared_ptr<HostData>>::New(env, &holder)});
 }
 
-// A copy of the bytes as a new ArrayBuffer; throws until the stream has reached the copy.
+// A copy of the bytes as a new ArrayBuffer; throws until the copy has completed.
 Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!data_->ready.load()) throw Napi::Error::New(env, "HostBuffer read before its copy completed");
-  auto ab = Napi::ArrayBuffer::New(env, data_->bytes.size());
-  if (!data_->bytes.empty()) std::memcpy(ab.Data(), data_->bytes.data(), data_->bytes.size());
+  if (!backendFor(data_->device->kind).hostReady(*data_)) {
+    throw Napi::Error::New(env, "HostBuffer read before its copy completed");
+  }
+  auto ab = Napi::ArrayBuffer::New(env, data_->bytes);
+  if (data_->bytes > 0) std::memcpy(ab.Data(), data_->ptr, data_->bytes);
   return ab;
 }
 
@@ -250,6 +247,8 @@ Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
 Napi::Value Stream::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
 
 
-Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), data_->ready.load()); }
+Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), backendFor(data_->device->kind).hostReady(*data_));
+}
 
 }  // namespace fr

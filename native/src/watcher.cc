@@ -1,8 +1,11 @@
 #include "watcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include "queue.h"
 
 namespace fr {
 
@@ -52,9 +55,21 @@ struct State {
   bool stop = false;
   uint64_t kicks = 0;
   size_t outstanding = 0;  // JS thread only
+  std::mutex queuesMutex;
+  std::vector<std::shared_ptr<QueueCore>> queues;
 };
 
 State* g_state = nullptr;
+
+// One pass over the open queues; forgets closed ones.
+bool pollQueues(State* s, bool* deviceWork) {
+  std::lock_guard<std::mutex> lock(s->queuesMutex);
+  s->queues.erase(std::remove_if(s->queues.begin(), s->queues.end(), [](const auto& q) { return q->closed.load(); }),
+                  s->queues.end());
+  bool progress = false;
+  for (const auto& q : s->queues) progress = harvestQueue(*q, deviceWork) || progress;
+  return progress;
+}
 
 void CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
   if (env != nullptr) {
@@ -79,16 +94,17 @@ void run(State* s) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(s->m);
+      // Read before testing for queue records: a record issued after the test kicks, and the wait sees it.
       uint64_t seen = s->kicks;
-      if (mine.empty() && s->pending.empty()) {
+      if (mine.empty() && s->pending.empty() && !anyQueueBusy()) {
         s->cv.wait(lock, [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
       }
       for (auto& p : s->pending) mine.push_back(std::move(p));
       s->pending.clear();
       if (s->stop) break;
     }
-    bool progress = false;
     bool deviceWork = false;
+    bool progress = pollQueues(s, &deviceWork);
     for (auto it = mine.begin(); it != mine.end();) {
       std::string error;
       if (eventDone(*it->event, it->target, &error)) {
@@ -100,7 +116,7 @@ void run(State* s) {
         ++it;
       }
     }
-    if (mine.empty()) continue;
+    if (mine.empty() && !anyQueueBusy()) continue;
     auto now = Clock::now();
     if (progress) {
       lastProgress = now;
@@ -131,6 +147,20 @@ void kickWatchers() {
     s->kicks++;
   }
   s->cv.notify_one();
+}
+
+void watchQueue(std::shared_ptr<QueueCore> q) {
+  std::lock_guard<std::mutex> lock(g_state->queuesMutex);
+  g_state->queues.push_back(std::move(q));
+}
+
+bool anyQueueBusy() {
+  State* s = g_state;
+  std::lock_guard<std::mutex> lock(s->queuesMutex);
+  for (const auto& q : s->queues) {
+    if (q->unharvested.load() != 0 && !q->closed.load()) return true;
+  }
+  return false;
 }
 
 void Watcher::Start(Napi::Env env) {

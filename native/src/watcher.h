@@ -1,6 +1,7 @@
-// Brings event completions to JS: a native thread watches pending (event, record) pairs and resolves their
-// promises through a ThreadSafeFunction, which is referenced only while promises are pending so an idle
-// watcher never keeps the process alive.
+// Brings completions to JS: a native thread watches pending (event, record) pairs and resolves their promises
+// through a ThreadSafeFunction, which is referenced only while promises are pending so an idle watcher never
+// keeps the process alive; the same thread harvests the records of open queues (queue.h), one report per
+// queue and pass.
 #pragma once
 
 #include <napi.h>

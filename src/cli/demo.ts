@@ -1,9 +1,10 @@
 // The CPU demo: 2 simulated machines x 4 devices all-reduce a stream of gradient buckets through the five
-// Fairring stages, as DDP would submit them; a progress bar per slice, every bucket checked against float64
-// host sums, and a per-stage timing table.
+// Fairring stages, as DDP would submit them; a progress bar per slice on a terminal (none when piped), every
+// bucket checked against float64 host sums, and a per-stage timing table.
 import { lastValueFrom, merge, tap } from 'rxjs';
 import { simulate } from '../world/simulate.js';
 import type { StageTiming } from '../engine/engine.js';
+import type { PipelineSpec } from '../engine/pipeline.js';
 
 export interface DemoOptions {
   machines?: number;
@@ -11,14 +12,23 @@ export interface DemoOptions {
   buckets?: number;
   bucketElements?: number;
   sliceBytes?: number;
+  /** Default: the world's own (`local` on one machine, `fairring` otherwise). */
+  pipeline?: PipelineSpec;
 }
 
+export const demoDefaults = { machines: 2, devicesPerMachine: 4, buckets: 16, bucketElements: (1 << 18) + 3, sliceBytes: 256 << 10 } as const;
+
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
-  const machines = options.machines ?? 2;
-  const perMachine = options.devicesPerMachine ?? 4;
-  const buckets = options.buckets ?? 16;
-  const n = options.bucketElements ?? (1 << 18) + 3;
-  const world = await simulate({ machines, devicesPerMachine: perMachine, sliceBytes: options.sliceBytes ?? 256 << 10 });
+  const machines = options.machines ?? demoDefaults.machines;
+  const perMachine = options.devicesPerMachine ?? demoDefaults.devicesPerMachine;
+  const buckets = options.buckets ?? demoDefaults.buckets;
+  const n = options.bucketElements ?? demoDefaults.bucketElements;
+  const world = await simulate({
+    machines,
+    devicesPerMachine: perMachine,
+    sliceBytes: options.sliceBytes ?? demoDefaults.sliceBytes,
+    ...(options.pipeline !== undefined ? { pipeline: options.pipeline } : {}),
+  });
   try {
     console.log(
       `${machines} machines x ${perMachine} devices simulated on the CPU backend (pipeline ${world.pipelineName}); ` +
@@ -41,11 +51,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     const total = buckets * slicesPerBucket;
     let done = 0;
     const started = performance.now();
-    const all$ = merge(...tensors.map((t) => world.allReduce$(t))).pipe(tap(() => renderProgress(++done, total)));
+    const terminal = process.stdout.isTTY;
+    const all$ = merge(...tensors.map((t) => world.allReduce$(t)));
     try {
-      await lastValueFrom(all$, { defaultValue: undefined });
+      await lastValueFrom(terminal ? all$.pipe(tap(() => renderProgress(++done, total))) : all$, { defaultValue: undefined });
     } finally {
-      process.stdout.write('\n');
+      if (terminal) process.stdout.write('\n');
     }
     const seconds = (performance.now() - started) / 1000;
     sub.unsubscribe();

@@ -1,91 +1,67 @@
 #!/usr/bin/env node
-// The fairring-rx command line: `info` reports what this build and machine offer; `demo` runs the CPU demo.
-import { native } from '../native.js';
-import { parseArgs } from 'node:util';
-import { runDemo } from './demo.js';
-import { benchTable, runBench, type BenchOptions } from './bench.js';
+// The fairring-rx command line. Exit status: 0 done (or help shown), 1 the command failed, 2 the command line
+// was wrong (commander has then written what was wrong to stderr).
+import { Command, CommanderError, Option } from 'commander';
+import { positiveInt, size } from './args.js';
+import { addBenchCommand } from './bench/command.js';
+import { demoDefaults, runDemo } from './demo.js';
+import { info } from './info.js';
+import { pipelineNames, pipelines } from './tables.js';
 
-function info(): void {
-  const i = native.info();
-  const lines = [`backends: ${i.backends.join(', ')}`];
-  if (!i.cuda.built) {
-    lines.push('cuda: not built (no CUDA toolkit at build time)');
-  } else {
-    lines.push(`cuda runtime: ${formatCuda(i.cuda.runtimeVersion)}, driver: ${i.cuda.driverVersion ? formatCuda(i.cuda.driverVersion) : 'none'}`);
-    if (i.cuda.deviceCount === 0) lines.push(`cuda devices: none (${i.cuda.error ?? 'unknown'})`);
-    for (const d of i.cuda.devices) {
-      lines.push(`cuda:${d.ordinal} ${d.name ?? '?'} ${d.totalMemory !== undefined ? `${(d.totalMemory / 2 ** 30).toFixed(1)} GiB` : (d.error ?? '')}`);
-    }
-  }
-  lines.push(i.nccl.loaded ? `nccl: ${formatNccl(i.nccl.version)} (${i.nccl.library ?? ''})` : `nccl: not loaded (${i.nccl.error ?? 'unknown'})`);
-  console.log(lines.join('\n'));
+interface DemoFlags {
+  machines: number;
+  devices: number;
+  buckets: number;
+  elements: number;
+  sliceBytes: number;
+  pipeline?: string;
 }
 
-function formatCuda(v: number): string {
-  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
-}
+const program = new Command('fairring-rx')
+  .description('All-reduce across GPUs with the Fairring algorithm, as an RxJS pipeline over a native CUDA/NCCL runtime (or its CPU backend).')
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage)');
 
-function formatNccl(v: number): string {
-  return `${Math.floor(v / 10000)}.${Math.floor((v % 10000) / 100)}.${v % 100}`;
-}
+let running = program.name();
+program.hook('preAction', (_program, action) => {
+  running = `${program.name()} ${action.name()}`;
+});
 
-const usage = `usage: fairring-rx <command>
-  info    backends, CUDA devices, driver, runtime and NCCL versions (or why not)
-  demo    all-reduce a stream of buckets over simulated CPU ranks and verify it
-  bench   busbw of pipelines, interleaved in one run:
-          --backend cpu|cuda --machines M --devices D --pipelines fairring,nccl
-          --bytes B --buckets K --iters N --warmup W [--slice-bytes S] [--dtype float32] [--timings]`;
+program
+  .command('info')
+  .description('Backends of this build, CUDA devices, driver, runtime and NCCL versions (or why not).')
+  .action(() => console.log(info()));
 
-function parseBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(s);
-  if (!m) throw new Error(`not a size: ${s}`);
-  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
-  return Math.round(Number(m[1]) * unit);
-}
-
-async function bench(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      backend: { type: 'string', default: 'cpu' },
-      machines: { type: 'string', default: '1' },
-      devices: { type: 'string', default: '2' },
-      pipelines: { type: 'string', default: 'fairring,nccl' },
-      bytes: { type: 'string', default: '25M' },
-      buckets: { type: 'string', default: '8' },
-      iters: { type: 'string', default: '5' },
-      warmup: { type: 'string', default: '2' },
-      'slice-bytes': { type: 'string' },
-      dtype: { type: 'string', default: 'float32' },
-      timings: { type: 'boolean', default: false },
-    },
+program
+  .command('demo')
+  .description('All-reduce a stream of buckets over simulated CPU ranks, verified against float64 host sums, with per-stage times.')
+  .option('--machines <n>', 'simulated machines', positiveInt, demoDefaults.machines)
+  .option('--devices <n>', 'simulated devices per machine', positiveInt, demoDefaults.devicesPerMachine)
+  .option('--buckets <n>', 'buckets submitted at once', positiveInt, demoDefaults.buckets)
+  .option('--elements <n>', 'float32 elements per bucket', positiveInt, demoDefaults.bucketElements)
+  .addOption(new Option('--slice-bytes <size>', 'slice size, such as 256KiB').argParser(size).default(demoDefaults.sliceBytes, '256KiB'))
+  .addOption(new Option('--pipeline <name>', 'pipeline (default: local on one machine, fairring otherwise)').choices(pipelineNames))
+  .action(async (_flags: DemoFlags, command: Command) => {
+    const f = command.opts<DemoFlags>();
+    await runDemo({
+      machines: f.machines,
+      devicesPerMachine: f.devices,
+      buckets: f.buckets,
+      bucketElements: f.elements,
+      sliceBytes: f.sliceBytes,
+      ...(f.pipeline !== undefined ? { pipeline: pipelines[f.pipeline]! } : {}),
+    });
   });
-  const o: BenchOptions = {
-    backend: values.backend as BenchOptions['backend'],
-    machines: Number(values.machines),
-    devicesPerMachine: Number(values.devices),
-    pipelines: values.pipelines.split(','),
-    bytes: parseBytes(values.bytes),
-    buckets: Number(values.buckets),
-    iters: Number(values.iters),
-    warmup: Number(values.warmup),
-    dtype: values.dtype as BenchOptions['dtype'],
-    timings: values.timings,
-    ...(values['slice-bytes'] !== undefined ? { sliceBytes: parseBytes(values['slice-bytes']) } : {}),
-  };
-  console.log(benchTable(o, await runBench(o)));
-}
 
-const [command, ...rest] = process.argv.slice(2);
+addBenchCommand(program);
+
 try {
-  if (command === 'info') info();
-  else if (command === 'demo') await runDemo();
-  else if (command === 'bench') await bench(rest);
-  else {
-    console.log(usage);
-    process.exitCode = command === undefined || command === '--help' ? 0 : 2;
-  }
+  await program.parseAsync(process.argv);
 } catch (e) {
-  console.error(`fairring-rx ${command}: ${(e as Error).message}`);
-  process.exitCode = 1;
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else {
+    console.error(`${running}: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  }
 }

@@ -1,6 +1,9 @@
-// CUDA events as Observables: the engine's one way of learning that device work is done.
-import { forkJoin, map, type Observable } from 'rxjs';
+// Completion as the host learns it: the Queue reports, in bulk, how far each stream has completed; this turns
+// those reports into per-record notifications (as Observables for users, as callbacks for the engine) without
+// a promise or a timer per record.
+import { Observable } from 'rxjs';
 import type { NativeEvent } from '../native.js';
+import type { Mark } from '../runtime/program.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
 
 /** Emits once and completes when the event's latest record (at subscription) completes; errors if it failed. */
@@ -8,7 +11,111 @@ export function completion(event: NativeEvent, runtime: Runtime = nativeRuntime)
   return runtime.completion(event);
 }
 
-/** Emits once when every event has completed (one per local rank); errors with the first failure. */
-export function allComplete(events: readonly NativeEvent[], runtime: Runtime = nativeRuntime): Observable<void> {
-  return forkJoin(events.map((e) => completion(e, runtime))).pipe(map(() => undefined));
+interface Waiter {
+  seq: number;
+  done(error: string | null): void;
+}
+
+interface StreamState {
+  completed: number;
+  failedFrom: number;
+  error: string;
+  /** Ascending by seq: records are registered in the order they were made. */
+  waiters: Waiter[];
+  head: number;
+}
+
+export class Completions {
+  private readonly streams: StreamState[] = [];
+  private readonly timings = new Map<number, number>();
+
+  /** The Queue's progress callback. */
+  readonly onProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array): void => {
+    for (let i = 0; i + 2 < timings.length; i += 3) this.timings.set(key(timings[i]!, timings[i + 1]!), timings[i + 2]!);
+    for (let i = 0; i * 3 + 2 < done.length; i++) {
+      const s = this.state(done[i * 3]!);
+      s.completed = Math.max(s.completed, done[i * 3 + 1]!);
+      const failedFrom = done[i * 3 + 2]!;
+      if (failedFrom > 0 && (s.failedFrom === 0 || failedFrom < s.failedFrom)) {
+        s.failedFrom = failedFrom;
+        s.error = errors[i] ?? 'failed';
+      }
+      this.wake(s);
+    }
+  };
+
+  /** Whether the record has completed: null while pending, '' when it succeeded, else its error. */
+  status(mark: Mark): string | null {
+    const s = this.state(mark.stream);
+    if (mark.seq > s.completed) return null;
+    return s.failedFrom > 0 && mark.seq >= s.failedFrom ? s.error : '';
+  }
+
+  /** Calls back once the record completes (with its error, or null), at once if it already has. */
+  whenDone(mark: Mark, done: (error: string | null) => void): void {
+    const status = this.status(mark);
+    if (status !== null) {
+      done(status === '' ? null : status);
+      return;
+    }
+    const s = this.state(mark.stream);
+    const w = s.waiters;
+    // Kept sorted: a record registered late (a timing start, an older mark) goes before later ones.
+    let at = w.length;
+    while (at > s.head && w[at - 1]!.seq > mark.seq) at--;
+    w.splice(at, 0, { seq: mark.seq, done });
+  }
+
+  /** The record's completion as an Observable: emits once and completes, or errors with a failed record. */
+  reached$(mark: Mark): Observable<void> {
+    return new Observable<void>((subscriber) => {
+      let live = true;
+      this.whenDone(mark, (error) => {
+        if (!live) return;
+        if (error === null) {
+          subscriber.next();
+          subscriber.complete();
+        } else {
+          subscriber.error(new Error(error));
+        }
+      });
+      return () => {
+        live = false;
+      };
+    });
+  }
+
+  /** Device time of a timing end record, once reported; taken out when read. */
+  takeTiming(mark: Mark): number | undefined {
+    const k = key(mark.stream, mark.seq);
+    const ms = this.timings.get(k);
+    this.timings.delete(k);
+    return ms;
+  }
+
+  private state(stream: number): StreamState {
+    let s = this.streams[stream];
+    if (s === undefined) {
+      s = { completed: 0, failedFrom: 0, error: '', waiters: [], head: 0 };
+      this.streams[stream] = s;
+    }
+    return s;
+  }
+
+  private wake(s: StreamState): void {
+    const w = s.waiters;
+    while (s.head < w.length && w[s.head]!.seq <= s.completed) {
+      const waiter = w[s.head]!;
+      s.head++;
+      waiter.done(s.failedFrom > 0 && waiter.seq >= s.failedFrom ? s.error : null);
+    }
+    if (s.head > 64 && s.head * 2 > w.length) {
+      w.splice(0, s.head);
+      s.head = 0;
+    }
+  }
+}
+
+function key(stream: number, seq: number): number {
+  return stream * 2 ** 32 + seq;
 }

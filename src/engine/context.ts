@@ -1,11 +1,13 @@
 // What the stage operators work with: the topology, the layout, every local rank's streams, communicators and
 // slot buffers, the pools, and the slice in flight with its byte views.
-import type { DType, NativeBuffer, NativeComm, NativeEvent, NativeStream, ReduceOp } from '../native.js';
+import type { DType, ReduceOp } from '../native.js';
 import type { Device, RankPlace, Tensor } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { elementSize } from '../runtime/dtype.js';
 import { ALIGNMENT, type Layout } from './layout.js';
-import type { SlotPool } from './pool.js';
+import type { SlotPool, SlotRing } from './pool.js';
+import type { Completions } from './completion.js';
+import type { Mark, Program } from '../runtime/program.js';
 import type { StageName } from './errors.js';
 
 export type RankLayout = 'machine-major' | 'device-major';
@@ -36,13 +38,16 @@ export type CommName = 'reduceScatter' | 'collect' | 'diffuse' | 'allGather' | '
 export interface RankContext {
   device: Device;
   place: RankPlace;
-  streams: Record<StreamName, NativeStream>;
-  comms: Partial<Record<CommName, NativeComm>>;
-  /** paddingSlots slots of D·M·8 bytes. */
-  padding: NativeBuffer;
+  /** Queue indices of the rank's five stage streams, and of its device's own stream (uploads, downloads). */
+  streams: Record<StreamName, number>;
+  deviceStream: number;
+  /** Queue indices of the rank's communicators. */
+  comms: Partial<Record<CommName, number>>;
+  /** Queue index of paddingSlots slots of D·M·8 bytes. */
+  padding: number;
   /** One device per machine only: stagingSlots slots of slotBytes, and their padding twins of M·8 bytes. */
-  staging: NativeBuffer | null;
-  stagingPadding: NativeBuffer | null;
+  staging: number;
+  stagingPadding: number;
 }
 
 export interface TimingSwitch {
@@ -56,7 +61,11 @@ export interface EngineContext {
   layout: Layout;
   /** Ranks this process drives, in global rank order. */
   ranks: RankContext[];
-  pools: { inflight: SlotPool; padding: SlotPool; staging: SlotPool };
+  /** Packs each stage's operations for every local rank into one Queue call. */
+  program: Program;
+  completions: Completions;
+  /** In-flight tokens bound the slices on the devices; padding and staging slots are reused round-robin. */
+  pools: { inflight: SlotPool; padding: SlotRing; staging: SlotRing };
   timing: TimingSwitch;
   timeoutMs: number;
 }
@@ -65,12 +74,14 @@ export interface EngineContext {
 export interface Job {
   id: number;
   tensors: Tensor[];
+  /** Queue indices of the tensors' buffers, registered for the job's lifetime. */
+  buffers: number[];
   dtype: DType;
   op: ReduceOp;
   length: number;
   sliceCount: number;
-  /** Per local rank: recorded on the device's stream when the call was made; the first stage waits on it. */
-  start: NativeEvent[];
+  /** Per local rank: recorded on the device's own stream when the call was made; the first stage waits on it. */
+  start: Mark[];
   cancelled: boolean;
   /** Slices admitted and not yet settled. */
   live: number;
@@ -80,11 +91,14 @@ export interface Job {
 
 export interface StageMark {
   stage: StageName;
-  /** Per local rank; start events exist only while timings are recorded. */
-  start: NativeEvent[] | null;
-  end: NativeEvent[];
+  /** Per local rank; timing starts exist only while timings are recorded. */
+  start: Mark[] | null;
+  end: Mark[];
   bytes: number;
 }
+
+/** Where a slice is: in the pipeline, settling (its last records issued), or settled. */
+export type SliceState = 'pipeline' | 'settling' | 'settled';
 
 export interface Slice {
   job: Job;
@@ -99,10 +113,13 @@ export interface Slice {
   inflight: number | null;
   padding: number | null;
   staging: number | null;
-  /** Per local rank: the event the next stage waits on, and the stream it was recorded on (null: the device's own). */
-  ready: NativeEvent[];
+  /** Per local rank: the record the next stage waits on, and the stream it is on (null: the device's own). */
+  ready: Mark[];
   readyOn: StreamName | null;
   marks: StageMark[];
+  /** Runtime clock at admission: the timeout runs from here. */
+  admittedAt: number;
+  state: SliceState;
 }
 
 /** Byte offsets of the slice's grid cells and of its padding and staging, for rank `r` of the context. */
@@ -124,8 +141,9 @@ export class SliceViews {
     return this.slice.chunk * this.machines * this.devices;
   }
 
-  tensor(r: number): NativeBuffer {
-    return this.slice.job.tensors[r]!.buffer;
+  /** Queue index of rank r's tensor. */
+  tensor(r: number): number {
+    return this.slice.job.buffers[r]!;
   }
 
   /** Row d of the grid: the M chunks device d owns after the reduce-scatter. */
@@ -149,16 +167,23 @@ export class SliceViews {
     return this.paddingRow(d) + m * this.esz;
   }
 
-  /** Where rank r receives machine m's chunk in the collect stage (the neighbour's row when D > 1). */
-  staging(r: number, m: number): { buffer: NativeBuffer; offset: number } {
-    const rank = this.ctx.ranks[r]!;
-    if (this.devices > 1) return { buffer: this.tensor(r), offset: this.cell((rank.place.local + 1) % this.devices, m) };
-    return { buffer: rank.staging!, offset: this.slice.staging! * this.ctx.layout.slotBytes + m * this.slice.chunk * this.esz };
+  /** Where rank r receives machine m's chunk in the collect stage: the neighbour's row when D > 1. */
+  stagingBuffer(r: number): number {
+    return this.devices > 1 ? this.tensor(r) : this.ctx.ranks[r]!.staging;
   }
 
-  stagingPadding(r: number, m: number): { buffer: NativeBuffer; offset: number } {
+  stagingOffset(r: number, m: number): number {
+    if (this.devices > 1) return this.cell((this.ctx.ranks[r]!.place.local + 1) % this.devices, m);
+    return this.slice.staging! * this.ctx.layout.slotBytes + m * this.slice.chunk * this.esz;
+  }
+
+  stagingPaddingBuffer(r: number): number {
     const rank = this.ctx.ranks[r]!;
-    if (this.devices > 1) return { buffer: rank.padding, offset: this.paddingCell((rank.place.local + 1) % this.devices, m) };
-    return { buffer: rank.stagingPadding!, offset: (this.slice.staging! * this.machines + m) * ALIGNMENT };
+    return this.devices > 1 ? rank.padding : rank.stagingPadding;
+  }
+
+  stagingPaddingOffset(r: number, m: number): number {
+    if (this.devices > 1) return this.paddingCell((this.ctx.ranks[r]!.place.local + 1) % this.devices, m);
+    return (this.slice.staging! * this.machines + m) * ALIGNMENT;
   }
 }

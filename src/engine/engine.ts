@@ -1,30 +1,14 @@
-// The engine: all-reduce jobs become slices, in call order; slices are admitted against the pools, flow
-// through the pipeline's stage operators, and settle when their last event completes on every local rank.
-import {
-  Subject,
-  EMPTY,
-  catchError,
-  concatMap,
-  concatWith,
-  filter,
-  from,
-  ignoreElements,
-  map,
-  of,
-  pipe,
-  throwError,
-  timeout,
-  type MonoTypeOperatorFunction,
-  type Observable,
-  type SchedulerLike,
-  type Subscription,
-} from 'rxjs';
+// The engine as one RxJS chain: all-reduce jobs become slices in call order; slices are admitted against the
+// in-flight tokens, flow through the pipeline's stage operators, leave through finish (which checks the
+// pipeline's contract), and settle when the host learns their last records completed on every local rank.
+// One watchdog per engine times out the oldest slice in flight, counted from its admission.
+import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice } from './context.js';
-import { ClosedError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
+import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
 import type { PipelineSpec } from './pipeline.js';
-import { allComplete, completion } from './completion.js';
-import { runStage } from '../operators/stage.js';
+import { admit } from '../operators/admit.js';
+import { finish } from '../operators/finish.js';
 import { elementSize } from '../runtime/dtype.js';
 
 export interface Progress {
@@ -46,25 +30,42 @@ export interface StageTiming {
   bytes: number;
 }
 
-interface Listener {
+export interface Listener {
   next(p: Progress): void;
   error(e: Error): void;
   complete(): void;
 }
 
+interface JobState {
+  listener: Listener;
+  done: number;
+  bytes: number;
+}
+
+interface Settled {
+  slice: Slice;
+  error: Error | null;
+}
+
 export class Engine {
   private readonly jobs = new Subject<Job>();
-  private readonly listeners = new Map<number, Listener & { done: number; bytes: number }>();
+  private readonly listeners = new Map<number, JobState>();
   private readonly subscription: Subscription;
   private readonly drained: Promise<void>;
   private markDrained!: () => void;
-  /** Admitted slices that have not reached settle yet (mid-pipeline). */
-  private readonly admitted = new Set<Slice>();
-  private settling = 0;
-  private rootDone = false;
+  /** Admitted slices not yet settled, in admission order (settled ones leave lazily from the front). */
+  private readonly live: Slice[] = [];
+  private liveHead = 0;
+  private liveCount = 0;
+  /** Admitted slices the pipeline has not handed to finish yet, in admission order. */
+  private readonly inPipeline: Slice[] = [];
+  private chainDone = false;
   private failure: Error | null = null;
   private closed = false;
   private nextJob = 0;
+  /** Slices submitted and neither admitted nor dropped yet. */
+  private queued = 0;
+  private watchdog: Subscription | null = null;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -77,22 +78,28 @@ export class Engine {
     this.subscription = this.jobs
       .pipe(
         concatMap((job) => from(this.slicesOf(job))),
-        this.admit(),
+        admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
         pipeline.build(ctx),
-        this.finish(),
+        finish(ctx, { arrived: (s) => this.arrived(s) }),
+        mergeMap((slice) => this.settle$(slice)),
       )
       .subscribe({
-        next: (slice) => this.track(slice),
+        next: (s) => this.settled(s),
         error: (e: unknown) => {
-          // A stage threw while enqueueing: the world fails, and every slice already on the devices still
-          // settles, so its slots come back once its work is over.
+          // A stage threw while enqueueing: the world fails, and every admitted slice still settles on the
+          // records it got, so its slots come back once its work is over.
           this.fail(e instanceof Error ? e : new FairringError(String(e)));
-          for (const slice of [...this.admitted]) this.track(slice);
-          this.rootDone = true;
+          this.settleStranded();
+          this.chainDone = true;
           this.checkDrained();
         },
         complete: () => {
-          this.rootDone = true;
+          if (this.inPipeline.length > 0) {
+            const s = this.inPipeline[0]!;
+            this.fail(new ContractError(`the ${this.pipeline.name} pipeline completed without emitting slice ${s.index} of all-reduce #${s.job.id}`));
+            this.settleStranded();
+          }
+          this.chainDone = true;
           this.checkDrained();
         },
       });
@@ -103,6 +110,21 @@ export class Engine {
     return this.nextJob++;
   }
 
+  get idle(): boolean {
+    return this.liveCount === 0 && this.listeners.size === 0;
+  }
+
+  /** Whether the engine still takes jobs (not closed, not failed). */
+  get accepting(): boolean {
+    return this.failure === null && !this.closed;
+  }
+
+  /** Whether a slice submitted now would be admitted at once: none waits, and an in-flight token is free. */
+  get admittable(): boolean {
+    const { inUse, size } = this.ctx.pools.inflight.stats;
+    return this.queued === 0 && inUse < size && this.accepting;
+  }
+
   submit(job: Job, listener: Listener): void {
     if (this.failure) throw new ClosedError(`the world failed earlier: ${this.failure.message}`, { cause: this.failure });
     if (this.closed) throw new ClosedError('the world is closed');
@@ -110,7 +132,8 @@ export class Engine {
       listener.complete();
       return;
     }
-    this.listeners.set(job.id, { ...listener, done: 0, bytes: 0 });
+    this.listeners.set(job.id, { listener, done: 0, bytes: 0 });
+    this.queued += job.sliceCount;
     this.jobs.next(job);
   }
 
@@ -121,10 +144,15 @@ export class Engine {
     if (this.listeners.delete(job.id) && job.live === 0) job.ended();
   }
 
-  /** No more jobs; resolves once every admitted slice has settled. */
+  /**
+   * No more jobs; resolves once every admitted slice has settled. After a failure, slices whose records never
+   * report (a device that no longer answers) are given up after the timeout, so close() always returns.
+   */
   close(): Promise<void> {
-    this.closed = true;
-    this.jobs.complete();
+    if (!this.closed) {
+      this.closed = true;
+      this.jobs.complete();
+    }
     return this.drained;
   }
 
@@ -141,212 +169,173 @@ export class Engine {
     const { machines, devicesPerMachine } = this.ctx.topology;
     const grid = machines * devicesPerMachine;
     const perSlice = this.perSlice(job.dtype, job.length);
+    const padded = this.pipeline.padded;
     const slices: Slice[] = [];
     for (let index = 0, offset = 0; offset < job.length; index++, offset += perSlice) {
       const count = Math.min(perSlice, job.length - offset);
-      const chunk = this.pipeline.padded ? Math.floor(count / grid) : 0;
+      const chunk = padded ? Math.floor(count / grid) : 0;
       slices.push({
         job,
         index,
         offset,
         count,
         chunk,
-        tail: this.pipeline.padded ? count - chunk * grid : 0,
+        tail: padded ? count - chunk * grid : 0,
         inflight: null,
         padding: null,
         staging: null,
         ready: job.start,
         readyOn: null,
         marks: [],
+        admittedAt: 0,
+        state: 'pipeline',
       });
     }
     return slices;
   }
 
-  /**
-   * Takes an in-flight token (and a padding slot for a tail) first-come first-served, then copies the tail in.
-   * A slice whose job was cancelled, or whose world failed, while it waited gives its slots straight back.
-   */
-  private admit(): MonoTypeOperatorFunction<Slice> {
-    const { pools } = this.ctx;
-    const dropped = (slice: Slice): boolean => slice.job.cancelled || this.failure !== null;
-    return pipe(
-      concatMap((slice) => {
-        if (dropped(slice)) return EMPTY;
-        return pools.inflight.acquire().pipe(
-          concatMap((token) => {
-            slice.inflight = token;
-            if (slice.tail === 0) return of(slice);
-            return pools.padding.acquire().pipe(
-              map((slot) => {
-                slice.padding = slot;
-                return slice;
-              }),
-            );
-          }),
-          filter((s) => {
-            if (!dropped(s)) return true;
-            this.releaseSlots(s);
-            return false;
-          }),
-        );
-      }),
-      map((slice) => {
-        this.admitted.add(slice);
-        slice.job.live++;
-        return runStage(this.ctx, slice, {
-          stage: 'admit',
-          stream: 'reduceScatter',
-          bytes: (v) => v.slice.tail * v.esz,
-          enqueue: (v) => {
-            if (slice.tail === 0) return;
-            this.ctx.ranks.forEach((r, i) => r.streams.reduceScatter.copy(r.padding, v.paddingRow(0), v.tensor(i), v.tailOffset(), slice.tail * v.esz));
-          },
-        });
-      }),
-    );
+  private dropped(slice: Slice): boolean {
+    if (!slice.job.cancelled && this.failure === null) return false;
+    this.queued--;
+    return true;
   }
 
-  /** Copies the tail back; the caller's streams wait for the job's last slice before anything else. */
-  private finish(): MonoTypeOperatorFunction<Slice> {
-    return map((slice) => {
-      runStage(this.ctx, slice, {
-        stage: 'finish',
-        stream: 'allGather',
-        bytes: (v) => v.slice.tail * v.esz,
-        enqueue: (v) => {
-          if (slice.tail === 0) return;
-          this.ctx.ranks.forEach((r, i) => r.streams.allGather.copy(v.tensor(i), v.tailOffset(), r.padding, v.paddingRow(0), slice.tail * v.esz));
-        },
+  private admitted(slice: Slice): void {
+    this.queued--;
+    slice.admittedAt = this.scheduler.now();
+    slice.job.live++;
+    this.live.push(slice);
+    this.liveCount++;
+    this.inPipeline.push(slice);
+    this.arm();
+  }
+
+  /** The pipeline's contract: every admitted slice comes out once, in order. */
+  private arrived(slice: Slice): boolean {
+    if (slice.state !== 'pipeline') return false;
+    const expected = this.inPipeline[0];
+    if (expected !== slice) {
+      const what = expected === undefined ? `slice ${slice.index} of all-reduce #${slice.job.id}, which it had emitted already or never got` : `slice ${slice.index} of all-reduce #${slice.job.id} where slice ${expected.index} of all-reduce #${expected.job.id} was due`;
+      throw new ContractError(`the ${this.pipeline.name} pipeline emitted ${what}: a pipeline must emit every slice once, in order`);
+    }
+    this.inPipeline.shift();
+    slice.state = 'settling';
+    return true;
+  }
+
+  /** Emits once when the slice's last records have completed on every local rank (with the failure, if any). */
+  private settle$(slice: Slice): Observable<Settled> {
+    return new Observable<Settled>((subscriber) => {
+      this.whenSettled(slice, (s) => {
+        subscriber.next(s);
+        subscriber.complete();
       });
-      if (slice.index === slice.job.sliceCount - 1) {
-        slice.job.tensors.forEach((t, i) => t.device.stream.wait(slice.ready[i]!));
-      }
-      return slice;
     });
   }
 
-  private track(slice: Slice): void {
-    this.admitted.delete(slice);
-    this.settling++;
-    this.settle(slice).subscribe(({ error }) => {
-      this.settling--;
-      slice.job.live--;
-      if (error) this.fail(error);
-      else this.progress(slice);
-      if (slice.job.cancelled && slice.job.live === 0) slice.job.ended();
-      this.checkDrained();
-    });
+  private whenSettled(slice: Slice, done: (s: Settled) => void): void {
+    const { completions } = this.ctx;
+    let pending = slice.ready.length;
+    let failed = false;
+    const one = (error: string | null): void => {
+      failed ||= error !== null;
+      if (--pending > 0) return;
+      done({ slice, error: failed ? this.locate(slice) : null });
+    };
+    if (pending === 0) {
+      done({ slice, error: null });
+      return;
+    }
+    for (const mark of slice.ready) completions.whenDone(mark, one);
+  }
+
+  /** Slices stuck in the pipeline (it threw, stalled or dropped them) settle on the records they got. */
+  private settleStranded(): void {
+    const stranded = this.inPipeline.splice(0);
+    for (const slice of stranded) {
+      slice.state = 'settling';
+      this.whenSettled(slice, (s) => this.settled(s));
+    }
+  }
+
+  private settled({ slice, error }: Settled): void {
+    if (slice.state === 'settled') return;
+    slice.state = 'settled';
+    this.liveCount--;
+    this.releaseSlots(slice);
+    this.emitTimings(slice, error === null);
+    slice.job.live--;
+    if (error) this.fail(error);
+    else this.progress(slice);
+    if (slice.job.cancelled && slice.job.live === 0) slice.job.ended();
+    this.checkDrained();
   }
 
   private checkDrained(): void {
-    if (this.rootDone && this.settling === 0 && this.admitted.size === 0) this.markDrained();
-  }
-
-  /** Every slice settles, failed or not: its slots go back once, when the host has seen its last events. */
-  private settle(slice: Slice): Observable<{ slice: Slice; error: Error | null }> {
-    const { runtime, timeoutMs } = this.ctx;
-    return allComplete(slice.ready, runtime).pipe(
-      timeout({
-        first: timeoutMs,
-        scheduler: this.scheduler,
-        with: () => {
-          // Where it hangs is read before the abort makes every pending event fail.
-          const { stage, ranks } = this.pending(slice);
-          this.abortComms();
-          return throwError(() => new TimeoutError(stage, ranks, slice.index, slice.job.id, timeoutMs));
-        },
-      }),
-      catchError((e: unknown) => (e instanceof TimeoutError ? throwError(() => e) : this.locate(slice, e))),
-      map(() => null),
-      catchError((e: unknown) => of(e instanceof Error ? e : new FairringError(String(e)))),
-      map((error) => {
-        // After a failure nothing more is admitted, so a failed slice's slots are never handed out again.
-        this.releaseSlots(slice);
-        if (!error) this.emitTimings(slice);
-        this.closeEvents(slice);
-        return { slice, error };
-      }),
-    );
+    if (this.chainDone && this.liveCount === 0) {
+      this.disarm();
+      this.markDrained();
+    }
   }
 
   private releaseSlots(slice: Slice): void {
     const { pools } = this.ctx;
-    if (slice.padding !== null) pools.padding.release(slice.padding, of(0));
-    if (slice.staging !== null) pools.staging.release(slice.staging, of(0));
-    if (slice.inflight !== null) pools.inflight.release(slice.inflight, of(0));
+    if (slice.padding !== null) pools.padding.give(slice.padding, null);
+    if (slice.staging !== null) pools.staging.give(slice.staging, null);
+    if (slice.inflight !== null) pools.inflight.give(slice.inflight);
     slice.padding = slice.staging = slice.inflight = null;
   }
 
-  /**
-   * The first stage, in pipeline order, whose event failed on some rank, as a StageError. Only events already
-   * complete are asked: one still pending (a peer waiting on the failed one) must not hold the answer back.
-   */
-  private locate(slice: Slice, cause: unknown): Observable<never> {
-    const checks = slice.marks.flatMap((mark) => mark.end.map((event, i) => ({ mark, event, i }))).filter(({ event }) => event.isComplete());
-    return from(checks).pipe(
-      concatMap(({ mark, event, i }) =>
-        completion(event, this.ctx.runtime).pipe(
-          catchError((e: unknown) =>
-            throwError(() => new StageError(this.ctx.ranks[i]!.place.rank, mark.stage, slice.index, slice.job.id, e)),
-          ),
-        ),
-      ),
-      ignoreElements(),
-      concatWith(throwError(() => new StageError(null, 'finish', slice.index, slice.job.id, cause))),
-    );
+  /** The first stage, in pipeline order, whose record failed on some rank, as a StageError. */
+  private locate(slice: Slice): Error {
+    const { completions, ranks } = this.ctx;
+    for (const mark of slice.marks) {
+      for (let i = 0; i < mark.end.length; i++) {
+        const status = completions.status(mark.end[i]!);
+        if (status !== null && status !== '') return new StageError(ranks[i]!.place.rank, mark.stage, slice.index, slice.job.id, new Error(status));
+      }
+    }
+    const last = slice.ready.map((m) => completions.status(m)).find((s) => s !== null && s !== '') ?? 'failed';
+    return new StageError(null, slice.marks.at(-1)?.stage ?? 'admit', slice.index, slice.job.id, new Error(last));
   }
 
   /** The first stage, in pipeline order, that some rank has not completed, and those ranks. */
   private pending(slice: Slice): { stage: StageName; ranks: number[] } {
+    const { completions, ranks } = this.ctx;
     for (const mark of slice.marks) {
-      const ranks = mark.end.flatMap((e, i) => (e.isComplete() ? [] : [this.ctx.ranks[i]!.place.rank]));
-      if (ranks.length > 0) return { stage: mark.stage, ranks };
+      const waiting = mark.end.flatMap((m, i) => (completions.status(m) === null ? [ranks[i]!.place.rank] : []));
+      if (waiting.length > 0) return { stage: mark.stage, ranks: waiting };
     }
+    if (slice.state === 'pipeline') return { stage: slice.marks.at(-1)?.stage ?? 'admit', ranks: ranks.map((r) => r.place.rank) };
     return { stage: 'finish', ranks: [] };
   }
 
-  private emitTimings(slice: Slice): void {
+  private emitTimings(slice: Slice, deliver: boolean): void {
+    const { completions, ranks } = this.ctx;
     for (const mark of slice.marks) {
       if (mark.start === null) continue;
-      mark.start.forEach((start, i) => {
-        const end = mark.end[i]!;
-        // Completion of the end implies the start's; querying records it so elapsed time can be read.
-        start.isComplete();
-        end.isComplete();
-        const timing: StageTiming = {
-          job: slice.job.id,
-          slice: slice.index,
-          rank: this.ctx.ranks[i]!.place.rank,
-          stage: mark.stage,
-          ms: start.elapsedMs(end),
-          bytes: mark.bytes,
-        };
+      for (let i = 0; i < mark.end.length; i++) {
+        const ms = completions.takeTiming(mark.end[i]!);
+        if (!deliver || ms === undefined) continue;
         try {
-          this.onTiming(timing);
+          this.onTiming({ job: slice.job.id, slice: slice.index, rank: ranks[i]!.place.rank, stage: mark.stage, ms, bytes: mark.bytes });
         } catch (e) {
           // A subscriber's bug must not fail the all-reduce it is watching.
           console.error('fairring-rx: a timings subscriber threw:', e);
         }
-      });
-    }
-  }
-
-  private closeEvents(slice: Slice): void {
-    for (const mark of slice.marks) {
-      for (const e of [...(mark.start ?? []), ...mark.end]) e.close();
+      }
     }
   }
 
   private progress(slice: Slice): void {
-    const l = this.listeners.get(slice.job.id);
-    if (!l) return;
-    l.done++;
-    l.bytes += slice.count * elementSize(slice.job.dtype);
-    l.next({ job: slice.job.id, slice: slice.index, slices: slice.job.sliceCount, bytes: l.bytes });
-    if (l.done === slice.job.sliceCount) {
+    const state = this.listeners.get(slice.job.id);
+    if (!state) return;
+    state.done++;
+    state.bytes += slice.count * elementSize(slice.job.dtype);
+    state.listener.next({ job: slice.job.id, slice: slice.index, slices: slice.job.sliceCount, bytes: state.bytes });
+    if (state.done === slice.job.sliceCount) {
       this.listeners.delete(slice.job.id);
-      l.complete();
+      state.listener.complete();
     }
   }
 
@@ -354,12 +343,60 @@ export class Engine {
     if (this.failure) return;
     this.failure = e;
     this.abortComms();
-    const listeners = [...this.listeners.values()];
+    const states = [...this.listeners.values()];
     this.listeners.clear();
-    for (const l of listeners) l.error(e);
+    for (const s of states) s.listener.error(e);
+  }
+
+  /** One timer for the oldest slice in flight. */
+  private arm(): void {
+    if (this.watchdog !== null) return;
+    const oldest = this.oldest();
+    if (oldest === null) return;
+    const delay = Math.max(0, oldest.admittedAt + this.ctx.timeoutMs - this.scheduler.now());
+    this.watchdog = this.scheduler.schedule(() => {
+      this.watchdog = null;
+      this.check();
+    }, delay);
+  }
+
+  private disarm(): void {
+    this.watchdog?.unsubscribe();
+    this.watchdog = null;
+  }
+
+  private oldest(): Slice | null {
+    while (this.liveHead < this.live.length && this.live[this.liveHead]!.state === 'settled') this.liveHead++;
+    if (this.liveHead > 256 && this.liveHead * 2 > this.live.length) {
+      this.live.splice(0, this.liveHead);
+      this.liveHead = 0;
+    }
+    return this.live[this.liveHead] ?? null;
+  }
+
+  private check(): void {
+    const oldest = this.oldest();
+    if (oldest === null) return;
+    if (this.scheduler.now() - oldest.admittedAt < this.ctx.timeoutMs) {
+      this.arm();
+      return;
+    }
+    if (this.failure === null) {
+      // Where it hangs is read before the abort makes every pending record fail.
+      const { stage, ranks } = this.pending(oldest);
+      this.fail(new TimeoutError(stage, ranks, oldest.index, oldest.job.id, this.ctx.timeoutMs));
+      this.settleStranded();
+      this.arm();
+      return;
+    }
+    // Failed already, and a slice still has not settled a whole timeout later: its device no longer reports.
+    for (const slice of this.live.slice(this.liveHead)) {
+      if (slice.state !== 'settled') this.settled({ slice, error: null });
+    }
   }
 
   dispose(): void {
+    this.disarm();
     this.subscription.unsubscribe();
   }
 }

@@ -52,3 +52,6 @@ export class TimeoutError extends FairringError {
 
 /** The world was closed, or failed earlier, so it takes no more work. */
 export class ClosedError extends FairringError {}
+
+/** A pipeline broke its contract: every admitted slice must come out of it once, in order. */
+export class ContractError extends FairringError {}

@@ -5,6 +5,9 @@ import { LayoutError } from './errors.js';
 /** Every slot and slice is a whole number of elements of any dtype: multiples of the largest element. */
 export const ALIGNMENT = 8;
 
+/** Slices in flight at most: each holds device-side records and host bookkeeping. */
+export const MAX_PARALLELISM = 1 << 16;
+
 export interface LayoutOptions {
   /** Budget for staging (and, at one device per machine, padding) memory per device. */
   memoryBytes: number;
@@ -23,7 +26,7 @@ export interface Layout {
   sliceBytes: number;
   paddingSlots: number;
   stagingSlots: number;
-  /** Slices in flight at once. */
+  /** Slices in flight at most, at every D and M: the number of padding (and staging) slots. */
   parallelism: number;
   /** Bytes of one padding slot: D·M elements of the largest dtype. */
   paddingSlotBytes: number;
@@ -40,13 +43,13 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
   for (const [name, v] of [['memoryBytes', memoryBytes], ['paddingBytes', paddingBytes], ['parallelism', parallelism]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new LayoutError(`${name} must be a non-negative integer, got ${v}`);
   }
-  if (parallelism < 1) throw new LayoutError('parallelism must be at least 1');
+  if (parallelism < 1 || parallelism > MAX_PARALLELISM) throw new LayoutError(`parallelism must be between 1 and ${MAX_PARALLELISM}, got ${parallelism}`);
   const ranks = machines * devicesPerMachine;
   const paddingSlotBytes = ranks * ALIGNMENT;
-  let paddingSlots = Math.floor(paddingBytes / paddingSlotBytes);
-  if (parallelism > paddingSlots && devicesPerMachine > 1) {
+  const paddingFits = Math.floor(paddingBytes / paddingSlotBytes);
+  if (parallelism > paddingFits && devicesPerMachine > 1) {
     throw new LayoutError(
-      `paddingBytes ${paddingBytes} holds ${paddingSlots} padding slots of ${paddingSlotBytes} bytes (D·M·${ALIGNMENT}); ` +
+      `paddingBytes ${paddingBytes} holds ${paddingFits} padding slots of ${paddingSlotBytes} bytes (D·M·${ALIGNMENT}); ` +
         `parallelism ${parallelism} needs at least ${parallelism * paddingSlotBytes}`,
     );
   }
@@ -65,7 +68,6 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
     }
     sliceBytes = slotBytes;
     stagingSlots = parallelism;
-    paddingSlots = parallelism;
   }
   if (options.sliceBytes !== undefined) {
     const wanted = roundDown(options.sliceBytes, paddingSlotBytes);
@@ -74,14 +76,15 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
     }
     sliceBytes = Math.min(sliceBytes, wanted);
   }
-  paddingSlots = Math.max(paddingSlots, parallelism);
+  // The in-flight bound is the slot count: every slice in flight may hold one padding slot.
+  const paddingSlots = parallelism;
   const stagingPaddingBytes = stagingSlots * paddingSlotBytes;
   return {
     slotBytes,
     sliceBytes,
     paddingSlots,
     stagingSlots,
-    parallelism: paddingSlots,
+    parallelism,
     paddingSlotBytes,
     allocatedBytes: paddingSlots * paddingSlotBytes + stagingSlots * slotBytes + stagingPaddingBytes,
   };

@@ -1,14 +1,15 @@
 // Stage 3: the M staging rows reduced into grid cell [d][myMachine] (and the padding twin). Avg divides here,
-// once, by every contribution: D·M. A staging slot goes back to its pool when this stage's event completes.
+// once, by every contribution: D·M. A staging slot goes back to its ring as soon as this stage is enqueued:
+// its next user waits for this stage's records on the device.
 import { identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
-import { allComplete } from '../engine/completion.js';
 import { stage } from './stage.js';
 
 export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
   const { machines: M, devicesPerMachine: D } = ctx.topology;
   if (M === 1) return identity;
   const divisor = M * D;
+  const inputs: number[] = new Array<number>(2 * M);
   return pipe(
     stage(ctx, {
       stage: 'add',
@@ -16,23 +17,32 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       bytes: (v) => (M * v.slice.chunk + (v.slice.tail > 0 ? M : 0)) * v.esz,
       enqueue: (v) => {
         const { dtype, op } = v.slice.job;
+        const p = ctx.program;
         ctx.ranks.forEach((r, i) => {
           const { local: d, machine } = r.place;
-          const rows = Array.from({ length: M }, (_, m) => v.staging(i, m));
+          const s = r.streams.add;
           if (v.slice.chunk > 0) {
-            r.streams.add.reduce(v.tensor(i), v.cell(d, machine), rows.map((x) => x.buffer), rows.map((x) => x.offset), v.slice.chunk, dtype, op, divisor);
+            const rows = v.stagingBuffer(i);
+            for (let m = 0; m < M; m++) {
+              inputs[2 * m] = rows;
+              inputs[2 * m + 1] = v.stagingOffset(i, m);
+            }
+            p.reduce(s, dtype, op, v.slice.chunk, divisor, v.tensor(i), v.cell(d, machine), inputs);
           }
           if (v.slice.tail > 0) {
-            const pads = Array.from({ length: M }, (_, m) => v.stagingPadding(i, m));
-            r.streams.add.reduce(r.padding, v.paddingCell(d, machine), pads.map((x) => x.buffer), pads.map((x) => x.offset), 1, dtype, op, divisor);
+            const pads = v.stagingPaddingBuffer(i);
+            for (let m = 0; m < M; m++) {
+              inputs[2 * m] = pads;
+              inputs[2 * m + 1] = v.stagingPaddingOffset(i, m);
+            }
+            p.reduce(s, dtype, op, 1, divisor, r.padding, v.paddingCell(d, machine), inputs);
           }
         });
       },
     }),
     tap((slice) => {
       if (slice.staging === null) return;
-      ctx.pools.staging.release(slice.staging, allComplete(slice.ready, ctx.runtime));
-      // Handed over: the slice no longer holds it, whatever happens to it next.
+      ctx.pools.staging.give(slice.staging, slice.ready);
       slice.staging = null;
     }),
   );

@@ -1,52 +1,49 @@
 // Stage 2, per rail (device d of every machine): device d sends grid cell [d][m] to machine m and receives
 // machine m's [d][myMachine] into staging row m, self included, as one group. At one device per machine the
-// staging is a slot of a bounded pool; otherwise the neighbour's row [(d+1) % D] of the slice itself serves.
-import { concatMap, identity, map, pipe, type MonoTypeOperatorFunction } from 'rxjs';
-import type { GroupItem } from '../native.js';
+// staging is a slot of a ring reused behind a device-side wait; otherwise the neighbour's row [(d+1) % D] of
+// the slice itself serves.
+import { identity, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
-import { issueGroup, stage } from './stage.js';
+import type { Mark } from '../runtime/program.js';
+import { stage } from './stage.js';
 
 export function collect(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
   const { machines: M, devicesPerMachine: D } = ctx.topology;
   if (M === 1) return identity;
-  const acquireStaging: MonoTypeOperatorFunction<Slice> =
-    D === 1
-      ? concatMap((slice) =>
-          ctx.pools.staging.acquire().pipe(
-            map((slot) => {
-              slice.staging = slot;
-              return slice;
-            }),
-          ),
-        )
-      : identity;
-  return pipe(
-    acquireStaging,
-    stage(ctx, {
-      stage: 'collect',
-      stream: 'collect',
-      bytes: (v) => (M * v.slice.chunk + (v.slice.tail > 0 ? M : 0)) * v.esz,
-      enqueue: (v) => {
-        const { dtype } = v.slice.job;
-        const items: GroupItem[] = [];
-        ctx.ranks.forEach((r, i) => {
-          const d = r.place.local;
-          const base = { stream: r.streams.collect, comm: r.comms.collect!, dtype };
+  return stage(ctx, {
+    stage: 'collect',
+    stream: 'collect',
+    bytes: (v) => (M * v.slice.chunk + (v.slice.tail > 0 ? M : 0)) * v.esz,
+    after: (v): Mark[] | null => {
+      if (D > 1) return null;
+      const { slot, after } = ctx.pools.staging.take();
+      v.slice.staging = slot;
+      return after;
+    },
+    enqueue: (v) => {
+      const { dtype } = v.slice.job;
+      const { chunk, tail } = v.slice;
+      const p = ctx.program;
+      p.beginGroup();
+      ctx.ranks.forEach((r, i) => {
+        const d = r.place.local;
+        const s = r.streams.collect;
+        const comm = r.comms.collect!;
+        const t = v.tensor(i);
+        const into = v.stagingBuffer(i);
+        for (let m = 0; m < M; m++) {
+          p.item('send', s, comm, dtype, null, chunk, t, v.cell(d, m), -1, -1, m);
+          p.item('recv', s, comm, dtype, null, chunk, -1, -1, into, v.stagingOffset(i, m), m);
+        }
+        if (tail > 0) {
+          const padInto = v.stagingPaddingBuffer(i);
           for (let m = 0; m < M; m++) {
-            items.push({ ...base, kind: 'send', send: v.tensor(i), sendOffset: v.cell(d, m), count: v.slice.chunk, peer: m });
-            const into = v.staging(i, m);
-            items.push({ ...base, kind: 'recv', recv: into.buffer, recvOffset: into.offset, count: v.slice.chunk, peer: m });
+            p.item('send', s, comm, dtype, null, 1, r.padding, v.paddingCell(d, m), -1, -1, m);
+            p.item('recv', s, comm, dtype, null, 1, -1, -1, padInto, v.stagingPaddingOffset(i, m), m);
           }
-          if (v.slice.tail > 0) {
-            for (let m = 0; m < M; m++) {
-              items.push({ ...base, kind: 'send', send: r.padding, sendOffset: v.paddingCell(d, m), count: 1, peer: m });
-              const into = v.stagingPadding(i, m);
-              items.push({ ...base, kind: 'recv', recv: into.buffer, recvOffset: into.offset, count: 1, peer: m });
-            }
-          }
-        });
-        issueGroup(ctx, items);
-      },
-    }),
-  );
+        }
+      });
+      p.endGroup();
+    },
+  });
 }

@@ -1,9 +1,8 @@
 // Stage 4, per rail: the reduced cell [d][myMachine] goes to every other machine; cell [d][m] comes back from
 // machine m (and the padding twins), as one group.
 import { identity, type MonoTypeOperatorFunction } from 'rxjs';
-import type { GroupItem } from '../native.js';
 import type { EngineContext, Slice } from '../engine/context.js';
-import { issueGroup, stage } from './stage.js';
+import { stage } from './stage.js';
 
 export function diffuse(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
   const { machines: M } = ctx.topology;
@@ -14,22 +13,25 @@ export function diffuse(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
     bytes: (v) => (M * v.slice.chunk + (v.slice.tail > 0 ? M : 0)) * v.esz,
     enqueue: (v) => {
       const { dtype } = v.slice.job;
-      const items: GroupItem[] = [];
+      const { chunk, tail } = v.slice;
+      const p = ctx.program;
+      p.beginGroup();
       ctx.ranks.forEach((r, i) => {
         const { local: d, machine: me } = r.place;
-        const base = { stream: r.streams.diffuse, comm: r.comms.diffuse!, dtype };
-        const padded = v.slice.tail > 0;
+        const s = r.streams.diffuse;
+        const comm = r.comms.diffuse!;
+        const t = v.tensor(i);
         for (let m = 0; m < M; m++) {
           if (m === me) continue;
-          items.push({ ...base, kind: 'send', send: v.tensor(i), sendOffset: v.cell(d, me), count: v.slice.chunk, peer: m });
-          items.push({ ...base, kind: 'recv', recv: v.tensor(i), recvOffset: v.cell(d, m), count: v.slice.chunk, peer: m });
-          if (padded) {
-            items.push({ ...base, kind: 'send', send: r.padding, sendOffset: v.paddingCell(d, me), count: 1, peer: m });
-            items.push({ ...base, kind: 'recv', recv: r.padding, recvOffset: v.paddingCell(d, m), count: 1, peer: m });
+          p.item('send', s, comm, dtype, null, chunk, t, v.cell(d, me), -1, -1, m);
+          p.item('recv', s, comm, dtype, null, chunk, -1, -1, t, v.cell(d, m), m);
+          if (tail > 0) {
+            p.item('send', s, comm, dtype, null, 1, r.padding, v.paddingCell(d, me), -1, -1, m);
+            p.item('recv', s, comm, dtype, null, 1, -1, -1, r.padding, v.paddingCell(d, m), m);
           }
         }
       });
-      issueGroup(ctx, items);
+      p.endGroup();
     },
   });
 }

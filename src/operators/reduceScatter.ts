@@ -1,8 +1,8 @@
 // Stage 1, per machine: after it, device d holds the machine-wide reduction of grid row d (and of padding row d).
 import { identity, type MonoTypeOperatorFunction } from 'rxjs';
-import type { GroupItem, ReduceOp } from '../native.js';
+import type { ReduceOp } from '../native.js';
 import type { EngineContext, Slice } from '../engine/context.js';
-import { issueGroup, stage } from './stage.js';
+import { stage } from './stage.js';
 
 /** Avg is divided once, where the last contributions meet: here only when there is no rail stage after. */
 export function machineOp(ctx: EngineContext, op: ReduceOp): ReduceOp {
@@ -19,17 +19,16 @@ export function reduceScatter(ctx: EngineContext): MonoTypeOperatorFunction<Slic
     enqueue: (v) => {
       const { dtype } = v.slice.job;
       const op = machineOp(ctx, v.slice.job.op);
-      const items: GroupItem[] = [];
+      const p = ctx.program;
+      p.beginGroup();
       ctx.ranks.forEach((r, i) => {
         const d = r.place.local;
-        const base = { kind: 'reduceScatter' as const, stream: r.streams.reduceScatter, comm: r.comms.reduceScatter!, dtype, op };
-        items.push({ ...base, send: v.tensor(i), sendOffset: v.row(0), recv: v.tensor(i), recvOffset: v.row(d), count: M * v.slice.chunk });
-        if (v.slice.tail > 0) {
-          items.push({ ...base, send: r.padding, sendOffset: v.paddingRow(0), recv: r.padding, recvOffset: v.paddingRow(d), count: M });
-        }
+        const s = r.streams.reduceScatter;
+        const comm = r.comms.reduceScatter!;
+        p.item('reduceScatter', s, comm, dtype, op, M * v.slice.chunk, v.tensor(i), v.row(0), v.tensor(i), v.row(d), -1);
+        if (v.slice.tail > 0) p.item('reduceScatter', s, comm, dtype, op, M, r.padding, v.paddingRow(0), r.padding, v.paddingRow(d), -1);
       });
-      issueGroup(ctx, items);
+      p.endGroup();
     },
   });
 }
-

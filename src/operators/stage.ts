@@ -1,41 +1,46 @@
 // The shape every stage operator shares: on its own stream of every local rank, wait on the device for the
-// previous stage's event (the host never waits), enqueue the stage's work, record the event the next stage
-// waits on. Enqueueing never blocks, so a stage emits each slice as soon as it has enqueued it, in order.
+// previous stage's record (the host never waits), enqueue the stage's work, record what the next stage waits
+// on; all of it for every local rank packed into one Queue call. Enqueueing never blocks, so a stage emits
+// each slice as soon as it has enqueued it, in order.
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
-import type { GroupItem } from '../native.js';
+import { RecordMode } from '../native.js';
 import { SliceViews, type EngineContext, type Slice, type StreamName } from '../engine/context.js';
 import { StageError, type StageName } from '../engine/errors.js';
+import type { Mark } from '../runtime/program.js';
 
 export interface StageSpec {
   stage: StageName;
   stream: StreamName;
   /** Payload bytes the stage moves or reduces per rank, for timings. */
   bytes(v: SliceViews): number;
+  /** Device-side waits beyond the previous stage (a reused slot's previous use), per local rank. */
+  after?(v: SliceViews): Mark[] | null;
   enqueue(v: SliceViews, ctx: EngineContext): void;
 }
 
 export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Slice {
   try {
+    const p = ctx.program;
+    const ranks = ctx.ranks;
     const timing = ctx.timing.enabled;
-    const start = timing ? [] as Slice['ready'] : null;
+    const start: Mark[] | null = timing ? [] : null;
     // A stream is in order with itself: no wait when the previous stage ran on the same stream.
     const follows = slice.readyOn === spec.stream;
-    ctx.ranks.forEach((r, i) => {
-      const s = r.streams[spec.stream];
-      if (!follows) s.wait(slice.ready[i]!);
-      if (start) {
-        const e = new ctx.runtime.Event(r.device.native, true);
-        s.record(e);
-        start.push(e);
-      }
-    });
     const views = new SliceViews(ctx, slice);
+    const extra = spec.after?.(views) ?? null;
+    for (let i = 0; i < ranks.length; i++) {
+      const s = ranks[i]!.streams[spec.stream];
+      if (!follows) waitUnlessDone(ctx, s, slice.ready[i]!);
+      if (extra !== null) waitUnlessDone(ctx, s, extra[i]!);
+      if (start) start.push({ stream: s, seq: p.record(s, RecordMode.timingStart) });
+    }
     spec.enqueue(views, ctx);
-    const end = ctx.ranks.map((r) => {
-      const e = new ctx.runtime.Event(r.device.native, timing);
-      r.streams[spec.stream].record(e);
-      return e;
-    });
+    const end: Mark[] = [];
+    for (let i = 0; i < ranks.length; i++) {
+      const s = ranks[i]!.streams[spec.stream];
+      end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
+    }
+    p.submit();
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;
@@ -45,12 +50,15 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
   }
 }
 
-export function stage(ctx: EngineContext, spec: StageSpec): MonoTypeOperatorFunction<Slice> {
-  return map((slice) => runStage(ctx, slice, spec));
+/**
+ * A device-side wait, left out when the host already knows the record completed (but kept while a program is
+ * captured for the native reference loop, which replays it without the host in between).
+ */
+export function waitUnlessDone(ctx: EngineContext, stream: number, on: Mark): void {
+  if (on.stream === stream) return;
+  if (ctx.program.capturing || ctx.completions.status(on) !== '') ctx.program.wait(stream, on);
 }
 
-/** One group call for all local ranks, skipping empty operations. */
-export function issueGroup(ctx: EngineContext, items: GroupItem[]): void {
-  const nonEmpty = items.filter((it) => it.count > 0);
-  if (nonEmpty.length > 0) ctx.runtime.group(nonEmpty);
+export function stage(ctx: EngineContext, spec: StageSpec): MonoTypeOperatorFunction<Slice> {
+  return map((slice) => runStage(ctx, slice, spec));
 }

@@ -4,7 +4,7 @@
 import { defer, from, type Observable } from 'rxjs';
 import { native, type NativeAddon, type NativeEvent } from '../native.js';
 
-export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'group' | 'initComms' | 'uniqueId'> {
+export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'Queue' | 'group' | 'initComms' | 'uniqueId'> {
   /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
   completion(event: NativeEvent): Observable<void>;
   /** Milliseconds on the runtime's clock (virtual time for the virtual runtime). */
@@ -16,6 +16,7 @@ export const nativeRuntime: Runtime = {
   Buffer: native.Buffer,
   Stream: native.Stream,
   Event: native.Event,
+  Queue: native.Queue,
   group: native.group,
   initComms: native.initComms,
   uniqueId: native.uniqueId,

@@ -2,29 +2,18 @@
 // rank is a virtual device; on CUDA the ranks map onto this host's GPUs so that no communicator holds a GPU
 // twice (machines emulated in one process), and every stage runs on the GPUs.
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import type { BackendName, NativeBuffer, NativeComm } from '../native.js';
+import type { BackendName, NativeComm } from '../native.js';
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
-import {
-  globalRank,
-  placeOf,
-  streamNames,
-  type CommName,
-  type EngineContext,
-  type RankContext,
-  type RankLayout,
-  type StreamName,
-  type Topology,
-} from '../engine/context.js';
-import { Engine } from '../engine/engine.js';
+import { globalRank, placeOf, type CommName, type RankLayout, type Topology } from '../engine/context.js';
 import { ArgumentError } from '../engine/errors.js';
-import { ALIGNMENT, computeLayout } from '../engine/layout.js';
+import { computeLayout } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption } from '../engine/pipeline.js';
-import { SlotPool } from '../engine/pool.js';
 import { fairring } from '../../pipelines/fairring.js';
 import { local } from '../../pipelines/local.js';
-import { World } from './world.js';
+import { buildWorld } from './build.js';
+import type { World } from './world.js';
 
 export interface WorldOptions {
   backend?: BackendName;
@@ -149,36 +138,18 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   // In-process communicators time out on their own too; give the engine's watchdog, which names the stage and
   // behaves the same on CUDA, the first word.
   const { perRank, all } = await createComms(runtime, backend, topology, devices, pipeline.comms, 2 * timeoutMs);
-  const staged = devicesPerMachine === 1 && machines > 1;
-  const ranks: RankContext[] = devices.map((device, g) => {
-    const alloc = (bytes: number): NativeBuffer => new runtime.Buffer(device.native, bytes);
-    return {
-      device,
-      place: device.place,
-      streams: Object.fromEntries(streamNames.map((n) => [n, new runtime.Stream(device.native)])) as Record<StreamName, RankContext['streams'][StreamName]>,
-      comms: perRank[g]!,
-      padding: alloc(layout.paddingSlots * layout.paddingSlotBytes),
-      staging: staged ? alloc(layout.stagingSlots * layout.slotBytes) : null,
-      stagingPadding: staged ? alloc(layout.stagingSlots * machines * ALIGNMENT) : null,
-    };
-  });
-  let worldRef: World | null = null;
-  const ctx: EngineContext = {
+  return buildWorld({
     runtime,
+    backend,
     topology,
     layout,
-    ranks,
-    pools: {
-      inflight: new SlotPool('inflight', layout.parallelism),
-      padding: new SlotPool('padding', layout.paddingSlots),
-      staging: new SlotPool('staging', layout.stagingSlots),
-    },
-    timing: { get enabled() { return options.timings === true || (worldRef?.listenerCount('timing') ?? 0) > 0; } },
+    devices,
+    comms: perRank,
+    allComms: all,
+    pipeline,
     timeoutMs,
-  };
-  const engine = new Engine(ctx, pipeline, options.scheduler ?? asyncScheduler, (t) => worldRef?.emit('timing', t), () => {
-    for (const c of all) c.abort();
+    scheduler: options.scheduler ?? asyncScheduler,
+    timings: options.timings === true,
+    budgetBytes: devicesPerMachine > 1 ? memoryBytes + paddingBytes : memoryBytes,
   });
-  worldRef = new World(devices, ctx, engine, pipeline.name, devicesPerMachine > 1 ? memoryBytes + paddingBytes : memoryBytes, all);
-  return worldRef;
 }

@@ -1,11 +1,11 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
-import { Observable, fromEvent, lastValueFrom } from 'rxjs';
-import { reduceOps, type NativeComm, type ReduceOp } from '../native.js';
+import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
+import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
-import { Engine, type Progress, type StageTiming } from '../engine/engine.js';
+import type { Engine, Progress, StageTiming } from '../engine/engine.js';
 import { ArgumentError, ClosedError } from '../engine/errors.js';
 import type { Layout } from '../engine/layout.js';
 
@@ -21,6 +21,20 @@ export interface MemoryReport {
   pools: Record<'inflight' | 'padding' | 'staging', { size: number; inUse: number; highWater: number; waiting: number }>;
 }
 
+/** Native handles a world owns and releases at close. */
+export interface WorldHandles {
+  queue: NativeQueue;
+  streams: NativeStream[];
+  buffers: NativeBuffer[];
+  comms: readonly NativeComm[];
+}
+
+export interface ReferenceLoopResult {
+  /** Wall time from the first issue to the last completion of every iteration. */
+  wallMs: number;
+  slicesPerIteration: number;
+}
+
 interface WorldEvents {
   timing: [StageTiming];
 }
@@ -31,6 +45,10 @@ export class World extends EventEmitter<WorldEvents> {
   private closing: Promise<void> | null = null;
   /** Tensors an all-reduce still works on, and when that all-reduce is over. */
   private readonly busy = new Map<Tensor, Promise<void>>();
+  /** Tensors registered with the Queue: index and how many jobs (or reference loops) use it. */
+  private readonly registered = new Map<Tensor, { index: number; uses: number }>();
+  /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
+  private deferred = 0;
 
   constructor(
     /** The devices this process drives, ordered by global rank. */
@@ -39,7 +57,7 @@ export class World extends EventEmitter<WorldEvents> {
     private readonly engine: Engine,
     readonly pipelineName: string,
     private readonly budgetBytes: number,
-    private readonly comms: readonly NativeComm[],
+    private readonly handles: WorldHandles,
   ) {
     super();
     this.timings$ = fromEvent(this, 'timing') as Observable<StageTiming>;
@@ -66,6 +84,7 @@ export class World extends EventEmitter<WorldEvents> {
         subscriber.error(e);
         return undefined;
       }
+      job.buffers = this.register(job.tensors);
       // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
       const prior = [...new Set(job.tensors.map((t) => this.busy.get(t)).filter((p): p is Promise<void> => p !== undefined))];
       let over!: () => void;
@@ -74,7 +93,7 @@ export class World extends EventEmitter<WorldEvents> {
       job.ended = () => {
         if (done) return;
         done = true;
-        job.start.forEach((e) => e.close());
+        this.unregister(job.tensors);
         over();
       };
       for (const t of job.tensors) this.busy.set(t, ended);
@@ -91,11 +110,9 @@ export class World extends EventEmitter<WorldEvents> {
         }
         submitted = true;
         try {
-          job.start = this.devices.map((d) => {
-            const e = new this.ctx.runtime.Event(d.native);
-            d.stream.record(e);
-            return e;
-          });
+          const { program } = this.ctx;
+          job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
+          program.submit();
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {
@@ -112,8 +129,15 @@ export class World extends EventEmitter<WorldEvents> {
           subscriber.error(e);
         }
       };
-      if (prior.length === 0) submit();
-      else void Promise.allSettled(prior).then(submit);
+      if (prior.length === 0) {
+        submit();
+      } else {
+        this.deferred++;
+        void Promise.allSettled(prior).then(() => {
+          this.deferred--;
+          submit();
+        });
+      }
       return () => {
         unsubscribed = true;
         if (submitted) this.engine.cancel(job);
@@ -121,8 +145,120 @@ export class World extends EventEmitter<WorldEvents> {
     });
   }
 
+  /**
+   * All-reduces a stream of buckets (one tensor per local device each), in order. The next bucket is pulled
+   * from `source` only once a slice of it would be admitted at once, so a producer faster than the devices is
+   * held back by the in-flight bound instead of being buffered. Emits every bucket's progress; completes when
+   * the source is exhausted and every bucket is reduced; unsubscribing stops pulling.
+   */
+  allReduceEach$(source: AsyncIterable<readonly Tensor[]> | Iterable<readonly Tensor[]>, options: AllReduceOptions = {}): Observable<Progress> {
+    return new Observable<Progress>((subscriber) => {
+      const running = new Subscription();
+      const sync = Symbol.iterator in source ? source[Symbol.iterator]() : null;
+      const async = sync === null ? (source as AsyncIterable<readonly Tensor[]>)[Symbol.asyncIterator]() : null;
+      let stopped = false;
+      let exhausted = false;
+      let pulling = false;
+      let pending = 0;
+      const fail = (e: unknown): void => {
+        if (stopped) return;
+        stopped = true;
+        subscriber.error(e);
+      };
+      const finishIfDone = (): void => {
+        if (!exhausted || pending > 0 || stopped) return;
+        stopped = true;
+        subscriber.complete();
+      };
+      const start = (bucket: readonly Tensor[]): void => {
+        pending++;
+        running.add(
+          this.allReduce$(bucket, options).subscribe({
+            next: (p) => subscriber.next(p),
+            error: fail,
+            complete: () => {
+              pending--;
+              finishIfDone();
+              pull();
+            },
+          }),
+        );
+      };
+      const took = (r: IteratorResult<readonly Tensor[]>): void => {
+        if (r.done) {
+          exhausted = true;
+          finishIfDone();
+        } else {
+          start(r.value);
+        }
+      };
+      // Pulls while a bucket would be admitted at once; a world that takes no more work lets the next bucket
+      // through so that its all-reduce reports why.
+      const pull = (): void => {
+        while (!stopped && !exhausted && !pulling && ((this.deferred === 0 && this.engine.admittable) || !this.engine.accepting)) {
+          if (sync !== null) {
+            let r: IteratorResult<readonly Tensor[]>;
+            try {
+              r = sync.next();
+            } catch (e) {
+              fail(e);
+              return;
+            }
+            took(r);
+          } else {
+            pulling = true;
+            async!.next().then((r) => {
+              pulling = false;
+              if (stopped) return;
+              took(r);
+              pull();
+            }, fail);
+          }
+        }
+      };
+      running.add(this.ctx.pools.inflight.released$.subscribe(() => pull()));
+      pull();
+      return () => {
+        stopped = true;
+        running.unsubscribe();
+        sync?.return?.();
+        void async?.return?.();
+      };
+    });
+  }
+
   allReduce(tensors: readonly Tensor[], options: AllReduceOptions = {}): Promise<void> {
     return lastValueFrom(this.allReduce$(tensors, options), { defaultValue: undefined }).then(() => undefined);
+  }
+
+  /**
+   * The native reference loop: runs one all-reduce of `tensors` while capturing the operations the engine
+   * issues, then has the addon issue that same program `iterations` times from one native loop, with every
+   * device-side dependency and no host in between. Its wall time is what the stages cost without the JS
+   * orchestration. The world must be idle; the tensors are reduced 1 + iterations times.
+   */
+  async referenceLoop(tensors: readonly Tensor[], options: AllReduceOptions & { iterations: number }): Promise<ReferenceLoopResult> {
+    const { iterations } = options;
+    if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${iterations}`);
+    if (!this.engine.idle) throw new ArgumentError('referenceLoop needs an idle world: await every all-reduce first');
+    const { program, completions } = this.ctx;
+    const held = this.prepare(tensors, options);
+    this.register(held.tensors);
+    try {
+      program.beginCapture();
+      let captured: Float64Array;
+      try {
+        await this.allReduce(tensors, options);
+      } finally {
+        captured = program.endCapture();
+      }
+      const t0 = performance.now();
+      const last = program.replay(captured, iterations);
+      await Promise.all(last.map((m) => firstValueFrom(completions.reached$(m))));
+      return { wallMs: performance.now() - t0, slicesPerIteration: held.sliceCount };
+    } finally {
+      this.unregister(held.tensors);
+    }
   }
 
   memory(): MemoryReport {
@@ -138,11 +274,10 @@ export class World extends EventEmitter<WorldEvents> {
   close(): Promise<void> {
     this.closing ??= this.engine.close().then(() => {
       this.engine.dispose();
-      for (const r of this.ctx.ranks) {
-        for (const s of Object.values(r.streams)) s.close();
-        for (const b of [r.padding, r.staging, r.stagingPadding]) b?.close();
-      }
-      for (const c of this.comms) c.close();
+      this.handles.queue.close();
+      for (const s of this.handles.streams) s.close();
+      for (const b of this.handles.buffers) b.close();
+      for (const c of this.handles.comms) c.close();
       for (const d of this.devices) d.close();
       this.removeAllListeners();
     });
@@ -171,6 +306,7 @@ export class World extends EventEmitter<WorldEvents> {
     return {
       id: this.engine.newJobId(),
       tensors: [...tensors],
+      buffers: [],
       dtype: first.dtype,
       op,
       length: first.length,
@@ -180,5 +316,26 @@ export class World extends EventEmitter<WorldEvents> {
       live: 0,
       ended: () => undefined,
     };
+  }
+
+  private register(tensors: readonly Tensor[]): number[] {
+    return tensors.map((t) => {
+      let entry = this.registered.get(t);
+      if (entry === undefined) {
+        entry = { index: this.handles.queue.addBuffer(t.buffer), uses: 0 };
+        this.registered.set(t, entry);
+      }
+      entry.uses++;
+      return entry.index;
+    });
+  }
+
+  private unregister(tensors: readonly Tensor[]): void {
+    for (const t of tensors) {
+      const entry = this.registered.get(t);
+      if (entry === undefined || --entry.uses > 0) continue;
+      this.registered.delete(t);
+      this.handles.queue.removeBuffer(entry.index);
+    }
   }
 }

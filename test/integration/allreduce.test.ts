@@ -79,8 +79,9 @@ describe('all-reduce on the CPU backend', () => {
       const expected = reference('float32', 'sum', inputs, n);
       for (const t of tensors) expectClose('float32', 'sum', 4, await t.download(), expected, 'sliced');
       const m = world.memory();
-      expect(m.pools.staging.highWater).to.equal(2);
-      expect(m.pools.inflight.highWater).to.be.at.most(2);
+      // Staging slots go back to their ring once the add stage is enqueued (the next user waits on the device).
+      expect(m.pools.staging.highWater).to.be.within(1, 2);
+      expect(m.pools.inflight.highWater).to.equal(2);
       await expectWithinBudget(world);
       await world.close();
     });
@@ -137,13 +138,15 @@ describe('all-reduce on the CPU backend', () => {
       const world = await simulate({ machines: 2, devicesPerMachine: 2 });
       const timings: Array<{ stage: string; rank: number; ms: number; bytes: number }> = [];
       const sub = world.timings$.subscribe((t) => timings.push(t));
-      await checkAllReduce(world, 'float32', 'sum', 4096);
+      // 4099 = 4·1024 + 3: a tail, so admit and finish copy it in and out.
+      await checkAllReduce(world, 'float32', 'sum', 4099);
       sub.unsubscribe();
       const stages = [...new Set(timings.map((t) => t.stage))];
       expect(stages).to.deep.equal(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish']);
       expect(timings.filter((t) => t.stage === 'collect').map((t) => t.rank).sort()).to.deep.equal([0, 1, 2, 3]);
       for (const t of timings) expect(t.ms).to.be.at.least(0);
-      expect(timings.find((t) => t.stage === 'reduceScatter')!.bytes).to.equal(4096 * 4);
+      expect(timings.find((t) => t.stage === 'reduceScatter')!.bytes).to.equal((4096 + 4) * 4);
+      expect(timings.find((t) => t.stage === 'admit')!.bytes).to.equal(3 * 4);
       const before = timings.length;
       await checkAllReduce(world, 'float32', 'sum', 64);
       expect(timings.length).to.equal(before);
@@ -200,14 +203,13 @@ describe('all-reduce on the CPU backend', () => {
       await world.close();
     });
 
-    it('a tensor closed while its all-reduce is queued fails that all-reduce, and the world drains', async () => {
+    it('a tensor closed while its all-reduce is queued: the all-reduce keeps its memory and completes, and the world drains', async () => {
       const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
       const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(20000).fill(1))));
-      const failed = world.allReduce(tensors).then(() => null, (e: Error) => e);
+      const done = world.allReduce(tensors).then(() => null, (e: Error) => e);
       tensors[0]!.close();
-      const e = await failed;
-      expect(e).to.be.instanceOf(StageError);
-      expect(e!.message).to.match(/Buffer is closed/);
+      expect(await done).to.equal(null);
+      expect((await tensors[1]!.download())[19999]).to.equal(2);
       await world.close();
       const m = world.memory();
       expect([m.pools.inflight.inUse, m.pools.staging.inUse, m.pools.padding.inUse]).to.deep.equal([0, 0, 0]);
@@ -253,7 +255,9 @@ describe('all-reduce on the CPU backend', () => {
               bytes: () => 0,
               enqueue: (v) => {
                 const r = ctx.ranks[0]!;
-                ctx.runtime.group([{ kind: 'allReduce', stream: r.streams.add, comm: r.comms[comm]!, send: v.tensor(0), recv: v.tensor(0), count: 2, dtype: 'float32', op: 'sum' }]);
+                ctx.program.beginGroup();
+                ctx.program.item('allReduce', r.streams.add, r.comms[comm]!, 'float32', 'sum', 2, v.tensor(0), 0, v.tensor(0), 0, -1);
+                ctx.program.endGroup();
               },
             }),
             allGather(ctx),
@@ -283,8 +287,8 @@ describe('all-reduce on the CPU backend', () => {
       const te = e as TimeoutError;
       expect([te.stage, te.ranks, te.slice, te.job]).to.deep.equal(['lonely', [0], 0, 0]);
       expect(te.message).to.match(/did not finish lonely on rank\(s\) 0 within 300 ms; communicators aborted/);
-      expect(world.memory().pools.inflight.inUse).to.equal(0);
       await world.close();
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
     });
   });
 });

@@ -121,7 +121,8 @@ describe('engine marbles (virtual runtime)', () => {
       // The third slice (index parallelism) starts collecting only once the first slice has finished.
       expect(collects[parallelism]!.start).to.be.at.least(diffuses[0]!.end);
       const m = world.memory();
-      expect(m.pools.staging.highWater).to.equal(parallelism);
+      // A staging slot goes back to its ring once its add stage is enqueued; the next user waits on the device.
+      expect(m.pools.staging.highWater).to.equal(1);
       expect(m.pools.inflight.highWater).to.equal(parallelism);
       expect(m.pools.inflight.inUse).to.equal(0);
     });
@@ -159,6 +160,28 @@ describe('engine marbles (virtual runtime)', () => {
       expect(next).to.be.instanceOf(ClosedError);
     });
   }
+
+  it('holds a producer back: allReduceEach$ pulls the next bucket in the frame a token comes back, not before', async () => {
+    const { world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 1, parallelism: 1, memoryBytes: 2 * 16 + 64 });
+    const n = world.layout.sliceBytes / 4;
+    const buckets = [tensors(n), tensors(n), tensors(n)];
+    const pulls: number[] = [];
+    function* source(): Generator<Tensor[]> {
+      for (const b of buckets) {
+        pulls.push(scheduler.now());
+        yield b;
+      }
+    }
+    const done: number[] = [];
+    scheduler.run(({ flush }) => {
+      world.allReduceEach$(source()).subscribe({ complete: () => done.push(scheduler.now()) });
+      flush();
+    });
+    // Each bucket takes 3 frames (collect, add, diffuse); the next is pulled when the previous one settles.
+    expect(pulls).to.deep.equal([0, 3, 6]);
+    expect(done).to.deep.equal([9]);
+    expect(world.memory().pools.inflight.highWater).to.equal(1);
+  });
 
   it('unsubscribing mid-flight skips slices not yet admitted and releases slots only when their work completes', async () => {
     const { rt, world, tensors, stageOf } = await setup(scheduler, { machines: 4, devicesPerMachine: 1, parallelism: 2, memoryBytes: 2 * (2 * 32 + 128) }, () => ({

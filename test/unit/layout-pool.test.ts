@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { firstValueFrom, Subject, toArray, take } from 'rxjs';
-import { ALIGNMENT, LayoutError, SlotPool, completion, computeLayout, native } from '../../src/index.js';
+import { ALIGNMENT, LayoutError, SlotPool, SlotRing, completion, computeLayout, native, type Mark } from '../../src/index.js';
 
 describe('layout', () => {
   it('follows Fairring at one device per machine: staging slots out of the memory budget', () => {
@@ -16,7 +16,7 @@ describe('layout', () => {
   it('does not slice at several devices per machine unless asked, then in multiples of D·M·8', () => {
     const l = computeLayout({ memoryBytes: 0, paddingBytes: 4096, parallelism: 8 }, 2, 4);
     expect(l.sliceBytes).to.equal(Infinity);
-    expect(l.paddingSlots).to.equal(4096 / 64);
+    expect([l.paddingSlots, l.parallelism]).to.deep.equal([8, 8]);
     const s = computeLayout({ memoryBytes: 0, paddingBytes: 4096, parallelism: 8, sliceBytes: 1000 }, 2, 4);
     expect(s.sliceBytes).to.equal(960);
   });
@@ -71,5 +71,32 @@ describe('completion(event)', () => {
     expect(await firstValueFrom(completion(e).pipe(toArray()))).to.deep.equal([undefined]);
     expect(e.isComplete()).to.equal(true);
     s.close();
+  });
+});
+
+describe('SlotRing', () => {
+  const mark = (seq: number): Mark[] => [{ stream: 3, seq }];
+
+  it('hands slots out round-robin, each with the records of its previous use to wait on', () => {
+    const ring = new SlotRing('test', 3);
+    const a = ring.take();
+    const b = ring.take();
+    expect([a.slot, a.after, b.slot, b.after]).to.deep.equal([0, null, 1, null]);
+    ring.give(a.slot, mark(7));
+    ring.give(b.slot, mark(9));
+    const c = ring.take();
+    const d = ring.take();
+    expect([c.slot, c.after, d.slot, d.after]).to.deep.equal([2, null, 0, mark(7)]);
+    expect(ring.stats).to.deep.equal({ size: 3, inUse: 2, highWater: 2, waiting: 0 });
+  });
+
+  it('hands a slot given back unused by its last taker out next again, and refuses a slot still held', () => {
+    const ring = new SlotRing('test', 2);
+    const a = ring.take();
+    const b = ring.take();
+    ring.give(b.slot, null);
+    expect(() => ring.take()).to.not.throw();
+    expect(() => ring.take()).to.throw(/handed out twice/);
+    ring.give(a.slot, mark(1));
   });
 });

@@ -50,10 +50,18 @@ class CpuBackend final : public Backend {
     std::memcpy(dst, host, bytes);
     return Status::Ok();
   }
-  Status copyToHost(StreamImpl&, void* host, const void* src, size_t bytes) override {
-    std::memcpy(host, src, bytes);
+  Status copyToHost(StreamImpl&, HostData& h, const void* src) override {
+    if (h.bytes > 0) {
+      h.ptr = std::malloc(h.bytes);
+      if (h.ptr == nullptr) return Status::Fail("out of host memory allocating " + std::to_string(h.bytes) + " bytes");
+      std::memcpy(h.ptr, src, h.bytes);
+    }
+    h.issued = true;
+    h.ready = true;
     return Status::Ok();
   }
+  bool hostReady(HostData& h) override { return h.ready.load(); }
+  void hostRelease(HostData& h) override { std::free(h.ptr); }
   Status fill(StreamImpl&, void* dst, size_t count, DType t, double value) override {
     dispatchDType(t, [&](auto tag) {
       using T = decltype(tag);
@@ -75,21 +83,37 @@ class CpuBackend final : public Backend {
   void eventDestroy(EventImpl&) override {}
   bool eventQuery(EventImpl&, std::string*) override { return true; }
   double elapsedMs(EventImpl& a, EventImpl& b, std::string*) override { return b.cpuTimeMs - a.cpuTimeMs; }
+  void* rawEventCreate(DeviceImpl&, bool, std::string* error) override {
+    *error = "the CPU backend has no device events";
+    return nullptr;
+  }
+  void rawEventDestroy(void*) override {}
+  Status rawEventRecord(StreamImpl&, void*) override { return Status::Ok(); }
+  Status rawStreamWait(StreamImpl&, void*) override { return Status::Ok(); }
+  bool rawEventQuery(void*, std::string*) override { return true; }
+  double rawElapsedMs(void*, void*, std::string* error) override {
+    *error = "the CPU backend has no device events";
+    return 0;
+  }
 
-  void enqueueGroup(std::vector<CollItem> items) override {
+  // Each stream runs its own rank's part of the group.
+  void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {
     std::map<StreamImpl*, std::vector<CollItem>> perStream;
-    std::vector<std::shared_ptr<StreamImpl>> order;
+    std::vector<StreamImpl*> order;
     for (auto& it : items) {
-      auto& list = perStream[it.stream.get()];
+      auto& list = perStream[it.stream];
       if (list.empty()) order.push_back(it.stream);
-      list.push_back(std::move(it));
+      list.push_back(it);
     }
-    for (auto& s : order) {
-      s->enqueue([part = std::move(perStream[s.get()])](StreamImpl& st) {
-        if (!st.error.empty()) return;
-        applyStatus(st, runRankGroup(part), "group");
-      });
+    for (StreamImpl* s : order) {
+      s->enqueue([this, keep, part = std::move(perStream[s])](StreamImpl&) { runGroup(part.data(), part.size()); });
     }
+  }
+
+  void runGroup(const CollItem* items, size_t n) override {
+    StreamImpl& st = *items[0].stream;
+    if (!st.error.empty()) return;
+    applyStatus(st, runRankGroup(items, n), "group");
   }
 };
 

@@ -191,11 +191,11 @@ Status CommGroup::collective(int rank, const CollItem& it) {
     if (it.kind == CollKind::AllGather) {
       size_t bytes = it.count * esz;
       temp.resize(bytes * size);
-      for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->sendPtr(), bytes);
+      for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->send, bytes);
     } else {
       size_t offset = it.kind == CollKind::ReduceScatter ? static_cast<size_t>(rank) * it.count * esz : 0;
       std::vector<const void*> inputs(size);
-      for (int r = 0; r < size; r++) inputs[r] = static_cast<const char*>(round.items[r]->sendPtr()) + offset;
+      for (int r = 0; r < size; r++) inputs[r] = static_cast<const char*>(round.items[r]->send) + offset;
       temp.resize(it.count * esz);
       reduceBytes(temp.data(), inputs, it.count, it.dtype, it.op, static_cast<uint32_t>(size));
     }
@@ -209,13 +209,13 @@ Status CommGroup::collective(int rank, const CollItem& it) {
   if (!waitInterruptible(lock, cv, [&] { return round.computed == size; })) {
     return Status::Fail("runtime shutting down");
   }
-  if (result.ok()) std::memcpy(it.recvPtr(), temp.data(), temp.size());
+  if (result.ok()) std::memcpy(it.recv, temp.data(), temp.size());
   if (++round.departed == size) rounds.erase(s);
   return result;
 }
 
 std::shared_ptr<CommGroup::Message> CommGroup::post(int rank, const CollItem& it) {
-  auto msg = std::make_shared<Message>(Message{it.sendPtr(), it.count, it.dtype, false, {}});
+  auto msg = std::make_shared<Message>(Message{it.send, it.count, it.dtype, false, {}});
   std::lock_guard<std::mutex> lock(m);
   channels[{rank, it.peer}].push_back(msg);
   cv.notify_all();
@@ -242,7 +242,7 @@ Status CommGroup::receive(int rank, const CollItem& it) {
                       dtypeName(it.dtype) + " x " + std::to_string(it.count));
     msg->error = st.error;
   } else {
-    std::memmove(it.recvPtr(), msg->ptr, it.count * dtypeSize(it.dtype));
+    std::memmove(it.recv, msg->ptr, it.count * dtypeSize(it.dtype));
   }
   msg->consumed = true;
   cv.notify_all();
@@ -262,23 +262,27 @@ Status CommGroup::awaitConsumed(int rank, const CollItem& it, const std::shared_
   return Status::Fail(broken);
 }
 
-Status runRankGroup(const std::vector<CollItem>& items) {
+Status runRankGroup(const CollItem* begin, size_t n) {
+  const CollItem* end = begin + n;
   Status first;
   auto keep = [&](const Status& st) {
     if (first.ok() && !st.ok()) first = st;
   };
   std::vector<std::pair<const CollItem*, std::shared_ptr<CommGroup::Message>>> sends;
-  for (const auto& it : items) {
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
     if (it.kind != CollKind::Send) continue;
     auto& comm = static_cast<CpuComm&>(*it.comm);
     sends.emplace_back(&it, comm.group->post(comm.rank, it));
   }
-  for (const auto& it : items) {
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
     if (it.kind == CollKind::Send || it.kind == CollKind::Recv) continue;
     auto& comm = static_cast<CpuComm&>(*it.comm);
     keep(comm.group->collective(comm.rank, it));
   }
-  for (const auto& it : items) {
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
     if (it.kind != CollKind::Recv) continue;
     auto& comm = static_cast<CpuComm&>(*it.comm);
     keep(comm.group->receive(comm.rank, it));

@@ -33,6 +33,6 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
 
 // Runs one rank's part of a group (the items one stream enqueued): sends are posted first, then collectives in
 // order, then receives, then the sends are awaited, so any all-to-all pattern completes.
-Status runRankGroup(const std::vector<CollItem>& items);
+Status runRankGroup(const CollItem* items, size_t n);
 
 }  // namespace fr::cpu

@@ -1,0 +1,307 @@
+// NCCL communicators of the CUDA backend: creation (ncclCommInitRank for this process's ranks in one group),
+// abort and destroy, and the issue of a whole group from the issuer thread. NCCL is loaded at run time
+// (nccl/nccl.cc). Without the CUDA toolkit at build time only the entry points of cuda_api.h remain.
+#include "cuda_api.h"
+
+#ifdef FAIRRING_WITH_CUDA
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "../nccl/nccl.h"
+#include "cuda_util.h"
+#include "nccl_comm.h"
+
+namespace fr::cuda {
+
+namespace {
+
+nccl::ncclDataType_t ncclType(DType t) {
+  switch (t) {
+    case DType::Float16:
+      return nccl::ncclFloat16;
+    case DType::BFloat16:
+      return nccl::ncclBfloat16;
+    case DType::Float32:
+      return nccl::ncclFloat32;
+    case DType::Float64:
+      return nccl::ncclFloat64;
+    case DType::Int8:
+      return nccl::ncclInt8;
+    case DType::UInt8:
+      return nccl::ncclUint8;
+    case DType::Int32:
+      return nccl::ncclInt32;
+    case DType::Int64:
+      return nccl::ncclInt64;
+  }
+  return nccl::ncclFloat32;
+}
+
+nccl::ncclRedOp_t ncclOp(RedOp op) {
+  switch (op) {
+    case RedOp::Sum:
+      return nccl::ncclSum;
+    case RedOp::Prod:
+      return nccl::ncclProd;
+    case RedOp::Max:
+      return nccl::ncclMax;
+    case RedOp::Min:
+      return nccl::ncclMin;
+    case RedOp::Avg:
+      return nccl::ncclAvg;
+  }
+  return nccl::ncclSum;
+}
+
+struct NcclComm final : CommImpl {
+  nccl::ncclComm_t comm = nullptr;
+  std::atomic<bool> aborted{false};
+  // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
+  // between the issuer's check of `aborted` and its calls; when the issuer holds it, it may be blocked inside
+  // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
+  std::mutex use;
+
+  void abort() override {
+    std::unique_lock<std::mutex> lock(use, std::try_to_lock);
+    if (aborted.exchange(true)) return;
+    selectDevice(device->ordinal);
+    nccl::library().api.ncclCommAbort(comm);
+  }
+
+  std::string asyncError() override {
+    if (aborted.load()) return "communicator aborted";
+    nccl::ncclResult_t async = nccl::ncclSuccess;
+    nccl::ncclResult_t r = nccl::library().api.ncclCommGetAsyncError(comm, &async);
+    if (r != nccl::ncclSuccess) return "ncclCommGetAsyncError failed: " + nccl::describe(r, comm);
+    if (async == nccl::ncclSuccess || async == nccl::ncclInProgress) return {};
+    return nccl::describe(async, comm);
+  }
+
+  ~NcclComm() override {
+    if (aborted.load()) return;
+    selectDevice(device->ordinal);
+    nccl::library().api.ncclCommDestroy(comm);
+  }
+};
+
+const char* callName(CollKind k) {
+  switch (k) {
+    case CollKind::AllReduce:
+      return "ncclAllReduce";
+    case CollKind::ReduceScatter:
+      return "ncclReduceScatter";
+    case CollKind::AllGather:
+      return "ncclAllGather";
+    case CollKind::Send:
+      return "ncclSend";
+    case CollKind::Recv:
+      return "ncclRecv";
+  }
+  return "?";
+}
+
+nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclComm_t comm) {
+  nccl::CudaStream stream = it.stream->cudaStream;
+  nccl::ncclDataType_t type = ncclType(it.dtype);
+  // NCCL 2.28.3 drops the last element of a one-rank ncclAvg on floating types for some counts
+  // (scripts/probes/nccl-one-rank.mjs, docs/gpu-results.md). With one rank every collective is a copy.
+  if (it.comm->size == 1 && it.kind != CollKind::Send && it.kind != CollKind::Recv) {
+    if (it.recv == it.send || it.count == 0) return nccl::ncclSuccess;
+    if (!selectDevice(it.stream->device->ordinal).ok()) return nccl::ncclUnhandledCudaError;
+    cudaError_t e = cudaMemcpyAsync(it.recv, it.send, it.count * dtypeSize(it.dtype), cudaMemcpyDefault,
+                                    static_cast<cudaStream_t>(stream));
+    return e == cudaSuccess ? nccl::ncclSuccess : nccl::ncclUnhandledCudaError;
+  }
+  switch (it.kind) {
+    case CollKind::AllReduce:
+      return api.ncclAllReduce(it.send, it.recv, it.count, type, ncclOp(it.op), comm, stream);
+    case CollKind::ReduceScatter:
+      return api.ncclReduceScatter(it.send, it.recv, it.count, type, ncclOp(it.op), comm, stream);
+    case CollKind::AllGather:
+      return api.ncclAllGather(it.send, it.recv, it.count, type, comm, stream);
+    case CollKind::Send:
+      return api.ncclSend(it.send, it.count, type, it.peer, comm, stream);
+    case CollKind::Recv:
+      return api.ncclRecv(it.recv, it.count, type, it.peer, comm, stream);
+  }
+  return nccl::ncclInvalidArgument;
+}
+
+// Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd.
+// A comm exists only when NCCL loaded, so the library needs no check here.
+Status issueGroup(const CollItem* begin, size_t n) {
+  const CollItem* end = begin + n;
+  std::vector<NcclComm*> comms;
+  for (const CollItem* it = begin; it != end; ++it) comms.push_back(static_cast<NcclComm*>(it->comm));
+  std::sort(comms.begin(), comms.end());
+  comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (NcclComm* c : comms) locks.emplace_back(c->use);
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
+    if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
+      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +
+                          ": communicator aborted");
+    }
+  }
+  const nccl::Api& api = nccl::library().api;
+  nccl::ncclResult_t r = api.ncclGroupStart();
+  if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
+  Status first;
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
+    nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
+    r = issue(api, it, comm);
+    if (r != nccl::ncclSuccess && first.ok()) {
+      first = Status::Fail(std::string(callName(it.kind)) + " (rank " + std::to_string(it.comm->rank) + " of " +
+                           std::to_string(it.comm->size) + ", " + std::to_string(it.count) +
+                           " elements) failed: " + nccl::describe(r, comm));
+    }
+  }
+  // Ended even after a failed call: the group state is per thread and must not leak into the next group.
+  r = api.ncclGroupEnd();
+  if (r != nccl::ncclSuccess && first.ok()) first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  return first;
+}
+
+}  // namespace
+
+void runGroup(const CollItem* items, size_t n) {
+  std::vector<StreamImpl*> streams;
+  for (size_t i = 0; i < n; i++) {
+    if (std::find(streams.begin(), streams.end(), items[i].stream) == streams.end()) streams.push_back(items[i].stream);
+  }
+  Status outcome;
+  for (StreamImpl* s : streams) {
+    if (!s->error.empty()) {
+      outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
+                             " had already failed (" + s->error + ")");
+      break;
+    }
+  }
+  if (outcome.ok()) outcome = issueGroup(items, n);
+  for (StreamImpl* s : streams) applyStatus(*s, outcome, "group");
+}
+
+NcclInfo ncclInfo() {
+  const nccl::Library& lib = nccl::library();
+  NcclInfo info;
+  info.loaded = lib.loaded;
+  info.version = lib.version;
+  info.library = lib.path;
+  info.error = lib.error;
+  return info;
+}
+
+std::string ncclUniqueId(std::string* error) {
+  const nccl::Library& lib = nccl::library();
+  if (!lib.loaded) {
+    *error = "NCCL not available: " + lib.error;
+    return {};
+  }
+  nccl::ncclUniqueId id{};
+  nccl::ncclResult_t r = lib.api.ncclGetUniqueId(&id);
+  if (r != nccl::ncclSuccess) {
+    *error = "ncclGetUniqueId failed: " + nccl::describe(r, nullptr);
+    return {};
+  }
+  return std::string(id.internal, sizeof(id.internal));
+}
+
+std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
+                                                 std::string* error) {
+  const nccl::Library& lib = nccl::library();
+  if (!lib.loaded) {
+    *error = "NCCL not available: " + lib.error;
+    return {};
+  }
+  nccl::ncclUniqueId uid{};
+  if (id.size() != sizeof(uid.internal)) {
+    *error = "an NCCL unique id has " + std::to_string(sizeof(uid.internal)) + " bytes, got " +
+             std::to_string(id.size());
+    return {};
+  }
+  std::memcpy(uid.internal, id.data(), sizeof(uid.internal));
+  // Devices are checked before the group: a member left out of it would leave ncclGroupEnd waiting for a rank
+  // that never joins.
+  for (const auto& mem : members) {
+    Status st = selectDevice(mem.device->ordinal);
+    if (!st.ok()) {
+      *error = "rank " + std::to_string(mem.rank) + ": " + st.error;
+      return {};
+    }
+  }
+  const nccl::Api& api = lib.api;
+  nccl::ncclResult_t r = api.ncclGroupStart();
+  if (r != nccl::ncclSuccess) {
+    *error = "ncclGroupStart failed: " + nccl::describe(r, nullptr);
+    return {};
+  }
+  std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
+  std::string failed;
+  for (size_t i = 0; i < members.size() && failed.empty(); i++) {
+    const Member& mem = members[i];
+    selectDevice(mem.device->ordinal);
+    r = api.ncclCommInitRank(&raw[i], nranks, uid, mem.rank);
+    if (r != nccl::ncclSuccess) {
+      failed = "ncclCommInitRank (rank " + std::to_string(mem.rank) + " of " + std::to_string(nranks) + " on cuda:" +
+               std::to_string(mem.device->ordinal) + ") failed: " + nccl::describe(r, nullptr);
+    }
+  }
+  // A failed call inside the group makes ncclGroupEnd clean up instead of initialising the rest.
+  r = api.ncclGroupEnd();
+  if (r != nccl::ncclSuccess && failed.empty()) {
+    failed = "ncclGroupEnd (ncclCommInitRank) failed: " + nccl::describe(r, nullptr);
+  }
+  if (!failed.empty()) {
+    for (nccl::ncclComm_t c : raw) {
+      if (c != nullptr) api.ncclCommAbort(c);
+    }
+    *error = failed;
+    return {};
+  }
+  std::vector<std::shared_ptr<CommImpl>> comms;
+  for (size_t i = 0; i < members.size(); i++) {
+    auto c = std::make_shared<NcclComm>();
+    c->device = members[i].device;
+    c->rank = members[i].rank;
+    c->size = nranks;
+    c->comm = raw[i];
+    comms.push_back(std::move(c));
+  }
+  return comms;
+}
+
+}  // namespace fr::cuda
+
+#else  // !FAIRRING_WITH_CUDA
+
+namespace fr::cuda {
+
+namespace {
+const char* const kNotBuilt = "built without CUDA";
+}  // namespace
+
+NcclInfo ncclInfo() {
+  NcclInfo info;
+  info.error = kNotBuilt;
+  return info;
+}
+
+std::string ncclUniqueId(std::string* error) {
+  *error = kNotBuilt;
+  return {};
+}
+
+std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const std::vector<Member>&,
+                                                 std::string* error) {
+  *error = kNotBuilt;
+  return {};
+}
+
+}  // namespace fr::cuda
+
+#endif  // FAIRRING_WITH_CUDA

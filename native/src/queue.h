@@ -1,0 +1,125 @@
+// The runtime side of Queue handles (queue.cc): per-stream record state, parsed programs and their execution
+// on the CPU stream workers or the CUDA issuer, and the harvest of completed records that the watcher thread
+// turns into bulk progress reports.
+#pragma once
+
+#include <napi.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime.h"
+
+namespace fr {
+
+// One issued record of a queue stream, until the watcher has seen it complete (timing starts: until their
+// end has been harvested).
+struct QueueRecord {
+  uint64_t seq = 0;
+  uint64_t startSeq = 0;   // timing end: its start
+  void* event = nullptr;   // CUDA: from the stream's pool
+  double cpuMs = 0;        // CPU: steady clock when the worker reached the record
+  uint8_t mode = 0;        // 0 plain, 1 timing start, 2 timing end
+};
+
+// A stream as one queue sees it: its records are numbered 1, 2, ... in submit order.
+struct QueueStream {
+  std::shared_ptr<StreamImpl> stream;
+  uint32_t index = 0;
+  std::atomic<uint64_t>* unharvested = nullptr;  // the queue's count, which outlives its streams' work
+
+  // JS thread.
+  uint64_t submitted = 0;             // records handed to submit/replay so far
+  uint64_t reported = 0;              // completed count JS has been told
+  std::vector<uint64_t> openStarts;   // timing starts submitted and not yet paired with an end
+
+  // The thread issuing the stream's work and the watcher.
+  std::mutex m;
+  std::condition_variable cv;         // CPU: signalled when a record is issued
+  uint64_t issued = 0;
+  uint64_t completed = 0;
+  uint64_t failedFrom = 0;            // first failed record, 0 when none
+  std::string error;
+  std::deque<QueueRecord> pending;    // issued, not yet seen complete, in seq order
+  std::vector<QueueRecord> starts;    // complete timing starts whose end is not yet harvested
+  std::vector<void*> plainEvents;     // CUDA event pools
+  std::vector<void*> timingEvents;
+
+  ~QueueStream();
+};
+
+struct QueueReport {
+  std::vector<double> done;     // (stream, completed, failedFrom) triples
+  std::vector<std::string> errors;
+  std::vector<double> timings;  // (stream, endSeq, ms) triples
+};
+
+struct QueueCore;
+void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, QueueReport* report);
+using ProgressTsfn = Napi::TypedThreadSafeFunction<QueueCore, QueueReport, deliverReport>;
+
+// What a queue's issued work and the watcher share. Streams and communicators are never removed.
+struct QueueCore {
+  BackendKind kind = BackendKind::Cpu;
+  std::mutex m;  // guards streams (appended on the JS thread), closed and calls into tsfn off the JS thread
+  std::vector<std::shared_ptr<QueueStream>> streams;
+  std::vector<std::shared_ptr<CommImpl>> comms;
+  std::atomic<bool> closed{false};      // set under m
+  std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
+  ProgressTsfn tsfn;
+
+  // JS thread.
+  uint64_t outstanding = 0;  // records submitted and not yet reported complete
+  bool envGone = false;      // the environment tore the tsfn down
+};
+
+// Keeps the memory of buffers removed from a queue alive while work issued before the removal may use it.
+// Each generation holds the next one, so a generation lives as long as any batch issued in it or before it.
+struct Generation {
+  std::shared_ptr<QueueCore> core;
+  std::vector<std::shared_ptr<Memory>> retired;
+  std::shared_ptr<Generation> next;
+};
+
+enum class QueueOpCode : uint8_t { Wait = 1, Record = 2, Copy = 3, Reduce = 4, Group = 5 };
+
+// One parsed operation, with raw pointers: the batch's Generation keeps what they point to alive.
+struct QueueOp {
+  QueueOpCode code;
+  uint8_t mode = 0;             // record
+  DType dtype = DType::Float32; // reduce
+  RedOp redop = RedOp::Sum;     // reduce
+  QueueStream* stream = nullptr;   // none for a whole (CUDA) group: its items name the streams
+  QueueStream* on = nullptr;    // wait: the stream whose record is waited for
+  uint64_t seq = 0;             // wait and record: the record's number in the first iteration
+  uint64_t step = 0;            // added per iteration
+  uint64_t startSeq = 0;        // timing end
+  void* dst = nullptr;
+  const void* src = nullptr;
+  uint64_t size = 0;            // copy: bytes; reduce: elements
+  uint32_t divisor = 1;
+  uint32_t first = 0, n = 0;    // reduce: inputs in Program::srcs; group: items in Program::items
+};
+
+struct Program {
+  std::vector<QueueOp> ops;
+  std::vector<const void*> srcs;
+  std::vector<CollItem> items;
+  uint64_t iterations = 1;
+};
+
+// Runs a program on the thread that issues its streams' work: a CPU stream's worker (the ops of that stream)
+// or the CUDA issuer (all ops).
+void executeProgram(const Program& p, Backend& backend);
+
+// One watcher pass over a queue: harvests completed records, sends one report if any stream advanced.
+// Returns whether it did; sets *deviceWork when CUDA records remain pending.
+bool harvestQueue(QueueCore& q, bool* deviceWork);
+
+// The watcher thread's registry of open queues (watcher.cc).
+void watchQueue(std::shared_ptr<QueueCore> q);
+bool anyQueueBusy();
+
+}  // namespace fr

@@ -1,0 +1,187 @@
+// Execution of queue programs and the harvest of their records (queue.h).
+#include <algorithm>
+#include <chrono>
+
+#include "queue.h"
+
+namespace fr {
+
+namespace {
+
+double nowMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, Backend& backend) {
+  StreamImpl& st = *q.stream;
+  QueueRecord r{seq, startSeq, nullptr, 0, mode};
+  bool cuda = st.device->kind == BackendKind::Cuda;
+  if (cuda && st.error.empty()) {
+    std::vector<void*>& pool = mode == 0 ? q.plainEvents : q.timingEvents;
+    {
+      std::lock_guard<std::mutex> lock(q.m);
+      if (!pool.empty()) {
+        r.event = pool.back();
+        pool.pop_back();
+      }
+    }
+    std::string error;
+    if (r.event == nullptr) r.event = backend.rawEventCreate(*st.device, mode != 0, &error);
+    Status s = r.event == nullptr ? Status::Fail(error) : backend.rawEventRecord(st, r.event);
+    applyStatus(st, s, "record");
+    if (!s.ok() && r.event != nullptr) {
+      std::lock_guard<std::mutex> lock(q.m);
+      pool.push_back(r.event);
+      r.event = nullptr;
+    }
+  } else if (!cuda) {
+    r.cpuMs = nowMs();
+  }
+  {
+    std::lock_guard<std::mutex> lock(q.m);
+    q.issued = seq;
+    if (!st.error.empty() && q.failedFrom == 0) {
+      q.failedFrom = seq;
+      q.error = st.error;
+    }
+    q.pending.push_back(r);
+    ++*q.unharvested;
+  }
+  q.cv.notify_all();
+  kickWatchers();
+}
+
+// Later work on `q` waits for record seq of `on`: CPU workers wait here for the other worker to reach it,
+// CUDA waits on the device (the issuer issued the record before, in program order).
+void issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) {
+  StreamImpl& st = *q.stream;
+  if (!st.error.empty()) return;
+  void* event = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(on.m);
+    if (!waitInterruptible(lock, on.cv, [&] { return on.issued >= seq; })) {
+      st.error = "wait: runtime shutting down";
+      return;
+    }
+    if (on.failedFrom != 0 && seq >= on.failedFrom) {
+      st.error = "waited on a failed record of stream " + std::to_string(on.index) + ": " + on.error;
+      return;
+    }
+    if (on.completed >= seq || st.device->kind == BackendKind::Cpu) return;
+    event = on.pending[seq - on.pending.front().seq].event;
+  }
+  // The event cannot be re-recorded before this wait is issued: only this thread takes events from the pool.
+  applyStatus(st, backend.rawStreamWait(st, event), "wait");
+}
+
+}  // namespace
+
+void executeProgram(const Program& p, Backend& backend) {
+  std::vector<const void*> inputs;
+  for (uint64_t i = 0; i < p.iterations; i++) {
+    for (const QueueOp& op : p.ops) {
+      if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+      // A whole group (CUDA) names its streams in its items only.
+      if (op.code == QueueOpCode::Group) {
+        backend.runGroup(p.items.data() + op.first, op.n);
+        continue;
+      }
+      StreamImpl& st = *op.stream->stream;
+      switch (op.code) {
+        case QueueOpCode::Wait:
+          issueWait(*op.stream, *op.on, op.seq + i * op.step, backend);
+          break;
+        case QueueOpCode::Record:
+          issueRecord(*op.stream, op.seq + i * op.step, op.mode, op.startSeq, backend);
+          break;
+        case QueueOpCode::Copy:
+          if (!st.error.empty() || op.size == 0) break;
+          applyStatus(st, backend.copy(st, op.dst, op.src, op.size), "copy");
+          break;
+        case QueueOpCode::Reduce:
+          if (!st.error.empty() || op.size == 0) break;
+          inputs.assign(p.srcs.begin() + op.first, p.srcs.begin() + op.first + op.n);
+          applyStatus(st, backend.reduce(st, op.dst, inputs, op.size, op.dtype, op.redop, op.divisor), "reduce");
+          break;
+        case QueueOpCode::Group:
+          break;
+      }
+    }
+  }
+}
+
+QueueStream::~QueueStream() {
+  if (stream->device->kind != BackendKind::Cuda) return;
+  Backend& backend = *cudaBackend();
+  for (void* e : plainEvents) backend.rawEventDestroy(e);
+  for (void* e : timingEvents) backend.rawEventDestroy(e);
+  for (const auto& r : pending) {
+    if (r.event != nullptr) backend.rawEventDestroy(r.event);
+  }
+  for (const auto& r : starts) {
+    if (r.event != nullptr) backend.rawEventDestroy(r.event);
+  }
+}
+
+bool harvestQueue(QueueCore& q, bool* deviceWork) {
+  if (q.unharvested.load() == 0 || q.closed.load()) return false;
+  Backend& backend = backendFor(q.kind);
+  bool cuda = q.kind == BackendKind::Cuda;
+  QueueReport* report = nullptr;
+  std::lock_guard<std::mutex> coreLock(q.m);
+  if (q.closed) return false;
+  for (const auto& sp : q.streams) {
+    QueueStream& s = *sp;
+    std::lock_guard<std::mutex> lock(s.m);
+    if (s.pending.empty()) continue;
+    size_t harvested = 0;
+    while (!s.pending.empty()) {
+      QueueRecord r = s.pending.front();
+      bool failed = s.failedFrom != 0 && r.seq >= s.failedFrom;
+      if (cuda && !failed) {
+        std::string error;
+        if (!backend.rawEventQuery(r.event, &error)) {
+          if (error.empty()) {
+            *deviceWork = true;
+            break;
+          }
+          s.failedFrom = r.seq;
+          s.error = "record: " + error;
+          failed = true;
+        }
+      }
+      s.pending.pop_front();
+      harvested++;
+      s.completed = r.seq;
+      std::vector<void*>& pool = r.mode == 0 ? s.plainEvents : s.timingEvents;
+      if (r.mode == 1) {
+        s.starts.push_back(r);
+        continue;
+      }
+      if (r.event != nullptr) pool.push_back(r.event);
+      if (r.mode != 2) continue;
+      auto start = std::find_if(s.starts.begin(), s.starts.end(), [&](const QueueRecord& x) { return x.seq == r.startSeq; });
+      if (start == s.starts.end()) continue;
+      bool timed = !failed && (!cuda || (start->event != nullptr && r.event != nullptr));
+      std::string error;
+      double ms = !timed ? 0 : cuda ? backend.rawElapsedMs(start->event, r.event, &error) : r.cpuMs - start->cpuMs;
+      if (timed && error.empty()) {
+        if (report == nullptr) report = new QueueReport();
+        report->timings.insert(report->timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms});
+      }
+      if (start->event != nullptr) pool.push_back(start->event);
+      s.starts.erase(start);
+    }
+    if (harvested == 0) continue;
+    q.unharvested -= harvested;
+    if (report == nullptr) report = new QueueReport();
+    report->done.insert(report->done.end(), {static_cast<double>(s.index), static_cast<double>(s.completed),
+                                             static_cast<double>(s.failedFrom)});
+    report->errors.push_back(s.error);
+  }
+  if (report == nullptr) return false;
+  if (q.tsfn.NonBlockingCall(report) != napi_ok) delete report;
+  return true;
+}
+
+}  // namespace fr

@@ -1,0 +1,61 @@
+// The `bench` command: its options (each value checked as it is parsed, against the shared tables), then
+// measure, print the table, and write the JSON and trace files when asked.
+import { Option, type Command } from 'commander';
+import { nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
+import { backends, dtypes, pipelineNames, reduceOps } from '../tables.js';
+import { writeTrace, type TracedTiming } from '../trace.js';
+import { measure } from './measure.js';
+import { resolveBenchOptions, UsageError, type BenchFlags, type BenchOptions } from './options.js';
+import { benchTable, writeJson } from './report.js';
+import { summarize } from './summary.js';
+
+export function addBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'Measure pipelines against each other and the native reference loop: wall, JS-thread and CPU time per slice, ' +
+        'busbw, and with --timings the busiest stage; runs interleaved across pipelines, median and min–max.',
+    )
+    .addOption(new Option('--backend <name>', 'device backend').choices(backends).default('cpu'))
+    .option('--machines <n>', 'machines, simulated in this process', positiveInt, 1)
+    .option('--devices <n>', 'devices per machine', positiveInt, 2)
+    .addOption(
+      new Option('--pipelines <names>', `pipelines to compare, comma-separated, from: ${pipelineNames.join(', ')}`)
+        .argParser(listOf(pipelineNames))
+        .default(['fairring', 'nccl'], 'fairring,nccl'),
+    )
+    .addOption(new Option('--baseline <pipeline>', 'pipeline the others are compared with (default: nccl when listed, else the first)').choices(pipelineNames))
+    .addOption(new Option('--op <op>', 'reduction').choices(reduceOps).default('sum'))
+    .addOption(new Option('--dtype <dtype>', 'element type').choices(dtypes).default('float32'))
+    .addOption(new Option('--bytes <size>', 'bytes per bucket and rank, such as 4096, 64KiB, 25MiB, 1GiB').argParser(size).default(25 * 2 ** 20, '25MiB').conflicts('sizes'))
+    .addOption(new Option('--sizes <range>', 'sweep bucket sizes: every power of two from LO to HI, one row each, such as 4KiB..1GiB').argParser(sizeRange))
+    .option('--buckets <n>', 'buckets submitted at once per iteration, as DDP does', positiveInt, 8)
+    .option('--iters <n>', 'timed iterations per run', positiveInt, 5)
+    .option('--warmup <n>', 'untimed iterations per pipeline before the runs, at each size', nonNegativeInt, 2)
+    .option('--repeat <n>', 'runs per pipeline, interleaved across pipelines', positiveInt, 5)
+    .option('--slice-bytes <size>', 'cut tensors into slices of at most this many bytes', size)
+    .option('--timings', 'record per-stage device times and report the busiest stage (costs a little host time)')
+    .option('--trace <file>', 'write the per-stage timings as Chrome trace-event JSON (Perfetto, chrome://tracing)')
+    .option('--json <file>', 'write every row and every run as JSON')
+    .action(async (_flags: BenchFlags, command: Command) => {
+      await bench(options(command));
+    });
+}
+
+function options(command: Command): BenchOptions {
+  try {
+    return resolveBenchOptions(command.opts<BenchFlags>());
+  } catch (e) {
+    if (e instanceof UsageError) command.error(`error: ${e.message}`, { exitCode: 2, code: 'fairring.usage' });
+    throw e;
+  }
+}
+
+async function bench(o: BenchOptions): Promise<void> {
+  const timings: TracedTiming[] = [];
+  const series = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
+  const rows = summarize(series, o.baseline, o.machines * o.devicesPerMachine);
+  console.log(benchTable(o, rows));
+  if (o.json !== undefined) await writeJson(o.json, o, rows);
+  if (o.trace !== undefined) await writeTrace(o.trace, timings);
+}

@@ -1,0 +1,155 @@
+// Runs the bench: one world per pipeline, each size's buckets filled on the devices, warm-up, then timed runs
+// interleaved across pipelines and the native reference loop (A, B, loop, A, B, loop, …). A run records wall
+// time, the JS thread's busy time (event-loop utilization), the whole process's CPU time and, with timings, the
+// mean device time of every stage.
+import { count, lastValueFrom } from 'rxjs';
+import { native } from '../../native.js';
+import { Tensor } from '../../runtime/device.js';
+import { elementSize } from '../../runtime/dtype.js';
+import type { StageTiming } from '../../engine/engine.js';
+import { simulate } from '../../world/simulate.js';
+import type { World } from '../../world/world.js';
+import { pipelines } from '../tables.js';
+import type { BenchOptions } from './options.js';
+
+export interface Run {
+  /** The timed region's wall time; the reference loop's own measure for the reference loop. */
+  wallMs: number;
+  slices: number;
+  /** Event-loop active time over the region: what the JS thread was busy with. */
+  jsBusyMs: number;
+  /** User plus system CPU time of the whole process (every thread) over the region. */
+  cpuMs: number;
+  /** Mean device milliseconds per stage, rank and slice (with timings; empty otherwise). */
+  stageMs: Record<string, number>;
+}
+
+export interface Series {
+  /** Bytes per bucket and rank. */
+  bytes: number;
+  /** The pipeline, or for the reference loop the pipeline whose program it re-issues. */
+  pipeline: string;
+  kind: 'pipeline' | 'reference';
+  /** Bytes per rank all-reduced in one run. */
+  runBytes: number;
+  runs: Run[];
+}
+
+/** Receives every stage timing of the timed pipeline runs, with the pipeline's name. */
+export type TimingSink = (pipeline: string, timing: StageTiming) => void;
+
+interface Subject {
+  pipeline: string;
+  kind: Series['kind'];
+  world: World;
+  /** Runs `iters` iterations; the reference loop also reports its own wall time. */
+  run(iters: number): Promise<{ slices: number; wallMs?: number }>;
+}
+
+export async function measure(o: BenchOptions, sink?: TimingSink): Promise<Series[]> {
+  const record = o.timings || sink !== undefined;
+  const worlds = new Map<string, World>();
+  try {
+    for (const name of o.pipelines) {
+      worlds.set(
+        name,
+        await simulate({
+          backend: o.backend,
+          machines: o.machines,
+          devicesPerMachine: o.devicesPerMachine,
+          pipeline: pipelines[name]!,
+          timings: record,
+          ...(o.sliceBytes !== undefined ? { sliceBytes: o.sliceBytes } : {}),
+        }),
+      );
+    }
+    const series: Series[] = [];
+    for (const bytes of o.sizes) series.push(...(await measureSize(o, worlds, bytes, record, sink)));
+    return series;
+  } finally {
+    for (const world of worlds.values()) await world.close();
+  }
+}
+
+async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, bytes: number, record: boolean, sink?: TimingSink): Promise<Series[]> {
+  const n = Math.floor(bytes / elementSize(o.dtype));
+  const filled = new Map([...worlds].map(([name, world]) => [name, fill(world, o, n)]));
+  try {
+    const subjects = [...worlds].map(([pipeline, world]): Subject => ({
+      pipeline,
+      kind: 'pipeline',
+      world,
+      run: (iters) => iterate(world, filled.get(pipeline)!, o, iters),
+    }));
+    const base = worlds.get(o.baseline)!;
+    subjects.push({
+      pipeline: o.baseline,
+      kind: 'reference',
+      world: base,
+      run: async (iters) => {
+        const r = await base.referenceLoop(filled.get(o.baseline)![0]!, { op: o.op, iterations: iters * o.buckets });
+        return { slices: r.slicesPerIteration * iters * o.buckets, wallMs: r.wallMs };
+      },
+    });
+    if (o.warmup > 0) for (const s of subjects) await s.run(o.warmup);
+    const runs = subjects.map((): Run[] => []);
+    for (let r = 0; r < o.repeat; r++) {
+      for (const [i, s] of subjects.entries()) runs[i]!.push(await timed(s, o.iters, record && s.kind === 'pipeline', sink));
+    }
+    const runBytes = n * elementSize(o.dtype) * o.buckets * o.iters;
+    return subjects.map((s, i) => ({ bytes: n * elementSize(o.dtype), pipeline: s.pipeline, kind: s.kind, runBytes, runs: runs[i]! }));
+  } finally {
+    for (const buckets of filled.values()) for (const bucket of buckets) for (const t of bucket) t.close();
+  }
+}
+
+/** `buckets` sets of one tensor per device, n elements each, filled with ones on the devices. */
+function fill(world: World, o: BenchOptions, n: number): Tensor[][] {
+  return Array.from({ length: o.buckets }, () =>
+    world.devices.map((d) => {
+      const buffer = new native.Buffer(d.native, n * elementSize(o.dtype));
+      d.stream.fill(buffer, 0, n, o.dtype, 1);
+      return new Tensor(d, buffer, o.dtype, n);
+    }),
+  );
+}
+
+/** `iters` times: every bucket submitted at once, then the devices synchronized. Resolves with the slices done. */
+async function iterate(world: World, buckets: readonly Tensor[][], o: BenchOptions, iters: number): Promise<{ slices: number }> {
+  let slices = 0;
+  for (let i = 0; i < iters; i++) {
+    const counts = await Promise.all(buckets.map((b) => lastValueFrom(world.allReduce$(b, { op: o.op }).pipe(count()))));
+    await Promise.all(world.devices.map((d) => d.sync()));
+    slices += counts.reduce((a, b) => a + b, 0);
+  }
+  return { slices };
+}
+
+async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSink): Promise<Run> {
+  await Promise.all(s.world.devices.map((d) => d.sync()));
+  const stages = new Map<string, { ms: number; count: number }>();
+  const subscription = record
+    ? s.world.timings$.subscribe((t) => {
+        const sum = stages.get(t.stage) ?? { ms: 0, count: 0 };
+        sum.ms += t.ms;
+        sum.count++;
+        stages.set(t.stage, sum);
+        sink?.(s.pipeline, t);
+      })
+    : null;
+  const t0 = performance.now();
+  const elu = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
+  const result = await s.run(iters);
+  const cpuDelta = process.cpuUsage(cpu);
+  const eluDelta = performance.eventLoopUtilization(elu);
+  const wallMs = performance.now() - t0;
+  subscription?.unsubscribe();
+  return {
+    wallMs: result.wallMs ?? wallMs,
+    slices: result.slices,
+    jsBusyMs: eluDelta.active,
+    cpuMs: (cpuDelta.user + cpuDelta.system) / 1000,
+    stageMs: Object.fromEntries([...stages].map(([stage, sum]) => [stage, sum.ms / sum.count])),
+  };
+}

@@ -1,0 +1,76 @@
+// Per-stage timings as a Chrome trace-event file (loads in Perfetto and chrome://tracing): one process per rank,
+// one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice.
+// A timing carries a duration but no start, so each thread's events are laid end to end in arrival order.
+import { writeFile } from 'node:fs/promises';
+import type { StageTiming } from '../engine/engine.js';
+
+/** A stage timing and the pipeline it came from (stages of different pipelines get their own threads). */
+export interface TracedTiming extends StageTiming {
+  pipeline: string;
+}
+
+export type TraceEvent =
+  | { ph: 'M'; name: 'process_name' | 'thread_name'; pid: number; tid: number; args: { name: string } }
+  | { ph: 'M'; name: 'process_sort_index' | 'thread_sort_index'; pid: number; tid: number; args: { sort_index: number } }
+  | {
+      ph: 'X';
+      name: string;
+      cat: string;
+      pid: number;
+      tid: number;
+      /** Microseconds. */
+      ts: number;
+      dur: number;
+      args: { job: number; slice: number; bytes: number };
+    };
+
+export interface ChromeTrace {
+  traceEvents: TraceEvent[];
+  displayTimeUnit: 'ms';
+}
+
+export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
+  const meta: TraceEvent[] = [];
+  const complete: TraceEvent[] = [];
+  const ranks = new Set<number>();
+  /** Per rank: thread id and next free microsecond of each track. */
+  const tracks = new Map<number, Map<string, { tid: number; endUs: number }>>();
+  for (const t of timings) {
+    if (!ranks.has(t.rank)) {
+      ranks.add(t.rank);
+      tracks.set(t.rank, new Map());
+      meta.push(
+        { ph: 'M', name: 'process_name', pid: t.rank, tid: 0, args: { name: `rank ${t.rank}` } },
+        { ph: 'M', name: 'process_sort_index', pid: t.rank, tid: 0, args: { sort_index: t.rank } },
+      );
+    }
+    const rankTracks = tracks.get(t.rank)!;
+    const name = `${t.pipeline} ${t.stage}`;
+    let track = rankTracks.get(name);
+    if (track === undefined) {
+      track = { tid: rankTracks.size + 1, endUs: 0 };
+      rankTracks.set(name, track);
+      meta.push(
+        { ph: 'M', name: 'thread_name', pid: t.rank, tid: track.tid, args: { name } },
+        { ph: 'M', name: 'thread_sort_index', pid: t.rank, tid: track.tid, args: { sort_index: track.tid } },
+      );
+    }
+    const dur = t.ms * 1000;
+    complete.push({
+      ph: 'X',
+      name: t.stage,
+      cat: t.pipeline,
+      pid: t.rank,
+      tid: track.tid,
+      ts: track.endUs,
+      dur,
+      args: { job: t.job, slice: t.slice, bytes: t.bytes },
+    });
+    track.endUs += dur;
+  }
+  return { traceEvents: [...meta, ...complete], displayTimeUnit: 'ms' };
+}
+
+export async function writeTrace(file: string, timings: Iterable<TracedTiming>): Promise<void> {
+  await writeFile(file, JSON.stringify(chromeTrace(timings)));
+}

@@ -1,0 +1,94 @@
+// The one world builder: given devices and communicators (from simulate() today, from connect() next), it
+// allocates the layout's slots, registers every stream, buffer and communicator with the world's Queue once,
+// and wires the engine to them.
+import type { SchedulerLike } from 'rxjs';
+import type { BackendName, NativeBuffer, NativeComm, NativeStream } from '../native.js';
+import type { Device } from '../runtime/device.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Program } from '../runtime/program.js';
+import { streamNames, type CommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
+import { Completions } from '../engine/completion.js';
+import { Engine } from '../engine/engine.js';
+import { ALIGNMENT, type Layout } from '../engine/layout.js';
+import type { PipelineSpec } from '../engine/pipeline.js';
+import { SlotPool, SlotRing } from '../engine/pool.js';
+import { World, type WorldHandles } from './world.js';
+
+export interface WorldParts {
+  runtime: Runtime;
+  backend: BackendName;
+  topology: Topology;
+  layout: Layout;
+  /** This process's devices, in global rank order. */
+  devices: readonly Device[];
+  /** Per local device, its communicator of each family the pipeline uses. */
+  comms: readonly Partial<Record<CommName, NativeComm>>[];
+  allComms: readonly NativeComm[];
+  pipeline: PipelineSpec;
+  timeoutMs: number;
+  scheduler: SchedulerLike;
+  /** Record stage timings even with no subscriber to timings$. */
+  timings: boolean;
+  budgetBytes: number;
+}
+
+export function buildWorld(parts: WorldParts): World {
+  const { runtime, backend, topology, layout, devices } = parts;
+  const completions = new Completions();
+  const queue = new runtime.Queue(backend, completions.onProgress);
+  const program = new Program(queue);
+  const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms };
+  const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
+  const addStream = (s: NativeStream): number => {
+    const index = queue.addStream(s);
+    program.track(index);
+    return index;
+  };
+  const addBuffer = (bytes: number, device: Device): number => {
+    const b: NativeBuffer = new runtime.Buffer(device.native, bytes);
+    handles.buffers.push(b);
+    return queue.addBuffer(b);
+  };
+  const staged = topology.devicesPerMachine === 1 && topology.machines > 1;
+  const ranks: RankContext[] = devices.map((device, g) => {
+    const streams = {} as Record<StreamName, number>;
+    for (const name of streamNames) {
+      const s = new runtime.Stream(device.native);
+      handles.streams.push(s);
+      streams[name] = addStream(s);
+    }
+    const comms: Partial<Record<CommName, number>> = {};
+    for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[CommName, NativeComm]>) comms[family] = commIndex.get(c)!;
+    return {
+      device,
+      place: device.place,
+      streams,
+      deviceStream: addStream(device.stream),
+      comms,
+      padding: addBuffer(layout.paddingSlots * layout.paddingSlotBytes, device),
+      staging: staged ? addBuffer(layout.stagingSlots * layout.slotBytes, device) : -1,
+      stagingPadding: staged ? addBuffer(layout.stagingSlots * topology.machines * ALIGNMENT, device) : -1,
+    };
+  });
+  let worldRef: World | null = null;
+  const ctx: EngineContext = {
+    runtime,
+    topology,
+    layout,
+    ranks,
+    program,
+    completions,
+    pools: {
+      inflight: new SlotPool('inflight', layout.parallelism),
+      padding: new SlotRing('padding', layout.paddingSlots),
+      staging: new SlotRing('staging', layout.stagingSlots),
+    },
+    timing: { get enabled() { return parts.timings || (worldRef?.listenerCount('timing') ?? 0) > 0; } },
+    timeoutMs: parts.timeoutMs,
+  };
+  const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
+    for (const c of parts.allComms) c.abort();
+  });
+  worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles);
+  return worldRef;
+}

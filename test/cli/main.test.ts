@@ -1,0 +1,63 @@
+// The command line as a user meets it: a child process, its exit status, stdout and stderr (piped, so not a TTY).
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('fairring-rx command line', () => {
+  it('shows help for the program and for every command, exit 0', () => {
+    const root = cli('--help');
+    expect(root.status).to.equal(0);
+    expect(root.stdout).to.match(/Usage: fairring-rx/).and.match(/info/).and.match(/demo/).and.match(/bench/);
+    for (const [command, option] of [['info', '--help'], ['demo', '--machines'], ['bench', '--iters']] as const) {
+      const r = cli(command, '--help');
+      expect(r.status, command).to.equal(0);
+      expect(r.stdout, command).to.include(`Usage: fairring-rx ${command}`).and.include(option);
+    }
+    expect(cli('help', 'bench').stdout).to.include('--sizes <range>');
+  });
+
+  const wrong: Array<[string[], RegExp]> = [
+    [['bench', '--iters', '0'], /option '--iters <n>' argument '0' is invalid\. Must be a positive integer/],
+    [['bench', '--dtype', 'foo'], /option '--dtype <dtype>' argument 'foo' is invalid\. Allowed choices are float16, .*int64/],
+    [['bench', '--op', 'mean'], /option '--op <op>' argument 'mean' is invalid\. Allowed choices are sum, prod, max, min, avg/],
+    [['bench', '--backend', 'tpu'], /option '--backend <name>' argument 'tpu' is invalid\. Allowed choices are cpu, cuda/],
+    [['bench', '--bytes', '25XB'], /option '--bytes <size>' argument '25XB' is invalid/],
+    [['bench', '--pipelines', 'fairring,ring'], /Unknown: ring\. Known: fairring, local, nccl/],
+    [['bench', '--bytes', '4KiB', '--sizes', '4KiB..8KiB'], /'--bytes <size>' cannot be used with option '--sizes <range>'/],
+    [['bench', '--pipelines', 'fairring', '--baseline', 'nccl'], /--baseline nccl is not among --pipelines fairring/],
+    [['bench', '--frobnicate'], /unknown option '--frobnicate'/],
+    [['demo', '--pipeline', 'ring'], /option '--pipeline <name>' argument 'ring' is invalid/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [[], /Usage: fairring-rx/],
+  ];
+  for (const [args, message] of wrong) {
+    it(`refuses \`${args.join(' ') || '(no command)'}\` with exit 2 and a message`, () => {
+      const r = cli(...args);
+      expect(r.status).to.equal(2);
+      expect(r.stderr).to.match(message);
+      expect(r.stdout).to.equal('');
+    });
+  }
+
+  it('runs a tiny CPU bench and prints the columns, without carriage returns when piped', () => {
+    const r = cli('bench', '--backend', 'cpu', '--machines', '1', '--devices', '2', '--buckets', '4', '--bytes', '4KiB', '--repeat', '1');
+    expect(r.status, r.stderr).to.equal(0);
+    for (const column of ['pipeline', 'wall µs/slice', 'JS busy µs/slice', 'CPU µs/slice', 'busbw GB/s', 'vs nccl']) expect(r.stdout).to.include(column);
+    expect(r.stdout).to.match(/\| 4 KiB \| fairring \|/).and.match(/\| 4 KiB \| nccl \|/);
+    expect(r.stdout).not.to.include('\r');
+  });
+
+  it('runs a small demo without a progress bar when piped', () => {
+    const r = cli('demo', '--machines', '2', '--devices', '1', '--buckets', '2', '--elements', '1000');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/verified 2 buckets on 2 ranks/);
+    expect(r.stdout).not.to.include('\r');
+  });
+});

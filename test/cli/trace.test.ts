@@ -1,0 +1,56 @@
+import { expect } from 'chai';
+import { chromeTrace, type TraceEvent, type TracedTiming } from '../../src/cli/trace.js';
+
+function timing(rank: number, stage: TracedTiming['stage'], slice: number, ms: number, pipeline = 'fairring'): TracedTiming {
+  return { job: 1, slice, rank, stage, ms, bytes: 1024 * (slice + 1), pipeline };
+}
+
+describe('chromeTrace', () => {
+  const timings = [
+    timing(0, 'collect', 0, 0.5),
+    timing(1, 'collect', 0, 0.25),
+    timing(0, 'add', 0, 0.1),
+    timing(0, 'collect', 1, 0.75),
+    timing(0, 'allReduce', 0, 2, 'nccl'),
+  ];
+  const trace = chromeTrace(timings);
+  const complete = trace.traceEvents.filter((e): e is Extract<TraceEvent, { ph: 'X' }> => e.ph === 'X');
+  const meta = (name: string): TraceEvent[] => trace.traceEvents.filter((e) => e.ph === 'M' && e.name === name);
+
+  it('is a JSON object of trace events that survives a round trip', () => {
+    expect(JSON.parse(JSON.stringify(trace))).to.deep.equal(trace);
+    expect(trace.displayTimeUnit).to.equal('ms');
+  });
+
+  it('names one process per rank, pid = rank', () => {
+    expect(meta('process_name').map((e) => [e.pid, e.args])).to.deep.equal([
+      [0, { name: 'rank 0' }],
+      [1, { name: 'rank 1' }],
+    ]);
+  });
+
+  it('names one thread per pipeline and stage within each rank', () => {
+    expect(meta('thread_name').map((e) => [e.pid, e.tid, e.args])).to.deep.equal([
+      [0, 1, { name: 'fairring collect' }],
+      [1, 1, { name: 'fairring collect' }],
+      [0, 2, { name: 'fairring add' }],
+      [0, 3, { name: 'nccl allReduce' }],
+    ]);
+  });
+
+  it('has one complete event per timing, in microseconds, laid end to end on each track', () => {
+    expect(complete).to.have.length(timings.length);
+    const collect0 = complete.filter((e) => e.pid === 0 && e.tid === 1);
+    expect(collect0.map((e) => [e.ts, e.dur])).to.deep.equal([
+      [0, 500],
+      [500, 750],
+    ]);
+    expect(complete.find((e) => e.pid === 1)).to.include({ name: 'collect', cat: 'fairring', ts: 0, dur: 250 });
+    expect(complete.find((e) => e.name === 'add')).to.include({ pid: 0, tid: 2, ts: 0 });
+    expect(collect0[1]!.args).to.deep.equal({ job: 1, slice: 1, bytes: 2048 });
+  });
+
+  it('is empty for no timings', () => {
+    expect(chromeTrace([]).traceEvents).to.deep.equal([]);
+  });
+});

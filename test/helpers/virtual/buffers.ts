@@ -1,0 +1,65 @@
+// Device buffers and the host buffers copyToHost returns. Nothing is stored: only sizes and lifetimes matter.
+import type { NativeBuffer, NativeDevice, NativeHostBuffer } from '../../../src/native.js';
+import type { VirtualContext } from './context.js';
+import { deviceLabel, deviceOf, sameDevice, type VirtualDevice } from './device.js';
+import { index } from './validation.js';
+
+export interface BufferState {
+  readonly device: VirtualDevice;
+  readonly bytes: number;
+  closed: boolean;
+}
+
+export class BufferHandle implements NativeBuffer {
+  readonly bytes: number;
+  readonly #ctx: VirtualContext;
+  readonly #state: BufferState;
+
+  constructor(ctx: VirtualContext, device: NativeDevice, bytes: number) {
+    this.#ctx = ctx;
+    this.#state = { device: deviceOf(device, 'device'), bytes: index(bytes, 'bytes'), closed: false };
+    this.bytes = this.#state.bytes;
+    ctx.buffers.add(this, this.#state);
+    ctx.liveBuffers.add(this);
+  }
+
+  get closed(): boolean {
+    return this.#state.closed;
+  }
+
+  close(): void {
+    this.#state.closed = true;
+    this.#ctx.liveBuffers.delete(this);
+  }
+}
+
+/** Checks that [offset, offset + bytes) lies inside the buffer and that the buffer lives on `device`. */
+export function view(ctx: VirtualContext, v: unknown, device: VirtualDevice, offset: number, bytes: number, name: string): void {
+  const b = ctx.buffers.get(v, name);
+  if (!sameDevice(b.device, device)) throw new TypeError(`${name} lives on ${deviceLabel(b.device)}, not on ${deviceLabel(device)}`);
+  if (offset > b.bytes || bytes > b.bytes - offset) {
+    throw new RangeError(`${name}: bytes [${offset}, ${offset + bytes}) out of range of a ${b.bytes}-byte buffer`);
+  }
+}
+
+export class HostBufferHandle implements NativeHostBuffer {
+  readonly #ctx: VirtualContext;
+  readonly #bytes: number;
+  readonly #readyAt: number | null;
+
+  /** `readyAt`: when the copy ends, or null when it was skipped or failed (never readable). */
+  constructor(ctx: VirtualContext, bytes: number, readyAt: number | null) {
+    this.#ctx = ctx;
+    this.#bytes = bytes;
+    this.#readyAt = readyAt;
+  }
+
+  get ready(): boolean {
+    return this.#readyAt !== null && this.#ctx.now() >= this.#readyAt;
+  }
+
+  read(): ArrayBuffer {
+    if (!this.ready) throw new Error('HostBuffer read before its copy completed');
+    return new ArrayBuffer(this.#bytes);
+  }
+}

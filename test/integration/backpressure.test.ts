@@ -1,0 +1,107 @@
+// The in-flight bound binds: however many buckets are submitted, at most `parallelism` slices hold slots at
+// once; the bound reaches a producer through allReduceEach$, which pulls a bucket only when it can be admitted.
+import { expect } from 'chai';
+import { lastValueFrom, tap, toArray } from 'rxjs';
+import { simulate, type Tensor, type World } from '../../src/index.js';
+import { randomArray, reference, expectClose } from '../helpers/data.js';
+
+async function buckets(world: World, count: number, n: number): Promise<{ tensors: Tensor[][]; inputs: Float32Array[][] }> {
+  const inputs = Array.from({ length: count }, () => world.devices.map(() => randomArray('float32', n) as Float32Array));
+  const tensors = await Promise.all(inputs.map((perRank) => Promise.all(world.devices.map((d, i) => d.upload(perRank[i]!)))));
+  return { tensors, inputs };
+}
+
+async function expectReduced(world: World, tensors: Tensor[][], inputs: Float32Array[][], n: number): Promise<void> {
+  for (let b = 0; b < tensors.length; b++) {
+    const expected = reference('float32', 'sum', inputs[b]!, n);
+    const outs = await Promise.all(tensors[b]!.map((t) => t.download()));
+    outs.forEach((o, r) => expectClose('float32', 'sum', world.devices.length, o, expected, `bucket ${b} rank ${r}`));
+  }
+}
+
+describe('backpressure from the in-flight bound (CPU backend)', () => {
+  for (const [M, D] of [
+    [2, 2],
+    [2, 1],
+    [1, 4],
+  ] as const) {
+    it(`${M}x${D}: 1,000 buckets submitted at once never hold more than parallelism slots`, async () => {
+      const world = await simulate({ machines: M, devicesPerMachine: D, parallelism: 4 });
+      try {
+        expect(world.layout.parallelism).to.equal(4);
+        const n = M * D * 3 + 1;
+        const { tensors, inputs } = await buckets(world, 1000, n);
+        await Promise.all(tensors.map((t) => world.allReduce(t)));
+        const m = world.memory();
+        expect(m.pools.inflight.size).to.equal(4);
+        expect(m.pools.inflight.highWater).to.equal(4);
+        expect(m.pools.padding.highWater).to.be.at.most(4);
+        await expectReduced(world, tensors, inputs, n);
+      } finally {
+        await world.close();
+      }
+    });
+  }
+
+  it('at the defaults the bound is parallelism (8) at several devices per machine, not the padding budget', async () => {
+    const world = await simulate({ machines: 2, devicesPerMachine: 2 });
+    try {
+      expect([world.layout.parallelism, world.layout.paddingSlots, world.memory().pools.inflight.size]).to.deep.equal([8, 8, 8]);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('unsubscribing right after subscribing runs at most parallelism slices', async () => {
+    const world = await simulate({ machines: 2, devicesPerMachine: 2, parallelism: 3, sliceBytes: 64 });
+    try {
+      const n = 16 * 100;
+      const [t] = (await buckets(world, 1, n)).tensors;
+      const seen: number[] = [];
+      const sub = world.allReduce$(t!).subscribe((p) => seen.push(p.slice));
+      sub.unsubscribe();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const m = world.memory();
+      expect(m.pools.inflight.highWater).to.be.at.most(3);
+      expect(m.pools.inflight.inUse).to.equal(0);
+      expect(seen).to.deep.equal([]);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('allReduceEach$ pulls the next bucket only when it can be admitted, and reduces every bucket', async () => {
+    const world = await simulate({ machines: 2, devicesPerMachine: 2, parallelism: 2 });
+    try {
+      const n = 257;
+      const { tensors, inputs } = await buckets(world, 40, n);
+      let pulled = 0;
+      let maxAhead = 0;
+      let settled = 0;
+      function* source(): Generator<Tensor[]> {
+        for (const t of tensors) {
+          pulled++;
+          maxAhead = Math.max(maxAhead, pulled - settled);
+          yield t;
+        }
+      }
+      const progress = await lastValueFrom(
+        world.allReduceEach$(source()).pipe(
+          tap((p) => {
+            if (p.slice === p.slices - 1) settled++;
+          }),
+          toArray(),
+        ),
+      );
+      expect(progress).to.have.length(40);
+      expect(pulled).to.equal(40);
+      // A bucket is pulled only when an in-flight token is free: never more than parallelism ahead (+1 pulled
+      // and waiting for its turn).
+      expect(maxAhead).to.be.at.most(2 + 1);
+      expect(world.memory().pools.inflight.highWater).to.be.at.most(2);
+      await expectReduced(world, tensors, inputs, n);
+    } finally {
+      await world.close();
+    }
+  });
+});

@@ -1,0 +1,52 @@
+// Completions turns the Queue's bulk reports ("stream s done up to record n, failed from f") into per-record
+// answers, callbacks and Observables.
+import { expect } from 'chai';
+import { firstValueFrom, toArray } from 'rxjs';
+import { Completions } from '../../src/index.js';
+
+function report(c: Completions, triples: number[], errors: string[] = [], timings: number[] = []): void {
+  c.onProgress(Float64Array.from(triples), errors, Float64Array.from(timings));
+}
+
+describe('Completions', () => {
+  it('answers pending, done and failed per record from bulk reports', () => {
+    const c = new Completions();
+    expect(c.status({ stream: 0, seq: 1 })).to.equal(null);
+    report(c, [0, 3, 0, 1, 5, 4], ['', 'boom']);
+    expect(c.status({ stream: 0, seq: 3 })).to.equal('');
+    expect(c.status({ stream: 0, seq: 4 })).to.equal(null);
+    expect(c.status({ stream: 1, seq: 3 })).to.equal('');
+    expect(c.status({ stream: 1, seq: 4 })).to.equal('boom');
+    expect(c.status({ stream: 1, seq: 5 })).to.equal('boom');
+  });
+
+  it('calls back in record order once a report covers the record, at once when it already did', () => {
+    const c = new Completions();
+    const order: string[] = [];
+    c.whenDone({ stream: 2, seq: 5 }, (e) => order.push(`5:${e}`));
+    c.whenDone({ stream: 2, seq: 2 }, (e) => order.push(`2:${e}`));
+    c.whenDone({ stream: 2, seq: 9 }, (e) => order.push(`9:${e}`));
+    report(c, [2, 5, 0]);
+    expect(order).to.deep.equal(['2:null', '5:null']);
+    report(c, [2, 9, 7], ['bad']);
+    expect(order).to.deep.equal(['2:null', '5:null', '9:bad']);
+    c.whenDone({ stream: 2, seq: 1 }, (e) => order.push(`1:${e}`));
+    expect(order.at(-1)).to.equal('1:null');
+  });
+
+  it('reached$ emits once and completes, or errors with the record\'s failure', async () => {
+    const c = new Completions();
+    const ok = firstValueFrom(c.reached$({ stream: 0, seq: 1 }).pipe(toArray()));
+    const bad = firstValueFrom(c.reached$({ stream: 1, seq: 1 })).then(() => null, (e: Error) => e.message);
+    report(c, [0, 1, 0, 1, 1, 1], ['', 'nccl error']);
+    expect(await ok).to.deep.equal([undefined]);
+    expect(await bad).to.equal('nccl error');
+  });
+
+  it('keeps reported timings until read once', () => {
+    const c = new Completions();
+    report(c, [0, 2, 0], [''], [0, 2, 1.25]);
+    expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(1.25);
+    expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(undefined);
+  });
+});

@@ -25,8 +25,11 @@ bench() { node dist/src/cli/main.js bench --backend cuda --repeat "$repeat" "$@"
       done
     fi
     bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 25MiB --buckets 64 --iters 2 --warmup 1
+    # At one device per machine the staging slot bounds the slice: 64 MiB / 8 slots = 8 MiB by default.
+    [[ $2 == 1 ]] && bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 25MiB --buckets 64 --iters 2 --warmup 1 --memory-bytes 256MiB
     bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 256MiB --buckets 1 --iters 4 --warmup 1
+    [[ $2 == 1 ]] && bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 256MiB --buckets 1 --iters 4 --warmup 1 --memory-bytes 256MiB
     bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 64KiB --buckets 2000 --iters 1 --warmup 1
-    bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 25MiB --buckets 64 --iters 1 --warmup 1 --repeat 1 --timings
+    bench --machines "$1" --devices "$2" --pipelines "$pipes" --bytes 25MiB --buckets 64 --iters 1 --warmup 1 --repeat 1 --timings --memory-bytes 256MiB
   done
 } 2>&1 | tee "$out/compare.md"

@@ -394,8 +394,9 @@ void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Pa
         uint64_t mode = code(pos + 2, "mode", 3);
         uint32_t s = op.stream->index;
         op.seq = ++recs_[s];
-        if (mode == 1) out.startsAdded.emplace_back(s, op.seq);
-        if (mode == 2) {
+        // Replayed timing records become plain ones: nothing to pair.
+        if (mode == 1 && !replay) out.startsAdded.emplace_back(s, op.seq);
+        if (mode == 2 && !replay) {
           op.startSeq = r.integer(pos + 3, "startSeq");
           if (!isOpenStart(s, op.startSeq)) {
             r.range("startSeq " + std::to_string(op.startSeq) + " is not an unpaired timing start of stream " +

@@ -156,9 +156,14 @@ export class Engine {
     return this.drained;
   }
 
-  /** Elements per slice: the layout's slice bytes are a multiple of D·M·8, so of D·M elements of any dtype. */
+  /**
+   * Elements per slice: the layout's slice bytes are a multiple of D·M·8, so of D·M elements of any dtype. Only
+   * a pipeline that stages through the rail communicators is bound by the staging slot size.
+   */
   private perSlice(dtype: DType, length: number): number {
-    return Number.isFinite(this.ctx.layout.sliceBytes) ? this.ctx.layout.sliceBytes / elementSize(dtype) : length;
+    const { layout } = this.ctx;
+    const bytes = this.pipeline.comms.includes('collect') ? layout.sliceBytes : layout.unstagedSliceBytes;
+    return Number.isFinite(bytes) ? bytes / elementSize(dtype) : length;
   }
 
   countSlices(dtype: DType, length: number): number {

@@ -22,8 +22,10 @@ export interface LayoutOptions {
 export interface Layout {
   /** Bytes of one staging slot (one device per machine); 0 when the slice's own rows serve as staging. */
   slotBytes: number;
-  /** Largest slice in bytes, a multiple of D·M·8; Infinity when tensors are not sliced. */
+  /** Largest slice in bytes for pipelines that stage (a multiple of D·M·8; Infinity when not sliced). */
   sliceBytes: number;
+  /** Largest slice for pipelines without staging (e.g. `nccl`): the `sliceBytes` option alone, or Infinity. */
+  unstagedSliceBytes: number;
   paddingSlots: number;
   stagingSlots: number;
   /** Slices in flight at most, at every D and M: the number of padding (and staging) slots. */
@@ -69,12 +71,14 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
     sliceBytes = slotBytes;
     stagingSlots = parallelism;
   }
+  let unstagedSliceBytes = Infinity;
   if (options.sliceBytes !== undefined) {
     const wanted = roundDown(options.sliceBytes, paddingSlotBytes);
     if (!Number.isSafeInteger(options.sliceBytes) || wanted === 0) {
       throw new LayoutError(`sliceBytes must be an integer of at least D·M·${ALIGNMENT} = ${paddingSlotBytes}, got ${options.sliceBytes}`);
     }
     sliceBytes = Math.min(sliceBytes, wanted);
+    unstagedSliceBytes = wanted;
   }
   // The in-flight bound is the slot count: every slice in flight may hold one padding slot.
   const paddingSlots = parallelism;
@@ -82,6 +86,7 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
   return {
     slotBytes,
     sliceBytes,
+    unstagedSliceBytes,
     paddingSlots,
     stagingSlots,
     parallelism,

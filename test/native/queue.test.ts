@@ -330,6 +330,16 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     b.handle.close();
   });
 
+  it('replays a captured program whose timing pair was submitted already, as plain records', async () => {
+    const start = q.records(s[0]!) + 1;
+    const p = new Program().record(s[0]!, RecordMode.timingStart).record(s[0]!, RecordMode.timingEnd, start);
+    q.submit(p.build(), p.fields.length);
+    q.replay(p.build(), p.fields.length, 3);
+    expect(q.records(s[0]!)).to.equal(start + 7);
+    await t.until(s[0]!, start + 7);
+    expect(t.timings.length).to.equal(1);
+  });
+
   it('keeps removed and closed buffers alive for work already submitted', async () => {
     const n = 1 << 20;
     const data = randomArray('float32', n);

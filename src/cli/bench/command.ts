@@ -34,6 +34,8 @@ export function addBenchCommand(program: Command): void {
     .option('--warmup <n>', 'untimed iterations per pipeline before the runs, at each size', nonNegativeInt, 2)
     .option('--repeat <n>', 'runs per pipeline, interleaved across pipelines', positiveInt, 5)
     .option('--slice-bytes <size>', 'cut tensors into slices of at most this many bytes', size)
+    .option('--memory-bytes <size>', 'staging budget per device (at one device per machine it sets the slice size)', size)
+    .option('--parallelism <n>', 'slices in flight at most', positiveInt)
     .option('--timings', 'record per-stage device times and report the busiest stage (costs a little host time)')
     .option('--trace <file>', 'write the per-stage timings as Chrome trace-event JSON (Perfetto, chrome://tracing)')
     .option('--json <file>', 'write every row and every run as JSON')

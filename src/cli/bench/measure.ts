@@ -59,6 +59,8 @@ export async function measure(o: BenchOptions, sink?: TimingSink): Promise<Serie
           devicesPerMachine: o.devicesPerMachine,
           pipeline: pipelines[name]!,
           timings: record,
+          ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
+          ...(o.parallelism !== undefined ? { parallelism: o.parallelism } : {}),
           ...(o.sliceBytes !== undefined ? { sliceBytes: o.sliceBytes } : {}),
         }),
       );
@@ -81,16 +83,17 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
       world,
       run: (iters) => iterate(world, filled.get(pipeline)!, o, iters),
     }));
-    const base = worlds.get(o.baseline)!;
-    subjects.push({
-      pipeline: o.baseline,
-      kind: 'reference',
-      world: base,
-      run: async (iters) => {
-        const r = await base.referenceLoop(filled.get(o.baseline)![0]!, { op: o.op, iterations: iters * o.buckets });
-        return { slices: r.slicesPerIteration * iters * o.buckets, wallMs: r.wallMs };
-      },
-    });
+    for (const [pipeline, world] of worlds) {
+      subjects.push({
+        pipeline,
+        kind: 'reference',
+        world,
+        run: async (iters) => {
+          const r = await world.referenceLoop(filled.get(pipeline)![0]!, { op: o.op, iterations: iters * o.buckets });
+          return { slices: r.slicesPerIteration * iters * o.buckets, wallMs: r.wallMs };
+        },
+      });
+    }
     if (o.warmup > 0) for (const s of subjects) await s.run(o.warmup);
     const runs = subjects.map((): Run[] => []);
     for (let r = 0; r < o.repeat; r++) {

@@ -24,6 +24,10 @@ export interface BenchOptions {
   /** Runs per pipeline, interleaved across pipelines. */
   repeat: number;
   sliceBytes?: number;
+  /** Staging budget per device (the world's memoryBytes option). */
+  memoryBytes?: number;
+  /** Slices in flight (the world's parallelism option). */
+  parallelism?: number;
   /** Record per-stage device times and report the busiest stage. */
   timings: boolean;
   /** Chrome trace-event file for the per-stage timings. */
@@ -48,6 +52,8 @@ export interface BenchFlags {
   warmup: number;
   repeat: number;
   sliceBytes?: number;
+  memoryBytes?: number;
+  parallelism?: number;
   timings?: boolean;
   trace?: string;
   json?: string;
@@ -81,6 +87,8 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
     repeat: f.repeat,
     timings: f.timings === true,
     ...(f.sliceBytes !== undefined ? { sliceBytes: f.sliceBytes } : {}),
+    ...(f.memoryBytes !== undefined ? { memoryBytes: f.memoryBytes } : {}),
+    ...(f.parallelism !== undefined ? { parallelism: f.parallelism } : {}),
     ...(f.trace !== undefined ? { trace: f.trace } : {}),
     ...(f.json !== undefined ? { json: f.json } : {}),
   };

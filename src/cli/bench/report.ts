@@ -12,10 +12,9 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
   const timed = rows.some((r) => r.busiestStage !== undefined);
   const head = [
     `${deviceName(o)}, ${o.machines} × ${o.devicesPerMachine} ranks (one process), ${o.buckets} buckets at once, ${o.dtype} ${o.op}` +
-      `${o.sliceBytes !== undefined ? `, slices of at most ${formatSize(o.sliceBytes)}` : ''}, ${o.iters} iterations per run`,
-    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop' : ''}: busbw relative to that row, median of side-by-side runs`,
+      `${o.sliceBytes !== undefined ? `, slices of at most ${formatSize(o.sliceBytes)}` : ''}${o.memoryBytes !== undefined ? `, memoryBytes ${formatSize(o.memoryBytes)}` : ''}${o.parallelism !== undefined ? `, parallelism ${o.parallelism}` : ''}, ${o.iters} iterations per run`,
+    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: busbw relative to that row, median of side-by-side runs`,
   ];
-  if (!hasReference) head.push('native reference loop: not available (this build’s World has no referenceLoop)');
   const columns = [
     'bucket',
     'pipeline',

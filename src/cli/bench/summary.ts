@@ -47,7 +47,8 @@ export function summarize(series: readonly Series[], baseline: string, ranks: nu
   return series.map((s) => {
     const peers = series.filter((p) => p.bytes === s.bytes);
     const base = peers.find((p) => p.kind === 'pipeline' && p.pipeline === baseline)!;
-    const reference = peers.find((p) => p.kind === 'reference');
+    // Each pipeline against the native loop that re-issues its own program.
+    const reference = peers.find((p) => p.kind === 'reference' && p.pipeline === s.pipeline);
     const runs = s.runs.map((r) => ({ ...r, ...runFigures(r, s.runBytes, ranks) }));
     const of = (key: keyof RunFigures): Spread => spread(runs.map((r) => r[key]));
     const busiest = busiestStage(s.runs);

@@ -40,12 +40,13 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
       const s = ranks[i]!.streams[spec.stream];
       end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
     }
-    p.submit();
+    p.submit({ stage: spec.stage, slice: slice.index, job: slice.job.id });
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;
     return slice;
   } catch (e) {
+    ctx.program.discard();
     throw e instanceof StageError ? e : new StageError(null, spec.stage, slice.index, slice.job.id, e);
   }
 }

@@ -50,13 +50,6 @@ export interface RankContext {
   stagingPadding: number;
 }
 
-/** What a submitted segment of the program belongs to, to name it when the Queue refuses it. */
-export interface SegmentTag {
-  stage: StageName;
-  slice: number;
-  job: number;
-}
-
 export interface TimingSwitch {
   /** Whether stages record timing events now (someone listens for timings). */
   readonly enabled: boolean;
@@ -68,8 +61,8 @@ export interface EngineContext {
   layout: Layout;
   /** Ranks this process drives, in global rank order. */
   ranks: RankContext[];
-  /** Packs each stage's operations for every local rank; a turn's stages go to the Queue in one call. */
-  program: Program<SegmentTag>;
+  /** Packs each stage's operations for every local rank into one Queue call. */
+  program: Program;
   completions: Completions;
   /** In-flight tokens bound the slices on the devices; padding and staging slots are reused round-robin. */
   pools: { inflight: SlotPool; padding: SlotRing; staging: SlotRing };

@@ -344,11 +344,6 @@ export class Engine {
     }
   }
 
-  /** Fails the world from outside the chain (a Queue call refused after its stages had run). */
-  failWith(e: Error): void {
-    this.fail(e);
-  }
-
   private fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;

@@ -30,7 +30,7 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
       }
       if (slice.index === slice.job.sliceCount - 1) {
         ctx.ranks.forEach((r, i) => waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!));
-        ctx.program.submit({ stage: 'finish', slice: slice.index, job: slice.job.id });
+        ctx.program.submit();
       }
       return slice;
     }),

@@ -40,7 +40,7 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
       const s = ranks[i]!.streams[spec.stream];
       end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
     }
-    p.submit({ stage: spec.stage, slice: slice.index, job: slice.job.id });
+    p.submit();
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;

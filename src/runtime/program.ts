@@ -1,7 +1,6 @@
-// Packs the operations of the stages (for every local rank) into the Float64Array a Queue takes in one native
-// call, and numbers records per stream exactly as the Queue does. Stages submit segments; the segments of one
-// turn of the event loop (every stage of every slice admitted in it) go to the Queue together, in order, in one
-// call. The array is reused: packing allocates nothing once it has grown to the largest batch.
+// Packs the operations of one stage (for every local rank) into the Float64Array a Queue takes in one native
+// call, and numbers records per stream exactly as the Queue does. The array is reused: packing allocates
+// nothing once it has grown to the largest stage.
 import { OpCode, RecordMode, opWidth, collectiveKinds, dtypes, reduceOps, type CollectiveKind, type DType, type NativeQueue, type ReduceOp } from '../native.js';
 
 const dtypeCode = new Map<DType, number>(dtypes.map((d, i) => [d, i]));
@@ -14,35 +13,16 @@ export interface Mark {
   seq: number;
 }
 
-/** Records a Queue call refused: they were numbered but never issued. */
-export interface LostRecords<T> {
-  error: unknown;
-  /** The tag of the segment holding the op the Queue named, if it named one. */
-  tag: T | null;
-  ranges: Array<{ stream: number; from: number; to: number }>;
-}
-
-export class Program<T = unknown> {
+export class Program {
   private ops = new Float64Array(256);
   private length = 0;
   private groupAt = -1;
-  /** Ops (not fields) packed so far, and where each submitted segment starts, with its tag. */
-  private count = 0;
-  private segmentAt = 0;
-  private segmentOp = 0;
-  private readonly segments: Array<{ op: number; tag: T }> = [];
-  private scheduled = false;
   /** Records issued per stream index, as the Queue counts them. */
   private readonly recorded: number[] = [];
   /** While capturing, every submitted op is also kept here (the native reference loop replays it). */
   private captured: number[] | null = null;
 
-  constructor(
-    private readonly queue: NativeQueue,
-    /** Runs the flush soon, once (a microtask in production, the test scheduler in marble tests). */
-    private readonly defer: (flush: () => void) => void,
-    private readonly onLost: (lost: LostRecords<T>) => void,
-  ) {}
+  constructor(private readonly queue: NativeQueue) {}
 
   /** Registers a stream and starts its record count where the Queue's is. */
   track(stream: number): void {
@@ -60,7 +40,6 @@ export class Program<T = unknown> {
     o[this.length + 2] = on.stream;
     o[this.length + 3] = on.seq;
     this.length += 4;
-    this.count++;
   }
 
   /** The stream's next record; `start` pairs a timing end with its timing start. */
@@ -71,7 +50,6 @@ export class Program<T = unknown> {
     o[this.length + 2] = mode;
     o[this.length + 3] = start;
     this.length += 4;
-    this.count++;
     const seq = (this.recorded[stream] ?? 0) + 1;
     this.recorded[stream] = seq;
     return seq;
@@ -89,7 +67,6 @@ export class Program<T = unknown> {
     o[at + 5] = srcOffset;
     o[at + 6] = bytes;
     this.length += 7;
-    this.count++;
   }
 
   /** dst = op over k inputs given as (buffer, offset) pairs. */
@@ -109,7 +86,6 @@ export class Program<T = unknown> {
     o[at + 8] = k;
     for (let i = 0; i < inputs.length; i++) o[at + 9 + i] = inputs[i]!;
     this.length += 9 + inputs.length;
-    this.count++;
   }
 
   /** Opens a group; items follow; `endGroup` closes it (and drops it when it got no item). */
@@ -119,7 +95,6 @@ export class Program<T = unknown> {
     o[this.length] = OpCode.group;
     o[this.length + 1] = 0;
     this.length += 2;
-    this.count++;
   }
 
   /** One item of the open group; -1 for fields the kind does not use. Empty items are left out. */
@@ -143,59 +118,37 @@ export class Program<T = unknown> {
   }
 
   endGroup(): void {
-    if (this.ops[this.groupAt + 1] === 0) {
-      this.length = this.groupAt;
-      this.count--;
-    }
+    if (this.ops[this.groupAt + 1] === 0) this.length = this.groupAt;
     this.groupAt = -1;
   }
 
-  /** Ends a segment (a stage's ops for every local rank); it goes to the Queue with the rest of this turn's. */
-  submit(tag: T): void {
-    if (this.length === this.segmentAt) return;
-    this.segments.push({ op: this.segmentOp, tag });
-    this.segmentAt = this.length;
-    this.segmentOp = this.count;
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.defer(() => this.flush());
-  }
-
-  /**
-   * Hands every submitted segment to the Queue in one call. A refused call issues nothing: its records are
-   * reported lost, with the tag of the segment the Queue's message points at.
-   */
-  flush(): void {
-    this.scheduled = false;
-    this.discard();
+  /** Hands the packed ops to the Queue in one call. */
+  submit(): void {
+    if (this.length === 0) return;
     const n = this.length;
-    const segments = this.segments.splice(0);
-    this.length = this.count = this.segmentAt = this.segmentOp = 0;
-    if (n === 0) return;
+    this.length = 0;
     try {
       this.queue.submit(this.ops, n);
-      if (this.captured) for (let i = 0; i < n; i++) this.captured.push(this.ops[i]!);
     } catch (e) {
-      const ordinal = /^ops\[(\d+)\]/.exec(e instanceof Error ? e.message : '');
-      const at = ordinal === null ? -1 : Number(ordinal[1]);
-      const hit = segments.filter((seg) => seg.op <= at).at(-1);
-      this.onLost({ error: e, tag: hit?.tag ?? null, ranges: this.resync() });
+      // Nothing was issued: the records this program numbered do not exist.
+      this.resync();
+      throw e;
     }
-  }
-
-  /** Drops ops packed since the last segment (a stage that threw while packing), and their record numbers. */
-  discard(): void {
-    for (let at = this.segmentAt; at < this.length; at += widthAt(this.ops, at)) {
-      if (this.ops[at] === OpCode.record) this.recorded[this.ops[at + 1]!]!--;
-    }
-    this.length = this.segmentAt;
-    this.count = this.segmentOp;
-    this.groupAt = -1;
+    if (this.captured) for (let i = 0; i < n; i++) this.captured.push(this.ops[i]!);
   }
 
   /** Whether submitted ops are being kept for the native reference loop. */
   get capturing(): boolean {
     return this.captured !== null;
+  }
+
+  /** Drops ops packed since the last submit (a stage that threw while packing), and their record numbers. */
+  discard(): void {
+    for (let at = 0; at < this.length; at += widthAt(this.ops, at)) {
+      if (this.ops[at] === OpCode.record) this.recorded[this.ops[at + 1]!]!--;
+    }
+    this.length = 0;
+    this.groupAt = -1;
   }
 
   /** Starts keeping every submitted op; `endCapture` returns them. */
@@ -204,7 +157,6 @@ export class Program<T = unknown> {
   }
 
   endCapture(): Float64Array {
-    this.flush();
     const out = Float64Array.from(this.captured ?? []);
     this.captured = null;
     return out;
@@ -212,7 +164,6 @@ export class Program<T = unknown> {
 
   /** Replays a captured program `iterations` times natively; record counts follow. */
   replay(program: Float64Array, iterations: number): Mark[] {
-    this.flush();
     const perIteration = new Map<number, number>();
     for (let at = 0; at < program.length; ) {
       const code = program[at]!;
@@ -228,15 +179,8 @@ export class Program<T = unknown> {
     return last;
   }
 
-  /** Record counts back to the Queue's; returns the records that were numbered and never issued. */
-  private resync(): LostRecords<T>['ranges'] {
-    const lost: LostRecords<T>['ranges'] = [];
-    this.recorded.forEach((n, stream) => {
-      const issued = this.queue.records(stream);
-      if (n > issued) lost.push({ stream, from: issued + 1, to: n });
-      this.recorded[stream] = issued;
-    });
-    return lost;
+  private resync(): void {
+    this.recorded.forEach((_, stream) => (this.recorded[stream] = this.queue.records(stream)));
   }
 
   private reserve(n: number): Float64Array {

@@ -6,8 +6,7 @@ import type { BackendName, NativeBuffer, NativeComm, NativeStream } from '../nat
 import type { Device } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Program } from '../runtime/program.js';
-import { streamNames, type CommName, type EngineContext, type RankContext, type SegmentTag, type StreamName, type Topology } from '../engine/context.js';
-import { StageError } from '../engine/errors.js';
+import { streamNames, type CommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
 import { Completions } from '../engine/completion.js';
 import { Engine } from '../engine/engine.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
@@ -28,8 +27,6 @@ export interface WorldParts {
   pipeline: PipelineSpec;
   timeoutMs: number;
   scheduler: SchedulerLike;
-  /** Where the program's batch is flushed: soon after the stages of a turn (asap in production). */
-  flushScheduler: SchedulerLike;
   /** Record stage timings even with no subscriber to timings$. */
   timings: boolean;
   budgetBytes: number;
@@ -39,21 +36,7 @@ export function buildWorld(parts: WorldParts): World {
   const { runtime, backend, topology, layout, devices } = parts;
   const completions = new Completions();
   const queue = new runtime.Queue(backend, completions.onProgress);
-  let engineRef: Engine | null = null;
-  const program = new Program<SegmentTag>(
-    queue,
-    (flush) => parts.flushScheduler.schedule(flush),
-    (lost) => {
-      // Nothing of the refused call was issued: its records fail at once, so every slice waiting on them
-      // settles, and the world fails naming the stage the Queue pointed at.
-      const message = lost.error instanceof Error ? lost.error.message : String(lost.error);
-      const done = new Float64Array(lost.ranges.length * 3);
-      lost.ranges.forEach((r, i) => done.set([r.stream, r.to, r.from], i * 3));
-      const tag = lost.tag ?? { stage: 'admit', slice: 0, job: -1 };
-      engineRef?.failWith(new StageError(null, tag.stage, tag.slice, tag.job, lost.error));
-      completions.onProgress(done, lost.ranges.map(() => message), new Float64Array(0));
-    },
-  );
+  const program = new Program(queue);
   const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms };
   const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
   const addStream = (s: NativeStream): number => {
@@ -106,7 +89,6 @@ export function buildWorld(parts: WorldParts): World {
   const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
     for (const c of parts.allComms) c.abort();
   });
-  engineRef = engine;
   worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles);
   return worldRef;
 }

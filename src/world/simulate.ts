@@ -1,7 +1,7 @@
 // simulate(): a whole cluster of M machines x D devices driven by this one process. On the CPU backend every
 // rank is a virtual device; on CUDA the ranks map onto this host's GPUs so that no communicator holds a GPU
 // twice (machines emulated in one process), and every stage runs on the GPUs.
-import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { BackendName, NativeComm } from '../native.js';
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
@@ -149,7 +149,6 @@ export async function simulate(options: SimulateOptions): Promise<World> {
     pipeline,
     timeoutMs,
     scheduler: options.scheduler ?? asyncScheduler,
-    flushScheduler: options.scheduler ?? asapScheduler,
     timings: options.timings === true,
     budgetBytes: devicesPerMachine > 1 ? memoryBytes + paddingBytes : memoryBytes,
   });

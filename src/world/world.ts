@@ -112,7 +112,7 @@ export class World extends EventEmitter<WorldEvents> {
         try {
           const { program } = this.ctx;
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
-          program.submit({ stage: 'admit', slice: 0, job: job.id });
+          program.submit();
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {

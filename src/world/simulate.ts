@@ -2,7 +2,7 @@
 // rank is a virtual device; on CUDA the ranks map onto this host's GPUs so that no communicator holds a GPU
 // twice (machines emulated in one process), and every stage runs on the GPUs.
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import type { BackendName, NativeComm } from '../native.js';
+import type { BackendName, NativeComm, NativeInfo } from '../native.js';
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
@@ -52,6 +52,8 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
+let cudaInfo: NativeInfo['cuda'] | undefined;
+
 function ordinalsFor(topology: Topology, backend: BackendName, given: readonly number[] | undefined): number[] {
   const { machines: M, devicesPerMachine: D } = topology;
   const world = M * D;
@@ -60,8 +62,10 @@ function ordinalsFor(topology: Topology, backend: BackendName, given: readonly n
     if (given.length !== world) throw new ArgumentError(`deviceOrdinals has ${given.length} entries for ${world} ranks`);
     return [...given];
   }
-  const gpus = native.info().cuda.deviceCount;
-  if (gpus === 0) throw new ArgumentError(`backend 'cuda' asked for, but ${native.info().cuda.error ?? 'no CUDA devices'}`);
+  // native.info() reads every device's properties (about 0.2 s per GPU): once per process is enough.
+  cudaInfo ??= native.info().cuda;
+  const gpus = cudaInfo.deviceCount;
+  if (gpus === 0) throw new ArgumentError(`backend 'cuda' asked for, but ${cudaInfo.error ?? 'no CUDA devices'}`);
   if (world <= gpus) return Array.from({ length: world }, (_, g) => g);
   if (D > gpus || M > gpus) {
     throw new ArgumentError(`${M} machines x ${D} devices cannot map onto ${gpus} GPUs without a communicator holding one GPU twice`);

@@ -8,6 +8,7 @@ import type { EngineContext, Job, Slice } from './context.js';
 import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
 import type { PipelineSpec } from './pipeline.js';
 import { admit } from '../operators/admit.js';
+import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';
 import { elementSize } from '../runtime/dtype.js';
 
@@ -89,7 +90,7 @@ export class Engine {
           // A stage threw while enqueueing: the world fails, and every admitted slice still settles on the
           // records it got, so its slots come back once its work is over.
           this.fail(e instanceof Error ? e : new FairringError(String(e)));
-          this.settleStranded();
+          this.settleStranded(true);
           this.chainDone = true;
           this.checkDrained();
         },
@@ -152,6 +153,7 @@ export class Engine {
     if (!this.closed) {
       this.closed = true;
       this.jobs.complete();
+      this.checkDrained();
     }
     return this.drained;
   }
@@ -223,6 +225,15 @@ export class Engine {
       const what = expected === undefined ? `slice ${slice.index} of all-reduce #${slice.job.id}, which it had emitted already or never got` : `slice ${slice.index} of all-reduce #${slice.job.id} where slice ${expected.index} of all-reduce #${expected.job.id} was due`;
       throw new ContractError(`the ${this.pipeline.name} pipeline emitted ${what}: a pipeline must emit every slice once, in order`);
     }
+    const missing = missingStages(this.ctx.topology, slice.marks.map((m) => m.stage));
+    if (missing !== null && missing.length > 0) {
+      const { machines: M, devicesPerMachine: D } = this.ctx.topology;
+      const ran = slice.marks.map((m) => m.stage).filter((s) => s !== 'admit');
+      throw new ContractError(
+        `the ${this.pipeline.name} pipeline ran ${ran.length > 0 ? ran.join(', ') : 'no stage'} for slice ${slice.index} of all-reduce #${slice.job.id}, ` +
+          `but ${M} machine(s) x ${D} device(s) also need ${missing.join(', ')}: without them ranks would get partial results`,
+      );
+    }
     this.inPipeline.shift();
     slice.state = 'settling';
     return true;
@@ -254,9 +265,13 @@ export class Engine {
     for (const mark of slice.ready) completions.whenDone(mark, one);
   }
 
-  /** Slices stuck in the pipeline (it threw, stalled or dropped them) settle on the records they got. */
-  private settleStranded(): void {
+  /**
+   * Slices stuck in the pipeline (it threw, stalled or dropped them) settle on the records they got; with
+   * `all`, so do those past finish whose settle the chain, now dead, no longer carries.
+   */
+  private settleStranded(all = false): void {
     const stranded = this.inPipeline.splice(0);
+    if (all) for (let i = this.liveHead; i < this.live.length; i++) if (this.live[i]!.state === 'settling') stranded.push(this.live[i]!);
     for (const slice of stranded) {
       slice.state = 'settling';
       this.whenSettled(slice, (s) => this.settled(s));
@@ -276,11 +291,16 @@ export class Engine {
     this.checkDrained();
   }
 
+  /**
+   * Drained once every admitted slice has settled and no more can come: the chain is done, or the world failed
+   * and is closing (a pipeline that holds slices back, a `delay` say, is then let go).
+   */
   private checkDrained(): void {
-    if (this.chainDone && this.liveCount === 0) {
-      this.disarm();
-      this.markDrained();
-    }
+    if (this.liveCount > 0) return;
+    if (!this.chainDone && !(this.failure !== null && this.closed)) return;
+    this.disarm();
+    this.subscription?.unsubscribe();
+    this.markDrained();
   }
 
   private releaseSlots(slice: Slice): void {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { pipe, tap } from 'rxjs';
+import { delay, filter, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import {
   ArgumentError,
   ClosedError,
+  ContractError,
   LayoutError,
   StageError,
   TimeoutError,
@@ -16,6 +17,7 @@ import {
   stage,
   type ReduceOp,
   type PipelineSpec,
+  type Slice,
   type RankLayout,
   type World,
 } from '../../src/index.js';
@@ -278,6 +280,49 @@ describe('all-reduce on the CPU backend', () => {
       expect(await world.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
       await world.close();
     });
+
+    it('a pipeline of built-in stages that misses a reduction step fails with a ContractError naming the missing stages', async () => {
+      const partial: PipelineSpec = { name: 'partial', padded: true, comms: ['reduceScatter', 'allGather'], build: (ctx) => pipe(reduceScatter(ctx), allGather(ctx)) };
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, pipeline: partial });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(64).fill(1))));
+      const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(ContractError);
+      expect(e!.message).to.match(/the partial pipeline ran reduceScatter, allGather for slice 0 of all-reduce #0, but 2 machine\(s\) x 2 device\(s\) also need collect, add, diffuse/);
+      await world.close();
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    /** The five stages with a user operator spliced in after the reduce-scatter. */
+    function spliced(name: string, op: MonoTypeOperatorFunction<Slice>): PipelineSpec {
+      return { name, padded: true, comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'], build: (ctx) => pipe(reduceScatter(ctx), op, collect(ctx), add(ctx), diffuse(ctx), allGather(ctx)) };
+    }
+
+    it('a pipeline that drops a slice fails with a ContractError when the next one comes out, and close() returns', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline: spliced('dropping', filter((s) => s.index !== 1)) });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(48).fill(1))));
+      const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(ContractError);
+      expect(e!.message).to.match(/the dropping pipeline emitted slice 2 of all-reduce #0 where slice 1 of all-reduce #0 was due/);
+      await world.close();
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    for (const [what, op] of [
+      ['drops the last slice', filter((s: Slice) => s.index !== 2)],
+      ['never emits', delay<Slice>(60_000)],
+    ] as const) {
+      it(`a pipeline that ${what} times out within timeoutMs from admission, and close() returns`, async () => {
+        const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, timeoutMs: 300, pipeline: spliced('stalling', op) });
+        const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(48).fill(1))));
+        const t0 = Date.now();
+        const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+        expect(e).to.be.instanceOf(TimeoutError);
+        expect(Date.now() - t0).to.be.within(250, 3000);
+        await world.close();
+        expect(Date.now() - t0).to.be.below(5000);
+        expect(world.memory().pools.inflight.inUse).to.equal(0);
+      });
+    }
 
     it('a peer that never arrives times out, naming stage, ranks and slice, instead of hanging', async () => {
       const world = await simulate({ machines: 1, devicesPerMachine: 2, timeoutMs: 300, pipeline: lonely('reduceScatter') });

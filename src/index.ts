@@ -20,4 +20,4 @@ export { add } from './operators/add.js';
 export { diffuse } from './operators/diffuse.js';
 export { allGather } from './operators/allGather.js';
 export { allReduce } from './operators/allReduce.js';
-export { fairring, local, nccl } from '../pipelines/index.js';
+export { fairring, local, nccl, auto, autoPipeline, AUTO_FAIRRING_MIN_BYTES, readyPipelines, type AutoOptions } from '../pipelines/index.js';

@@ -9,6 +9,7 @@ import type { SlotPool, SlotRing } from './pool.js';
 import type { Completions } from './completion.js';
 import type { Mark, Program } from '../runtime/program.js';
 import type { StageName } from './errors.js';
+import type { PipelineSpec } from './pipeline.js';
 
 export type RankLayout = 'machine-major' | 'device-major';
 
@@ -119,6 +120,8 @@ export interface Slice {
   marks: StageMark[];
   /** Runtime clock at admission: the timeout runs from here. */
   admittedAt: number;
+  /** The ready pipeline the slice's job runs (the world's own, or the one a routing pipeline chose). */
+  route: PipelineSpec;
   state: SliceState;
 }
 

@@ -158,25 +158,31 @@ export class Engine {
     return this.drained;
   }
 
+  /** The ready pipeline a job of this dtype and length runs. */
+  private routeOf(dtype: DType, length: number): PipelineSpec {
+    return this.pipeline.select?.(this.ctx.topology, length * elementSize(dtype)) ?? this.pipeline;
+  }
+
   /**
    * Elements per slice: the layout's slice bytes are a multiple of D·M·8, so of D·M elements of any dtype. Only
    * a pipeline that stages through the rail communicators is bound by the staging slot size.
    */
-  private perSlice(dtype: DType, length: number): number {
+  private perSlice(route: PipelineSpec, dtype: DType, length: number): number {
     const { layout } = this.ctx;
-    const bytes = this.pipeline.comms.includes('collect') ? layout.sliceBytes : layout.unstagedSliceBytes;
+    const bytes = route.comms.includes('collect') ? layout.sliceBytes : layout.unstagedSliceBytes;
     return Number.isFinite(bytes) ? bytes / elementSize(dtype) : length;
   }
 
   countSlices(dtype: DType, length: number): number {
-    return length === 0 ? 0 : Math.ceil(length / this.perSlice(dtype, length));
+    return length === 0 ? 0 : Math.ceil(length / this.perSlice(this.routeOf(dtype, length), dtype, length));
   }
 
   private slicesOf(job: Job): Slice[] {
     const { machines, devicesPerMachine } = this.ctx.topology;
     const grid = machines * devicesPerMachine;
-    const perSlice = this.perSlice(job.dtype, job.length);
-    const padded = this.pipeline.padded;
+    const route = this.routeOf(job.dtype, job.length);
+    const perSlice = this.perSlice(route, job.dtype, job.length);
+    const padded = route.padded;
     const slices: Slice[] = [];
     for (let index = 0, offset = 0; offset < job.length; index++, offset += perSlice) {
       const count = Math.min(perSlice, job.length - offset);
@@ -196,6 +202,7 @@ export class Engine {
         marks: [],
         admittedAt: 0,
         state: 'pipeline',
+        route,
       });
     }
     return slices;

@@ -1,0 +1,46 @@
+// The auto pipeline routes each all-reduce by topology and size, and every route gives the reference result.
+import { expect } from 'chai';
+import { autoPipeline, simulate, type StageTiming } from '../../src/index.js';
+import { expectClose, randomArray, reference } from '../helpers/data.js';
+
+async function stagesOf(machines: number, devicesPerMachine: number, sizes: number[]): Promise<string[][]> {
+  const world = await simulate({ machines, devicesPerMachine, pipeline: autoPipeline({ fairringMinBytes: 4096 }) });
+  try {
+    const out: string[][] = [];
+    for (const n of sizes) {
+      const inputs = world.devices.map(() => randomArray('float32', n));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
+      const timings: StageTiming[] = [];
+      const sub = world.timings$.subscribe((t) => timings.push(t));
+      await world.allReduce(tensors);
+      sub.unsubscribe();
+      const expected = reference('float32', 'sum', inputs, n);
+      for (const [r, t] of tensors.entries()) expectClose('float32', 'sum', world.devices.length, await t.download(), expected, `n=${n} rank ${r}`);
+      out.push([...new Set(timings.map((t) => t.stage))]);
+    }
+    return out;
+  } finally {
+    await world.close();
+  }
+}
+
+describe('the auto pipeline (CPU backend)', () => {
+  it('at 2 x 2 sends buckets below fairringMinBytes to one allReduce and larger ones through the five stages', async () => {
+    const [small, large] = await stagesOf(2, 2, [1000, 2003]);
+    expect(small).to.deep.equal(['allReduce']);
+    expect(large).to.deep.equal(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish']);
+  });
+
+  for (const [M, D] of [
+    [1, 4],
+    [3, 1],
+  ] as const) {
+    it(`at ${M} x ${D} sends every bucket to one allReduce`, async () => {
+      expect(await stagesOf(M, D, [1000, 5001])).to.deep.equal([['allReduce'], ['allReduce']]);
+    });
+  }
+
+  it('refuses a negative threshold', () => {
+    expect(() => autoPipeline({ fairringMinBytes: -1 })).to.throw(RangeError, /fairringMinBytes/);
+  });
+});

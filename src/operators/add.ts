@@ -1,9 +1,12 @@
-// Stage 3: the M staging rows reduced into grid cell [d][myMachine] (and the padding twin). Avg divides here,
-// once, by every contribution: D·M. A staging slot goes back to its ring as soon as this stage is enqueued:
-// its next user waits for this stage's records on the device.
+// Stage 3: the M staging rows reduced into grid cell [d][myMachine] (and the padding twin). Avg finishes here
+// (docs/semantics.md): integers sum, wrapping, and divide once by every contribution, D·M; floats were
+// pre-multiplied by 1/(D·M) in the reduce-scatter and are summed, or, at D = 1, where this stage is the first to
+// see the raw inputs, are pre-multiplied here. A staging slot goes back to its ring as soon as this stage is
+// enqueued: its next user waits for this stage's records on the device.
 import { identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
 import { stage } from './stage.js';
+import { preMultiplies } from './reduceScatter.js';
 
 export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
   const { machines: M, devicesPerMachine: D } = ctx.topology;
@@ -16,7 +19,8 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       stream: 'add',
       bytes: (v) => (M * v.slice.chunk + (v.slice.tail > 0 ? M : 0)) * v.esz,
       enqueue: (v) => {
-        const { dtype, op } = v.slice.job;
+        const { dtype } = v.slice.job;
+        const op = preMultiplies(ctx, v.slice.job.op, dtype) ? 'sum' : v.slice.job.op;
         const p = ctx.program;
         ctx.ranks.forEach((r, i) => {
           const { local: d, machine } = r.place;

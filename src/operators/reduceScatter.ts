@@ -1,12 +1,22 @@
 // Stage 1, per machine: after it, device d holds the machine-wide reduction of grid row d (and of padding row d).
+// Avg follows docs/semantics.md: with M > 1 this stage sums, floats having first been multiplied here by
+// 1/(D·M) (the first stage that sees the raw inputs), and `add` finishes the average.
 import { identity, type MonoTypeOperatorFunction } from 'rxjs';
-import type { ReduceOp } from '../native.js';
+import type { DType, ReduceOp } from '../native.js';
 import type { EngineContext, Slice } from '../engine/context.js';
+import { isFloat } from '../runtime/dtype.js';
 import { stage } from './stage.js';
 
-/** Avg is divided once, where the last contributions meet: here only when there is no rail stage after. */
+/** The op the machine's communicator reduces with: avg itself (over D contributions) only when no rail stage follows. */
 export function machineOp(ctx: EngineContext, op: ReduceOp): ReduceOp {
   return op === 'avg' && ctx.topology.machines > 1 ? 'sum' : op;
+}
+
+/** Whether this stage pre-multiplies the inputs of a float average by 1/(D·M) before summing them (at D = 1 there
+ *  is no such stage and `add` does it). */
+export function preMultiplies(ctx: EngineContext, op: ReduceOp, dtype: DType): boolean {
+  const { machines: M, devicesPerMachine: D } = ctx.topology;
+  return op === 'avg' && isFloat(dtype) && M > 1 && D > 1;
 }
 
 export function reduceScatter(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
@@ -20,6 +30,15 @@ export function reduceScatter(ctx: EngineContext): MonoTypeOperatorFunction<Slic
       const { dtype } = v.slice.job;
       const op = machineOp(ctx, v.slice.job.op);
       const p = ctx.program;
+      if (preMultiplies(ctx, v.slice.job.op, dtype)) {
+        // In place, on the stream of the reduce-scatter: a native avg of one input is that input times 1/(D·M)
+        // rounded to the dtype, NCCL's PreMulSum pre-op; the reduce-scatter then sums.
+        ctx.ranks.forEach((r, i) => {
+          const s = r.streams.reduceScatter;
+          p.reduce(s, dtype, 'avg', v.mainCount, D * M, v.tensor(i), v.row(0), [v.tensor(i), v.row(0)]);
+          if (v.slice.tail > 0) p.reduce(s, dtype, 'avg', D * M, D * M, r.padding, v.paddingRow(0), [r.padding, v.paddingRow(0)]);
+        });
+      }
       p.beginGroup();
       ctx.ranks.forEach((r, i) => {
         const d = r.place.local;

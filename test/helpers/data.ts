@@ -1,8 +1,19 @@
 // Fresh random inputs per dtype and float64 (or exact integer) references, computed on the host independently
-// of the code under test.
+// of the code under test, by the rules of docs/semantics.md.
 import { expect } from 'chai';
 import type { DType, ReduceOp } from '../../src/native.js';
-import { elementSize, hostArray, isFloat, readNumber, writeNumber, type HostArray } from '../../src/runtime/dtype.js';
+import {
+  bfloat16ToNumber,
+  elementSize,
+  float16ToNumber,
+  hostArray,
+  isFloat,
+  numberToBfloat16,
+  numberToFloat16,
+  readNumber,
+  writeNumber,
+  type HostArray,
+} from '../../src/runtime/dtype.js';
 
 const intRange: Record<string, [number, number]> = {
   int8: [-15, 15],
@@ -40,13 +51,50 @@ function wrap(dtype: DType, v: bigint): bigint {
   return dtype === 'uint8' ? BigInt.asUintN(b, v) : BigInt.asIntN(b, v);
 }
 
-/** Elementwise op over inputs: float64 for floats, exact wrapping integers otherwise. */
+/** x rounded to the nearest value of a float dtype, ties to even. */
+export function roundTo(dtype: DType, x: number): number {
+  switch (dtype) {
+    case 'float16':
+      return float16ToNumber(numberToFloat16(x));
+    case 'bfloat16':
+      return bfloat16ToNumber(numberToBfloat16(x));
+    case 'float32':
+      return Math.fround(x);
+    default:
+      return x;
+  }
+}
+
+/** What an average of n contributions multiplies each float by: 1/n rounded to the dtype through float32. */
+export function avgScale(dtype: DType, n: number): number {
+  return dtype === 'float64' ? 1 / n : roundTo(dtype, Math.fround(1 / n));
+}
+
+/** The terms a float reduction combines: the inputs, or for avg each input times avgScale rounded to the dtype. */
+export function contributions(dtype: DType, op: ReduceOp, xs: readonly number[]): number[] {
+  if (op !== 'avg') return [...xs];
+  const s = avgScale(dtype, xs.length);
+  return xs.map((x) => roundTo(dtype, x * s));
+}
+
+/** max/min as NCCL's fmax/fmin: NaNs are ignored unless every input is NaN; of two zeros max takes +0, min -0. */
+export function maxOf(xs: readonly number[]): number {
+  const numbers = xs.filter((x) => !Number.isNaN(x));
+  return numbers.length === 0 ? NaN : Math.max(...numbers);
+}
+
+export function minOf(xs: readonly number[]): number {
+  const numbers = xs.filter((x) => !Number.isNaN(x));
+  return numbers.length === 0 ? NaN : Math.min(...numbers);
+}
+
+/** Elementwise op over inputs: float64 over the rules' terms for floats, exact wrapping integers otherwise. */
 export function reference(dtype: DType, op: ReduceOp, inputs: HostArray[], n: number): Array<number | bigint> {
   const out: Array<number | bigint> = [];
   for (let i = 0; i < n; i++) {
     if (isFloat(dtype)) {
       const xs = inputs.map((a) => readNumber(dtype, a, i));
-      out.push(combineFloat(op, xs));
+      out.push(combineFloat(dtype, op, xs));
     } else {
       const xs = inputs.map((a) => BigInt(a[i]!));
       out.push(combineInt(dtype, op, xs));
@@ -55,28 +103,28 @@ export function reference(dtype: DType, op: ReduceOp, inputs: HostArray[], n: nu
   return out;
 }
 
-function combineFloat(op: ReduceOp, xs: number[]): number {
+function combineFloat(dtype: DType, op: ReduceOp, xs: number[]): number {
   switch (op) {
     case 'sum':
-      return xs.reduce((a, b) => a + b, 0);
     case 'avg':
-      return xs.reduce((a, b) => a + b, 0) / xs.length;
+      return contributions(dtype, op, xs).reduce((a, b) => a + b, 0);
     case 'prod':
       return xs.reduce((a, b) => a * b, 1);
     case 'max':
-      return Math.max(...xs);
+      return maxOf(xs);
     case 'min':
-      return Math.min(...xs);
+      return minOf(xs);
   }
 }
 
-function combineInt(dtype: DType, op: ReduceOp, xs: bigint[]): bigint {
+/** The exact result of an integer reduction: wrapping in the dtype; avg divides the wrapped sum, truncating. */
+export function combineInt(dtype: DType, op: ReduceOp, xs: readonly bigint[]): bigint {
   switch (op) {
     case 'sum':
       return wrap(dtype, xs.reduce((a, b) => a + b, 0n));
     case 'avg':
-      // Sums stay in range by construction; BigInt division truncates toward zero.
-      return wrap(dtype, xs.reduce((a, b) => a + b, 0n) / BigInt(xs.length));
+      // BigInt division truncates toward zero.
+      return wrap(dtype, xs.reduce((a, b) => a + b, 0n)) / BigInt(xs.length);
     case 'prod':
       return wrap(dtype, xs.reduce((a, b) => a * b, 1n));
     case 'max':

@@ -1,5 +1,5 @@
 // Host element types and their accumulators: half precision types are computed in float and rounded once,
-// integers wrap like the device's fixed-width arithmetic.
+// integers wrap like the device's fixed-width arithmetic. The reduction rules are those of docs/semantics.md.
 #pragma once
 
 #include <cmath>
@@ -110,6 +110,27 @@ struct Elem<BFloat16> {
   static BFloat16 store(Acc a) { return BFloat16{floatToBf16(a)}; }
 };
 
+// max/min as NCCL's fmax/fmin and __hmax/__hmin: a NaN loses to any number and two NaNs give a NaN (the
+// second); of two zeros, max takes +0 and min -0. The CUDA reduce kernel (cuda/kernels.cu) has the same code.
+template <class Acc>
+inline Acc maxOf(Acc a, Acc b) {
+  if constexpr (std::is_floating_point_v<Acc>) {
+    if (std::isnan(a)) return b;
+    if (std::isnan(b)) return a;
+    if (a == b) return std::signbit(a) ? b : a;
+  }
+  return b > a ? b : a;
+}
+template <class Acc>
+inline Acc minOf(Acc a, Acc b) {
+  if constexpr (std::is_floating_point_v<Acc>) {
+    if (std::isnan(a)) return b;
+    if (std::isnan(b)) return a;
+    if (a == b) return std::signbit(a) ? a : b;
+  }
+  return b < a ? b : a;
+}
+
 template <class Acc>
 inline Acc combine(RedOp op, Acc a, Acc b) {
   switch (op) {
@@ -127,11 +148,22 @@ inline Acc combine(RedOp op, Acc a, Acc b) {
         return a * b;
       }
     case RedOp::Max:
-      return b > a ? b : a;
+      return maxOf(a, b);
     case RedOp::Min:
-      return b < a ? b : a;
+      return minOf(a, b);
   }
   return a;
+}
+
+// The factor an average of n floating contributions pre-multiplies each of them by: 1/n rounded to T, through
+// float for the half types, as NCCL builds its ncclAvg scalar.
+template <class T>
+inline T avgScale(uint32_t n) {
+  if constexpr (std::is_same_v<T, double>) {
+    return 1.0 / n;
+  } else {
+    return Elem<T>::store(static_cast<float>(1.0 / n));
+  }
 }
 
 template <class F>
@@ -157,17 +189,26 @@ decltype(auto) dispatchDType(DType t, F&& f) {
   return f(float{});
 }
 
-// out[i] = op over k of inputs[k][i]; out may alias any input. Avg divides the sum by divisor once (integers
-// truncate toward zero).
+// out[i] = op over k of inputs[k][i]; out may alias any input. Avg stands for `divisor` contributions: on floats
+// every input is first multiplied by avgScale(divisor), the product rounded to T (NCCL's PreMulSum), on integers
+// the sum wraps in T and is then divided, truncating toward zero (NCCL's SumPostDiv).
 template <class T>
 void reduceInto(T* out, const T* const* inputs, size_t k, size_t count, RedOp op, uint32_t divisor) {
   using E = Elem<T>;
   using Acc = typename E::Acc;
+  constexpr bool floating = !std::is_integral_v<T>;
+  const bool preMul = floating && op == RedOp::Avg;
+  const Acc scale = preMul ? E::load(avgScale<T>(divisor)) : Acc{};
+  auto in = [&](size_t j, size_t i) { return preMul ? E::load(E::store(E::load(inputs[j][i]) * scale)) : E::load(inputs[j][i]); };
   for (size_t i = 0; i < count; i++) {
-    Acc acc = E::load(inputs[0][i]);
-    for (size_t j = 1; j < k; j++) acc = combine(op, acc, E::load(inputs[j][i]));
-    if (op == RedOp::Avg) acc = static_cast<Acc>(acc / static_cast<Acc>(divisor));
-    out[i] = E::store(acc);
+    Acc acc = in(0, i);
+    for (size_t j = 1; j < k; j++) acc = combine(op, acc, in(j, i));
+    if constexpr (floating) {
+      out[i] = E::store(acc);
+    } else {
+      out[i] = op == RedOp::Avg ? static_cast<T>(static_cast<int64_t>(E::store(acc)) / static_cast<int64_t>(divisor))
+                                 : E::store(acc);
+    }
   }
 }
 

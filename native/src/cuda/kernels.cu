@@ -127,19 +127,34 @@ struct ProdOp {
     }
   }
 };
-// Operand order as in the CPU backend, so NaN propagates the same way.
+// max/min exactly as the CPU backend's maxOf/minOf (cpu/elem.h): a NaN loses to any number, two NaNs give the
+// second; of two zeros, max takes +0 and min -0 (NCCL's fmaxf/fminf and __hmax/__hmin).
 struct MaxOp {
   template <class A>
   __device__ A operator()(A a, A b) const {
+    if constexpr (std::is_floating_point_v<A>) {
+      if (isnan(a)) return b;
+      if (isnan(b)) return a;
+      if (a == b) return signbit(a) ? b : a;
+    }
     return b > a ? b : a;
   }
 };
 struct MinOp {
   template <class A>
   __device__ A operator()(A a, A b) const {
+    if constexpr (std::is_floating_point_v<A>) {
+      if (isnan(a)) return b;
+      if (isnan(b)) return a;
+      if (a == b) return signbit(a) ? a : b;
+    }
     return b < a ? b : a;
   }
 };
+
+// A product rounded on its own: never fused with the addition that follows, as in the CPU backend.
+__device__ __forceinline__ float mulRounded(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mulRounded(double a, double b) { return __dmul_rn(a, b); }
 
 template <class T>
 struct ReduceArgs {
@@ -148,6 +163,7 @@ struct ReduceArgs {
   const T* const* table;  // every input, in device memory, when there are more than kMaxInline
   int k;
   uint32_t divisor;
+  double scale;  // avg on floats: avgScale(divisor) of the element type, exact in its accumulator
   RedOp op;
   size_t count;
   size_t vectors;  // leading 16-byte groups of elements, read and written whole when every pointer is aligned
@@ -163,9 +179,29 @@ __device__ __forceinline__ const T* input(const ReduceArgs<T>& a, int j) {
   return a.table != nullptr ? a.table[j] : a.inputs[j];
 }
 
+// Avg on floats pre-multiplies every input by the scale, the product rounded to T (NCCL's PreMulSum).
+template <class T>
+__device__ __forceinline__ typename Elem<T>::Acc load(const ReduceArgs<T>& a, T v) {
+  using E = Elem<T>;
+  using Acc = typename E::Acc;
+  if constexpr (std::is_integral_v<T>) {
+    return E::load(v);
+  } else {
+    if (a.op != RedOp::Avg) return E::load(v);
+    return E::load(E::store(mulRounded(E::load(v), static_cast<Acc>(a.scale))));
+  }
+}
+
+// Avg on integers divides the sum, wrapped to T, truncating toward zero (NCCL's SumPostDiv).
 template <class T, class Acc>
-__device__ __forceinline__ Acc finish(const ReduceArgs<T>& a, Acc acc) {
-  return a.op == RedOp::Avg ? static_cast<Acc>(acc / static_cast<Acc>(a.divisor)) : acc;
+__device__ __forceinline__ T finish(const ReduceArgs<T>& a, Acc acc) {
+  using E = Elem<T>;
+  if constexpr (std::is_integral_v<T>) {
+    if (a.op == RedOp::Avg) {
+      return static_cast<T>(static_cast<int64_t>(E::store(acc)) / static_cast<int64_t>(a.divisor));
+    }
+  }
+  return E::store(acc);
 }
 
 // Each element is read from every input before it is written, so dst may alias an input.
@@ -180,20 +216,20 @@ __device__ __forceinline__ void reduceAll(const ReduceArgs<T>& a, Op op) {
     Acc acc[V];
     Pack<T> x = reinterpret_cast<const Pack<T>*>(input(a, 0))[v];
 #pragma unroll
-    for (int e = 0; e < V; e++) acc[e] = E::load(x.v[e]);
+    for (int e = 0; e < V; e++) acc[e] = load(a, x.v[e]);
     for (int j = 1; j < a.k; j++) {
       x = reinterpret_cast<const Pack<T>*>(input(a, j))[v];
 #pragma unroll
-      for (int e = 0; e < V; e++) acc[e] = op(acc[e], E::load(x.v[e]));
+      for (int e = 0; e < V; e++) acc[e] = op(acc[e], load(a, x.v[e]));
     }
 #pragma unroll
-    for (int e = 0; e < V; e++) x.v[e] = E::store(finish(a, acc[e]));
+    for (int e = 0; e < V; e++) x.v[e] = finish(a, acc[e]);
     reinterpret_cast<Pack<T>*>(a.dst)[v] = x;
   }
   for (size_t i = a.vectors * V + tid; i < a.count; i += stride) {
-    Acc acc = E::load(input(a, 0)[i]);
-    for (int j = 1; j < a.k; j++) acc = op(acc, E::load(input(a, j)[i]));
-    a.dst[i] = E::store(finish(a, acc));
+    Acc acc = load(a, input(a, 0)[i]);
+    for (int j = 1; j < a.k; j++) acc = op(acc, load(a, input(a, j)[i]));
+    a.dst[i] = finish(a, acc);
   }
 }
 
@@ -217,6 +253,20 @@ __global__ void __launch_bounds__(kThreads) reduceKernel(ReduceArgs<T> a) {
   }
 }
 
+// 1/n rounded to T through float for the half types, as NCCL builds its ncclAvg scalar (cpu/elem.h avgScale).
+template <class T>
+double avgScale(uint32_t n) {
+  if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(__float2half_rn(static_cast<float>(1.0 / n)));
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return __bfloat162float(__float2bfloat16_rn(static_cast<float>(1.0 / n)));
+  } else if constexpr (std::is_same_v<T, float>) {
+    return static_cast<float>(1.0 / n);
+  } else {
+    return 1.0 / n;
+  }
+}
+
 template <class T>
 Status reduceTyped(void* dst, const std::vector<const void*>& srcs, size_t count, RedOp op, uint32_t divisor,
                    cudaStream_t stream) {
@@ -225,14 +275,15 @@ Status reduceTyped(void* dst, const std::vector<const void*>& srcs, size_t count
   a.dst = static_cast<T*>(dst);
   a.k = static_cast<int>(srcs.size());
   a.divisor = divisor;
+  if constexpr (!std::is_integral_v<T>) a.scale = avgScale<T>(divisor);
   a.op = op;
   a.count = count;
   uintptr_t addressBits = reinterpret_cast<uintptr_t>(dst);
   for (const void* p : srcs) addressBits |= reinterpret_cast<uintptr_t>(p);
   a.vectors = addressBits % 16 == 0 ? count / V : 0;
 
-  // Folding chunks of inputs through dst would round half types more than once and overflow narrow integer
-  // sums before an average divides them; one pass over a device-side pointer table keeps the CPU's results.
+  // Folding chunks of inputs through dst would round half types more than once and divide an integer average
+  // more than once; one pass over a device-side pointer table keeps the CPU's results.
   void* table = nullptr;
   if (srcs.size() <= kMaxInline) {
     for (size_t j = 0; j < srcs.size(); j++) a.inputs[j] = static_cast<const T*>(srcs[j]);

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <mutex>
 
+#include "../cpu/elem.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
 #include "nccl_comm.h"
@@ -56,9 +58,15 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
   return nccl::ncclSum;
 }
 
+bool isFloating(DType t) {
+  return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
+}
+
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
+  // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
+  std::map<DType, nccl::ncclRedOp_t> averages;
   // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
   // between the issuer's check of `aborted` and its calls; when the issuer holds it, it may be blocked inside
   // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
@@ -80,10 +88,41 @@ struct NcclComm final : CommImpl {
     return nccl::describe(async, comm);
   }
 
+  // The op an average of `size` contributions of t reduces with: ncclAvg on integers (NCCL's SumPostDiv), on
+  // floats a PreMulSum by 1/size rounded to t, the scalar built as the CPU backend builds it (cpu/elem.h).
+  Status averageOp(DType t, nccl::ncclRedOp_t* out) {
+    if (!isFloating(t)) {
+      *out = nccl::ncclAvg;
+      return Status::Ok();
+    }
+    auto found = averages.find(t);
+    if (found != averages.end()) {
+      *out = found->second;
+      return Status::Ok();
+    }
+    const nccl::Library& lib = nccl::library();
+    if (!lib.preMulSumError.empty()) return Status::Fail("avg on " + std::string(dtypeName(t)) + ": " + lib.preMulSumError);
+    unsigned char scalar[8] = {};
+    uint32_t n = static_cast<uint32_t>(size);
+    cpu::dispatchDType(t, [&](auto zero) {
+      auto value = cpu::avgScale<decltype(zero)>(n);
+      std::memcpy(scalar, &value, sizeof(value));
+    });
+    nccl::ncclRedOp_t op{};
+    nccl::ncclResult_t r =
+        lib.api.ncclRedOpCreatePreMulSum(&op, scalar, ncclType(t), nccl::ncclScalarHostImmediate, comm);
+    if (r != nccl::ncclSuccess) return Status::Fail("ncclRedOpCreatePreMulSum failed: " + nccl::describe(r, comm));
+    averages.emplace(t, op);
+    *out = op;
+    return Status::Ok();
+  }
+
   ~NcclComm() override {
     if (aborted.load()) return;
     selectDevice(device->ordinal);
-    nccl::library().api.ncclCommDestroy(comm);
+    const nccl::Api& api = nccl::library().api;
+    for (const auto& [dtype, op] : averages) api.ncclRedOpDestroy(op, comm);
+    api.ncclCommDestroy(comm);
   }
 };
 
@@ -103,7 +142,7 @@ const char* callName(CollKind k) {
   return "?";
 }
 
-nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclComm_t comm) {
+nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclComm_t comm, nccl::ncclRedOp_t op) {
   nccl::CudaStream stream = it.stream->cudaStream;
   nccl::ncclDataType_t type = ncclType(it.dtype);
   // NCCL 2.28.3 drops the last element of a one-rank ncclAvg on floating types for some counts
@@ -117,9 +156,9 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
   }
   switch (it.kind) {
     case CollKind::AllReduce:
-      return api.ncclAllReduce(it.send, it.recv, it.count, type, ncclOp(it.op), comm, stream);
+      return api.ncclAllReduce(it.send, it.recv, it.count, type, op, comm, stream);
     case CollKind::ReduceScatter:
-      return api.ncclReduceScatter(it.send, it.recv, it.count, type, ncclOp(it.op), comm, stream);
+      return api.ncclReduceScatter(it.send, it.recv, it.count, type, op, comm, stream);
     case CollKind::AllGather:
       return api.ncclAllGather(it.send, it.recv, it.count, type, comm, stream);
     case CollKind::Send:
@@ -147,14 +186,29 @@ Status issueGroup(const CollItem* begin, size_t n) {
                           ": communicator aborted");
     }
   }
+  // Ops are resolved before the group: a PreMulSum op is made outside of it.
+  std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
+  for (size_t i = 0; i < n; i++) {
+    const CollItem& it = begin[i];
+    if (it.kind != CollKind::AllReduce && it.kind != CollKind::ReduceScatter) continue;
+    if (it.op != RedOp::Avg || it.comm->size == 1) {
+      ops[i] = ncclOp(it.op);
+      continue;
+    }
+    Status st = static_cast<NcclComm&>(*it.comm).averageOp(it.dtype, &ops[i]);
+    if (!st.ok()) {
+      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) + ": " +
+                          st.error);
+    }
+  }
   const nccl::Api& api = nccl::library().api;
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
   Status first;
-  for (const CollItem* p = begin; p != end; ++p) {
-    const CollItem& it = *p;
+  for (size_t i = 0; i < n; i++) {
+    const CollItem& it = begin[i];
     nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
-    r = issue(api, it, comm);
+    r = issue(api, it, comm, ops[i]);
     if (r != nccl::ncclSuccess && first.ok()) {
       first = Status::Fail(std::string(callName(it.kind)) + " (rank " + std::to_string(it.comm->rank) + " of " +
                            std::to_string(it.comm->size) + ", " + std::to_string(it.count) +

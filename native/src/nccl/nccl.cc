@@ -27,6 +27,12 @@ bool resolve(void* handle, const char* name, Fn* out, Library* lib) {
   return true;
 }
 
+// An entry point that only some features need: absent, it stays null.
+template <class Fn>
+void resolveOptional(void* handle, const char* name, Fn* out) {
+  *out = reinterpret_cast<Fn>(dlsym(handle, name));
+}
+
 void load(Library* lib) {
   const char* fromEnv = std::getenv("FAIRRING_NCCL_LIBRARY");
   lib->path = fromEnv != nullptr && fromEnv[0] != '\0' ? fromEnv : "libnccl.so.2";
@@ -64,9 +70,14 @@ void load(Library* lib) {
     dlclose(handle);
     return;
   }
+  resolveOptional(handle, "ncclRedOpCreatePreMulSum", &a.ncclRedOpCreatePreMulSum);
+  resolveOptional(handle, "ncclRedOpDestroy", &a.ncclRedOpDestroy);
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(a.ncclGetVersion), &info) != 0 && info.dli_fname != nullptr) {
     lib->path = info.dli_fname;
+  }
+  if (a.ncclRedOpCreatePreMulSum == nullptr || a.ncclRedOpDestroy == nullptr) {
+    lib->preMulSumError = lib->path + " has no ncclRedOpCreatePreMulSum / ncclRedOpDestroy (NCCL 2.11 or newer)";
   }
   // The handle is never closed: communicators and NCCL's own threads live until process exit.
   lib->loaded = true;

@@ -37,7 +37,10 @@ enum ncclDataType_t : int {
   ncclBfloat16 = 9,
 };
 
+// Ops made by ncclRedOpCreatePreMulSum are further values of this type, private to their communicator.
 enum ncclRedOp_t : int { ncclSum = 0, ncclProd = 1, ncclMax = 2, ncclMin = 3, ncclAvg = 4 };
+
+enum ncclScalarResidence_t : int { ncclScalarDevice = 0, ncclScalarHostImmediate = 1 };
 
 // cudaStream_t is a pointer to an opaque driver struct; this file compiles without the CUDA headers.
 using CudaStream = void*;
@@ -63,6 +66,10 @@ struct Api {
                            CudaStream stream);
   ncclResult_t (*ncclRecv)(void* recvbuff, size_t count, ncclDataType_t datatype, int peer, ncclComm_t comm,
                            CudaStream stream);
+  // NCCL 2.11 and newer; null when the library lacks them (Library::preMulSumError says why).
+  ncclResult_t (*ncclRedOpCreatePreMulSum)(ncclRedOp_t* op, void* scalar, ncclDataType_t datatype,
+                                           ncclScalarResidence_t residence, ncclComm_t comm);
+  ncclResult_t (*ncclRedOpDestroy)(ncclRedOp_t op, ncclComm_t comm);
 };
 
 struct Library {
@@ -70,6 +77,7 @@ struct Library {
   std::string path;   // the file the loader resolved, else the name given to dlopen
   int version = 0;    // ncclGetVersion, e.g. 22803
   std::string error;  // why loading failed
+  std::string preMulSumError;  // set when the library has no ncclRedOpCreatePreMulSum / ncclRedOpDestroy
   Api api{};
 };
 

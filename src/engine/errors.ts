@@ -1,23 +1,51 @@
-// Errors as classes with fields, not strings to parse.
+// Errors as classes with fields, not strings to parse. Every class carries a stable `code` a program can switch
+// on; the codes live in one table (`errorCodes`), which the classes read and docs/api.md lists.
 
 /** The built-in stages; custom stages may use their own names. */
 export type StageName = 'admit' | 'reduceScatter' | 'collect' | 'add' | 'diffuse' | 'allGather' | 'allReduce' | 'finish' | (string & {});
 
+/** The one table of error codes: class name → stable code, with what each class means (docs/api.md lists it). */
+export const errorCodes = {
+  FairringError: { code: 'ERR_FAIRRING', meaning: 'base class of every error below; thrown as such only for a non-Error thrown inside a pipeline' },
+  ArgumentError: { code: 'ERR_FAIRRING_ARGUMENT', meaning: 'an option, tensor or call is wrong; nothing was allocated or enqueued' },
+  LayoutError: { code: 'ERR_FAIRRING_LAYOUT', meaning: 'memoryBytes / paddingBytes / sliceBytes cannot hold the padding and staging slots of the topology' },
+  StageError: { code: 'ERR_FAIRRING_STAGE', meaning: 'device work failed: rank, stage, slice, job, and the CUDA/NCCL/runtime error as cause' },
+  TimeoutError: { code: 'ERR_FAIRRING_TIMEOUT', meaning: 'a slice did not settle within timeoutMs; the communicators were aborted' },
+  ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice' },
+  ClosedError: { code: 'ERR_FAIRRING_CLOSED', meaning: 'the world, device or tensor was closed (or the world failed earlier) and takes no more work' },
+} as const;
+
+export type FairringErrorName = keyof typeof errorCodes;
+export type FairringErrorCode = (typeof errorCodes)[FairringErrorName]['code'];
+
 export class FairringError extends Error {
+  /** Stable code of this class (errorCodes). */
+  static readonly code: FairringErrorCode = errorCodes.FairringError.code;
+  /** Stable code a program can switch on: 'ERR_FAIRRING_ARGUMENT', 'ERR_FAIRRING_CLOSED', … (errorCodes). */
+  readonly code: FairringErrorCode;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
+    // A subclass of a subclass (user code) inherits its parent's code.
+    this.code = (new.target as unknown as { code: FairringErrorCode }).code;
   }
 }
 
 /** A budget that cannot hold the topology's padding and staging slots. */
-export class LayoutError extends FairringError {}
+export class LayoutError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.LayoutError.code;
+}
 
 /** A tensor, option or call that is wrong before anything is enqueued. */
-export class ArgumentError extends FairringError {}
+export class ArgumentError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.ArgumentError.code;
+}
 
 /** Work failed: which rank (global), stage and slice, and the CUDA/NCCL/runtime error underneath. */
 export class StageError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.StageError.code;
+
   constructor(
     readonly rank: number | null,
     readonly stage: StageName,
@@ -36,6 +64,8 @@ export class StageError extends FairringError {
 
 /** A slice did not complete within the world's timeout; the world's communicators were aborted. */
 export class TimeoutError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.TimeoutError.code;
+
   constructor(
     readonly stage: StageName,
     /** Global ranks whose event of that stage had not completed. */
@@ -45,13 +75,18 @@ export class TimeoutError extends FairringError {
     readonly timeoutMs: number,
   ) {
     super(
-      `all-reduce #${job} slice ${slice} did not finish ${stage} on rank(s) ${ranks.join(', ')} within ${timeoutMs} ms; communicators aborted`,
+      `all-reduce #${job} slice ${slice} did not finish ${stage} on rank(s) ${ranks.join(', ')} within ${timeoutMs} ms; communicators aborted ` +
+        `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`,
     );
   }
 }
 
 /** The world was closed, or failed earlier, so it takes no more work. */
-export class ClosedError extends FairringError {}
+export class ClosedError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.ClosedError.code;
+}
 
 /** A pipeline broke its contract: every admitted slice must come out of it once, in order. */
-export class ContractError extends FairringError {}
+export class ContractError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.ContractError.code;
+}

@@ -1,6 +1,6 @@
 // Fairring's memory layout: how a memory budget, a padding budget and a minimum parallelism become a slot
 // size, a slice size and the number of padding and staging slots.
-import { LayoutError } from './errors.js';
+import { ArgumentError, LayoutError } from './errors.js';
 
 /** Every slot and slice is a whole number of elements of any dtype: multiples of the largest element. */
 export const ALIGNMENT = 8;
@@ -42,17 +42,28 @@ function roundDown(value: number, factor: number): number {
 
 export function computeLayout(options: LayoutOptions, machines: number, devicesPerMachine: number): Layout {
   const { memoryBytes, paddingBytes, parallelism } = options;
-  for (const [name, v] of [['memoryBytes', memoryBytes], ['paddingBytes', paddingBytes], ['parallelism', parallelism]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new LayoutError(`${name} must be a non-negative integer, got ${v}`);
+  // Values of the wrong kind are ArgumentErrors; a LayoutError is a budget that cannot hold the layout.
+  for (const [name, v] of [['memoryBytes', memoryBytes], ['paddingBytes', paddingBytes]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new ArgumentError(`${name} must be a non-negative safe integer (bytes, 0..${Number.MAX_SAFE_INTEGER}), got ${String(v)}`);
+    }
   }
-  if (parallelism < 1 || parallelism > MAX_PARALLELISM) throw new LayoutError(`parallelism must be between 1 and ${MAX_PARALLELISM}, got ${parallelism}`);
+  if (!Number.isSafeInteger(parallelism) || parallelism < 1 || parallelism > MAX_PARALLELISM) {
+    throw new ArgumentError(`parallelism must be an integer from 1 to ${MAX_PARALLELISM} (slices in flight), got ${String(parallelism)}`);
+  }
+  if (options.sliceBytes !== undefined && (!Number.isSafeInteger(options.sliceBytes) || options.sliceBytes < 1)) {
+    throw new ArgumentError(`sliceBytes must be a positive safe integer (bytes per slice, 1..${Number.MAX_SAFE_INTEGER}), got ${String(options.sliceBytes)}`);
+  }
+  for (const [name, v] of [['machines', machines], ['devicesPerMachine', devicesPerMachine]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new ArgumentError(`${name} must be a positive integer, got ${String(v)}`);
+  }
   const ranks = machines * devicesPerMachine;
   const paddingSlotBytes = ranks * ALIGNMENT;
   const paddingFits = Math.floor(paddingBytes / paddingSlotBytes);
   if (parallelism > paddingFits && devicesPerMachine > 1) {
     throw new LayoutError(
       `paddingBytes ${paddingBytes} holds ${paddingFits} padding slots of ${paddingSlotBytes} bytes (D·M·${ALIGNMENT}); ` +
-        `parallelism ${parallelism} needs at least ${parallelism * paddingSlotBytes}`,
+        `parallelism ${parallelism} needs at least ${parallelism * paddingSlotBytes}: raise paddingBytes or lower parallelism`,
     );
   }
   let sliceBytes = Infinity;
@@ -74,8 +85,11 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
   let unstagedSliceBytes = Infinity;
   if (options.sliceBytes !== undefined) {
     const wanted = roundDown(options.sliceBytes, paddingSlotBytes);
-    if (!Number.isSafeInteger(options.sliceBytes) || wanted === 0) {
-      throw new LayoutError(`sliceBytes must be an integer of at least D·M·${ALIGNMENT} = ${paddingSlotBytes}, got ${options.sliceBytes}`);
+    if (wanted === 0) {
+      throw new LayoutError(
+        `sliceBytes ${options.sliceBytes} cannot hold one row per rank: a slice needs at least D·M·${ALIGNMENT} = ${paddingSlotBytes} bytes ` +
+          `for ${machines} machine(s) x ${devicesPerMachine} device(s); raise sliceBytes`,
+      );
     }
     sliceBytes = Math.min(sliceBytes, wanted);
     unstagedSliceBytes = wanted;

@@ -48,6 +48,7 @@ export class Device {
   readonly stream: NativeStream;
   /** All-reduces this device takes part in that are not over yet. */
   private readonly pending = new Set<Promise<void>>();
+  private isClosed = false;
 
   constructor(
     readonly runtime: Runtime,
@@ -61,15 +62,31 @@ export class Device {
     return this.place.rank;
   }
 
-  /** A new tensor holding a copy of `data`; 16-bit floats come as Uint16Array with { dtype }. */
+  /** True once close() was called (by world.close()): the device takes no more work. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * A new tensor holding a copy of `data`: a Float32Array, Float64Array, Int8Array, Uint8Array, Int32Array,
+   * BigInt64Array, or a Uint16Array of 16-bit floats with `{ dtype: 'float16' | 'bfloat16' }`.
+   */
   async upload(data: ArrayBufferView, options: { dtype?: 'float16' | 'bfloat16' } = {}): Promise<Tensor> {
-    const dtype = dtypeOf(data, options.dtype);
-    if (options.dtype !== undefined && !(data instanceof Uint16Array)) {
-      throw new ArgumentError(`dtype ${options.dtype} is given only with a Uint16Array`);
+    this.checkOpen('upload');
+    if (options === null || typeof options !== 'object') {
+      throw new ArgumentError(`upload options must be an object such as { dtype: 'float16' }, got ${String(options)}`);
     }
-    const buffer = new this.runtime.Buffer(this.native, data.byteLength);
-    this.stream.copyFromHost(buffer, 0, data);
-    await this.sync();
+    const unknown = Object.keys(options).filter((k) => k !== 'dtype' && (options as Record<string, unknown>)[k] !== undefined);
+    if (unknown.length > 0) throw new ArgumentError(`upload takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is dtype: 'float16' | 'bfloat16')`);
+    const dtype = dtypeOf(data, options.dtype);
+    const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, data.byteLength));
+    try {
+      this.closedAsClosedError('upload', () => this.stream.copyFromHost(buffer, 0, data));
+      await this.sync();
+    } catch (e) {
+      buffer.close();
+      throw e;
+    }
     return new Tensor(this, buffer, dtype, data.byteLength / elementSize(dtype));
   }
 
@@ -83,26 +100,49 @@ export class Device {
   }
 
   async download(tensor: Tensor): Promise<HostArray> {
-    if (tensor.closed) throw new ClosedError('tensor is closed');
+    if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
+    this.checkOpen('download');
     await Promise.all([...this.pending]);
-    if (tensor.closed) throw new ClosedError('tensor is closed');
-    const host = this.stream.copyToHost(tensor.buffer, 0, tensor.byteLength);
+    if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
+    this.checkOpen('download');
+    const host = this.closedAsClosedError('download', () => this.stream.copyToHost(tensor.buffer, 0, tensor.byteLength));
     await this.sync();
     return hostArray(tensor.dtype, host.read());
   }
 
   /** Resolves once everything enqueued on this device's stream so far has completed. */
   async sync(): Promise<void> {
+    this.checkOpen('sync');
     const event = new this.runtime.Event(this.native);
-    this.stream.record(event);
     try {
+      this.closedAsClosedError('sync', () => this.stream.record(event));
       await firstValueFrom(this.runtime.completion(event), { defaultValue: undefined });
     } finally {
       event.close();
     }
   }
 
+  /** Idempotent; later upload(), download() and sync() reject with a ClosedError. */
   close(): void {
+    this.isClosed = true;
     this.stream.close();
+  }
+
+  private closedMessage(what: string): string {
+    return `${what} on device rank ${this.rank} after it was closed (world.close() closes its devices): download results before closing the world, or create a new world`;
+  }
+
+  private checkOpen(what: string): void {
+    if (this.isClosed || this.stream.closed) throw new ClosedError(this.closedMessage(what));
+  }
+
+  /** A native call that fails because the stream was closed meanwhile is a ClosedError, not the addon's TypeError. */
+  private closedAsClosedError<T>(what: string, call: () => T): T {
+    try {
+      return call();
+    } catch (e) {
+      if (this.isClosed || this.stream.closed) throw new ClosedError(this.closedMessage(what), { cause: e });
+      throw e;
+    }
   }
 }

@@ -1,5 +1,6 @@
 // Element types on the host: which TypedArray carries each dtype, and the 16-bit float encodings.
 import type { DType } from '../native.js';
+import { ArgumentError } from '../engine/errors.js';
 
 export type HostArray =
   | Float32Array
@@ -53,8 +54,41 @@ export function hostArray(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, len
   }
 }
 
-/** The dtype a TypedArray carries; 16-bit floats come as Uint16Array and need it named. */
-export function dtypeOf(array: ArrayBufferView, hint?: 'float16' | 'bfloat16'): DType {
+/** The TypedArray that carries each dtype on the host (16-bit floats as their raw bits). */
+export const hostArrayTypes: Readonly<Record<DType, string>> = {
+  float16: 'Uint16Array',
+  bfloat16: 'Uint16Array',
+  float32: 'Float32Array',
+  float64: 'Float64Array',
+  int8: 'Int8Array',
+  uint8: 'Uint8Array',
+  int32: 'Int32Array',
+  int64: 'BigInt64Array',
+};
+
+/** The dtypes carried by a Uint16Array, named with upload(data, { dtype }). */
+export const uint16DTypes: readonly DType[] = ['float16', 'bfloat16'];
+
+const supported = 'Float32Array, Float64Array, Int8Array, Uint8Array, Int32Array, BigInt64Array, or Uint16Array with { dtype: \'float16\' | \'bfloat16\' }';
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object' || typeof value === 'function') return (value as object).constructor?.name ?? typeof value;
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * The dtype a TypedArray carries; 16-bit floats come as Uint16Array and need it named. Anything else (another
+ * TypedArray, a DataView, a plain array, a hint that is not float16/bfloat16 or that comes with another array)
+ * is an ArgumentError naming what was given and what is accepted.
+ */
+export function dtypeOf(array: unknown, hint?: unknown): DType {
+  if (hint !== undefined && !uint16DTypes.includes(hint as DType)) {
+    throw new ArgumentError(`dtype must be 'float16' or 'bfloat16' (the dtypes a Uint16Array carries), got ${describe(hint)}; other dtypes follow from the array's type: ${supported}`);
+  }
+  if (hint !== undefined && !(array instanceof Uint16Array)) {
+    throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${describe(array)}; drop the dtype option or pass a Uint16Array`);
+  }
   if (array instanceof Float32Array) return 'float32';
   if (array instanceof Float64Array) return 'float64';
   if (array instanceof Int8Array) return 'int8';
@@ -63,11 +97,11 @@ export function dtypeOf(array: ArrayBufferView, hint?: 'float16' | 'bfloat16'): 
   if (array instanceof BigInt64Array) return 'int64';
   if (array instanceof Uint16Array) {
     if (hint === undefined) {
-      throw new TypeError("a Uint16Array carries float16 or bfloat16: pass { dtype: 'float16' | 'bfloat16' }");
+      throw new ArgumentError("a Uint16Array carries float16 or bfloat16 values: pass { dtype: 'float16' | 'bfloat16' }");
     }
-    return hint;
+    return hint as DType;
   }
-  throw new TypeError(`unsupported array type ${array.constructor.name}`);
+  throw new ArgumentError(`data must be a ${supported}; got ${describe(array)}`);
 }
 
 const f32 = new Float32Array(1);

@@ -10,7 +10,27 @@ import { ArgumentError, ClosedError } from '../engine/errors.js';
 import type { Layout } from '../engine/layout.js';
 
 export interface AllReduceOptions {
+  /** The reduction: 'sum' (default), 'prod', 'max', 'min', 'avg' (reduceOps). */
   op?: ReduceOp;
+}
+
+/** The options an all-reduce call takes; anything else (e.g. `pipeline`, which is the world's) is refused. */
+const allReduceOptionNames: readonly string[] = ['op'];
+
+/** Checks an all-reduce call's options object and returns its op. */
+function checkOptions(options: unknown, call: string, extra: readonly string[] = []): ReduceOp {
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(`${call} options must be an object such as { op: 'sum' }, got ${String(options)}`);
+  }
+  const allowed = [...allReduceOptionNames, ...extra];
+  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    const hint = unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : '';
+    throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its options: ${allowed.join(', ')})${hint}`);
+  }
+  const op = (options as AllReduceOptions).op ?? 'sum';
+  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : String(op)}`);
+  return op;
 }
 
 export interface MemoryReport {
@@ -153,6 +173,16 @@ export class World extends EventEmitter<WorldEvents> {
    */
   allReduceEach$(source: AsyncIterable<readonly Tensor[]> | Iterable<readonly Tensor[]>, options: AllReduceOptions = {}): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
+      try {
+        if (this.closing) throw new ClosedError('allReduceEach$ on a closed world (world.close() was called): create a new world with simulate()');
+        checkOptions(options, 'allReduceEach$');
+        if (source === null || typeof source !== 'object' || !(Symbol.iterator in source || Symbol.asyncIterator in source)) {
+          throw new ArgumentError('allReduceEach$ takes an iterable or async iterable of buckets (one tensor per local device each)');
+        }
+      } catch (e) {
+        subscriber.error(e);
+        return undefined;
+      }
       const running = new Subscription();
       const sync = Symbol.iterator in source ? source[Symbol.iterator]() : null;
       const async = sync === null ? (source as AsyncIterable<readonly Tensor[]>)[Symbol.asyncIterator]() : null;
@@ -238,17 +268,19 @@ export class World extends EventEmitter<WorldEvents> {
    * orchestration. The world must be idle; the tensors are reduced 1 + iterations times.
    */
   async referenceLoop(tensors: readonly Tensor[], options: AllReduceOptions & { iterations: number }): Promise<ReferenceLoopResult> {
+    if (this.closing) throw new ClosedError('referenceLoop on a closed world (world.close() was called): create a new world with simulate()');
+    checkOptions(options, 'referenceLoop', ['iterations']);
     const { iterations } = options;
-    if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${iterations}`);
+    if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${String(iterations)}`);
     if (!this.engine.idle) throw new ArgumentError('referenceLoop needs an idle world: await every all-reduce first');
     const { program, completions } = this.ctx;
-    const held = this.prepare(tensors, options);
+    const held = this.prepare(tensors, options, 'referenceLoop', ['iterations']);
     this.register(held.tensors);
     try {
       program.beginCapture();
       let captured: Float64Array;
       try {
-        await this.allReduce(tensors, options);
+        await this.allReduce(tensors, options.op === undefined ? {} : { op: options.op });
       } finally {
         captured = program.endCapture();
       }
@@ -273,33 +305,51 @@ export class World extends EventEmitter<WorldEvents> {
   /** Takes no more work, waits for admitted slices to settle, then releases every handle. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.engine.close().then(() => {
-      this.engine.dispose();
-      this.handles.queue.close();
-      for (const s of this.handles.streams) s.close();
-      for (const b of this.handles.buffers) b.close();
-      for (const c of this.handles.comms) c.close();
-      for (const d of this.devices) d.close();
+      // Every handle is released even if one refuses; the first refusal is reported after.
+      const errors: unknown[] = [];
+      const release = (f: () => void): void => {
+        try {
+          f();
+        } catch (e) {
+          errors.push(e);
+        }
+      };
+      release(() => this.engine.dispose());
+      release(() => this.handles.queue.close());
+      for (const s of this.handles.streams) release(() => s.close());
+      for (const b of this.handles.buffers) release(() => b.close());
+      for (const c of this.handles.comms) release(() => c.close());
+      for (const d of this.devices) release(() => d.close());
       this.removeAllListeners();
+      if (errors.length > 0) throw errors[0];
     });
     return this.closing;
   }
 
-  private prepare(tensors: readonly Tensor[], options: AllReduceOptions): Job {
-    if (this.closing) throw new ClosedError('the world is closed');
-    const op = options.op ?? 'sum';
-    if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.join(', ')}, got ${String(op)}`);
+  private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {
+    if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
+    const op = checkOptions(options, call, extra);
     if (!Array.isArray(tensors) || tensors.length !== this.devices.length) {
-      throw new ArgumentError(`allReduce takes one tensor per local device: ${this.devices.length} expected, got ${Array.isArray(tensors) ? tensors.length : typeof tensors}`);
+      throw new ArgumentError(
+        `${call} takes one tensor per local device: ${this.devices.length} expected, got ${Array.isArray(tensors) ? tensors.length : typeof tensors} ` +
+          `(upload one per device of world.devices, in that order)`,
+      );
     }
     tensors.forEach((t, i) => {
-      if (!(t instanceof Tensor)) throw new ArgumentError(`tensors[${i}] is not a Tensor (use device.upload())`);
-      if (t.closed) throw new ArgumentError(`tensors[${i}] is closed`);
+      if (!(t instanceof Tensor)) throw new ArgumentError(`tensors[${i}] is not a Tensor: upload it with world.devices[${i}].upload(data)`);
+      if (t.closed) throw new ArgumentError(`tensors[${i}] is closed: upload it again with world.devices[${i}].upload(data)`);
       if (t.device !== this.devices[i]) {
-        throw new ArgumentError(`tensors[${i}] lives on rank ${t.device.rank}, expected rank ${this.devices[i]!.rank} (one tensor per device, in world.devices order)`);
+        if (!this.devices.includes(t.device)) {
+          throw new ArgumentError(
+            `tensors[${i}] belongs to another world (it was uploaded to a device of a different simulate() call): ` +
+              `upload it with this world's world.devices[${i}].upload(data)`,
+          );
+        }
+        throw new ArgumentError(`tensors[${i}] lives on rank ${t.device.rank}, expected rank ${this.devices[i]!.rank}: pass one tensor per device, in world.devices order`);
       }
       const first = tensors[0]!;
       if (t.dtype !== first.dtype || t.length !== first.length) {
-        throw new ArgumentError(`tensors[${i}] is ${t.dtype} x ${t.length} but tensors[0] is ${first.dtype} x ${first.length}`);
+        throw new ArgumentError(`tensors[${i}] is ${t.dtype} x ${t.length} but tensors[0] is ${first.dtype} x ${first.length}: every rank's tensor must have the same dtype and length`);
       }
     });
     const first = tensors[0]!;

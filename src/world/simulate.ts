@@ -10,7 +10,7 @@ import { globalRank, placeOf, type CommName, type RankLayout, type Topology } fr
 import { ArgumentError } from '../engine/errors.js';
 import { MAX_PARALLELISM, computeLayout } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
-import { fairring, local, readyPipelines } from '../../pipelines/index.js';
+import { auto, fairring, local, readyPipelines } from '../../pipelines/index.js';
 import { buildWorld } from './build.js';
 import type { World } from './world.js';
 
@@ -30,8 +30,9 @@ export interface WorldOptions {
    */
   timeoutMs?: number;
   rankLayout?: RankLayout;
-  /** A PipelineSpec, a function (ctx) => operator over slices, or a ready pipeline's name. Default: `local` on
-   *  one machine, `fairring` otherwise. */
+  /** A PipelineSpec, a function (ctx) => operator over slices, or a ready pipeline's name. Default: `auto`
+   *  (or, when ranks share a GPU so that no world communicator can exist, `local` on one machine and `fairring`
+   *  otherwise). */
   pipeline?: PipelineOption | 'fairring' | 'local' | 'nccl' | 'auto' | (string & {});
   /** Record stage timings even with no subscriber to timings$. */
   timings?: boolean;
@@ -98,8 +99,8 @@ function bytesOption(name: string, v: unknown, fallback: number): number {
   return v;
 }
 
-function resolvePipeline(option: unknown, machines: number): PipelineSpec {
-  if (option === undefined) return machines === 1 ? local : fairring;
+function resolvePipeline(option: unknown): PipelineSpec | null {
+  if (option === undefined) return null;
   const names = Object.keys(readyPipelines).map((n) => `'${n}'`).join(' | ');
   if (typeof option === 'string') {
     const spec = Object.hasOwn(readyPipelines, option) ? readyPipelines[option] : undefined;
@@ -283,11 +284,13 @@ export async function simulate(options: SimulateOptions): Promise<World> {
     machines,
     devicesPerMachine,
   );
-  const pipeline = resolvePipeline(options.pipeline, machines);
-  if (pipeline.name === 'local' && machines !== 1) throw new ArgumentError(`the local pipeline runs on one machine, not ${machines}: use 'fairring' or 'nccl'`);
+  const chosen = resolvePipeline(options.pipeline);
+  if (chosen?.name === 'local' && machines !== 1) throw new ArgumentError(`the local pipeline runs on one machine, not ${machines}: use 'fairring' or 'nccl'`);
   const runtime = options.runtime ?? nativeRuntime;
   const ordinals = ordinalsFor(topology, backend, options.deviceOrdinals);
-  if (pipeline.comms.includes('world') && new Set(ordinals).size < ordinals.length) {
+  const sharedDevices = new Set(ordinals).size < ordinals.length;
+  const pipeline = chosen ?? (!sharedDevices ? auto : machines === 1 ? local : fairring);
+  if (pipeline.comms.includes('world') && sharedDevices) {
     throw new ArgumentError(`the ${pipeline.name} pipeline needs one device per rank: ${ordinals.length} ranks on ${new Set(ordinals).size} devices`);
   }
   const world = machines * devicesPerMachine;

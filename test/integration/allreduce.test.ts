@@ -41,7 +41,7 @@ describe('all-reduce on the CPU backend', () => {
     describe(`${M} machine(s) x ${D} device(s), ${rankLayout}`, () => {
       let world: World;
       before(async () => {
-        world = await simulate({ machines: M, devicesPerMachine: D, rankLayout });
+        world = await simulate({ pipeline: M === 1 ? 'local' : 'fairring', machines: M, devicesPerMachine: D, rankLayout });
       });
       after(() => world?.close());
 
@@ -67,7 +67,7 @@ describe('all-reduce on the CPU backend', () => {
 
   describe('slicing and bounded memory', () => {
     it('4x1 under a 4 KiB budget: many slices through bounded staging and padding slots', async () => {
-      const world = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 2 });
+      const world = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 2, pipeline: 'fairring' });
       expect(world.layout.sliceBytes).to.be.lessThan(4096);
       const n = 5003;
       const inputs = world.devices.map(() => randomArray('float32', n));
@@ -89,7 +89,7 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('2x2 with sliceBytes: slices flow one behind the other and every tail is padded', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 4 * 8 * 10 });
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 4 * 8 * 10 });
       for (const dtype of ['float64', 'int8', 'bfloat16'] as const) {
         for (const op of ['sum', 'avg', 'max'] as const) await checkAllReduce(world, dtype, op, 4099);
       }
@@ -98,7 +98,7 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('32 concurrent all-reduces of different sizes, all correct, in-flight work bounded', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 1024, parallelism: 4, paddingBytes: 4 * 2 * 2 * 8 });
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 1024, parallelism: 4, paddingBytes: 4 * 2 * 2 * 8 });
       expect(world.layout.parallelism).to.equal(4);
       await Promise.all(Array.from({ length: 32 }, (_, i) => checkAllReduce(world, i % 2 ? 'float32' : 'int32', i % 3 ? 'sum' : 'max', 100 + 37 * i)));
       expect(world.memory().pools.inflight.highWater).to.equal(4);
@@ -137,7 +137,7 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('reports per-stage timings while someone listens', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 2 });
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, pipeline: 'fairring' });
       const timings: Array<{ stage: string; rank: number; ms: number; bytes: number }> = [];
       const sub = world.timings$.subscribe((t) => timings.push(t));
       // 4099 = 4·1024 + 3: a tail, so admit and finish copy it in and out.
@@ -158,7 +158,7 @@ describe('all-reduce on the CPU backend', () => {
 
   describe('ordering with the caller', () => {
     it('a download right after an all-reduce that is not awaited sees the result, under backpressure', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
       const n = 20000;
       const inputs = world.devices.map(() => randomArray('int32', n));
       const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
@@ -171,7 +171,7 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('two all-reduces of the same tensors, the second not waiting for the first, apply in call order', async () => {
-      const world = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 1 });
+      const world = await simulate({ pipeline: 'fairring', machines: 4, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 1 });
       const n = 3001;
       expect(world.layout.sliceBytes).to.be.lessThan((n * 8) / 5);
       const inputs = world.devices.map(() => randomArray('int64', n));
@@ -185,7 +185,7 @@ describe('all-reduce on the CPU backend', () => {
 
     // (A timings$ subscriber that throws is RxJS's business: it reports the error asynchronously.)
     it('a timing listener that throws neither fails the all-reduce nor unbalances the pools', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 512 });
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 512 });
       const errors: unknown[] = [];
       const original = console.error;
       console.error = (...args: unknown[]) => errors.push(args);
@@ -206,7 +206,7 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('a tensor closed while its all-reduce is queued: the all-reduce keeps its memory and completes, and the world drains', async () => {
-      const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 1, memoryBytes: 2048, parallelism: 1 });
       const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(20000).fill(1))));
       const done = world.allReduce(tensors).then(() => null, (e: Error) => e);
       tensors[0]!.close();
@@ -220,7 +220,7 @@ describe('all-reduce on the CPU backend', () => {
 
   describe('errors', () => {
     it('rejects bad input with typed errors before enqueueing anything', async () => {
-      const world = await simulate({ machines: 1, devicesPerMachine: 2 });
+      const world = await simulate({ pipeline: 'local', machines: 1, devicesPerMachine: 2 });
       const [a, b] = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(8))));
       const c = await world.devices[0]!.upload(new Float32Array(9));
       const d = await world.devices[1]!.upload(new Int32Array(8));
@@ -236,9 +236,9 @@ describe('all-reduce on the CPU backend', () => {
     });
 
     it('rejects budgets too small for the topology', async () => {
-      const e1 = await simulate({ machines: 2, devicesPerMachine: 2, paddingBytes: 64, parallelism: 8 }).then(() => null, (e: Error) => e);
+      const e1 = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, paddingBytes: 64, parallelism: 8 }).then(() => null, (e: Error) => e);
       expect(e1).to.be.instanceOf(LayoutError).with.property('message').match(/parallelism 8 needs at least 256/);
-      const e2 = await simulate({ machines: 4, devicesPerMachine: 1, memoryBytes: 100, parallelism: 2 }).then(() => null, (e: Error) => e);
+      const e2 = await simulate({ pipeline: 'fairring', machines: 4, devicesPerMachine: 1, memoryBytes: 100, parallelism: 2 }).then(() => null, (e: Error) => e);
       expect(e2).to.be.instanceOf(LayoutError).with.property('message').match(/cannot hold 2 staging slots/);
     });
 

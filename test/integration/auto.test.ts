@@ -40,6 +40,15 @@ describe('the auto pipeline (CPU backend)', () => {
     });
   }
 
+  it('is the default pipeline', async () => {
+    const world = await simulate({ machines: 2, devicesPerMachine: 2 });
+    try {
+      expect(world.pipelineName).to.equal('auto');
+    } finally {
+      await world.close();
+    }
+  });
+
   it('refuses a negative threshold', () => {
     expect(() => autoPipeline({ fairringMinBytes: -1 })).to.throw(RangeError, /fairringMinBytes/);
   });

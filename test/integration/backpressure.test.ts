@@ -26,7 +26,7 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
     [1, 4],
   ] as const) {
     it(`${M}x${D}: 1,000 buckets submitted at once never hold more than parallelism slots`, async () => {
-      const world = await simulate({ machines: M, devicesPerMachine: D, parallelism: 4 });
+      const world = await simulate({ pipeline: M === 1 ? 'local' : 'fairring', machines: M, devicesPerMachine: D, parallelism: 4 });
       try {
         expect(world.layout.parallelism).to.equal(4);
         const n = M * D * 3 + 1;
@@ -44,7 +44,7 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
   }
 
   it('at the defaults the bound is parallelism (8) at several devices per machine, not the padding budget', async () => {
-    const world = await simulate({ machines: 2, devicesPerMachine: 2 });
+    const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2 });
     try {
       expect([world.layout.parallelism, world.layout.paddingSlots, world.memory().pools.inflight.size]).to.deep.equal([8, 8, 8]);
     } finally {
@@ -53,7 +53,7 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
   });
 
   it('unsubscribing right after subscribing runs at most parallelism slices', async () => {
-    const world = await simulate({ machines: 2, devicesPerMachine: 2, parallelism: 3, sliceBytes: 64 });
+    const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, parallelism: 3, sliceBytes: 64 });
     try {
       const n = 16 * 100;
       const [t] = (await buckets(world, 1, n)).tensors;
@@ -71,7 +71,7 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
   });
 
   it('allReduceEach$ pulls the next bucket only when it can be admitted, and reduces every bucket', async () => {
-    const world = await simulate({ machines: 2, devicesPerMachine: 2, parallelism: 2 });
+    const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, parallelism: 2 });
     try {
       const n = 257;
       const { tensors, inputs } = await buckets(world, 40, n);

@@ -2,7 +2,7 @@
 // frames, so ordering, overlap, backpressure, errors and teardown are pinned to exact frames.
 import { expect } from 'chai';
 import { TestScheduler } from 'rxjs/testing';
-import { ClosedError, StageError, Tensor, simulate, type Progress, type SimulateOptions, type World } from '../../src/index.js';
+import { ClosedError, StageError, Tensor, fairring, local, simulate, type Progress, type SimulateOptions, type World } from '../../src/index.js';
 import { createVirtualRuntime, type VirtualOp, type VirtualRuntime, type VirtualRuntimeOptions } from '../helpers/virtual-runtime.js';
 
 const stageOfStream = ['reduceScatter', 'collect', 'add', 'diffuse', 'allGather'] as const;
@@ -25,7 +25,8 @@ async function setup(
   const stageOf = (stream: number): Setup['stageOf'] extends (s: number) => infer R ? R : never =>
     stream < ranks ? null : stageOfStream[(stream - ranks) % 5]!;
   const rt = createVirtualRuntime(scheduler, virtual(stageOf));
-  const world = await simulate({ ...options, runtime: rt, scheduler });
+  // These tests pin the stages themselves: the five stages (reduce-scatter + all-gather on one machine), not auto's routing.
+  const world = await simulate({ pipeline: options.machines === 1 ? local : fairring, ...options, runtime: rt, scheduler });
   return {
     rt,
     world,

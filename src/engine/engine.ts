@@ -67,6 +67,13 @@ export class Engine {
   /** Slices submitted and neither admitted nor dropped yet. */
   private queued = 0;
   private watchdog: Subscription | null = null;
+  /** Jobs with a slice admitted that have neither completed nor been let go (cancelled, nothing live). */
+  private readonly underway = new Set<Job>();
+  /**
+   * Called once when the world fails, after the communicators are aborted and before any caller hears of it,
+   * with the jobs the failure cut short: a slice of each was admitted, and not every one settled in time.
+   */
+  onFailure: ((error: Error, jobs: readonly Job[]) => void) | null = null;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -126,9 +133,14 @@ export class Engine {
     return this.queued === 0 && inUse < size && this.accepting;
   }
 
-  submit(job: Job, listener: Listener): void {
+  /** Throws the ClosedError a job submitted now would get, if the engine takes no more jobs. */
+  checkAccepting(): void {
     if (this.failure) throw new ClosedError(`the world failed earlier: ${this.failure.message}`, { cause: this.failure });
     if (this.closed) throw new ClosedError('the world is closed');
+  }
+
+  submit(job: Job, listener: Listener): void {
+    this.checkAccepting();
     if (job.sliceCount === 0) {
       listener.complete();
       return;
@@ -142,7 +154,10 @@ export class Engine {
   cancel(job: Job): void {
     if (job.cancelled) return;
     job.cancelled = true;
-    if (this.listeners.delete(job.id) && job.live === 0) job.ended();
+    if (this.listeners.delete(job.id) && job.live === 0) {
+      this.underway.delete(job);
+      job.ended();
+    }
   }
 
   /**
@@ -218,6 +233,7 @@ export class Engine {
     this.queued--;
     slice.admittedAt = this.scheduler.now();
     slice.job.live++;
+    this.underway.add(slice.job);
     this.live.push(slice);
     this.liveCount++;
     this.inPipeline.push(slice);
@@ -294,7 +310,10 @@ export class Engine {
     slice.job.live--;
     if (error) this.fail(error);
     else this.progress(slice);
-    if (slice.job.cancelled && slice.job.live === 0) slice.job.ended();
+    if (slice.job.cancelled && slice.job.live === 0) {
+      if (this.failure === null) this.underway.delete(slice.job);
+      slice.job.ended();
+    }
     this.checkDrained();
   }
 
@@ -367,6 +386,7 @@ export class Engine {
     state.listener.next({ job: slice.job.id, slice: slice.index, slices: slice.job.sliceCount, bytes: state.bytes });
     if (state.done === slice.job.sliceCount) {
       this.listeners.delete(slice.job.id);
+      this.underway.delete(slice.job);
       state.listener.complete();
     }
   }
@@ -375,6 +395,13 @@ export class Engine {
     if (this.failure) return;
     this.failure = e;
     this.abortComms();
+    const cut = [...this.underway];
+    this.underway.clear();
+    try {
+      this.onFailure?.(e, cut);
+    } catch (err) {
+      console.error('fairring-rx: recovering the devices after a failure threw:', err);
+    }
     const states = [...this.listeners.values()];
     this.listeners.clear();
     for (const s of states) s.listener.error(e);

@@ -1,6 +1,6 @@
 // Thin typed wrappers the user sees: a Device (one rank's device with its default stream) and a Tensor.
 import { firstValueFrom } from 'rxjs';
-import type { DType, NativeBuffer, NativeDevice, NativeStream } from '../native.js';
+import type { DType, NativeBuffer, NativeDevice, NativeHostBuffer, NativeStream } from '../native.js';
 import { ArgumentError, ClosedError } from '../engine/errors.js';
 import { dtypeOf, elementSize, hostArray, type HostArray } from './dtype.js';
 import type { Runtime } from './runtime.js';
@@ -44,8 +44,13 @@ export class Tensor {
 }
 
 export class Device {
-  /** The stream uploads, downloads and the caller's own work run on; all-reduces order themselves after it. */
-  readonly stream: NativeStream;
+  private current: NativeStream;
+  /** Streams given up after a failure (their sticky error came from a failed all-reduce); closed with the device. */
+  private readonly retired: NativeStream[] = [];
+  /** Settles once the retired streams' work enqueued before they were given up is over (or given up on). */
+  private retiring: Promise<void> = Promise.resolve();
+  /** Tensors whose all-reduce a failure cut short, with why: their contents are undefined. */
+  private readonly failed = new WeakMap<Tensor, { job: number; cause: Error }>();
   /** All-reduces this device takes part in that are not over yet. */
   private readonly pending = new Set<Promise<void>>();
   private isClosed = false;
@@ -55,7 +60,16 @@ export class Device {
     readonly native: NativeDevice,
     readonly place: RankPlace,
   ) {
-    this.stream = new runtime.Stream(native);
+    this.current = new runtime.Stream(native);
+  }
+
+  /**
+   * The stream uploads, downloads and the caller's own work run on; all-reduces order themselves after it. When
+   * the world fails it is replaced by a fresh one (the old one carries the failure's sticky error), so read it
+   * anew rather than keeping it.
+   */
+  get stream(): NativeStream {
+    return this.current;
   }
 
   get rank(): number {
@@ -80,9 +94,11 @@ export class Device {
     if (unknown.length > 0) throw new ArgumentError(`upload takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is dtype: 'float16' | 'bfloat16')`);
     const dtype = dtypeOf(data, options.dtype);
     const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, data.byteLength));
+    // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;
+    // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once.
+    const source = this.pending.size === 0 ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     try {
-      this.closedAsClosedError('upload', () => this.stream.copyFromHost(buffer, 0, data));
-      await this.sync();
+      await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));
     } catch (e) {
       buffer.close();
       throw e;
@@ -99,33 +115,111 @@ export class Device {
     void job.then(() => this.pending.delete(job));
   }
 
+  /**
+   * The tensor's contents. Rejects with a ClosedError when the tensor, the device or the world is closed, or when
+   * an all-reduce of this tensor was cut short by a failure of the world (its contents are then undefined).
+   */
   async download(tensor: Tensor): Promise<HostArray> {
-    if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
-    this.checkOpen('download');
+    this.checkDownload(tensor);
     await Promise.all([...this.pending]);
-    if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
-    this.checkOpen('download');
-    const host = this.closedAsClosedError('download', () => this.stream.copyToHost(tensor.buffer, 0, tensor.byteLength));
-    await this.sync();
+    await this.retiring;
+    this.checkDownload(tensor);
+    let host!: NativeHostBuffer;
+    await this.onStream('download', (s) => {
+      host = s.copyToHost(tensor.buffer, 0, tensor.byteLength);
+    });
     return hostArray(tensor.dtype, host.read());
   }
 
   /** Resolves once everything enqueued on this device's stream so far has completed. */
   async sync(): Promise<void> {
     this.checkOpen('sync');
-    const event = new this.runtime.Event(this.native);
-    try {
-      this.closedAsClosedError('sync', () => this.stream.record(event));
-      await firstValueFrom(this.runtime.completion(event), { defaultValue: undefined });
-    } finally {
-      event.close();
+    await this.retiring;
+    await this.syncOn(this.current, 'sync');
+  }
+
+  /**
+   * The world failed: the all-reduces `failedJobs` names were cut short, so their tensors' contents are undefined
+   * and their downloads reject from now on; and this device's stream, which they ordered after their last slices,
+   * carries (or will carry) their sticky error, so uploads and downloads move to a fresh stream. Work enqueued on
+   * the old stream before its failed wait still runs, and later uploads, downloads and syncs wait for it on the
+   * host (for at most `settleMs`); the old stream is closed with the device. Called by the world.
+   */
+  renew(failedJobs: ReadonlyArray<{ id: number; tensors: readonly Tensor[] }>, cause: Error, settleMs: number): void {
+    for (const job of failedJobs) {
+      for (const t of job.tensors) if (t.device === this && !this.failed.has(t)) this.failed.set(t, { job: job.id, cause });
     }
+    if (this.isClosed || this.current.closed) return;
+    const old = this.current;
+    this.current = new this.runtime.Stream(this.native);
+    this.retired.push(old);
+    const before = this.retiring;
+    const drained = this.syncOn(old, 'sync').catch(() => undefined);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The bound must not keep the process alive by itself.
+    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, settleMs)));
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    this.retiring = Promise.all([before, Promise.race([drained, bounded])]).then(() => clearTimeout(timer));
   }
 
   /** Idempotent; later upload(), download() and sync() reject with a ClosedError. */
   close(): void {
     this.isClosed = true;
-    this.stream.close();
+    // Every stream is closed even if one refuses; the first refusal is reported after.
+    let error: unknown = null;
+    for (const s of [this.current, ...this.retired.splice(0)]) {
+      try {
+        s.close();
+      } catch (e) {
+        error ??= e;
+      }
+    }
+    if (error !== null) throw error;
+  }
+
+  private checkDownload(tensor: Tensor): void {
+    if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
+    this.checkOpen('download');
+    const failed = this.failed.get(tensor);
+    if (failed !== undefined) {
+      throw new ClosedError(
+        `the tensor (rank ${this.rank}) was part of all-reduce #${failed.job}, which failed, so its contents are undefined ` +
+          `(${failed.cause.message}): upload its data again, to a new world`,
+        { cause: failed.cause },
+      );
+    }
+  }
+
+  /**
+   * Enqueues `enqueue` on the current stream and waits for it. If the work failed because that stream was given up
+   * (renew: an all-reduce under way failed and its wait came before this work), it is done once more on the fresh
+   * stream.
+   */
+  private async onStream(what: string, enqueue: (s: NativeStream) => void): Promise<void> {
+    const s = this.current;
+    this.closedAsClosedError(what, () => enqueue(s));
+    try {
+      await this.syncOn(s, what);
+    } catch (e) {
+      // The stream's failure can reach us before the engine's: hear the all-reduces under way out first.
+      if (s === this.current && this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      if (s === this.current || this.isClosed) throw e;
+      await this.retiring;
+      this.checkOpen(what);
+      const fresh = this.current;
+      this.closedAsClosedError(what, () => enqueue(fresh));
+      await this.syncOn(fresh, what);
+    }
+  }
+
+  private async syncOn(stream: NativeStream, what: string): Promise<void> {
+    const event = this.closedAsClosedError(what, () => new this.runtime.Event(this.native));
+    try {
+      this.closedAsClosedError(what, () => stream.record(event));
+      await firstValueFrom(this.runtime.completion(event), { defaultValue: undefined });
+    } finally {
+      event.close();
+    }
   }
 
   private closedMessage(what: string): string {

@@ -81,6 +81,11 @@ export class World extends EventEmitter<WorldEvents> {
   ) {
     super();
     this.timings$ = fromEvent(this, 'timing') as Observable<StageTiming>;
+    // A failure poisons the devices' own streams (each all-reduce orders them after its last slice): every device
+    // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.
+    engine.onFailure = (error, jobs) => {
+      for (const d of this.devices) d.renew(jobs, error, ctx.timeoutMs);
+    };
   }
 
   get topology(): EngineContext['topology'] {
@@ -130,6 +135,8 @@ export class World extends EventEmitter<WorldEvents> {
         }
         submitted = true;
         try {
+          // A world that takes no more work says why before anything is recorded on the devices' streams.
+          this.engine.checkAccepting();
           const { program } = this.ctx;
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
           program.submit();

@@ -1,0 +1,119 @@
+// After a timeout or an abort fails the world, the devices' own streams must not carry the failure: tensors that
+// were not part of the failed all-reduce still download their data, its own tensors refuse to download with a
+// ClosedError saying why, new uploads work, and close() frees everything.
+import { expect } from 'chai';
+import { pipe } from 'rxjs';
+import { ClosedError, StageError, TimeoutError, allGather, reduceScatter, simulate, stage, type PipelineSpec, type World } from '../../src/index.js';
+import type { HostArray } from '../../src/runtime/dtype.js';
+import { randomArray } from '../helpers/data.js';
+
+/** A pipeline with a custom stage in which only rank 0 joins a collective on the given communicator. */
+function lonely(comm: 'reduceScatter' | 'allGather'): PipelineSpec {
+  return {
+    name: 'broken',
+    padded: true,
+    comms: ['reduceScatter', 'allGather'],
+    build: (ctx) =>
+      pipe(
+        reduceScatter(ctx),
+        stage(ctx, {
+          stage: 'lonely',
+          stream: 'add',
+          bytes: () => 0,
+          enqueue: (v) => {
+            const r = ctx.ranks[0]!;
+            ctx.program.beginGroup();
+            ctx.program.item('allReduce', r.streams.add, r.comms[comm]!, 'float32', 'sum', 2, v.tensor(0), 0, v.tensor(0), 0, -1);
+            ctx.program.endGroup();
+          },
+        }),
+        allGather(ctx),
+      ),
+  };
+}
+
+const failures = [
+  // Rank 0 waits for a peer that never joins: the watchdog times the slice out and aborts the communicators.
+  { what: 'a timeout', comm: 'reduceScatter', Error: TimeoutError, code: 'ERR_FAIRRING_TIMEOUT', message: /did not finish lonely on rank\(s\) 0 within 300 ms/ },
+  // Rank 0's extra allReduce meets its peer's allGather: a mismatch fails the records and aborts the communicators.
+  { what: 'an abort (communicator mismatch)', comm: 'allGather', Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*where rank 0 called allReduce/ },
+] as const;
+
+const rejection = (p: Promise<unknown>): Promise<Error | null> => p.then(() => null, (e: Error) => e);
+const values = (a: HostArray): number[] => Array.from(a as Float32Array);
+
+describe('failures leave the devices usable [cpu]', () => {
+  let world: World | null = null;
+  afterEach(async () => {
+    await world?.close();
+    world = null;
+  });
+
+  for (const [M, D] of [
+    [1, 2],
+    [2, 2],
+  ] as const) {
+    for (const f of failures) {
+      it(`${M} machine(s) x ${D} devices, after ${f.what}: idle tensors download unchanged, the failed all-reduce's tensors refuse, close() frees all`, async () => {
+        const w = (world = await simulate({ machines: M, devicesPerMachine: D, timeoutMs: 300, pipeline: lonely(f.comm) }));
+        const n = 1000;
+        const aData = w.devices.map(() => randomArray('float32', n));
+        const bData = w.devices.map(() => randomArray('float32', n));
+        const A = await Promise.all(w.devices.map((d, i) => d.upload(aData[i]!)));
+        const B = await Promise.all(w.devices.map((d, i) => d.upload(bData[i]!)));
+
+        const failed = rejection(w.allReduce(B));
+        // Started while the all-reduce is on the devices: a download (held until it is over) and an upload whose
+        // host array the caller reuses at once.
+        const early = A.map((t) => t.download());
+        const cData = w.devices.map(() => randomArray('float32', n));
+        const reused = cData.map((c) => new Float32Array(c as Float32Array));
+        const C = w.devices.map((d, i) => d.upload(reused[i]!));
+        for (const r of reused) r.fill(-1);
+
+        const e = await failed;
+        expect(e).to.be.instanceOf(f.Error);
+        expect((e as TimeoutError | StageError).code).to.equal(f.code);
+        expect(e!.message).to.match(f.message);
+
+        // Tensors that were not part of the failed all-reduce keep their data, on every rank.
+        for (let i = 0; i < A.length; i++) {
+          expect(values(await early[i]!), `early download of A on rank ${i}`).to.deep.equal(values(aData[i]!));
+          expect(values(await A[i]!.download()), `A on rank ${i}`).to.deep.equal(values(aData[i]!));
+        }
+        const uploaded = await Promise.all(C);
+        for (let i = 0; i < uploaded.length; i++) expect(values(await uploaded[i]!.download()), `C on rank ${i}`).to.deep.equal(values(cData[i]!));
+
+        // The failed all-reduce's tensors say so, with a typed error, on every rank; and keep saying so.
+        for (let i = 0; i < B.length; i++) {
+          for (let attempt = 0; attempt < 2; attempt++) {
+            const be = await rejection(B[i]!.download());
+            expect(be, `B on rank ${i}`).to.be.instanceOf(ClosedError);
+            expect((be as ClosedError).code).to.equal('ERR_FAIRRING_CLOSED');
+            expect(be!.message).to.match(new RegExp(`^the tensor \\(rank ${i}\\) was part of all-reduce #0, which failed, so its contents are undefined \\(`));
+            expect(be!.cause).to.equal(e);
+          }
+        }
+
+        // The recovered devices take new uploads, downloads and syncs; the world takes no more all-reduces.
+        for (const d of w.devices) {
+          const fresh = randomArray('float32', 77);
+          const t = await d.upload(fresh);
+          expect(values(await t.download())).to.deep.equal(values(fresh));
+          await d.sync();
+        }
+        expect(await rejection(w.allReduce(A))).to.be.instanceOf(ClosedError);
+        expect(values(await A[0]!.download())).to.deep.equal(values(aData[0]!));
+
+        await w.close();
+        const m = w.memory();
+        for (const [name, pool] of Object.entries(m.pools)) expect(pool.inUse, name).to.equal(0);
+        for (const d of w.devices) {
+          expect(d.closed).to.equal(true);
+          expect(d.stream.closed).to.equal(true);
+        }
+        expect(await rejection(A[0]!.download())).to.be.instanceOf(ClosedError).with.property('message').match(/after it was closed/);
+      });
+    }
+  }
+});

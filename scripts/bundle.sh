@@ -11,7 +11,7 @@ xz -T0 -6 -c "$(command -v node)" > bundle/node.xz
 deps=$(node -e '
   const lock = require("./package-lock.json");
   const keep = new Set();
-  const want = ["rxjs", "eventemitter3", "commander", "mocha", "chai", "fast-check"];
+  const want = ["rxjs", "eventemitter3", "commander", "cli-progress", "mocha", "chai", "fast-check"];
   const visit = (name) => {
     const key = "node_modules/" + name;
     if (keep.has(key) || !lock.packages[key]) return;

@@ -1,7 +1,8 @@
 // The CPU demo: 2 simulated machines x 4 devices all-reduce a stream of gradient buckets through the five
-// Fairring stages, as DDP would submit them; a progress bar per slice on a terminal (none when piped), every
-// bucket checked against float64 host sums, and a per-stage timing table.
+// Fairring stages, as DDP would submit them; a cli-progress bar over the slices on a terminal (nothing when
+// piped), every bucket checked against float64 host sums, and a per-stage timing table.
 import { lastValueFrom, merge, tap } from 'rxjs';
+import { sliceProgress } from './progress.js';
 import { simulate } from '../world/simulate.js';
 import type { StageTiming } from '../engine/engine.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
@@ -48,15 +49,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     );
     const tensors = await Promise.all(inputs.map((bucket) => Promise.all(world.devices.map((d, i) => d.upload(bucket[i]!)))));
     const slicesPerBucket = Math.ceil((n * 4) / world.layout.sliceBytes);
-    const total = buckets * slicesPerBucket;
-    let done = 0;
+    const progress = sliceProgress(buckets * slicesPerBucket);
     const started = performance.now();
-    const terminal = process.stdout.isTTY;
-    const all$ = merge(...tensors.map((t) => world.allReduce$(t)));
     try {
-      await lastValueFrom(terminal ? all$.pipe(tap(() => renderProgress(++done, total))) : all$, { defaultValue: undefined });
+      await lastValueFrom(merge(...tensors.map((t) => world.allReduce$(t))).pipe(tap(() => progress.tick())), { defaultValue: undefined });
     } finally {
-      if (terminal) process.stdout.write('\n');
+      progress.stop();
     }
     const seconds = (performance.now() - started) / 1000;
     sub.unsubscribe();
@@ -78,12 +76,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     console.log(timingTable(timings));
   } finally {
     await world.close();
-  }
-
-  function renderProgress(current: number, of: number): void {
-    const width = 30;
-    const filled = Math.round((current / of) * width);
-    process.stdout.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${current}/${of} slices`);
   }
 }
 

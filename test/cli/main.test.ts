@@ -54,10 +54,15 @@ describe('fairring-rx command line', () => {
     expect(r.stdout).not.to.include('\r');
   });
 
-  it('runs a small demo without a progress bar when piped', () => {
-    const r = cli('demo', '--machines', '2', '--devices', '1', '--buckets', '2', '--elements', '1000');
-    expect(r.status, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/verified 2 buckets on 2 ranks/);
-    expect(r.stdout).not.to.include('\r');
-  });
+  for (const [machines, devices] of [['1', '2'], ['2', '1']] as const) {
+    it(`runs a small demo on ${machines} machine(s) x ${devices} device(s) as plain lines when piped: no progress bar`, () => {
+      const r = cli('demo', '--machines', machines, '--devices', devices, '--buckets', '2', '--elements', '1000');
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).not.to.include('\r');
+      expect(r.stdout).not.to.include('\x1b');
+      expect(r.stdout).not.to.match(/slices\s*$/m);
+      expect(r.stdout).to.match(/^verified 2 buckets on 2 ranks: max abs error \d\.\d\de[-+]\d+ against float64 host sums$/m);
+      expect(r.stderr).to.equal('');
+    });
+  }
 });

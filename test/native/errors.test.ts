@@ -95,14 +95,33 @@ describe('argument errors', () => {
     c0!.abort();
   });
 
-  it('reports what CUDA support this build and machine have', () => {
+  it('without CUDA devices: says why, offers only cpu and refuses a CUDA device with that reason', function () {
     const info = native.info();
-    expect(info.backends).to.include('cpu');
-    expect(info.cuda.built).to.be.a('boolean');
-    if (info.cuda.deviceCount === 0) {
-      expect(info.cuda.error).to.be.a('string').and.not.empty;
-      expect(info.backends).to.not.include('cuda');
-      expect(() => new native.Device('cuda', 0)).to.throw(Error, /CUDA backend unavailable/);
+    if (info.cuda.deviceCount > 0) this.skip();
+    expect(info.backends).to.deep.equal(['cpu']);
+    expect(info.cuda.devices).to.deep.equal([]);
+    expect(info.cuda.error).to.be.a('string').and.match(info.cuda.built ? /^no CUDA devices/ : /^built without CUDA$/);
+    expect(() => new native.Device('cuda', 0))
+      .to.throw(Error)
+      .that.includes({ name: 'Error', message: `CUDA backend unavailable: ${info.cuda.error}` });
+  });
+
+  it('with CUDA devices: lists each one and refuses an ordinal past the last with a RangeError', function () {
+    const info = native.info();
+    const count = info.cuda.deviceCount;
+    if (count === 0) {
+      console.log(`      skipping: ${info.cuda.error ?? 'no CUDA devices'}`);
+      this.skip();
     }
+    expect(info.cuda.built).to.equal(true);
+    expect(info.cuda.error).to.equal(null);
+    expect(info.backends).to.deep.equal(info.nccl.loaded ? ['cpu', 'cuda'] : ['cpu']);
+    expect(info.cuda.devices.map((d) => [d.ordinal, d.error])).to.deep.equal(Array.from({ length: count }, (_, i) => [i, undefined]));
+    for (const d of info.cuda.devices) expect(d.totalMemory, `device ${d.ordinal}`).to.be.greaterThan(1 << 30);
+    const last = new native.Device('cuda', count - 1);
+    expect(last).to.include({ backend: 'cuda', ordinal: count - 1, name: info.cuda.devices[count - 1]!.name });
+    expect(() => new native.Device('cuda', count))
+      .to.throw(RangeError)
+      .that.includes({ name: 'RangeError', message: `CUDA device ${count} does not exist: ${count} device(s) present` });
   });
 });

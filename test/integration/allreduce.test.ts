@@ -14,7 +14,6 @@ import {
   reduceScatter,
   nccl,
   simulate,
-  stage,
   type ReduceOp,
   type PipelineSpec,
   type Slice,
@@ -23,6 +22,7 @@ import {
 } from '../../src/index.js';
 import { dtypes, reduceOps } from '../../src/native.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
+import { lonely } from '../helpers/pipelines.js';
 import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
 
 const topologies: Array<[number, number, RankLayout]> = [
@@ -241,31 +241,6 @@ describe('all-reduce on the CPU backend', () => {
       const e2 = await simulate({ pipeline: 'fairring', machines: 4, devicesPerMachine: 1, memoryBytes: 100, parallelism: 2 }).then(() => null, (e: Error) => e);
       expect(e2).to.be.instanceOf(LayoutError).with.property('message').match(/cannot hold 2 staging slots/);
     });
-
-    /** A pipeline with a custom stage in which only rank 0 joins a collective on the given communicator. */
-    function lonely(comm: 'reduceScatter' | 'allGather'): PipelineSpec {
-      return {
-        name: 'broken',
-        padded: true,
-        comms: ['reduceScatter', 'allGather'],
-        build: (ctx) =>
-          pipe(
-            reduceScatter(ctx),
-            stage(ctx, {
-              stage: 'lonely',
-              stream: 'add',
-              bytes: () => 0,
-              enqueue: (v) => {
-                const r = ctx.ranks[0]!;
-                ctx.program.beginGroup();
-                ctx.program.item('allReduce', r.streams.add, r.comms[comm]!, 'float32', 'sum', 2, v.tensor(0), 0, v.tensor(0), 0, -1);
-                ctx.program.endGroup();
-              },
-            }),
-            allGather(ctx),
-          ),
-      };
-    }
 
     it('a stage that fails on the device names rank, stage and slice, fails the world and frees its slots', async () => {
       // Rank 0's extra allReduce meets rank 1's allGather on the same communicator: a mismatch on every rank.

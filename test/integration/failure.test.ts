@@ -2,35 +2,10 @@
 // were not part of the failed all-reduce still download their data, its own tensors refuse to download with a
 // ClosedError saying why, new uploads work, and close() frees everything.
 import { expect } from 'chai';
-import { pipe } from 'rxjs';
-import { ClosedError, StageError, TimeoutError, allGather, reduceScatter, simulate, stage, type PipelineSpec, type World } from '../../src/index.js';
+import { ClosedError, StageError, TimeoutError, simulate, type World } from '../../src/index.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { randomArray } from '../helpers/data.js';
-
-/** A pipeline with a custom stage in which only rank 0 joins a collective on the given communicator. */
-function lonely(comm: 'reduceScatter' | 'allGather'): PipelineSpec {
-  return {
-    name: 'broken',
-    padded: true,
-    comms: ['reduceScatter', 'allGather'],
-    build: (ctx) =>
-      pipe(
-        reduceScatter(ctx),
-        stage(ctx, {
-          stage: 'lonely',
-          stream: 'add',
-          bytes: () => 0,
-          enqueue: (v) => {
-            const r = ctx.ranks[0]!;
-            ctx.program.beginGroup();
-            ctx.program.item('allReduce', r.streams.add, r.comms[comm]!, 'float32', 'sum', 2, v.tensor(0), 0, v.tensor(0), 0, -1);
-            ctx.program.endGroup();
-          },
-        }),
-        allGather(ctx),
-      ),
-  };
-}
+import { lonely } from '../helpers/pipelines.js';
 
 const failures = [
   // Rank 0 waits for a peer that never joins: the watchdog times the slice out and aborts the communicators.

@@ -3,14 +3,14 @@ export { World, type AllReduceOptions, type MemoryReport } from './world/world.j
 export { Device, Tensor, type RankPlace } from './runtime/device.js';
 export { nativeRuntime, type Runtime } from './runtime/runtime.js';
 export { native, dtypes, reduceOps, collectiveKinds, OpCode, RecordMode, type NativeQueue, type QueueProgress, type BackendName, type DType, type ReduceOp } from './native.js';
-export type { Progress, StageTiming } from './engine/engine.js';
+export type { Progress, StageTiming } from './world/engine.js';
 export { computeLayout, ALIGNMENT, type Layout, type LayoutOptions } from './engine/layout.js';
 export { SlotPool, SlotRing } from './engine/pool.js';
 export { completion, Completions } from './engine/completion.js';
 export { Program, type Mark } from './runtime/program.js';
 export { SliceViews, globalRank, placeOf, type EngineContext, type Slice, type Job, type Topology, type RankLayout, type RankContext } from './engine/context.js';
 export { toPipelineSpec, type PipelineSpec, type PipelineOption } from './engine/pipeline.js';
-export { errorCodes, ArgumentError, ClosedError, ContractError, FairringError, LayoutError, StageError, TimeoutError, type StageName } from './engine/errors.js';
+export { errorCodes, ArgumentError, ClosedError, ContractError, FairringError, LayoutError, StageError, TimeoutError, type StageName } from './errors.js';
 export { stage, runStage, waitUnlessDone, type StageSpec } from './operators/stage.js';
 export { admit, type AdmitGate } from './operators/admit.js';
 export { finish, type FinishGate } from './operators/finish.js';

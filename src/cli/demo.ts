@@ -4,7 +4,7 @@
 import { lastValueFrom, merge, tap } from 'rxjs';
 import { sliceProgress } from './progress.js';
 import { simulate } from '../world/simulate.js';
-import type { StageTiming } from '../engine/engine.js';
+import type { StageTiming } from '../world/engine.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 
 export interface DemoOptions {

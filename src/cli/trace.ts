@@ -2,7 +2,7 @@
 // one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice.
 // A timing carries a duration but no start, so each thread's events are laid end to end in arrival order.
 import { writeFile } from 'node:fs/promises';
-import type { StageTiming } from '../engine/engine.js';
+import type { StageTiming } from '../world/engine.js';
 
 /** A stage timing and the pipeline it came from (stages of different pipelines get their own threads). */
 export interface TracedTiming extends StageTiming {

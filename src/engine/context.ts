@@ -8,7 +8,7 @@ import { ALIGNMENT, type Layout } from './layout.js';
 import type { SlotPool, SlotRing } from './pool.js';
 import type { Completions } from './completion.js';
 import type { Mark, Program } from '../runtime/program.js';
-import type { StageName } from './errors.js';
+import type { StageName } from '../errors.js';
 import type { PipelineSpec } from './pipeline.js';
 
 export type RankLayout = 'machine-major' | 'device-major';

@@ -1,6 +1,6 @@
 // Fairring's memory layout: how a memory budget, a padding budget and a minimum parallelism become a slot
 // size, a slice size and the number of padding and staging slots.
-import { ArgumentError, LayoutError } from './errors.js';
+import { ArgumentError, LayoutError } from '../errors.js';
 
 /** Every slot and slice is a whole number of elements of any dtype: multiples of the largest element. */
 export const ALIGNMENT = 8;

@@ -5,7 +5,7 @@
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { RecordMode } from '../native.js';
 import { SliceViews, type EngineContext, type Slice, type StreamName } from '../engine/context.js';
-import { StageError, type StageName } from '../engine/errors.js';
+import { StageError, type StageName } from '../errors.js';
 import type { Mark } from '../runtime/program.js';
 
 export interface StageSpec {

@@ -1,7 +1,7 @@
 // Thin typed wrappers the user sees: a Device (one rank's device with its default stream) and a Tensor.
 import { firstValueFrom } from 'rxjs';
 import type { DType, NativeBuffer, NativeDevice, NativeHostBuffer, NativeStream } from '../native.js';
-import { ArgumentError, ClosedError } from '../engine/errors.js';
+import { ArgumentError, ClosedError } from '../errors.js';
 import { dtypeOf, elementSize, hostArray, type HostArray } from './dtype.js';
 import type { Runtime } from './runtime.js';
 

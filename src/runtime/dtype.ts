@@ -1,6 +1,6 @@
 // Element types on the host: which TypedArray carries each dtype, and the 16-bit float encodings.
 import type { DType } from '../native.js';
-import { ArgumentError } from '../engine/errors.js';
+import { ArgumentError } from '../errors.js';
 
 export type HostArray =
   | Float32Array

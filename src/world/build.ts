@@ -8,7 +8,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { Program } from '../runtime/program.js';
 import { streamNames, type CommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
 import { Completions } from '../engine/completion.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from './engine.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { SlotPool, SlotRing } from '../engine/pool.js';

@@ -7,7 +7,7 @@ import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
 import { globalRank, placeOf, type CommName, type RankLayout, type Topology } from '../engine/context.js';
-import { ArgumentError } from '../engine/errors.js';
+import { ArgumentError } from '../errors.js';
 import { MAX_PARALLELISM, computeLayout } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
 import { auto, fairring, local, readyPipelines } from '../../pipelines/index.js';

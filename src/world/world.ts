@@ -5,8 +5,8 @@ import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type N
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
-import type { Engine, Progress, StageTiming } from '../engine/engine.js';
-import { ArgumentError, ClosedError } from '../engine/errors.js';
+import type { Engine, Progress, StageTiming } from './engine.js';
+import { ArgumentError, ClosedError } from '../errors.js';
 import type { Layout } from '../engine/layout.js';
 
 export interface AllReduceOptions {

@@ -22,7 +22,7 @@ import {
   type SimulateOptions,
   type World,
 } from '../../src/index.js';
-import { errorCodes } from '../../src/engine/errors.js';
+import { errorCodes } from '../../src/errors.js';
 import type { NativeDevice } from '../../src/native.js';
 import { MAX_TIMEOUT_MS } from '../../src/world/simulate.js';
 

@@ -6,7 +6,7 @@ import { count, lastValueFrom } from 'rxjs';
 import { native } from '../../native.js';
 import { Tensor } from '../../runtime/device.js';
 import { elementSize } from '../../runtime/dtype.js';
-import type { StageTiming } from '../../engine/engine.js';
+import type { StageTiming } from '../../world/engine.js';
 import { simulate } from '../../world/simulate.js';
 import type { World } from '../../world/world.js';
 import { pipelines } from '../tables.js';

@@ -4,9 +4,9 @@
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
 import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
 import type { DType } from '../native.js';
-import type { EngineContext, Job, Slice } from './context.js';
-import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from './errors.js';
-import type { PipelineSpec } from './pipeline.js';
+import type { EngineContext, Job, Slice } from '../engine/context.js';
+import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
+import type { PipelineSpec } from '../engine/pipeline.js';
 import { admit } from '../operators/admit.js';
 import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';

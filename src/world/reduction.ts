@@ -1,7 +1,7 @@
 // Which built-in stages a topology needs so that every rank ends with the full reduction: a pipeline made of
 // the built-in operators that leaves one out would hand back partial sums without an error.
-import type { Topology } from './context.js';
-import type { StageName } from './errors.js';
+import type { Topology } from '../engine/context.js';
+import type { StageName } from '../errors.js';
 
 const builtIn: ReadonlySet<StageName> = new Set<StageName>(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'allReduce', 'finish']);
 

@@ -21,3 +21,4 @@ export { diffuse } from './operators/diffuse.js';
 export { allGather } from './operators/allGather.js';
 export { allReduce } from './operators/allReduce.js';
 export { fairring, local, nccl, auto, autoPipeline, AUTO_FAIRRING_MIN_BYTES, readyPipelines, type AutoOptions } from '../pipelines/index.js';
+export { jobFromEnv, type JobEnv, type JobSource } from './world/launch-env.js';

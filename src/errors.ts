@@ -13,6 +13,7 @@ export const errorCodes = {
   TimeoutError: { code: 'ERR_FAIRRING_TIMEOUT', meaning: 'a slice did not settle within timeoutMs; the communicators were aborted' },
   ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice' },
   ClosedError: { code: 'ERR_FAIRRING_CLOSED', meaning: 'the world, device or tensor was closed (or the world failed earlier) and takes no more work' },
+  RendezvousTimeoutError: { code: 'ERR_FAIRRING_RENDEZVOUS_TIMEOUT', meaning: 'a rendezvous store operation (connect, get, wait, set, add) did not complete within its timeoutMs' },
 } as const;
 
 export type FairringErrorName = keyof typeof errorCodes;
@@ -89,4 +90,21 @@ export class ClosedError extends FairringError {
 /** A pipeline broke its contract: every admitted slice must come out of it once, in order. */
 export class ContractError extends FairringError {
   static override readonly code: FairringErrorCode = errorCodes.ContractError.code;
+}
+
+/** A rendezvous store operation did not complete in time: which operation, the keys it waited for, the timeout. */
+export class RendezvousTimeoutError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.RendezvousTimeoutError.code;
+
+  constructor(
+    readonly op: 'connect' | 'get' | 'wait' | 'set' | 'add',
+    /** The keys waited for (for connect: none). */
+    readonly keys: readonly string[],
+    readonly timeoutMs: number,
+    what: string,
+  ) {
+    super(
+      `store ${op} ${what} did not complete within ${timeoutMs} ms (a rank that never started or never set the key, or a store that is unreachable: check the store address and raise timeoutMs)`,
+    );
+  }
 }

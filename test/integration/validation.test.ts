@@ -13,6 +13,7 @@ import {
   FairringError,
   LayoutError,
   StageError,
+  RendezvousTimeoutError,
   TimeoutError,
   native,
   nativeRuntime,
@@ -90,7 +91,7 @@ describe('validation, error codes and close paths [cpu]', () => {
 
   describe('errors', () => {
     it('every error class has a stable code from the one table, and keeps its fields', () => {
-      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError };
+      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError, RendezvousTimeoutError };
       expect(Object.keys(errorCodes).sort()).to.deep.equal(Object.keys(classes).sort());
       expect(Object.values(errorCodes).map((e) => e.code)).to.deep.equal([
         'ERR_FAIRRING',
@@ -100,6 +101,7 @@ describe('validation, error codes and close paths [cpu]', () => {
         'ERR_FAIRRING_TIMEOUT',
         'ERR_FAIRRING_CONTRACT',
         'ERR_FAIRRING_CLOSED',
+        'ERR_FAIRRING_RENDEZVOUS_TIMEOUT',
       ]);
       for (const [name, Class] of Object.entries(classes)) {
         expect(Class.code, name).to.equal(errorCodes[name as keyof typeof errorCodes].code);

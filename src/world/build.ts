@@ -38,57 +38,73 @@ export function buildWorld(parts: WorldParts): World {
   const queue = new runtime.Queue(backend, completions.onProgress);
   const program = new Program(queue);
   const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms };
-  const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
-  const addStream = (s: NativeStream): number => {
-    const index = queue.addStream(s);
-    program.track(index);
-    return index;
-  };
-  const addBuffer = (bytes: number, device: Device): number => {
-    const b: NativeBuffer = new runtime.Buffer(device.native, bytes);
-    handles.buffers.push(b);
-    return queue.addBuffer(b);
-  };
-  const staged = topology.devicesPerMachine === 1 && topology.machines > 1;
-  const ranks: RankContext[] = devices.map((device, g) => {
-    const streams = {} as Record<StreamName, number>;
-    for (const name of streamNames) {
-      const s = new runtime.Stream(device.native);
-      handles.streams.push(s);
-      streams[name] = addStream(s);
-    }
-    const comms: Partial<Record<CommName, number>> = {};
-    for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[CommName, NativeComm]>) comms[family] = commIndex.get(c)!;
-    return {
-      device,
-      place: device.place,
-      streams,
-      deviceStream: addStream(device.stream),
-      comms,
-      padding: addBuffer(layout.paddingSlots * layout.paddingSlotBytes, device),
-      staging: staged ? addBuffer(layout.stagingSlots * layout.slotBytes, device) : -1,
-      stagingPadding: staged ? addBuffer(layout.stagingSlots * topology.machines * ALIGNMENT, device) : -1,
+  try {
+    const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
+    const addStream = (s: NativeStream): number => {
+      const index = queue.addStream(s);
+      program.track(index);
+      return index;
     };
-  });
-  let worldRef: World | null = null;
-  const ctx: EngineContext = {
-    runtime,
-    topology,
-    layout,
-    ranks,
-    program,
-    completions,
-    pools: {
-      inflight: new SlotPool('inflight', layout.parallelism),
-      padding: new SlotRing('padding', layout.paddingSlots),
-      staging: new SlotRing('staging', layout.stagingSlots),
-    },
-    timing: { get enabled() { return parts.timings || (worldRef?.listenerCount('timing') ?? 0) > 0; } },
-    timeoutMs: parts.timeoutMs,
-  };
-  const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
-    for (const c of parts.allComms) c.abort();
-  });
-  worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles);
-  return worldRef;
+    const addBuffer = (bytes: number, device: Device): number => {
+      const b: NativeBuffer = new runtime.Buffer(device.native, bytes);
+      handles.buffers.push(b);
+      return queue.addBuffer(b);
+    };
+    const staged = topology.devicesPerMachine === 1 && topology.machines > 1;
+    const ranks: RankContext[] = devices.map((device, g) => {
+      const streams = {} as Record<StreamName, number>;
+      for (const name of streamNames) {
+        const s = new runtime.Stream(device.native);
+        handles.streams.push(s);
+        streams[name] = addStream(s);
+      }
+      const comms: Partial<Record<CommName, number>> = {};
+      for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[CommName, NativeComm]>) comms[family] = commIndex.get(c)!;
+      return {
+        device,
+        place: device.place,
+        streams,
+        deviceStream: addStream(device.stream),
+        comms,
+        padding: addBuffer(layout.paddingSlots * layout.paddingSlotBytes, device),
+        staging: staged ? addBuffer(layout.stagingSlots * layout.slotBytes, device) : -1,
+        stagingPadding: staged ? addBuffer(layout.stagingSlots * topology.machines * ALIGNMENT, device) : -1,
+      };
+    });
+    let worldRef: World | null = null;
+    const ctx: EngineContext = {
+      runtime,
+      topology,
+      layout,
+      ranks,
+      program,
+      completions,
+      pools: {
+        inflight: new SlotPool('inflight', layout.parallelism),
+        padding: new SlotRing('padding', layout.paddingSlots),
+        staging: new SlotRing('staging', layout.stagingSlots),
+      },
+      timing: { get enabled() { return parts.timings || (worldRef?.listenerCount('timing') ?? 0) > 0; } },
+      timeoutMs: parts.timeoutMs,
+    };
+    const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
+      for (const c of parts.allComms) c.abort();
+    });
+    worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles);
+    return worldRef;
+  } catch (e) {
+    // What this builder made goes again, in the order world.close() uses: the Queue, then streams and buffers.
+    closeQuietly(queue);
+    for (const h of [...handles.streams, ...handles.buffers]) closeQuietly(h);
+    throw e;
+  }
+}
+
+/** Frees a handle after a failure, where the first error is the one to report. */
+export function closeQuietly(handle: { close(): void }): void {
+  try {
+    handle.close();
+  } catch {
+    // The failure being reported matters more than this one.
+  }
 }

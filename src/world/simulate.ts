@@ -11,7 +11,7 @@ import { ArgumentError } from '../errors.js';
 import { MAX_PARALLELISM, computeLayout } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
 import { auto, fairring, local, readyPipelines } from '../../pipelines/index.js';
-import { buildWorld } from './build.js';
+import { buildWorld, closeQuietly } from './build.js';
 import type { World } from './world.js';
 
 export interface WorldOptions {
@@ -142,25 +142,6 @@ function allocationError(e: unknown, memoryBytes: number, paddingBytes: number):
   );
 }
 
-/** A runtime that remembers the handles made through it while `on()` holds, so a failed build can free them. */
-interface Made {
-  queues: Array<{ close(): void }>;
-  /** Streams and buffers, in the order made. */
-  handles: Array<{ close(): void }>;
-}
-
-function tracking(runtime: Runtime, made: Made, on: () => boolean): Runtime {
-  const track = <A extends unknown[], T extends { close(): void }>(Ctor: new (...args: A) => T, into: Array<{ close(): void }>): new (...args: A) => T =>
-    function (...args: A): T {
-      const handle = new Ctor(...args);
-      if (on()) into.push(handle);
-      return handle;
-    } as unknown as new (...args: A) => T;
-  const wrapped = Object.create(runtime) as Runtime;
-  Object.assign(wrapped, { Stream: track(runtime.Stream, made.handles), Buffer: track(runtime.Buffer, made.handles), Queue: track(runtime.Queue, made.queues) });
-  return wrapped;
-}
-
 let cudaInfo: NativeInfo['cuda'] | undefined;
 
 function ordinalsFor(topology: Topology, backend: BackendName, given: readonly number[] | undefined): number[] {
@@ -233,14 +214,6 @@ async function createComms(
   return { perRank, all };
 }
 
-function closeQuietly(handle: { close(): void }): void {
-  try {
-    handle.close();
-  } catch {
-    // Freeing after a failure: the first error is the one to report.
-  }
-}
-
 export async function simulate(options: SimulateOptions): Promise<World> {
   // Every option is checked before anything is allocated or enqueued.
   if (options === null || typeof options !== 'object') {
@@ -299,9 +272,8 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   const natives = ordinals.map((o) => new runtime.Device(backend, o));
   checkMemory(backend, natives, ordinals, { memoryBytes, paddingBytes, budgetBytes, allocatedBytes: layout.allocatedBytes });
 
-  // From here on handles are made: a failure part way frees every one before it is reported.
-  const made: Made = { queues: [], handles: [] };
-  let building = true;
+  // From here on handles are made: a failure part way frees every one before it is reported (buildWorld frees
+  // its own).
   const devices: Device[] = [];
   let comms: NativeComm[] = [];
   try {
@@ -310,8 +282,8 @@ export async function simulate(options: SimulateOptions): Promise<World> {
     // behaves the same on CUDA, the first word (within the communicators' own limit of one day).
     const { perRank, all } = await createComms(runtime, backend, topology, devices, pipeline.comms, Math.min(2 * timeoutMs, MAX_TIMEOUT_MS));
     comms = all;
-    const built = buildWorld({
-      runtime: tracking(runtime, made, () => building),
+    return buildWorld({
+      runtime,
       backend,
       topology,
       layout,
@@ -324,13 +296,8 @@ export async function simulate(options: SimulateOptions): Promise<World> {
       timings: options.timings === true,
       budgetBytes,
     });
-    building = false;
-    return built;
   } catch (e) {
-    building = false;
-    // The order world.close() uses: the Queue, then streams and buffers, communicators, devices.
-    for (const q of made.queues) closeQuietly(q);
-    for (const h of made.handles) closeQuietly(h);
+    // The order world.close() uses: communicators, then devices.
     for (const c of comms) closeQuietly(c);
     for (const d of devices) closeQuietly(d);
     throw allocationError(e, memoryBytes, paddingBytes);

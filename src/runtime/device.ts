@@ -15,6 +15,7 @@ export interface RankPlace {
 
 export class Tensor {
   private released = false;
+  private readonly closeHooks: Array<() => void> = [];
 
   constructor(
     readonly device: Device,
@@ -38,8 +39,16 @@ export class Tensor {
 
   /** Idempotent; work already enqueued keeps the memory until done. */
   close(): void {
+    if (this.released) return;
     this.released = true;
     this.buffer.close();
+    for (const hook of this.closeHooks.splice(0)) hook();
+  }
+
+  /** Runs `hook` once when the tensor is closed (a world then lets go of the memory it registered). */
+  onClose(hook: () => void): void {
+    if (this.released) hook();
+    else this.closeHooks.push(hook);
   }
 }
 

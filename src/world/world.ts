@@ -55,6 +55,11 @@ export interface ReferenceLoopResult {
   slicesPerIteration: number;
 }
 
+interface Registration {
+  index: number;
+  uses: number;
+}
+
 interface WorldEvents {
   timing: [StageTiming];
 }
@@ -65,8 +70,13 @@ export class World extends EventEmitter<WorldEvents> {
   private closing: Promise<void> | null = null;
   /** Tensors an all-reduce still works on, and when that all-reduce is over. */
   private readonly busy = new Map<Tensor, Promise<void>>();
-  /** Tensors registered with the Queue: index and how many jobs (or reference loops) use it. */
-  private readonly registered = new Map<Tensor, { index: number; uses: number }>();
+  /**
+   * Tensors registered with the Queue: index and how many jobs (or reference loops) use it. A registration
+   * outlives its jobs, so a tensor reduced again costs no native call; it is dropped when the tensor is closed
+   * and unused, or after the tensor was garbage-collected, so the queue never keeps a dropped tensor's memory.
+   */
+  private readonly registered = new WeakMap<Tensor, Registration>();
+  private readonly collected = new FinalizationRegistry<number>((index) => this.dropRegistration(index));
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
 
@@ -376,23 +386,40 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   private register(tensors: readonly Tensor[]): number[] {
-    return tensors.map((t) => {
+    const indices: number[] = [];
+    for (const t of tensors) {
       let entry = this.registered.get(t);
       if (entry === undefined) {
-        entry = { index: this.handles.queue.addBuffer(t.buffer), uses: 0 };
-        this.registered.set(t, entry);
+        const created: Registration = { index: this.handles.queue.addBuffer(t.buffer), uses: 0 };
+        entry = created;
+        this.registered.set(t, created);
+        this.collected.register(t, created.index, created);
+        t.onClose(() => {
+          if (created.uses === 0) this.forget(t, created);
+        });
       }
       entry.uses++;
-      return entry.index;
-    });
+      indices.push(entry.index);
+    }
+    return indices;
   }
 
   private unregister(tensors: readonly Tensor[]): void {
     for (const t of tensors) {
       const entry = this.registered.get(t);
-      if (entry === undefined || --entry.uses > 0) continue;
-      this.registered.delete(t);
-      this.handles.queue.removeBuffer(entry.index);
+      if (entry !== undefined && --entry.uses === 0 && t.closed) this.forget(t, entry);
     }
+  }
+
+  private forget(t: Tensor, entry: Registration): void {
+    if (this.registered.get(t) !== entry) return;
+    this.registered.delete(t);
+    this.collected.unregister(entry);
+    this.dropRegistration(entry.index);
+  }
+
+  /** The queue lets go of a buffer; after close() the queue has released them all. */
+  private dropRegistration(index: number): void {
+    if (this.closing === null) this.handles.queue.removeBuffer(index);
   }
 }

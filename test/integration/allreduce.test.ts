@@ -20,7 +20,8 @@ import {
   type RankLayout,
   type World,
 } from '../../src/index.js';
-import { dtypes, reduceOps } from '../../src/native.js';
+import { dtypes, reduceOps, type BackendName, type NativeBuffer, type QueueProgress } from '../../src/native.js';
+import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
 import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
@@ -215,6 +216,44 @@ describe('all-reduce on the CPU backend', () => {
       await world.close();
       const m = world.memory();
       expect([m.pools.inflight.inUse, m.pools.staging.inUse, m.pools.padding.inUse]).to.deep.equal([0, 0, 0]);
+    });
+    it('a tensor is registered with the world once, kept across all-reduces, and let go when it is closed', async () => {
+      const calls = { add: 0, remove: 0 };
+      const counting = Object.create(nativeRuntime) as Runtime;
+      counting.Queue = function (backend: BackendName, onProgress: QueueProgress) {
+        const q = new nativeRuntime.Queue(backend, onProgress);
+        // The addon's methods are read-only: a plain object stands in, delegating every method.
+        const proxy: Record<string, unknown> = {};
+        for (const k of Object.getOwnPropertyNames(Object.getPrototypeOf(q))) {
+          const f = (q as unknown as Record<string, unknown>)[k];
+          if (k !== 'constructor' && typeof f === 'function') proxy[k] = f.bind(q);
+        }
+        proxy.addBuffer = (b: NativeBuffer) => (calls.add++, q.addBuffer(b));
+        proxy.removeBuffer = (i: number) => (calls.remove++, q.removeBuffer(i));
+        return proxy;
+      } as unknown as Runtime['Queue'];
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, runtime: counting });
+      const data = world.devices.map(() => Int32Array.from({ length: 301 }, () => Math.floor(Math.random() * 2000) - 1000));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(data[i]!)));
+      const base = calls.add;
+      for (let i = 0; i < 3; i++) await world.allReduce(tensors);
+      expect(calls.add - base, 'registrations for three all-reduces of the same tensors').to.equal(4);
+      expect(calls.remove).to.equal(0);
+      tensors[0]!.close();
+      expect(calls.remove, 'an idle tensor is let go when closed').to.equal(1);
+      const fresh = await world.devices[0]!.upload(new Int32Array(301).fill(1));
+      const pair = [fresh, ...tensors.slice(1)];
+      const running = world.allReduce(pair);
+      fresh.close();
+      expect(calls.remove, 'a tensor in use is kept until its all-reduce is over').to.equal(1);
+      await running;
+      expect(calls.remove).to.equal(2);
+      // Three sums over four ranks make 16·S everywhere; then 1 + 3·16·S with the fresh tensor on rank 0.
+      const got = (await tensors[1]!.download()) as Int32Array;
+      const expected = Array.from({ length: 301 }, (_, i) => 1 + 3 * 16 * data.reduce((a, d) => a + d[i]!, 0));
+      expect(Array.from(got)).to.deep.equal(expected);
+      await world.close();
+      expect(calls.remove, 'close() releases the rest with the queue').to.equal(2);
     });
   });
 

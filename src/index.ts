@@ -1,4 +1,6 @@
-export { simulate, type SimulateOptions, type WorldOptions } from './world/simulate.js';
+export { simulate, type SimulateOptions } from './world/simulate.js';
+export { type WorldOptions } from './world/options.js';
+export { connect, placeRanks, type ConnectOptions, type JobPlacement } from './world/connect.js';
 export { World, type AllReduceOptions, type MemoryReport } from './world/world.js';
 export { Device, Tensor, type RankPlace } from './runtime/device.js';
 export { nativeRuntime, type Runtime } from './runtime/runtime.js';

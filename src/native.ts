@@ -142,6 +142,24 @@ export type QueueProgress = (done: Float64Array, errors: readonly string[], timi
  * kind and field; nothing is issued when one is wrong) and issued in order with one call. On CUDA every
  * operation is issued from the addon's one issuer thread, in submit order; the JS thread never blocks.
  */
+/**
+ * The rendezvous store as the addon calls it while Gloo connects: `get` waits for the key (at most timeoutMs);
+ * `done(error)` or `done(null, value)` answers.
+ */
+export type StoreCall = (
+  op: 'set' | 'get',
+  key: string,
+  value: Uint8Array | null,
+  timeoutMs: number,
+  done: (error: string | null, value?: Uint8Array) => void,
+) => void;
+
+export interface RemoteRendezvous {
+  /** The address this process's Gloo pairs bind to (the interface that reaches the store). */
+  host: string;
+  store: StoreCall;
+}
+
 export interface NativeQueue {
   readonly closed: boolean;
   addStream(stream: NativeStream): number;
@@ -178,6 +196,8 @@ export interface NativeInfo {
     devices: Array<{ ordinal: number; name?: string; totalMemory?: number; error?: string }>;
   };
   nccl: { loaded: boolean; version: number; library: string | null; error: string | null };
+  /** The Gloo plugin, which the CPU backend needs across processes (connect()). */
+  gloo: { available: boolean; error: string | null };
 }
 
 export interface NativeAddon {
@@ -189,13 +209,18 @@ export interface NativeAddon {
   info(): NativeInfo;
   /** 128 bytes naming a new communicator; hand it to every rank. */
   uniqueId(backend: BackendName): Uint8Array;
-  /** Creates this process's members of a communicator in one group; resolves once every rank has joined. */
+  /**
+   * Creates this process's members of a communicator in one group; resolves once every rank has joined. With
+   * ranks in other processes, NCCL needs only the shared id; the CPU backend connects one member per process
+   * through Gloo, for which `remote` gives this process's address and the rendezvous store.
+   */
   initComms(
     backend: BackendName,
     id: Uint8Array,
     nranks: number,
     members: readonly CommMember[],
     timeoutMs: number,
+    remote?: RemoteRendezvous,
   ): Promise<NativeComm[]>;
   /** One ncclGroupStart/End over items that may span several local ranks, streams and comms. */
   group(items: readonly GroupItem[]): void;

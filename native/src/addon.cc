@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cuda/cuda_api.h"
+#include "cpu/gloo_comm.h"
 #include "handles.h"
 #include "issuer.h"
 #include "watcher.h"
@@ -81,6 +82,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   nc.Set("library", n.library.empty() ? env.Null() : Napi::String::New(env, n.library));
   nc.Set("error", n.error.empty() ? env.Null() : Napi::String::New(env, n.error));
   out.Set("nccl", nc);
+  auto gl = Napi::Object::New(env);
+  std::string glooError = cpu::glooAvailable();
+  gl.Set("available", Napi::Boolean::New(env, glooError.empty()));
+  gl.Set("error", glooError.empty() ? env.Null() : Napi::String::New(env, glooError));
+  out.Set("gloo", gl);
   auto backends = Napi::Array::New(env);
   backends.Set(0u, "cpu");
   if (rt.deviceCount > 0 && n.loaded) backends.Set(1u, "cuda");

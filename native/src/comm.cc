@@ -1,9 +1,14 @@
 #include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <set>
 
 #include "cpu/cpu_comm.h"
+#include "cpu/gloo_comm.h"
 #include "cuda/cuda_api.h"
 #include "handles.h"
 
@@ -30,22 +35,123 @@ BackendKind toBackend(const Napi::Value& v) {
   throw Napi::TypeError::New(v.Env(), "backend must be 'cpu' or 'cuda'");
 }
 
+// One request of a Gloo rendezvous to the JS store, made from the worker thread and answered on the JS thread.
+struct StoreRequest {
+  bool isSet = false;
+  std::string key;
+  std::string value;
+  int64_t timeoutMs = 0;
+  std::mutex m;
+  std::condition_variable cv;
+  bool answered = false;
+  std::string error;
+};
+
+// The JS store, `store(op, key, value, timeoutMs, done)`, as the C callbacks the Gloo plugin calls (plugin_api.h).
+class StoreBridge {
+ public:
+  StoreBridge(Napi::Env env, Napi::Function store)
+      : tsfn_(Napi::ThreadSafeFunction::New(env, store, "fairring-rx:store", 0, 1)) {}
+  void release() { tsfn_.Release(); }
+  FrgStore callbacks() { return FrgStore{this, &StoreBridge::Set, &StoreBridge::Get}; }
+
+ private:
+  static int Set(void* user, const char* key, const char* data, size_t bytes, char* err, size_t errlen) {
+    auto r = std::make_shared<StoreRequest>();
+    r->isSet = true;
+    r->key = key;
+    r->value.assign(data, bytes);
+    r->timeoutMs = 30000;
+    return static_cast<StoreBridge*>(user)->call(r, err, errlen);
+  }
+  static int Get(void* user, const char* key, int64_t timeoutMs, char** data, size_t* bytes, char* err, size_t errlen) {
+    auto r = std::make_shared<StoreRequest>();
+    r->key = key;
+    r->timeoutMs = timeoutMs;
+    int rc = static_cast<StoreBridge*>(user)->call(r, err, errlen);
+    if (rc != 0) return rc;
+    *bytes = r->value.size();
+    *data = static_cast<char*>(std::malloc(std::max<size_t>(1, r->value.size())));
+    std::memcpy(*data, r->value.data(), r->value.size());
+    return 0;
+  }
+  int call(const std::shared_ptr<StoreRequest>& r, char* err, size_t errlen) {
+    auto fail = [&](const std::string& why) {
+      std::snprintf(err, errlen, "%s", why.c_str());
+      return 1;
+    };
+    auto* held = new std::shared_ptr<StoreRequest>(r);
+    napi_status st = tsfn_.BlockingCall(held, [](Napi::Env env, Napi::Function fn, std::shared_ptr<StoreRequest>* p) {
+      std::shared_ptr<StoreRequest> req = *p;
+      delete p;
+      auto answer = [req](const std::string& error, const std::string* value) {
+        std::lock_guard<std::mutex> lock(req->m);
+        req->error = error;
+        if (value != nullptr) req->value = *value;
+        req->answered = true;
+        req->cv.notify_all();
+      };
+      try {
+        auto done = Napi::Function::New(env, [req, answer](const Napi::CallbackInfo& info) {
+          if (!info[0].IsNull() && !info[0].IsUndefined()) {
+            answer(info[0].ToString().Utf8Value(), nullptr);
+          } else if (info[1].IsTypedArray()) {
+            auto v = info[1].As<Napi::Uint8Array>();
+            std::string value(reinterpret_cast<const char*>(v.Data()), v.ByteLength());
+            answer("", &value);
+          } else {
+            answer("", nullptr);
+          }
+        });
+        Napi::Value value = env.Null();
+        if (req->isSet) {
+          auto v = Napi::Uint8Array::New(env, req->value.size());
+          std::memcpy(v.Data(), req->value.data(), req->value.size());
+          value = v;
+        }
+        fn.Call({Napi::String::New(env, req->isSet ? "set" : "get"), Napi::String::New(env, req->key), value,
+                 Napi::Number::New(env, static_cast<double>(req->timeoutMs)), done});
+      } catch (const Napi::Error& e) {
+        answer(e.Message(), nullptr);
+      }
+    });
+    if (st != napi_ok) {
+      delete held;
+      return fail("the store is unreachable (the process is shutting down)");
+    }
+    std::unique_lock<std::mutex> lock(r->m);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(r->timeoutMs + 5000);
+    if (!waitInterruptible(lock, r->cv, [&] { return r->answered; }, deadline)) {
+      return fail("no answer from the store for " + r->key);
+    }
+    return r->error.empty() ? 0 : fail(r->error);
+  }
+
+  Napi::ThreadSafeFunction tsfn_;
+};
+
 class InitWorker : public Napi::AsyncWorker {
  public:
   InitWorker(Napi::Env env, BackendKind kind, std::string id, int nranks, std::vector<cpu::Member> members,
-             int timeoutMs)
+             int timeoutMs, std::string host, std::unique_ptr<StoreBridge> bridge)
       : Napi::AsyncWorker(env, "fairring-rx:initComms"),
         deferred_(Napi::Promise::Deferred::New(env)),
         kind_(kind),
         id_(std::move(id)),
         nranks_(nranks),
         members_(std::move(members)),
-        timeoutMs_(timeoutMs) {}
+        timeoutMs_(timeoutMs),
+        host_(std::move(host)),
+        bridge_(std::move(bridge)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     std::string error;
-    if (kind_ == BackendKind::Cpu) {
+    if (kind_ == BackendKind::Cpu && bridge_) {
+      FrgStore store = bridge_->callbacks();
+      auto c = cpu::initGlooComm(id_, nranks_, members_[0].rank, members_[0].device, timeoutMs_, host_, store, &error);
+      if (c) comms_.push_back(c);
+    } else if (kind_ == BackendKind::Cpu) {
       comms_ = cpu::initComms(id_, nranks_, members_, timeoutMs_, &error);
     } else {
       std::vector<cuda::Member> members;
@@ -55,6 +161,7 @@ class InitWorker : public Napi::AsyncWorker {
     if (!error.empty()) SetError(error);
   }
   void OnOK() override {
+    if (bridge_) bridge_->release();
     Napi::Env env = Env();
     auto out = Napi::Array::New(env, comms_.size());
     for (uint32_t i = 0; i < comms_.size(); i++) {
@@ -64,6 +171,7 @@ class InitWorker : public Napi::AsyncWorker {
     deferred_.Resolve(out);
   }
   void OnError(const Napi::Error& e) override {
+    if (bridge_) bridge_->release();
     deferred_.Reject(Napi::Error::New(Env(), "initComms: " + e.Message()).Value());
   }
 
@@ -74,6 +182,8 @@ class InitWorker : public Napi::AsyncWorker {
   int nranks_;
   std::vector<cpu::Member> members_;
   int timeoutMs_;
+  std::string host_;
+  std::unique_ptr<StoreBridge> bridge_;
   std::vector<std::shared_ptr<CommImpl>> comms_;
 };
 
@@ -104,8 +214,10 @@ Napi::Value UniqueId(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// initComms(backend, id: Uint8Array, nranks, members: {rank, device}[], timeoutMs) -> Promise<Comm[]>
-// All members are created in one group, so one process can drive several ranks of one communicator.
+// initComms(backend, id: Uint8Array, nranks, members: {rank, device}[], timeoutMs, remote?) -> Promise<Comm[]>
+// All members are created in one group, so one process can drive several ranks of one communicator. Ranks in
+// other processes: NCCL needs only the id; the CPU backend connects through Gloo, for which `remote` gives this
+// process's address ({host}) and the store ({store(op, key, value, timeoutMs, done)}), with one member.
 Napi::Value InitComms(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BackendKind kind = toBackend(info[0]);
@@ -142,8 +254,22 @@ Napi::Value InitComms(const Napi::CallbackInfo& info) {
     }
     members.push_back(cpu::Member{static_cast<int>(rank), d->impl});
   }
+  std::string host;
+  std::unique_ptr<StoreBridge> bridge;
+  if (!info[5].IsUndefined() && !info[5].IsNull()) {
+    if (!info[5].IsObject()) throw Napi::TypeError::New(env, "remote must be {host, store} or undefined");
+    auto remote = info[5].As<Napi::Object>();
+    if (!remote.Get("host").IsString()) throw Napi::TypeError::New(env, "remote.host must be a string (this process's address)");
+    if (!remote.Get("store").IsFunction()) throw Napi::TypeError::New(env, "remote.store must be a function (op, key, value, timeoutMs, done)");
+    if (kind == BackendKind::Cpu) {
+      if (members.size() != 1) throw Napi::RangeError::New(env, "a communicator across processes has one member per process on the cpu backend");
+      if (std::string why = cpu::glooAvailable(); !why.empty()) throw Napi::Error::New(env, "initComms: " + why);
+      host = remote.Get("host").As<Napi::String>();
+      bridge = std::make_unique<StoreBridge>(env, remote.Get("store").As<Napi::Function>());
+    }
+  }
   auto* worker = new InitWorker(env, kind, std::move(id), static_cast<int>(nranks), std::move(members),
-                                static_cast<int>(timeoutMs));
+                                static_cast<int>(timeoutMs), std::move(host), std::move(bridge));
   auto promise = worker->Promise();
   worker->Queue();
   return promise;

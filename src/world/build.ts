@@ -12,7 +12,7 @@ import { Engine } from './engine.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { SlotPool, SlotRing } from '../engine/pool.js';
-import { World, type WorldHandles } from './world.js';
+import { World, type WorldHandles, type WorldSession } from './world.js';
 
 export interface WorldParts {
   runtime: Runtime;
@@ -30,6 +30,8 @@ export interface WorldParts {
   /** Record stage timings even with no subscriber to timings$. */
   timings: boolean;
   budgetBytes: number;
+  /** The job this world belongs to (connect()); none for simulate(). */
+  session?: WorldSession;
 }
 
 export function buildWorld(parts: WorldParts): World {
@@ -90,7 +92,7 @@ export function buildWorld(parts: WorldParts): World {
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
       for (const c of parts.allComms) c.abort();
     });
-    worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles);
+    worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles, parts.session ?? null);
     return worldRef;
   } catch (e) {
     // What this builder made goes again, in the order world.close() uses: the Queue, then streams and buffers.

@@ -2,41 +2,17 @@
 // rank is a virtual device; on CUDA the ranks map onto this host's GPUs so that no communicator holds a GPU
 // twice (machines emulated in one process), and every stage runs on the GPUs.
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import type { BackendName, NativeComm, NativeDevice, NativeInfo } from '../native.js';
+import type { BackendName, NativeComm, NativeInfo } from '../native.js';
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
-import { globalRank, placeOf, type CommName, type RankLayout, type Topology } from '../engine/context.js';
+import { globalRank, placeOf, type CommName, type Topology } from '../engine/context.js';
 import { ArgumentError } from '../errors.js';
-import { MAX_PARALLELISM, computeLayout } from '../engine/layout.js';
-import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
-import { auto, fairring, local, readyPipelines } from '../../pipelines/index.js';
+import { computeLayout } from '../engine/layout.js';
+import { auto, fairring, local } from '../../pipelines/index.js';
+import { MAX_TIMEOUT_MS, allocationError, checkMemory, integerIn, show, worldSettings, type WorldOptions } from './options.js';
 import { buildWorld, closeQuietly } from './build.js';
 import type { World } from './world.js';
-
-export interface WorldOptions {
-  backend?: BackendName;
-  /** Staging (and, at one device per machine, padding) budget per device. Default 64 MiB on the CPU, 256 MiB on CUDA. */
-  memoryBytes?: number;
-  /** Padding budget per device when devices per machine > 1. Default 1 MiB. */
-  paddingBytes?: number;
-  /** Minimum number of slices in flight. Default 8. */
-  parallelism?: number;
-  /** Cut tensors into slices of at most this many bytes so stages overlap within one all-reduce. */
-  sliceBytes?: number;
-  /**
-   * A slice that has not completed this long after it was enqueued fails with a TimeoutError and aborts the
-   * world's communicators, on either backend. Default 120 s.
-   */
-  timeoutMs?: number;
-  rankLayout?: RankLayout;
-  /** A PipelineSpec, a function (ctx) => operator over slices, or a ready pipeline's name. Default: `auto`
-   *  (or, when ranks share a GPU so that no world communicator can exist, `local` on one machine and `fairring`
-   *  otherwise). */
-  pipeline?: PipelineOption | 'fairring' | 'local' | 'nccl' | 'auto' | (string & {});
-  /** Record stage timings even with no subscriber to timings$. */
-  timings?: boolean;
-}
 
 export interface SimulateOptions extends WorldOptions {
   machines: number;
@@ -53,17 +29,6 @@ export interface SimulateOptions extends WorldOptions {
 export const MAX_MACHINES = 1024;
 export const MAX_DEVICES_PER_MACHINE = 256;
 export const MAX_SIMULATED_RANKS = 1024;
-/**
- * The staging budget per device when none is given. On CUDA a 25 MiB bucket (DDP's default) then fits one
- * staging slot at the default parallelism of 8: measured on 2 x H200 at 2 x 1, 8 MiB slices (64 MiB) cap even
- * the native reference loop at 84 GB/s against 236 with whole buckets, as each slice's NCCL group costs more host
- * time than the GPUs need for 8 MiB. The CPU backend's simulated devices share the host's RAM.
- */
-const defaultMemoryBytes = { cpu: 64 << 20, cuda: 256 << 20 } as const;
-
-/** The longest timeoutMs: one day, the communicators' own limit. */
-export const MAX_TIMEOUT_MS = 86_400_000;
-
 
 const optionNames = [
   'machines',
@@ -81,74 +46,6 @@ const optionNames = [
   'runtime',
   'scheduler',
 ] as const satisfies readonly (keyof SimulateOptions)[];
-
-const commNames: readonly CommName[] = ['reduceScatter', 'collect', 'diffuse', 'allGather', 'world'];
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return v.constructor?.name ?? 'object';
-}
-
-function integerIn(name: string, v: unknown, min: number, max: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new ArgumentError(`${name} must be an integer from ${min} to ${max} (${what}), got ${show(v)}`);
-  }
-  return v;
-}
-
-function bytesOption(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new ArgumentError(`${name} must be a non-negative safe integer of bytes (0..${Number.MAX_SAFE_INTEGER}), got ${show(v)}`);
-  }
-  return v;
-}
-
-function resolvePipeline(option: unknown): PipelineSpec | null {
-  if (option === undefined) return null;
-  const names = Object.keys(readyPipelines).map((n) => `'${n}'`).join(' | ');
-  if (typeof option === 'string') {
-    const spec = Object.hasOwn(readyPipelines, option) ? readyPipelines[option] : undefined;
-    if (spec === undefined) throw new ArgumentError(`pipeline ${show(option)} is not a ready pipeline: use ${names}, a PipelineSpec, or a function (ctx) => operator over slices`);
-    return spec;
-  }
-  if (typeof option === 'function') return toPipelineSpec(option as PipelineOption);
-  const spec = option as Partial<PipelineSpec> | null;
-  const problem =
-    spec === null || typeof spec !== 'object'
-      ? 'it is not an object'
-      : typeof spec.name !== 'string' || spec.name === ''
-        ? 'name must be a non-empty string'
-        : typeof spec.padded !== 'boolean'
-          ? 'padded must be a boolean'
-          : !Array.isArray(spec.comms) || !spec.comms.every((c) => commNames.includes(c))
-            ? `comms must be an array of ${commNames.join(', ')}`
-            : typeof spec.build !== 'function'
-              ? 'build must be a function (ctx) => operator over slices'
-              : null;
-  if (problem !== null) throw new ArgumentError(`pipeline must be ${names}, a PipelineSpec { name, padded, comms, build } or a function (ctx) => operator over slices; got ${show(option)}: ${problem}`);
-  return spec as PipelineSpec;
-}
-
-/** The native error of a failed allocation names the size and device twice; say it once, with the fix. */
-function allocationError(e: unknown, memoryBytes: number, paddingBytes: number): unknown {
-  if (!(e instanceof Error)) return e;
-  const m = /^allocating (\d+) bytes on (\S+?): (.*)$/s.exec(e.message);
-  if (m === null) return e;
-  const [, bytes, label] = m as unknown as [string, string, string, string];
-  let reason = m[3]!;
-  const prefix = `allocating ${bytes} bytes on ${label}: `;
-  while (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
-  reason = reason.replace(new RegExp(`\\s*allocating ${bytes} bytes$`), '');
-  return new ArgumentError(
-    `simulate() could not allocate ${bytes} bytes on ${label} (${reason}) for the world's padding and staging slots; ` +
-      `lower memoryBytes (${memoryBytes}), paddingBytes (${paddingBytes}) or parallelism. Nothing of the world was kept`,
-    { cause: e },
-  );
-}
 
 let cudaInfo: NativeInfo['cuda'] | undefined;
 
@@ -238,19 +135,13 @@ export async function simulate(options: SimulateOptions): Promise<World> {
       `machines x devicesPerMachine must be at most ${MAX_SIMULATED_RANKS} ranks in one simulate() (each rank has 6 streams), got ${machines} x ${devicesPerMachine} = ${machines * devicesPerMachine}`,
     );
   }
-  const backend = options.backend ?? 'cpu';
-  if (backend !== 'cpu' && backend !== 'cuda') throw new ArgumentError(`backend must be 'cpu' or 'cuda', got ${show(backend)}`);
+  const settings = worldSettings(options);
+  const { backend, memoryBytes, paddingBytes, parallelism, sliceBytes, timeoutMs } = settings;
   const rankLayout = options.rankLayout ?? 'machine-major';
   if (rankLayout !== 'machine-major' && rankLayout !== 'device-major') {
     throw new ArgumentError(`rankLayout must be 'machine-major' or 'device-major', got ${show(rankLayout)}`);
   }
   const topology: Topology = { machines, devicesPerMachine, rankLayout };
-  const memoryBytes = bytesOption('memoryBytes', options.memoryBytes, defaultMemoryBytes[backend]);
-  const paddingBytes = bytesOption('paddingBytes', options.paddingBytes, 1 << 20);
-  const parallelism = options.parallelism === undefined ? 8 : integerIn('parallelism', options.parallelism, 1, MAX_PARALLELISM, 'slices in flight');
-  if (options.sliceBytes !== undefined) integerIn('sliceBytes', options.sliceBytes, 1, Number.MAX_SAFE_INTEGER, 'bytes per slice, a positive safe integer');
-  const timeoutMs = options.timeoutMs === undefined ? 120_000 : integerIn('timeoutMs', options.timeoutMs, 1, MAX_TIMEOUT_MS, 'milliseconds, at most one day');
-  if (options.timings !== undefined && typeof options.timings !== 'boolean') throw new ArgumentError(`timings must be true or false, got ${show(options.timings)}`);
   if (options.deviceOrdinals !== undefined && !Array.isArray(options.deviceOrdinals)) {
     throw new ArgumentError(`deviceOrdinals must be an array of GPU ordinals, one per global rank, got ${show(options.deviceOrdinals)}`);
   }
@@ -260,12 +151,8 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   if (options.scheduler !== undefined && (options.scheduler === null || typeof options.scheduler !== 'object' || typeof options.scheduler.schedule !== 'function')) {
     throw new ArgumentError(`scheduler must be an RxJS SchedulerLike, got ${show(options.scheduler)}`);
   }
-  const layout = computeLayout(
-    { memoryBytes, paddingBytes, parallelism, ...(options.sliceBytes !== undefined ? { sliceBytes: options.sliceBytes } : {}) },
-    machines,
-    devicesPerMachine,
-  );
-  const chosen = resolvePipeline(options.pipeline);
+  const layout = computeLayout({ memoryBytes, paddingBytes, parallelism, ...(sliceBytes !== undefined ? { sliceBytes } : {}) }, machines, devicesPerMachine);
+  const chosen = settings.pipeline;
   if (chosen?.name === 'local' && machines !== 1) throw new ArgumentError(`the local pipeline runs on one machine, not ${machines}: use 'fairring' or 'nccl'`);
   const runtime = options.runtime ?? nativeRuntime;
   const ordinals = ordinalsFor(topology, backend, options.deviceOrdinals);
@@ -301,45 +188,14 @@ export async function simulate(options: SimulateOptions): Promise<World> {
       pipeline,
       timeoutMs,
       scheduler: options.scheduler ?? asyncScheduler,
-      timings: options.timings === true,
+      timings: settings.timings,
       budgetBytes,
     });
   } catch (e) {
     // The order world.close() uses: communicators, then devices.
     for (const c of comms) closeQuietly(c);
     for (const d of devices) closeQuietly(d);
-    throw allocationError(e, memoryBytes, paddingBytes);
+    throw allocationError(e, 'simulate()', memoryBytes, paddingBytes);
   }
 }
 
-function checkMemory(
-  backend: BackendName,
-  natives: readonly NativeDevice[],
-  ordinals: readonly number[],
-  need: { memoryBytes: number; paddingBytes: number; budgetBytes: number; allocatedBytes: number },
-): void {
-  const perDevice = new Map<string, { device: NativeDevice; ranks: number }>();
-  natives.forEach((d, g) => {
-    // CPU devices are virtual and share the host's memory; CUDA ranks share a GPU when their ordinals repeat.
-    const key = backend === 'cpu' ? 'host' : String(ordinals[g]);
-    const entry = perDevice.get(key) ?? { device: d, ranks: 0 };
-    entry.ranks++;
-    perDevice.set(key, entry);
-  });
-  for (const { device, ranks } of perDevice.values()) {
-    const total = device.totalMemory;
-    if (typeof total !== 'number' || !(total > 0)) continue;
-    const where = `${device.name} (${total} bytes of memory)`;
-    for (const [name, v] of [['memoryBytes', need.memoryBytes], ['paddingBytes', need.paddingBytes]] as const) {
-      if (v > total) throw new ArgumentError(`${name} ${v} is larger than the memory of ${where}: give 0..${total}`);
-    }
-    if (need.budgetBytes > total) {
-      throw new ArgumentError(`memoryBytes + paddingBytes = ${need.budgetBytes} is larger than the memory of ${where}: lower them to at most ${total} together`);
-    }
-    if (need.allocatedBytes * ranks > total) {
-      throw new ArgumentError(
-        `the layout needs ${need.allocatedBytes} bytes per rank, ${need.allocatedBytes * ranks} for the ${ranks} rank(s) on ${where}: lower memoryBytes or parallelism`,
-      );
-    }
-  }
-}

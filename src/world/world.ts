@@ -41,6 +41,14 @@ export interface MemoryReport {
   pools: Record<'inflight' | 'padding' | 'staging', { size: number; inUse: number; highWater: number; waiting: number }>;
 }
 
+/** What ties a world to the other processes of its job (connect()); simulate() has none. */
+export interface WorldSession {
+  /** Resolves once every process of the job has called it, or rejects after timeoutMs. */
+  barrier(timeoutMs: number): Promise<void>;
+  /** Leaves the job once this process's handles are released: waits (bounded) for the others, closes the store. */
+  close(): Promise<void>;
+}
+
 /** Native handles a world owns and releases at close. */
 export interface WorldHandles {
   queue: NativeQueue;
@@ -88,6 +96,7 @@ export class World extends EventEmitter<WorldEvents> {
     readonly pipelineName: string,
     private readonly budgetBytes: number,
     private readonly handles: WorldHandles,
+    private readonly session: WorldSession | null = null,
   ) {
     super();
     this.timings$ = fromEvent(this, 'timing') as Observable<StageTiming>;
@@ -338,9 +347,28 @@ export class World extends EventEmitter<WorldEvents> {
       for (const c of this.handles.comms) release(() => c.close());
       for (const d of this.devices) release(() => d.close());
       this.removeAllListeners();
+      return errors;
+    }).then(async (errors) => {
+      if (this.session !== null) {
+        try {
+          await this.session.close();
+        } catch (e) {
+          errors.push(e);
+        }
+      }
       if (errors.length > 0) throw errors[0];
     });
     return this.closing;
+  }
+
+  /**
+   * Resolves once every process of the job has called barrier() (connect(); in simulate() every rank is in this
+   * process, so at once). It does not wait for all-reduces: await them first. Rejects with a
+   * RendezvousTimeoutError after the world's timeoutMs.
+   */
+  async barrier(): Promise<void> {
+    if (this.closing) throw new ClosedError('barrier on a closed world (world.close() was called)');
+    await this.session?.barrier(this.ctx.timeoutMs);
   }
 
   private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {

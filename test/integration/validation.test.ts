@@ -25,7 +25,7 @@ import {
 } from '../../src/index.js';
 import { errorCodes } from '../../src/errors.js';
 import type { NativeDevice } from '../../src/native.js';
-import { MAX_TIMEOUT_MS } from '../../src/world/simulate.js';
+import { MAX_TIMEOUT_MS } from '../../src/world/options.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const distIndex = path.join(root, 'dist', 'src', 'index.js');

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "elem.h"
+#include "gloo_comm.h"
 
 namespace fr::cpu {
 
@@ -263,6 +264,7 @@ Status CommGroup::awaitConsumed(int rank, const CollItem& it, const std::shared_
 }
 
 Status runRankGroup(const CollItem* begin, size_t n) {
+  if (n > 0 && isGlooComm(begin->comm)) return runGlooGroup(begin, n);
   const CollItem* end = begin + n;
   Status first;
   auto keep = [&](const Status& st) {

@@ -17,7 +17,8 @@ interface Pending {
   timer: NodeJS.Timeout | null;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+/** A pause between connection attempts; it keeps the process alive, as the connect() waiting on it is. */
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function checkTimeout(timeoutMs: number | undefined, what: string): number | undefined {
   if (timeoutMs === undefined) return undefined;
@@ -78,6 +79,12 @@ export class StoreClient {
     const err = new RendezvousTimeoutError('connect', [], timeoutMs, `to ${host}:${port}`);
     if (lastError instanceof Error) err.message += ` (last error: ${lastError.message})`;
     throw err;
+  }
+
+  /** The local address of the connection: the interface this host reaches the store through. */
+  get localAddress(): string {
+    const a = this.socket.localAddress ?? '127.0.0.1';
+    return a.startsWith('::ffff:') ? a.slice(7) : a;
   }
 
   /** Stores `value` under `key` (replacing any), waking every get/wait on it. */

@@ -14,6 +14,7 @@ export function info(): string {
     }
   }
   lines.push(i.nccl.loaded ? `nccl: ${formatNccl(i.nccl.version)} (${i.nccl.library ?? ''})` : `nccl: not loaded (${i.nccl.error ?? 'unknown'})`);
+  lines.push(i.gloo.available ? 'gloo: plugin loaded (the CPU backend across processes)' : `gloo: not available (${i.gloo.error ?? 'unknown'})`);
   return lines.join('\n');
 }
 

@@ -6,6 +6,7 @@ import { positiveInt, size } from './args.js';
 import { addBenchCommand } from './bench/command.js';
 import { demoDefaults, runDemo } from './demo.js';
 import { info } from './info.js';
+import { addLaunchCommand } from './launch.js';
 import { pipelineNames, pipelines } from './tables.js';
 
 interface DemoFlags {
@@ -54,6 +55,7 @@ program
   });
 
 addBenchCommand(program);
+addLaunchCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -285,7 +285,10 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     for (const c of comms) closeQuietly(c);
     if (device !== null) closeQuietly(device);
     client?.close();
-    await server?.close();
+    if (server !== null) {
+      await server.drained(rendezvousMs);
+      await server.close();
+    }
     throw allocationError(e, 'connect()', settings.memoryBytes, settings.paddingBytes);
   }
 }

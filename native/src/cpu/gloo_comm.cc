@@ -97,22 +97,58 @@ struct GlooComm final : CommImpl {
   }
 };
 
-// Transfers of one phase of a group: the k-th send to a peer and the k-th receive from it share a slot.
+// Transfers of one phase of a group: the k-th send to a peer and the k-th receive from it belong together.
+// Both ends first swap the byte counts they expect, so that a mismatch (ranks called with different lengths)
+// fails on both with the counts named, instead of reaching Gloo, which aborts the process on a message longer
+// than the buffer posted for it.
 class Phase {
  public:
   Phase(GlooComm& comm, uint64_t base) : comm_(comm), base_(base) {}
-  void send(int peer, const void* ptr, size_t bytes) { add(0, peer, const_cast<void*>(ptr), bytes, sent_[peer]++); }
-  void recv(int peer, void* ptr, size_t bytes) { add(1, peer, ptr, bytes, received_[peer]++); }
-  Status run() { return comm_.run(ops_); }
+  void send(int peer, const void* ptr, size_t bytes) { add(false, peer, const_cast<void*>(ptr), bytes, sent_[peer]++); }
+  void recv(int peer, void* ptr, size_t bytes) { add(true, peer, ptr, bytes, received_[peer]++); }
+
+  Status run() {
+    if (transfers_.empty()) return Status::Ok();
+    std::vector<FrgOp> sizes;
+    std::vector<uint64_t> theirs(transfers_.size());
+    for (size_t i = 0; i < transfers_.size(); i++) {
+      Transfer& t = transfers_[i];
+      // Slot 4k: the sender's count; 4k+1: the receiver's.
+      uint64_t mine = base_ + 4 * t.k + (t.recv ? 1 : 0), other = base_ + 4 * t.k + (t.recv ? 0 : 1);
+      sizes.push_back(FrgOp{0, t.peer, &t.bytes, sizeof t.bytes, mine});
+      sizes.push_back(FrgOp{1, t.peer, &theirs[i], sizeof theirs[i], other});
+    }
+    Status st = comm_.run(sizes);
+    if (!st.ok()) return st;
+    for (size_t i = 0; i < transfers_.size(); i++) {
+      const Transfer& t = transfers_[i];
+      if (theirs[i] == t.bytes) continue;
+      int from = t.recv ? t.peer : comm_.rank, to = t.recv ? comm_.rank : t.peer;
+      uint64_t sent = t.recv ? theirs[i] : t.bytes, expected = t.recv ? t.bytes : theirs[i];
+      return comm_.fail("rank " + std::to_string(from) + " sends " + std::to_string(sent) + " bytes where rank " +
+                        std::to_string(to) + " expects " + std::to_string(expected) +
+                        " (were the ranks called with different lengths or dtypes?)");
+    }
+    std::vector<FrgOp> data;
+    for (const Transfer& t : transfers_) {
+      if (t.bytes > 0) data.push_back(FrgOp{t.recv ? 1 : 0, t.peer, t.ptr, static_cast<size_t>(t.bytes), base_ + 4 * t.k + 2});
+    }
+    return comm_.run(data);
+  }
 
  private:
-  void add(int recv, int peer, void* ptr, size_t bytes, uint64_t k) {
-    if (bytes > 0) ops_.push_back(FrgOp{recv, peer, ptr, bytes, base_ + k});
-  }
+  struct Transfer {
+    bool recv;
+    int peer;
+    void* ptr;
+    uint64_t bytes;
+    uint64_t k;
+  };
+  void add(bool recv, int peer, void* ptr, size_t bytes, uint64_t k) { transfers_.push_back(Transfer{recv, peer, ptr, bytes, k}); }
   GlooComm& comm_;
   uint64_t base_;
   std::map<int, uint64_t> sent_, received_;
-  std::vector<FrgOp> ops_;
+  std::vector<Transfer> transfers_;
 };
 
 // Elements [begin, end) of block b when count elements are cut into n blocks.

@@ -79,6 +79,15 @@ export class StoreServer {
     });
   }
 
+  /**
+   * Resolves once no client is connected, or after timeoutMs: a rank 0 that gives up lets the others reach their
+   * own timeouts (and name what they waited for) before its store goes away.
+   */
+  async drained(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
   /** Stops listening and closes every connection; waiting requests are dropped (their clients see ClosedError). */
   close(): Promise<void> {
     this.closed = true;

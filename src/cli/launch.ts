@@ -1,0 +1,146 @@
+// `fairring-rx launch`: starts this machine's ranks of a job, one process each, with the environment connect()
+// reads (torchrun's names plus FAIRRING_*), streams their output line by line with a rank prefix, and ends them
+// all when one fails or the time limit passes, so that a job never outlives a dead rank.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { native } from '../native.js';
+import { ArgumentError } from '../errors.js';
+import { defaultMasterPort } from '../world/launch-env.js';
+import { nonNegativeInt, positiveInt } from './args.js';
+
+export interface LaunchOptions {
+  nnodes: number;
+  nprocPerNode: number;
+  nodeRank: number;
+  masterAddr: string;
+  masterPort: number;
+  /** Run every machine's ranks on this host, each machine with its own machine id and NCCL host id. */
+  emulateMachines: boolean;
+  /** Seconds before every rank is ended; 0: no limit. */
+  timeout: number;
+  command: string[];
+}
+
+interface Rank {
+  rank: number;
+  env: Record<string, string>;
+}
+
+/** The ranks this host starts, with the environment of each. */
+export function launchPlan(o: LaunchOptions, base: Readonly<Record<string, string | undefined>>): Rank[] {
+  const { nnodes: M, nprocPerNode: D } = o;
+  if (o.command.length === 0) throw new ArgumentError('launch needs the program to run after --, such as: fairring-rx launch --nproc-per-node 2 -- node train.mjs');
+  if (!o.emulateMachines && o.nodeRank >= M) throw new ArgumentError(`--node-rank ${o.nodeRank} is not below --nnodes ${M}`);
+  if (o.emulateMachines && o.nodeRank !== 0) throw new ArgumentError('--node-rank applies to real machines; with --emulate-machines this host runs every machine');
+  const multiHost = M > 1 && !o.emulateMachines;
+  const token = base.FAIRRING_TOKEN ?? (multiHost ? undefined : randomBytes(24).toString('hex'));
+  if (token === undefined) {
+    throw new ArgumentError('a job on several machines needs the same FAIRRING_TOKEN on every machine: export FAIRRING_TOKEN=$(openssl rand -hex 24) before launching on each');
+  }
+  const gpus = o.emulateMachines ? native.info().cuda.deviceCount : 0;
+  const nodes = o.emulateMachines ? Array.from({ length: M }, (_, m) => m) : [o.nodeRank];
+  const plan: Rank[] = [];
+  for (const m of nodes) {
+    for (let d = 0; d < D; d++) {
+      const rank = m * D + d;
+      const env: Record<string, string> = {
+        RANK: String(rank),
+        WORLD_SIZE: String(M * D),
+        // On one host every process is local to it: emulated machines differ by their machine id only.
+        LOCAL_RANK: String(o.emulateMachines ? rank : d),
+        LOCAL_WORLD_SIZE: String(o.emulateMachines ? M * D : D),
+        MASTER_ADDR: o.masterAddr,
+        MASTER_PORT: String(o.masterPort),
+        FAIRRING_TOKEN: token,
+        NCCL_NVLS_ENABLE: base.NCCL_NVLS_ENABLE ?? '0',
+      };
+      if (o.emulateMachines) {
+        // Machines over NCCL's socket transport on loopback; ranks spread over the GPUs so that no machine's
+        // communicator holds one GPU twice (device d of machine m on GPU (d + m) mod GPUs).
+        Object.assign(env, { FAIRRING_MACHINE_ID: `emulated-${m}`, NCCL_HOSTID: `emulated-${m}`, NCCL_SOCKET_IFNAME: 'lo', NCCL_IB_DISABLE: '1' });
+        if (gpus > 0) env.FAIRRING_DEVICE = String((d + m) % gpus);
+      }
+      plan.push({ rank, env });
+    }
+  }
+  return plan;
+}
+
+/** Runs the plan; resolves to the exit status of the job (the first failure's, else 0). */
+export function runLaunch(o: LaunchOptions): Promise<number> {
+  const plan = launchPlan(o, process.env);
+  const [file, ...args] = o.command as [string, ...string[]];
+  const width = String(o.nnodes * o.nprocPerNode - 1).length;
+  return new Promise((resolve) => {
+    const children: ChildProcess[] = [];
+    let status: number | null = null;
+    let left = plan.length;
+    let timer: NodeJS.Timeout | null = null;
+    const endAll = (why: string): void => {
+      if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) return;
+      process.stderr.write(`fairring-rx launch: ${why}; ending the other ranks\n`);
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      const hard = setTimeout(() => {
+        for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      }, 5000);
+      hard.unref();
+    };
+    if (o.timeout > 0) {
+      timer = setTimeout(() => {
+        status ??= 124;
+        endAll(`the job ran past --timeout ${o.timeout} s`);
+      }, o.timeout * 1000);
+    }
+    const forward = (signal: NodeJS.Signals): void => {
+      for (const c of children) c.kill(signal);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    for (const { rank, env } of plan) {
+      const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'] });
+      children.push(child);
+      const prefix = `[rank ${String(rank).padStart(width)}] `;
+      createInterface({ input: child.stdout! }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
+      createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(prefix + line + '\n'));
+      child.on('error', (e) => {
+        status ??= 127;
+        process.stderr.write(`${prefix}could not start ${file}: ${e.message}\n`);
+      });
+      child.on('close', (code, signal) => {
+        if (code !== 0 && status === null) {
+          status = code ?? 128;
+          endAll(`rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with status ${code}`}`);
+        }
+        if (--left > 0) return;
+        if (timer !== null) clearTimeout(timer);
+        process.off('SIGINT', forward);
+        process.off('SIGTERM', forward);
+        resolve(status ?? 0);
+      });
+    }
+  });
+}
+
+export function addLaunchCommand(program: Command): void {
+  program
+    .command('launch')
+    .description(
+      "Start this machine's ranks of a job (one process each) with the environment connect() reads; output is prefixed with the rank, " +
+        'and one rank failing ends the others.',
+    )
+    .usage('[options] -- <program> [args...]')
+    .option('--nnodes <n>', 'machines in the job', positiveInt, 1)
+    .option('--nproc-per-node <n>', 'processes (devices) per machine', positiveInt, 1)
+    .option('--node-rank <k>', 'this machine among them (0-based)', nonNegativeInt, 0)
+    .option('--master-addr <host>', 'host of rank 0 (its store listens on master-port + 1)', '127.0.0.1')
+    .option('--master-port <port>', 'port of rank 0', positiveInt, defaultMasterPort)
+    .option('--emulate-machines', 'run every machine on this host, each with its own machine id (NCCL over loopback sockets between them)', false)
+    .option('--timeout <seconds>', 'end every rank after this long (0: never)', nonNegativeInt, 0)
+    .argument('<command...>', 'the program each rank runs, after --')
+    .action(async (command: string[], _flags: unknown, cmd: Command) => {
+      const f = cmd.opts<Omit<LaunchOptions, 'command'>>();
+      process.exitCode = await runLaunch({ ...f, command });
+    });
+}

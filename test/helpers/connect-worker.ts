@@ -1,0 +1,112 @@
+// One rank of a multi-process test job, started by `fairring-rx launch` (test/integration/connect.test.ts). The
+// job is described by FR_WORKER (JSON, the same on every rank); the rank reduces buckets of random values drawn
+// from the job's seed, checks its result against float64 sums of every rank's values (drawn again here, not
+// taken from the library), and prints one line `RESULT <json>`: its topology, pipeline, largest error, a hash of
+// its results (replicas must agree bit for bit), or the error it got.
+import { connect, type ConnectOptions, type ReduceOp } from '../../src/index.js';
+import type { JobEnv } from '../../src/world/launch-env.js';
+
+interface WorkerJob {
+  seed: number;
+  lengths: number[];
+  op: 'sum' | 'avg';
+  dtype: 'float32' | 'float64' | 'int32';
+  pipeline?: string;
+  timeoutMs?: number;
+  rendezvousTimeoutMs?: number;
+  /** Machine index per rank (FAIRRING_MACHINE_ID), when the launcher's grouping is not the one wanted. */
+  machineOf?: number[];
+  /** Per rank: extra lengths added to that rank's buckets (a mismatched call). */
+  skew?: number[];
+  /** Per rank: options that differ from the others'. */
+  options?: Record<string, ConnectOptions>;
+  /** Ranks that exit at once without connecting. */
+  absent?: number[];
+  /** Ranks that fail at once with status 3. */
+  crash?: number[];
+}
+
+const job = JSON.parse(process.env.FR_WORKER ?? '{}') as WorkerJob;
+const rank = Number(process.env.RANK);
+
+function report(result: Record<string, unknown>): void {
+  console.log(`RESULT ${JSON.stringify({ rank, ...result })}`);
+}
+
+/** mulberry32: the same values for the same (seed, bucket, rank) on every rank. */
+function values(seed: number, bucket: number, r: number, n: number, dtype: WorkerJob['dtype']): number[] {
+  let a = (seed ^ (bucket * 7919) ^ (r * 104729)) >>> 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out.push(dtype === 'int32' ? Math.floor(u * 2001) - 1000 : u * 2 - 1);
+  }
+  return out;
+}
+
+function typed(dtype: WorkerJob['dtype'], xs: number[]): Float32Array | Float64Array | Int32Array {
+  return dtype === 'float32' ? Float32Array.from(xs) : dtype === 'float64' ? Float64Array.from(xs) : Int32Array.from(xs);
+}
+
+function fnv(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h.toString(16);
+}
+
+async function main(): Promise<void> {
+  if (job.crash?.includes(rank)) process.exit(3);
+  if (job.absent?.includes(rank)) return;
+  const worldSize = Number(process.env.WORLD_SIZE);
+  const jobOverride: Partial<JobEnv> = job.machineOf ? { machineId: `machine-${job.machineOf[rank]}` } : {};
+  const options: ConnectOptions = {
+    ...(job.pipeline !== undefined ? { pipeline: job.pipeline } : {}),
+    ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
+    ...(job.rendezvousTimeoutMs !== undefined ? { rendezvousTimeoutMs: job.rendezvousTimeoutMs } : {}),
+    ...(job.machineOf ? { job: jobOverride } : {}),
+    ...(job.options?.[String(rank)] ?? {}),
+  };
+  let world;
+  try {
+    world = await connect(options);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    report({ error: { name: err.name, code: err.code, message: err.message } });
+    return;
+  }
+  const me = world.devices[0]!;
+  let maxError = 0;
+  const hashes: string[] = [];
+  try {
+    const tensors = await Promise.all(
+      job.lengths.map((n, b) => me.upload(typed(job.dtype, values(job.seed, b, rank, n + (job.skew?.[rank] ?? 0), job.dtype)))),
+    );
+    await Promise.all(tensors.map((t) => world.allReduce([t], { op: job.op as ReduceOp })));
+    for (let b = 0; b < job.lengths.length; b++) {
+      const n = job.lengths[b]!;
+      const all = Array.from({ length: worldSize }, (_, r) => values(job.seed, b, r, n, job.dtype));
+      const got = await tensors[b]!.download();
+      hashes.push(fnv(new Uint8Array(got.buffer, got.byteOffset, got.byteLength)));
+      for (let i = 0; i < n; i++) {
+        let sum = 0;
+        for (const xs of all) sum += xs[i]!;
+        const expected = job.op === 'avg' ? (job.dtype === 'int32' ? Math.trunc(sum / worldSize) : sum / worldSize) : sum;
+        maxError = Math.max(maxError, Math.abs(Number(got[i]) - expected));
+      }
+    }
+    await world.barrier();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    report({ error: { name: err.name, code: err.code, message: err.message } });
+    await world.close().catch(() => undefined);
+    return;
+  }
+  report({ topology: world.topology, pipeline: world.pipelineName, place: me.place, maxError, hashes });
+  await world.close();
+}
+
+await main();

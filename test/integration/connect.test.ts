@@ -1,0 +1,175 @@
+// connect() across processes on the CPU backend (Gloo), each job started by `fairring-rx launch`: results
+// against float64 sums with fresh random data, replicas identical bit for bit, machines grouped by machine id
+// whatever the rank assignment, and the failures a job meets (options that differ, a rank that never comes,
+// calls that do not match, a rank that dies) as typed errors on every rank within their time limits, with every
+// process exiting by itself.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { native } from '../../src/native.js';
+import { placeRanks } from '../../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.join(here, '../../src/cli/main.js');
+const worker = path.join(here, '../helpers/connect-worker.js');
+
+interface RankResult {
+  rank: number;
+  topology?: { machines: number; devicesPerMachine: number; rankLayout: string };
+  pipeline?: string;
+  place?: { rank: number; machine: number; local: number };
+  maxError?: number;
+  hashes?: string[];
+  error?: { name: string; code?: string; message: string };
+}
+
+let port = 31000 + Math.floor(Math.random() * 2000) * 2;
+
+/** Runs `fairring-rx launch <args> -- node connect-worker.js` with the job in FR_WORKER. */
+function launch(args: string[], job: Record<string, unknown>, env: Record<string, string> = {}): Promise<{ code: number | null; ms: number; results: RankResult[]; stderr: string }> {
+  port += 2;
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'launch', '--master-port', String(port), '--timeout', '60', ...args, '--', process.execPath, worker], {
+      env: { ...process.env, ...env, FR_WORKER: JSON.stringify(job) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const results = out
+        .split('\n')
+        .map((l) => /^\[rank\s*\d+\] RESULT (.*)$/.exec(l)?.[1])
+        .filter((j): j is string => j !== undefined)
+        .map((j) => JSON.parse(j) as RankResult)
+        .sort((a, b) => a.rank - b.rank);
+      resolve({ code, ms: Date.now() - t0, results, stderr: err });
+    });
+  });
+}
+
+const seed = (): number => Math.floor(Math.random() * 2 ** 31);
+
+describe('connect() across processes on the CPU backend (Gloo)', function () {
+  this.timeout(90_000);
+  before(function () {
+    if (!native.info().gloo.available) {
+      console.log(`      (skipped: ${native.info().gloo.error})`);
+      this.skip();
+    }
+  });
+
+  it('2 emulated machines x 2: fairring sums match float64 sums, replicas agree bit for bit, and every process exits', async () => {
+    const r = await launch(['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines'], {
+      seed: seed(),
+      lengths: [1001, 64, 4099, 7],
+      op: 'sum',
+      dtype: 'float32',
+      pipeline: 'fairring',
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.results).to.have.length(4);
+    for (const x of r.results) {
+      expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
+      expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 2, rankLayout: 'machine-major' });
+      expect(x.place).to.deep.equal({ rank: x.rank, machine: Math.floor(x.rank / 2), local: x.rank % 2 });
+      expect(x.maxError).to.be.below(1e-5);
+      expect(x.hashes).to.deep.equal(r.results[0]!.hashes);
+    }
+  });
+
+  it('machines by machine id whatever the rank assignment: cyclic ranks give a device-major 2 x 2, int32 avg exact', async () => {
+    const r = await launch(['--nproc-per-node', '4'], { seed: seed(), lengths: [999, 16], op: 'avg', dtype: 'int32', pipeline: 'fairring', machineOf: [0, 1, 0, 1] });
+    expect(r.code, r.stderr).to.equal(0);
+    for (const x of r.results) {
+      expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
+      expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 2, rankLayout: 'device-major' });
+      expect(x.place).to.deep.equal({ rank: x.rank, machine: x.rank % 2, local: Math.floor(x.rank / 2) });
+      expect(x.maxError).to.equal(0);
+    }
+  });
+
+  it('one machine of 3, the default pipeline, float64 avg; machines of unequal size fall back to nccl with a warning', async () => {
+    const one = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [513], op: 'avg', dtype: 'float64' });
+    expect(one.code, one.stderr).to.equal(0);
+    for (const x of one.results) {
+      expect(x.topology).to.deep.include({ machines: 1, devicesPerMachine: 3 });
+      expect(x.maxError).to.be.below(1e-12);
+    }
+    const unequal = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [100], op: 'sum', dtype: 'float32', machineOf: [0, 0, 1] });
+    expect(unequal.code, unequal.stderr).to.equal(0);
+    expect(unequal.stderr).to.match(/unequal device counts \(2, 1\).*nccl/);
+    for (const x of unequal.results) {
+      expect(x.pipeline).to.equal('nccl');
+      expect(x.maxError).to.be.below(1e-5);
+    }
+  });
+
+  it('options that differ across ranks are an ArgumentError on every rank, naming the option', async () => {
+    const r = await launch(['--nproc-per-node', '2'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', options: { '1': { parallelism: 4 } } });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.results).to.have.length(2);
+    for (const x of r.results) {
+      expect(x.error?.code).to.equal('ERR_FAIRRING_ARGUMENT');
+      expect(x.error?.message).to.match(/options differ across the job: rank \d has parallelism \d but rank \d has \d; give every rank the same options/);
+    }
+  });
+
+  it('a rank that never comes is a RendezvousTimeoutError on the others within rendezvousTimeoutMs', async () => {
+    const r = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', absent: [2], rendezvousTimeoutMs: 1500 });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.ms).to.be.below(20_000);
+    const others = r.results.filter((x) => x.rank !== 2);
+    expect(others).to.have.length(2);
+    for (const x of others) {
+      expect(x.error?.code).to.equal('ERR_FAIRRING_RENDEZVOUS_TIMEOUT');
+      expect(x.error?.message).to.contain('hello/2');
+    }
+  });
+
+  it('calls that do not match across ranks fail on every rank within timeoutMs instead of hanging or crashing', async () => {
+    const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
+      seed: seed(),
+      lengths: [1000],
+      op: 'sum',
+      dtype: 'float32',
+      pipeline: 'fairring',
+      skew: [0, 5],
+      timeoutMs: 3000,
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.results).to.have.length(2);
+    for (const x of r.results) {
+      expect(x.error, `rank ${x.rank}`).to.not.equal(undefined);
+      expect(x.error!.code).to.be.oneOf(['ERR_FAIRRING_STAGE', 'ERR_FAIRRING_TIMEOUT']);
+    }
+  });
+
+  it('launch ends the other ranks when one dies, with its exit status', async () => {
+    const r = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', crash: [1], rendezvousTimeoutMs: 60_000 });
+    expect(r.code).to.equal(3);
+    expect(r.ms).to.be.below(20_000);
+    expect(r.stderr).to.contain('rank 1 exited with status 3; ending the other ranks');
+  });
+
+  it('without the Gloo plugin, connect() on the CPU says how to get it', async () => {
+    const r = await launch(['--nproc-per-node', '2'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32' }, { FAIRRING_GLOO_PLUGIN: '/nonexistent/fairring_gloo.so' });
+    for (const x of r.results) {
+      expect(x.error?.code).to.equal('ERR_FAIRRING_ARGUMENT');
+      expect(x.error?.message).to.contain('apt-get install libgloo-dev');
+    }
+  });
+});
+
+describe('placeRanks', () => {
+  it('groups ranks by machine id in the order of their lowest rank, and names block and cyclic layouts', () => {
+    expect(placeRanks(['a', 'a', 'b', 'b'])).to.deep.include({ machines: ['a', 'b'], ranksByMachine: [[0, 1], [2, 3]], rankLayout: 'machine-major' });
+    expect(placeRanks(['a', 'b', 'a', 'b'])).to.deep.include({ ranksByMachine: [[0, 2], [1, 3]], rankLayout: 'device-major' });
+    expect(placeRanks(['b', 'a', 'a', 'b'])).to.deep.include({ machines: ['b', 'a'], ranksByMachine: [[0, 3], [1, 2]], rankLayout: null });
+    expect(placeRanks(['a', 'a', 'b'])).to.deep.include({ ranksByMachine: [[0, 1], [2]], rankLayout: null });
+  });
+});

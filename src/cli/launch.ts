@@ -57,9 +57,11 @@ export function launchPlan(o: LaunchOptions, base: Readonly<Record<string, strin
         NCCL_NVLS_ENABLE: base.NCCL_NVLS_ENABLE ?? '0',
       };
       if (o.emulateMachines) {
-        // Machines over NCCL's socket transport on loopback; ranks spread over the GPUs so that no machine's
+        // Machines over NCCL's socket transport on loopback (unless NCCL_HOSTID is exported: one host id for all,
+        // so NCCL keeps NVLink between the emulated machines); ranks spread over the GPUs so that no machine's
         // communicator holds one GPU twice (device d of machine m on GPU (d + m) mod GPUs).
-        Object.assign(env, { FAIRRING_MACHINE_ID: `emulated-${m}`, NCCL_HOSTID: `emulated-${m}`, NCCL_SOCKET_IFNAME: 'lo', NCCL_IB_DISABLE: '1' });
+        env.FAIRRING_MACHINE_ID = `emulated-${m}`;
+        if (base.NCCL_HOSTID === undefined) Object.assign(env, { NCCL_HOSTID: `emulated-${m}`, NCCL_SOCKET_IFNAME: 'lo', NCCL_IB_DISABLE: '1' });
         if (gpus > 0) env.FAIRRING_DEVICE = String((d + m) % gpus);
       }
       plan.push({ rank, env });

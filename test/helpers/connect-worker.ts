@@ -12,6 +12,7 @@ interface WorkerJob {
   op: 'sum' | 'avg';
   dtype: 'float32' | 'float64' | 'int32';
   pipeline?: string;
+  backend?: 'cpu' | 'cuda';
   timeoutMs?: number;
   rendezvousTimeoutMs?: number;
   /** Machine index per rank (FAIRRING_MACHINE_ID), when the launcher's grouping is not the one wanted. */
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
   const jobOverride: Partial<JobEnv> = job.machineOf ? { machineId: `machine-${job.machineOf[rank]}` } : {};
   const options: ConnectOptions = {
     ...(job.pipeline !== undefined ? { pipeline: job.pipeline } : {}),
+    ...(job.backend !== undefined ? { backend: job.backend } : {}),
     ...(job.timeoutMs !== undefined ? { timeoutMs: job.timeoutMs } : {}),
     ...(job.rendezvousTimeoutMs !== undefined ? { rendezvousTimeoutMs: job.rendezvousTimeoutMs } : {}),
     ...(job.machineOf ? { job: jobOverride } : {}),
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     await world.close().catch(() => undefined);
     return;
   }
-  report({ topology: world.topology, pipeline: world.pipelineName, place: me.place, maxError, hashes });
+  report({ topology: world.topology, pipeline: world.pipelineName, place: me.place, device: `${me.native.backend}:${me.native.ordinal}`, maxError, hashes });
   await world.close();
 }
 

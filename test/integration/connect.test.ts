@@ -4,55 +4,10 @@
 // calls that do not match, a rank that dies) as typed errors on every rank within their time limits, with every
 // process exiting by itself.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
 import { placeRanks } from '../../src/index.js';
+import { launch, randomSeed } from '../helpers/launch.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '../../src/cli/main.js');
-const worker = path.join(here, '../helpers/connect-worker.js');
-
-interface RankResult {
-  rank: number;
-  topology?: { machines: number; devicesPerMachine: number; rankLayout: string };
-  pipeline?: string;
-  place?: { rank: number; machine: number; local: number };
-  maxError?: number;
-  hashes?: string[];
-  error?: { name: string; code?: string; message: string };
-}
-
-let port = 31000 + Math.floor(Math.random() * 2000) * 2;
-
-/** Runs `fairring-rx launch <args> -- node connect-worker.js` with the job in FR_WORKER. */
-function launch(args: string[], job: Record<string, unknown>, env: Record<string, string> = {}): Promise<{ code: number | null; ms: number; results: RankResult[]; stderr: string }> {
-  port += 2;
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'launch', '--master-port', String(port), '--timeout', '60', ...args, '--', process.execPath, worker], {
-      env: { ...process.env, ...env, FR_WORKER: JSON.stringify(job) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const results = out
-        .split('\n')
-        .map((l) => /^\[rank\s*\d+\] RESULT (.*)$/.exec(l)?.[1])
-        .filter((j): j is string => j !== undefined)
-        .map((j) => JSON.parse(j) as RankResult)
-        .sort((a, b) => a.rank - b.rank);
-      resolve({ code, ms: Date.now() - t0, results, stderr: err });
-    });
-  });
-}
-
-const seed = (): number => Math.floor(Math.random() * 2 ** 31);
 
 describe('connect() across processes on the CPU backend (Gloo)', function () {
   this.timeout(90_000);
@@ -65,7 +20,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
 
   it('2 emulated machines x 2: fairring sums match float64 sums, replicas agree bit for bit, and every process exits', async () => {
     const r = await launch(['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines'], {
-      seed: seed(),
+      seed: randomSeed(),
       lengths: [1001, 64, 4099, 7],
       op: 'sum',
       dtype: 'float32',
@@ -83,7 +38,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('machines by machine id whatever the rank assignment: cyclic ranks give a device-major 2 x 2, int32 avg exact', async () => {
-    const r = await launch(['--nproc-per-node', '4'], { seed: seed(), lengths: [999, 16], op: 'avg', dtype: 'int32', pipeline: 'fairring', machineOf: [0, 1, 0, 1] });
+    const r = await launch(['--nproc-per-node', '4'], { seed: randomSeed(), lengths: [999, 16], op: 'avg', dtype: 'int32', pipeline: 'fairring', machineOf: [0, 1, 0, 1] });
     expect(r.code, r.stderr).to.equal(0);
     for (const x of r.results) {
       expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
@@ -94,13 +49,13 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('one machine of 3, the default pipeline, float64 avg; machines of unequal size fall back to nccl with a warning', async () => {
-    const one = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [513], op: 'avg', dtype: 'float64' });
+    const one = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [513], op: 'avg', dtype: 'float64' });
     expect(one.code, one.stderr).to.equal(0);
     for (const x of one.results) {
       expect(x.topology).to.deep.include({ machines: 1, devicesPerMachine: 3 });
       expect(x.maxError).to.be.below(1e-12);
     }
-    const unequal = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [100], op: 'sum', dtype: 'float32', machineOf: [0, 0, 1] });
+    const unequal = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [100], op: 'sum', dtype: 'float32', machineOf: [0, 0, 1] });
     expect(unequal.code, unequal.stderr).to.equal(0);
     expect(unequal.stderr).to.match(/unequal device counts \(2, 1\).*nccl/);
     for (const x of unequal.results) {
@@ -110,7 +65,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('options that differ across ranks are an ArgumentError on every rank, naming the option', async () => {
-    const r = await launch(['--nproc-per-node', '2'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', options: { '1': { parallelism: 4 } } });
+    const r = await launch(['--nproc-per-node', '2'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', options: { '1': { parallelism: 4 } } });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.results).to.have.length(2);
     for (const x of r.results) {
@@ -120,7 +75,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('a rank that never comes is a RendezvousTimeoutError on the others within rendezvousTimeoutMs', async () => {
-    const r = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', absent: [2], rendezvousTimeoutMs: 1500 });
+    const r = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', absent: [2], rendezvousTimeoutMs: 1500 });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.ms).to.be.below(20_000);
     const others = r.results.filter((x) => x.rank !== 2);
@@ -133,7 +88,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
 
   it('calls that do not match across ranks fail on every rank within timeoutMs instead of hanging or crashing', async () => {
     const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
-      seed: seed(),
+      seed: randomSeed(),
       lengths: [1000],
       op: 'sum',
       dtype: 'float32',
@@ -150,18 +105,49 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('launch ends the other ranks when one dies, with its exit status', async () => {
-    const r = await launch(['--nproc-per-node', '3'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32', crash: [1], rendezvousTimeoutMs: 60_000 });
+    const r = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', crash: [1], rendezvousTimeoutMs: 60_000 });
     expect(r.code).to.equal(3);
     expect(r.ms).to.be.below(20_000);
     expect(r.stderr).to.contain('rank 1 exited with status 3; ending the other ranks');
   });
 
   it('without the Gloo plugin, connect() on the CPU says how to get it', async () => {
-    const r = await launch(['--nproc-per-node', '2'], { seed: seed(), lengths: [8], op: 'sum', dtype: 'float32' }, { FAIRRING_GLOO_PLUGIN: '/nonexistent/fairring_gloo.so' });
+    const r = await launch(['--nproc-per-node', '2'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32' }, { FAIRRING_GLOO_PLUGIN: '/nonexistent/fairring_gloo.so' });
     for (const x of r.results) {
       expect(x.error?.code).to.equal('ERR_FAIRRING_ARGUMENT');
       expect(x.error?.message).to.contain('apt-get install libgloo-dev');
     }
+  });
+});
+
+describe('fairring-rx bench --connect across processes (Gloo)', function () {
+  this.timeout(90_000);
+  before(function () {
+    if (!native.info().gloo.available) this.skip();
+  });
+
+  it('every rank measures, rank 0 alone prints the table of the job', async () => {
+    const { spawn } = await import('node:child_process');
+    const path = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+    const port = 33000 + Math.floor(Math.random() * 2000) * 2;
+    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [cli, 'launch', '--nnodes', '2', '--emulate-machines', '--master-port', String(port), '--timeout', '60', '--', process.execPath, cli,
+          'bench', '--connect', '--pipelines', 'fairring,nccl', '--bytes', '4KiB', '--buckets', '2', '--iters', '1', '--warmup', '0', '--repeat', '2'],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('close', (code) => resolve({ code, text }));
+    });
+    expect(out.code).to.equal(0);
+    expect(out.text).to.contain('[rank 0] CPU backend, 2 × 1 ranks (a process per rank, the slowest rank of each run)');
+    expect(out.text).to.match(/\[rank 0\] \| 4 KiB \| fairring \| 2 \|/);
+    expect(out.text).to.match(/\[rank 0\] \| 4 KiB \| native loop \(nccl\) \|/);
+    expect(out.text).to.not.contain('[rank 1] |');
   });
 });
 

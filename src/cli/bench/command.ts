@@ -20,6 +20,10 @@ export function addBenchCommand(program: Command): void {
     .option('--machines <n>', 'machines, simulated in this process', positiveInt, 1)
     .option('--devices <n>', 'devices per machine', positiveInt, 2)
     .addOption(
+      new Option('--connect', 'join the job fairring-rx launch (or torchrun, mpirun, srun) started, one rank per process; rank 0 reports the slowest rank of every run')
+        .conflicts(['machines', 'devices']),
+    )
+    .addOption(
       new Option('--pipelines <names>', `pipelines to compare, comma-separated, from: ${pipelineNames.join(', ')}`)
         .argParser(listOf(pipelineNames))
         .default(['fairring', 'nccl'], 'fairring,nccl'),
@@ -55,7 +59,8 @@ function options(command: Command): BenchOptions {
 
 async function bench(o: BenchOptions): Promise<void> {
   const timings: TracedTiming[] = [];
-  const series = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
+  const { series, reporter } = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
+  if (!reporter) return;
   const rows = summarize(series, o.baseline, o.machines * o.devicesPerMachine);
   console.log(benchTable(o, rows));
   if (o.json !== undefined) await writeJson(o.json, o, rows);

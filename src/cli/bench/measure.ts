@@ -8,6 +8,8 @@ import { Tensor } from '../../runtime/device.js';
 import { elementSize } from '../../runtime/dtype.js';
 import type { StageTiming } from '../../world/engine.js';
 import { simulate } from '../../world/simulate.js';
+import { connect } from '../../world/connect.js';
+import { jobFromEnv } from '../../world/launch-env.js';
 import type { World } from '../../world/world.js';
 import { pipelines } from '../tables.js';
 import type { BenchOptions } from './options.js';
@@ -46,28 +48,35 @@ interface Subject {
   run(iters: number): Promise<{ slices: number; wallMs?: number }>;
 }
 
-export async function measure(o: BenchOptions, sink?: TimingSink): Promise<Series[]> {
+/**
+ * Measures every pipeline at every size. With `connect`, every rank of the job runs this, one world per
+ * pipeline (each with its own store port: the job's plus its index); `reporter` is true on rank 0 alone, and
+ * `o.machines` / `o.devicesPerMachine` are set from the job.
+ */
+export async function measure(o: BenchOptions, sink?: TimingSink): Promise<{ series: Series[]; reporter: boolean }> {
   const record = o.timings || sink !== undefined;
   const worlds = new Map<string, World>();
+  const storePort = o.connect ? jobFromEnv(process.env).storePort : 0;
   try {
-    for (const name of o.pipelines) {
-      worlds.set(
-        name,
-        await simulate({
-          backend: o.backend,
-          machines: o.machines,
-          devicesPerMachine: o.devicesPerMachine,
-          pipeline: pipelines[name]!,
-          timings: record,
-          ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
-          ...(o.parallelism !== undefined ? { parallelism: o.parallelism } : {}),
-          ...(o.sliceBytes !== undefined ? { sliceBytes: o.sliceBytes } : {}),
-        }),
-      );
+    for (const [i, name] of o.pipelines.entries()) {
+      const options = {
+        backend: o.backend,
+        pipeline: pipelines[name]!,
+        timings: record,
+        ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
+        ...(o.parallelism !== undefined ? { parallelism: o.parallelism } : {}),
+        ...(o.sliceBytes !== undefined ? { sliceBytes: o.sliceBytes } : {}),
+      };
+      const world = o.connect
+        ? await connect({ ...options, job: { storePort: storePort + i } })
+        : await simulate({ ...options, machines: o.machines, devicesPerMachine: o.devicesPerMachine });
+      worlds.set(name, world);
+      o.machines = world.topology.machines;
+      o.devicesPerMachine = world.topology.devicesPerMachine;
     }
     const series: Series[] = [];
     for (const bytes of o.sizes) series.push(...(await measureSize(o, worlds, bytes, record, sink)));
-    return series;
+    return { series, reporter: [...worlds.values()][0]!.devices[0]!.rank === 0 };
   } finally {
     for (const world of worlds.values()) await world.close();
   }
@@ -130,6 +139,8 @@ async function iterate(world: World, buckets: readonly Tensor[][], o: BenchOptio
 
 async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSink): Promise<Run> {
   await Promise.all(s.world.devices.map((d) => d.sync()));
+  // Across processes every rank starts together (in one process the barrier resolves at once).
+  await s.world.barrier();
   const stages = new Map<string, { ms: number; count: number }>();
   const subscription = record
     ? s.world.timings$.subscribe((t) => {
@@ -148,11 +159,25 @@ async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSi
   const eluDelta = performance.eventLoopUtilization(elu);
   const wallMs = performance.now() - t0;
   subscription?.unsubscribe();
+  const [slowestWall, busiestJs, busiestCpu] = await slowestRank(s.world, [result.wallMs ?? wallMs, eluDelta.active, (cpuDelta.user + cpuDelta.system) / 1000]);
   return {
-    wallMs: result.wallMs ?? wallMs,
+    wallMs: slowestWall!,
     slices: result.slices,
-    jsBusyMs: eluDelta.active,
-    cpuMs: (cpuDelta.user + cpuDelta.system) / 1000,
+    jsBusyMs: busiestJs!,
+    cpuMs: busiestCpu!,
     stageMs: Object.fromEntries([...stages].map(([stage, sum]) => [stage, sum.ms / sum.count])),
   };
+}
+
+/** The largest of each figure over the job's ranks: an all-reduce (max) when ranks live in other processes. */
+async function slowestRank(world: World, figures: number[]): Promise<number[]> {
+  const { machines, devicesPerMachine } = world.topology;
+  if (world.devices.length === machines * devicesPerMachine) return figures;
+  const t = await world.devices[0]!.upload(Float64Array.from(figures));
+  try {
+    await world.allReduce([t], { op: 'max' });
+    return Array.from((await t.download()) as Float64Array);
+  } finally {
+    t.close();
+  }
 }

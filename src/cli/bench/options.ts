@@ -5,6 +5,9 @@ import { elementSize } from '../../runtime/dtype.js';
 
 export interface BenchOptions {
   backend: BackendName;
+  /** Join the job a launcher started (connect(): one rank per process) instead of simulating every rank here. */
+  connect: boolean;
+  /** With connect, what the job turned out to be (set once connected). */
   machines: number;
   devicesPerMachine: number;
   /** Names from the pipeline table, in the order runs interleave. */
@@ -39,6 +42,7 @@ export interface BenchOptions {
 /** The bench command's flags as commander parses them (names as commander camel-cases them). */
 export interface BenchFlags {
   backend: BackendName;
+  connect?: boolean;
   machines: number;
   devices: number;
   pipelines: string[];
@@ -74,6 +78,7 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
   }
   return {
     backend: f.backend,
+    connect: f.connect === true,
     machines: f.machines,
     devicesPerMachine: f.devices,
     pipelines: f.pipelines,

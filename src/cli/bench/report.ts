@@ -11,7 +11,7 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
   const hasReference = rows.some((r) => r.kind === 'reference');
   const timed = rows.some((r) => r.busiestStage !== undefined);
   const head = [
-    `${deviceName(o)}, ${o.machines} × ${o.devicesPerMachine} ranks (one process), ${o.buckets} buckets at once, ${o.dtype} ${o.op}` +
+    `${deviceName(o)}, ${o.machines} × ${o.devicesPerMachine} ranks (${o.connect ? 'a process per rank, the slowest rank of each run' : 'one process'}), ${o.buckets} buckets at once, ${o.dtype} ${o.op}` +
       `${o.sliceBytes !== undefined ? `, slices of at most ${formatSize(o.sliceBytes)}` : ''}${o.memoryBytes !== undefined ? `, memoryBytes ${formatSize(o.memoryBytes)}` : ''}${o.parallelism !== undefined ? `, parallelism ${o.parallelism}` : ''}, ${o.iters} iterations per run`,
     `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: busbw relative to that row, median of side-by-side runs`,
   ];

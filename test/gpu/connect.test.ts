@@ -1,0 +1,74 @@
+// connect() on CUDA across processes, one per rank, started by `fairring-rx launch`: NCCL communicators made
+// through the store. One machine with a process per GPU; machines emulated on this host with their own NCCL host
+// ids (NCCL then runs over loopback sockets between them: correctness, not speed). Sums against float64 sums of
+// fresh random data; replicas bit for bit. Skipped where CUDA or NCCL is absent.
+import { expect } from 'chai';
+import { native } from '../../src/native.js';
+import { cudaUnavailableReason } from '../helpers/backends.js';
+import { launch, randomSeed, type RankResult } from '../helpers/launch.js';
+
+const reason = cudaUnavailableReason();
+const gpus = reason === null ? native.info().cuda.deviceCount : 0;
+
+function expectCorrect(results: RankResult[], ranks: number, tolerance: number): void {
+  expect(results).to.have.length(ranks);
+  for (const x of results) {
+    expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
+    expect(x.maxError).to.be.at.most(tolerance);
+    expect(x.hashes).to.deep.equal(results[0]!.hashes);
+  }
+}
+
+describe('connect() on CUDA across processes', function () {
+  this.timeout(180_000);
+  before(function () {
+    if (reason !== null) {
+      console.log(`      skipping the CUDA connect() suite: ${reason}`);
+      this.skip();
+    }
+  });
+
+  it('one machine, a process per GPU: auto and local, float32 sum and float64 avg', async function () {
+    if (gpus < 2) this.skip();
+    for (const [pipeline, dtype, op] of [['auto', 'float32', 'sum'], ['local', 'float64', 'avg']] as const) {
+      const r = await launch(['--nproc-per-node', String(gpus)], { seed: randomSeed(), lengths: [1 << 20, 1001, 3], op, dtype, pipeline, backend: 'cuda' });
+      expect(r.code, r.stderr).to.equal(0);
+      expectCorrect(r.results, gpus, dtype === 'float32' ? 1e-5 : 1e-12);
+      expect(new Set(r.results.map((x) => x.device)).size, 'a GPU per process').to.equal(gpus);
+      for (const x of r.results) expect(x.topology).to.deep.include({ machines: 1, devicesPerMachine: gpus });
+    }
+  });
+
+  it('2 emulated machines x 1 (one GPU each where there are two): fairring and nccl', async () => {
+    for (const pipeline of ['fairring', 'nccl']) {
+      const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
+        seed: randomSeed(),
+        lengths: [(1 << 20) + 3, 4096],
+        op: 'sum',
+        dtype: 'float32',
+        pipeline,
+        backend: 'cuda',
+        timeoutMs: 60_000,
+      });
+      expect(r.code, r.stderr).to.equal(0);
+      expectCorrect(r.results, 2, 1e-5);
+      for (const x of r.results) expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 1 });
+    }
+  });
+
+  it('2 emulated machines x 2 on two or more GPUs: the five stages, int32 sum exact', async function () {
+    if (gpus < 2) this.skip();
+    const r = await launch(['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines'], {
+      seed: randomSeed(),
+      lengths: [(1 << 18) + 5, 77],
+      op: 'sum',
+      dtype: 'int32',
+      pipeline: 'fairring',
+      backend: 'cuda',
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expectCorrect(r.results, 4, 0);
+    for (const x of r.results) expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 2 });
+  });
+});

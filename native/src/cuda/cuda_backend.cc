@@ -8,7 +8,12 @@
 
 #include <cuda_runtime.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "../issuer.h"
 #include "../nccl/nccl.h"
@@ -35,6 +40,45 @@ cudaEvent_t eventOf(const EventImpl& e) { return static_cast<cudaEvent_t>(e.cuda
 
 const char* const kNoEvent = "the CUDA event could not be created (cudaEventCreateWithFlags failed)";
 
+// cudaFree and cudaFreeHost wait for the whole device. Called on the JS thread (a closed or collected buffer),
+// that wait can outlast a peer process's progress: a collective this rank issued waits for the peer, and the
+// peer waits for this process's JS thread (the store it serves, the next stage it enqueues). So every release
+// goes to this thread, which nothing else waits for.
+class Reaper {
+ public:
+  void post(std::function<void()> release) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      queue_.push_back(std::move(release));
+      if (!started_) {
+        started_ = true;
+        std::thread([this] { run(); }).detach();
+      }
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::deque<std::function<void()>> batch;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [this] { return !queue_.empty(); });
+        batch.swap(queue_);
+      }
+      for (auto& release : batch) release();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool started_ = false;
+};
+
+// Never destroyed: its detached thread may still be releasing when the process exits.
+Reaper& g_reaper = *new Reaper();
+
 class CudaBackend final : public Backend {
  public:
   void* allocate(DeviceImpl& d, size_t bytes, std::string* error) override {
@@ -50,8 +94,10 @@ class CudaBackend final : public Backend {
   }
 
   void release(DeviceImpl& d, void* ptr) override {
-    selectDevice(d.ordinal);
-    cudaFree(ptr);
+    g_reaper.post([ordinal = d.ordinal, ptr] {
+      selectDevice(ordinal);
+      cudaFree(ptr);
+    });
   }
 
   void streamCreate(StreamImpl& s) override {
@@ -119,9 +165,13 @@ class CudaBackend final : public Backend {
 
   void hostRelease(HostData& h) override {
     if (h.cudaEvent == nullptr && h.ptr == nullptr) return;
-    selectDevice(h.device->ordinal);
-    if (h.cudaEvent != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(h.cudaEvent));
-    if (h.ptr != nullptr) cudaFreeHost(h.ptr);
+    g_reaper.post([ordinal = h.device->ordinal, event = h.cudaEvent, ptr = h.ptr] {
+      selectDevice(ordinal);
+      if (event != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+      if (ptr != nullptr) cudaFreeHost(ptr);
+    });
+    h.cudaEvent = nullptr;
+    h.ptr = nullptr;
   }
 
   Status fill(StreamImpl& s, void* dst, size_t count, DType t, double value) override {

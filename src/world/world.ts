@@ -362,6 +362,40 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   /**
+   * Copies the tensor of global rank `root` (default 0) into the tensor of every rank, bit for bit: every local
+   * device passes one tensor, as to allReduce, and every process of the job calls it with the same root. It runs
+   * as an all-reduce of the tensors' bytes (as uint8) where every rank but the root contributes zeros, so it moves
+   * twice a broadcast's bytes and keeps every pipeline's ordering and error handling; later calls on the same
+   * tensors wait for it.
+   */
+  async broadcast(tensors: readonly Tensor[], options: { root?: number } = {}): Promise<void> {
+    const job = this.prepare(tensors, {}, 'broadcast');
+    if (options === null || typeof options !== 'object') throw new ArgumentError(`broadcast options must be an object such as { root: 0 }, got ${String(options)}`);
+    const unknown = Object.keys(options).filter((k) => k !== 'root');
+    if (unknown.length > 0) throw new ArgumentError(`broadcast takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is root)`);
+    const { machines, devicesPerMachine } = this.ctx.topology;
+    const ranks = machines * devicesPerMachine;
+    const root = options.root ?? 0;
+    if (!Number.isSafeInteger(root) || root < 0 || root >= ranks) throw new ArgumentError(`root must be a global rank from 0 to ${ranks - 1}, got ${String(root)}`);
+    // Earlier work on these tensors first: the zeros must not land under an all-reduce still reading them.
+    await Promise.allSettled(job.tensors.map((t) => this.busy.get(t)));
+    const bytes = job.tensors.map((t) => new Tensor(t.device, t.buffer, 'uint8', t.byteLength));
+    const done = (async () => {
+      for (const view of bytes) if (view.device.rank !== root) view.device.stream.fill(view.buffer, 0, view.length, 'uint8', 0);
+      await this.allReduce(bytes, { op: 'sum' });
+    })();
+    const over = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const t of job.tensors) this.busy.set(t, over);
+    void over.then(() => {
+      for (const t of job.tensors) if (this.busy.get(t) === over) this.busy.delete(t);
+    });
+    await done;
+  }
+
+  /**
    * Resolves once every process of the job has called barrier() (connect(); in simulate() every rank is in this
    * process, so at once). It does not wait for all-reduces: await them first. Rejects with a
    * RendezvousTimeoutError after the world's timeoutMs.

@@ -49,9 +49,11 @@ describe('connect() on CUDA across processes', function () {
         pipeline,
         backend: 'cuda',
         timeoutMs: 60_000,
+        broadcastRoot: 1,
       });
       expect(r.code, r.stderr).to.equal(0);
       expectCorrect(r.results, 2, 1e-5);
+      for (const x of r.results) expect(x.broadcastOk).to.equal(true);
       for (const x of r.results) expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 1 });
     }
   });

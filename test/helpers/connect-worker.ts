@@ -21,6 +21,8 @@ interface WorkerJob {
   skew?: number[];
   /** Per rank: options that differ from the others'. */
   options?: Record<string, ConnectOptions>;
+  /** After the all-reduces: broadcast a tensor from this rank and check every rank got its bytes. */
+  broadcastRoot?: number;
   /** Ranks that exit at once without connecting. */
   absent?: number[];
   /** Ranks that fail at once with status 3. */
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
   const me = world.devices[0]!;
   let maxError = 0;
   const hashes: string[] = [];
+  let broadcastOk: boolean | undefined;
   try {
     const tensors = await Promise.all(
       job.lengths.map((n, b) => me.upload(typed(job.dtype, values(job.seed, b, rank, n + (job.skew?.[rank] ?? 0), job.dtype)))),
@@ -100,6 +103,14 @@ async function main(): Promise<void> {
         maxError = Math.max(maxError, Math.abs(Number(got[i]) - expected));
       }
     }
+    if (job.broadcastRoot !== undefined) {
+      const mine = typed(job.dtype, values(job.seed, 999, rank, 257, job.dtype));
+      const root = typed(job.dtype, values(job.seed, 999, job.broadcastRoot, 257, job.dtype));
+      const t = await me.upload(mine);
+      await world.broadcast([t], { root: job.broadcastRoot });
+      const got = await t.download();
+      broadcastOk = fnv(new Uint8Array(got.buffer, got.byteOffset, got.byteLength)) === fnv(new Uint8Array(root.buffer));
+    }
     await world.barrier();
   } catch (e) {
     const err = e as Error & { code?: string };
@@ -107,7 +118,7 @@ async function main(): Promise<void> {
     await world.close().catch(() => undefined);
     return;
   }
-  report({ topology: world.topology, pipeline: world.pipelineName, place: me.place, device: `${me.native.backend}:${me.native.ordinal}`, maxError, hashes });
+  report({ topology: world.topology, pipeline: world.pipelineName, place: me.place, device: `${me.native.backend}:${me.native.ordinal}`, maxError, hashes, broadcastOk });
   await world.close();
 }
 

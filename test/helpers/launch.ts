@@ -17,6 +17,8 @@ export interface RankResult {
   device?: string;
   maxError?: number;
   hashes?: string[];
+  /** The broadcast's result equals the root's bytes. */
+  broadcastOk?: boolean;
   error?: { name: string; code?: string; message: string };
 }
 

@@ -257,6 +257,45 @@ describe('all-reduce on the CPU backend', () => {
     });
   });
 
+  describe('broadcast', () => {
+    for (const [M, D, pipeline] of [[1, 3, 'local'], [2, 2, 'fairring'], [3, 1, 'nccl']] as const) {
+      it(`${M} x ${D} (${pipeline}): every rank gets the root's bytes exactly, -0, NaN payloads and Inf included`, async () => {
+        const world = await simulate({ machines: M, devicesPerMachine: D, pipeline });
+        const n = 1003;
+        const root = Math.floor(Math.random() * M * D);
+        const data = world.devices.map(() => randomArray('float32', n) as Float32Array);
+        const special = new Uint32Array([0x80000000, 0x7fc01234, 0xffa00001, 0x7f800000, 0xff800000, 0x00000001]);
+        new Uint32Array(data[root]!.buffer).set(special);
+        const tensors = await Promise.all(world.devices.map((d, i) => d.upload(data[i]!)));
+        await world.broadcast(tensors, { root });
+        const want = Array.from(new Uint32Array(data[root]!.buffer));
+        for (const t of tensors) {
+          const got = (await t.download()) as Float32Array;
+          expect(Array.from(new Uint32Array(got.buffer, got.byteOffset, n))).to.deep.equal(want);
+        }
+        // The tensors stay usable: a sum after the broadcast is M·D times the root's values.
+        await world.allReduce(tensors);
+        const sum = (await tensors[0]!.download()) as Float32Array;
+        expect(sum[n - 1]).to.equal(Math.fround(data[root]![n - 1]! * M * D));
+        await world.close();
+      });
+    }
+
+    it('waits for an all-reduce of the same tensors called before it, and refuses a bad root', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 1 });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(Int32Array.from({ length: 5000 }, (_, i) => i + d.rank))));
+      const first = world.allReduce(tensors);
+      await world.broadcast(tensors, { root: 1 });
+      await first;
+      const got = (await tensors[0]!.download()) as Int32Array;
+      expect(got[4999]).to.equal(2 * 4999 + 1);
+      const bad = await world.broadcast(tensors, { root: 2 }).catch((e: unknown) => e);
+      expect(bad).to.be.instanceOf(ArgumentError);
+      expect((bad as Error).message).to.equal('root must be a global rank from 0 to 1, got 2');
+      await world.close();
+    });
+  });
+
   describe('errors', () => {
     it('rejects bad input with typed errors before enqueueing anything', async () => {
       const world = await simulate({ pipeline: 'local', machines: 1, devicesPerMachine: 2 });

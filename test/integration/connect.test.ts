@@ -18,13 +18,14 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
-  it('2 emulated machines x 2: fairring sums match float64 sums, replicas agree bit for bit, and every process exits', async () => {
+  it('2 emulated machines x 2: fairring sums match float64 sums, replicas agree bit for bit, a broadcast from rank 3, and every process exits', async () => {
     const r = await launch(['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines'], {
       seed: randomSeed(),
       lengths: [1001, 64, 4099, 7],
       op: 'sum',
       dtype: 'float32',
       pipeline: 'fairring',
+      broadcastRoot: 3,
     });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.results).to.have.length(4);
@@ -34,6 +35,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
       expect(x.place).to.deep.equal({ rank: x.rank, machine: Math.floor(x.rank / 2), local: x.rank % 2 });
       expect(x.maxError).to.be.below(1e-5);
       expect(x.hashes).to.deep.equal(r.results[0]!.hashes);
+      expect(x.broadcastOk).to.equal(true);
     }
   });
 

@@ -13,6 +13,7 @@ export const errorCodes = {
   TimeoutError: { code: 'ERR_FAIRRING_TIMEOUT', meaning: 'a slice did not settle within timeoutMs; the communicators were aborted' },
   ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice' },
   ClosedError: { code: 'ERR_FAIRRING_CLOSED', meaning: 'the world, device or tensor was closed (or the world failed earlier) and takes no more work' },
+  MismatchError: { code: 'ERR_FAIRRING_MISMATCH', meaning: 'ranks of a job called an all-reduce with different lengths, dtypes or ops (connect() checks every call); the world failed' },
   RendezvousTimeoutError: { code: 'ERR_FAIRRING_RENDEZVOUS_TIMEOUT', meaning: 'a rendezvous store operation (connect, get, wait, set, add) did not complete within its timeoutMs' },
 } as const;
 
@@ -31,6 +32,11 @@ export class FairringError extends Error {
     // A subclass of a subclass (user code) inherits its parent's code.
     this.code = (new.target as unknown as { code: FairringErrorCode }).code;
   }
+}
+
+/** Ranks called the same all-reduce (by sequence number) with different lengths, dtypes or ops. */
+export class MismatchError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.MismatchError.code;
 }
 
 /** A budget that cannot hold the topology's padding and staging slots. */

@@ -21,6 +21,12 @@ import { StoreClient, StoreServer, isLoopback } from './store.js';
 import type { World, WorldSession } from './world.js';
 
 export interface ConnectOptions extends WorldOptions {
+  /**
+   * Check every all-reduce's (sequence number, length, dtype, op) across the ranks with a small all-reduce just
+   * before it, so that a rank calling differently fails every rank with a MismatchError instead of a hang or
+   * garbage. Default true; false saves that all-reduce per call.
+   */
+  checkCalls?: boolean;
   /** The job's shape, overriding what the environment says (see jobFromEnv). */
   job?: Partial<JobEnv>;
   /** The environment to read the job from. Default: process.env. */
@@ -44,6 +50,7 @@ const optionNames = [
   'env',
   'device',
   'rendezvousTimeoutMs',
+  'checkCalls',
 ] as const satisfies readonly (keyof ConnectOptions)[];
 
 /** What every process tells the others at the rendezvous. */
@@ -156,6 +163,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
   const env = options.env ?? process.env;
   if (env === null || typeof env !== 'object') throw new ArgumentError(`env must be an object of environment variables, got ${show(env)}`);
   const job = jobFromEnv(env, options.job);
+  if (options.checkCalls !== undefined && typeof options.checkCalls !== 'boolean') throw new ArgumentError(`checkCalls must be true or false, got ${show(options.checkCalls)}`);
   const rendezvousMs =
     options.rendezvousTimeoutMs === undefined ? 120_000 : integerIn('rendezvousTimeoutMs', options.rendezvousTimeoutMs, 1, 86_400_000, 'milliseconds');
   const { backend } = settings;
@@ -265,7 +273,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
       perFamily[family] = made[0]!;
     }
 
-    const session = jobSession(store, server, key, job);
+    const session = jobSession(store, server, key, job, job.worldSize > 1 && options.checkCalls !== false);
     return buildWorld({
       runtime: nativeRuntime,
       backend,
@@ -324,7 +332,7 @@ function storeCall(store: StoreClient): StoreCall {
 }
 
 /** Barriers over the store, and leaving the job: every process waits (bounded) for the others before rank 0's store closes. */
-function jobSession(store: StoreClient, server: StoreServer | null, key: (k: string) => string, job: JobEnv): WorldSession {
+function jobSession(store: StoreClient, server: StoreServer | null, key: (k: string) => string, job: JobEnv, checkCalls: boolean): WorldSession {
   let barriers = 0;
   const barrier = async (name: string, timeoutMs: number): Promise<void> => {
     const arrived = await store.add(key(`${name}/count`), 1, { timeoutMs });
@@ -333,6 +341,7 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
   };
   let closed = false;
   return {
+    checkCalls,
     barrier: (timeoutMs) => {
       if (closed) return Promise.reject(new ClosedError('barrier on a closed world'));
       return barrier(`barrier/${barriers++}`, timeoutMs);

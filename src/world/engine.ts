@@ -150,6 +150,11 @@ export class Engine {
     this.jobs.next(job);
   }
 
+  /** Fails the world with `error` (as a slice failure would): communicators aborted, every job told. */
+  abort(error: Error): void {
+    this.fail(error);
+  }
+
   /** Stop notifying; slices not yet admitted are skipped, admitted ones finish on the devices. */
   cancel(job: Job): void {
     if (job.cancelled) return;

@@ -1,12 +1,12 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
 import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
-import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
+import { dtypes, reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
-import { ArgumentError, ClosedError } from '../errors.js';
+import { ArgumentError, ClosedError, MismatchError } from '../errors.js';
 import type { Layout } from '../engine/layout.js';
 
 export interface AllReduceOptions {
@@ -43,6 +43,8 @@ export interface MemoryReport {
 
 /** What ties a world to the other processes of its job (connect()); simulate() has none. */
 export interface WorldSession {
+  /** Check every all-reduce's (sequence, length, dtype, op) across the job's ranks. */
+  readonly checkCalls: boolean;
   /** Resolves once every process of the job has called it, or rejects after timeoutMs. */
   barrier(timeoutMs: number): Promise<void>;
   /** Leaves the job once this process's handles are released: waits (bounded) for the others, closes the store. */
@@ -87,6 +89,10 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly collected = new FinalizationRegistry<number>((index) => this.dropRegistration(index));
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
+  /** The last deferred job's submission: later jobs wait for it, so that jobs reach the engine in call order. */
+  private deferredTail: Promise<void> | null = null;
+  /** All-reduces called so far (their sequence numbers, the same on every rank of a job). */
+  private calls = 0;
 
   constructor(
     /** The devices this process drives, ordered by global rank. */
@@ -120,6 +126,17 @@ export class World extends EventEmitter<WorldEvents> {
    * slice has completed on every device. Subscribing submits the job; all jobs run in submission order.
    */
   allReduce$(tensors: readonly Tensor[], options: AllReduceOptions = {}): Observable<Progress> {
+    return this.reduce$(tensors, options, this.session?.checkCalls === true);
+  }
+
+  /**
+   * The all-reduce itself. With `checked`, a small all-reduce (max) of this call's sequence number, length, dtype
+   * and op, each also negated, goes just before it, in the same order on every rank: equal maxima and minima
+   * mean every rank made the same call. The caller hears of the data's completion only once the check agrees;
+   * a disagreement fails the world with a MismatchError on every rank (which also cuts short a data all-reduce
+   * that could not match).
+   */
+  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       let job: Job;
       try {
@@ -147,6 +164,7 @@ export class World extends EventEmitter<WorldEvents> {
       for (const d of this.devices) d.track(ended);
       let submitted = false;
       let unsubscribed = false;
+      const seq = this.calls++;
       const submit = (): void => {
         if (unsubscribed) {
           job.ended();
@@ -154,6 +172,7 @@ export class World extends EventEmitter<WorldEvents> {
         }
         submitted = true;
         try {
+          const agreed = checked ? this.checkCall(seq, job) : null;
           // A world that takes no more work says why before anything is recorded on the devices' streams.
           this.engine.checkAccepting();
           const { program } = this.ctx;
@@ -166,8 +185,11 @@ export class World extends EventEmitter<WorldEvents> {
               subscriber.error(e);
             },
             complete: () => {
+              // The job is over on the devices (so the check's own download need not wait for it); the caller
+              // hears of it once the check agrees.
               job.ended();
-              subscriber.complete();
+              if (agreed === null) subscriber.complete();
+              else agreed.then(() => subscriber.complete(), (e: unknown) => subscriber.error(e));
             },
           });
         } catch (e) {
@@ -175,14 +197,18 @@ export class World extends EventEmitter<WorldEvents> {
           subscriber.error(e);
         }
       };
-      if (prior.length === 0) {
+      // Jobs reach the engine in call order, also behind a deferred one: with ranks in other processes, every
+      // rank must submit the same sequence, whatever its timing.
+      if (prior.length === 0 && this.deferredTail === null) {
         submit();
       } else {
         this.deferred++;
-        void Promise.allSettled(prior).then(() => {
+        const tail: Promise<void> = Promise.allSettled([...prior, this.deferredTail]).then(() => {
           this.deferred--;
+          if (this.deferredTail === tail) this.deferredTail = null;
           submit();
         });
+        this.deferredTail = tail;
       }
       return () => {
         unsubscribed = true;
@@ -306,7 +332,8 @@ export class World extends EventEmitter<WorldEvents> {
       program.beginCapture();
       let captured: Float64Array;
       try {
-        await this.allReduce(tensors, options.op === undefined ? {} : { op: options.op });
+        // Unchecked: the loop re-issues the data all-reduce alone (every rank captures the same program).
+        await lastValueFrom(this.reduce$(tensors, options.op === undefined ? {} : { op: options.op }, false), { defaultValue: undefined });
       } finally {
         captured = program.endCapture();
       }
@@ -403,6 +430,59 @@ export class World extends EventEmitter<WorldEvents> {
   async barrier(): Promise<void> {
     if (this.closing) throw new ClosedError('barrier on a closed world (world.close() was called)');
     await this.session?.barrier(this.ctx.timeoutMs);
+  }
+
+  /**
+   * Submits the check of call `seq` (the engine runs jobs in submission order, so it goes just before `job` on
+   * every rank); resolves once every rank agrees, rejects with the MismatchError it failed the world with.
+   */
+  private checkCall(seq: number, job: Job): Promise<void> {
+    const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op)];
+    const mine = BigInt64Array.from(fields.flatMap((v) => [BigInt(v), BigInt(-v)]));
+    const probes = job.tensors.map((t) => {
+      const buffer = new this.ctx.runtime.Buffer(t.device.native, mine.byteLength);
+      t.device.stream.copyFromHost(buffer, 0, mine);
+      return new Tensor(t.device, buffer, 'int64', mine.length);
+    });
+    const done = lastValueFrom(this.reduce$(probes, { op: 'max' }, false), { defaultValue: undefined })
+      .then(() => this.readSettled(probes[0]!))
+      .then((v) => {
+        const names = ['sequence number', 'length', 'dtype', 'op'];
+        const show = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)];
+        const differ = fields.flatMap((_, i) => {
+          const [hi, lo] = [Number(v[2 * i]!), -Number(v[2 * i + 1]!)];
+          return hi === lo ? [] : [`${names[i]} from ${show[i]!(lo)} to ${show[i]!(hi)} (this rank: ${show[i]!(fields[i]!)})`];
+        });
+        if (differ.length === 0) return;
+        const error = new MismatchError(`all-reduce #${seq} was called differently across ranks: ${differ.join('; ')}: every rank must make the same calls in the same order`);
+        this.engine.abort(error);
+        throw error;
+      })
+      .finally(() => {
+        for (const p of probes) p.close();
+      });
+    // A failure is the caller's to hear (through the data all-reduce); nothing else waits on this one.
+    done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * The contents of a tensor whose all-reduces have all settled, read on a stream of its own: the device's stream
+   * may by now wait for later all-reduces (one that cannot complete, when calls differ across ranks).
+   */
+  private async readSettled(t: Tensor): Promise<BigInt64Array> {
+    const { runtime } = this.ctx;
+    const stream = new runtime.Stream(t.device.native);
+    const event = new runtime.Event(t.device.native);
+    try {
+      const host = stream.copyToHost(t.buffer, 0, t.byteLength);
+      stream.record(event);
+      await firstValueFrom(runtime.completion(event), { defaultValue: undefined });
+      return new BigInt64Array(host.read());
+    } finally {
+      event.close();
+      stream.close();
+    }
   }
 
   private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {

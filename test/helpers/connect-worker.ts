@@ -17,6 +17,8 @@ interface WorkerJob {
   rendezvousTimeoutMs?: number;
   /** Machine index per rank (FAIRRING_MACHINE_ID), when the launcher's grouping is not the one wanted. */
   machineOf?: number[];
+  /** Per rank: another op than the job's (a mismatched call). */
+  opOf?: Record<string, 'sum' | 'avg'>;
   /** Per rank: extra lengths added to that rank's buckets (a mismatched call). */
   skew?: number[];
   /** Per rank: options that differ from the others'. */
@@ -90,7 +92,8 @@ async function main(): Promise<void> {
     const tensors = await Promise.all(
       job.lengths.map((n, b) => me.upload(typed(job.dtype, values(job.seed, b, rank, n + (job.skew?.[rank] ?? 0), job.dtype)))),
     );
-    await Promise.all(tensors.map((t) => world.allReduce([t], { op: job.op as ReduceOp })));
+    const op: ReduceOp = job.opOf?.[String(rank)] ?? job.op;
+    await Promise.all(tensors.map((t) => world.allReduce([t], { op })));
     for (let b = 0; b < job.lengths.length; b++) {
       const n = job.lengths[b]!;
       const all = Array.from({ length: worldSize }, (_, r) => values(job.seed, b, r, n, job.dtype));

@@ -88,7 +88,33 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
-  it('calls that do not match across ranks fail on every rank within timeoutMs instead of hanging or crashing', async () => {
+  it('calls that differ across ranks (length, op) are a MismatchError on every rank naming what differs, well within timeoutMs', async () => {
+    const cases = [
+      { skew: [0, 5], what: /length from 1000 to 1005/ },
+      { opOf: { '1': 'avg' }, what: /op from sum to avg/ },
+    ];
+    for (const c of cases) {
+      const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
+        seed: randomSeed(),
+        lengths: [1000],
+        op: 'sum',
+        dtype: 'float32',
+        pipeline: 'fairring',
+        timeoutMs: 60_000,
+        ...c,
+        what: undefined,
+      });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.ms).to.be.below(20_000);
+      expect(r.results).to.have.length(2);
+      for (const x of r.results) {
+        expect(x.error?.code, `rank ${x.rank}: ${JSON.stringify(x.error)}`).to.equal('ERR_FAIRRING_MISMATCH');
+        expect(x.error!.message).to.match(/^all-reduce #0 was called differently across ranks: /).and.match(c.what);
+      }
+    }
+  });
+
+  it('with checkCalls: false, calls that differ fail on every rank within timeoutMs instead of hanging or crashing', async () => {
     const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
       seed: randomSeed(),
       lengths: [1000],
@@ -97,6 +123,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
       pipeline: 'fairring',
       skew: [0, 5],
       timeoutMs: 3000,
+      options: { '0': { checkCalls: false }, '1': { checkCalls: false } },
     });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.results).to.have.length(2);

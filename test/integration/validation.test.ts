@@ -10,6 +10,7 @@ import {
   ArgumentError,
   ClosedError,
   ContractError,
+  MismatchError,
   FairringError,
   LayoutError,
   StageError,
@@ -91,7 +92,7 @@ describe('validation, error codes and close paths [cpu]', () => {
 
   describe('errors', () => {
     it('every error class has a stable code from the one table, and keeps its fields', () => {
-      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError, RendezvousTimeoutError };
+      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError, MismatchError, RendezvousTimeoutError };
       expect(Object.keys(errorCodes).sort()).to.deep.equal(Object.keys(classes).sort());
       expect(Object.values(errorCodes).map((e) => e.code)).to.deep.equal([
         'ERR_FAIRRING',
@@ -101,6 +102,7 @@ describe('validation, error codes and close paths [cpu]', () => {
         'ERR_FAIRRING_TIMEOUT',
         'ERR_FAIRRING_CONTRACT',
         'ERR_FAIRRING_CLOSED',
+        'ERR_FAIRRING_MISMATCH',
         'ERR_FAIRRING_RENDEZVOUS_TIMEOUT',
       ]);
       for (const [name, Class] of Object.entries(classes)) {

@@ -23,6 +23,7 @@ export function addBenchCommand(program: Command): void {
       new Option('--connect', 'join the job fairring-rx launch (or torchrun, mpirun, srun) started, one rank per process; rank 0 reports the slowest rank of every run')
         .conflicts(['machines', 'devices']),
     )
+    .option('--no-check-calls', "with --connect: skip connect()'s cross-rank check of every all-reduce (checkCalls: false)")
     .addOption(
       new Option('--pipelines <names>', `pipelines to compare, comma-separated, from: ${pipelineNames.join(', ')}`)
         .argParser(listOf(pipelineNames))

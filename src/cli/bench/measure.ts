@@ -68,7 +68,7 @@ export async function measure(o: BenchOptions, sink?: TimingSink): Promise<{ ser
         ...(o.sliceBytes !== undefined ? { sliceBytes: o.sliceBytes } : {}),
       };
       const world = o.connect
-        ? await connect({ ...options, job: { storePort: storePort + i } })
+        ? await connect({ ...options, checkCalls: o.checkCalls, job: { storePort: storePort + i } })
         : await simulate({ ...options, machines: o.machines, devicesPerMachine: o.devicesPerMachine });
       worlds.set(name, world);
       o.machines = world.topology.machines;

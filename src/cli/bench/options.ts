@@ -7,6 +7,8 @@ export interface BenchOptions {
   backend: BackendName;
   /** Join the job a launcher started (connect(): one rank per process) instead of simulating every rank here. */
   connect: boolean;
+  /** With connect: check every all-reduce's call across ranks first (connect()'s checkCalls). */
+  checkCalls: boolean;
   /** With connect, what the job turned out to be (set once connected). */
   machines: number;
   devicesPerMachine: number;
@@ -43,6 +45,7 @@ export interface BenchOptions {
 export interface BenchFlags {
   backend: BackendName;
   connect?: boolean;
+  checkCalls: boolean;
   machines: number;
   devices: number;
   pipelines: string[];
@@ -71,6 +74,7 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
   if (!f.pipelines.includes(baseline)) {
     throw new UsageError(`--baseline ${baseline} is not among --pipelines ${f.pipelines.join(',')}`);
   }
+  if (!f.checkCalls && f.connect !== true) throw new UsageError('--no-check-calls applies to --connect only (one process checks nothing across ranks)');
   const sizes = f.sizes ?? [f.bytes];
   const tooSmall = sizes.find((s) => s < elementSize(f.dtype));
   if (tooSmall !== undefined) {
@@ -79,6 +83,7 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
   return {
     backend: f.backend,
     connect: f.connect === true,
+    checkCalls: f.checkCalls,
     machines: f.machines,
     devicesPerMachine: f.devices,
     pipelines: f.pipelines,

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { native } from '../../src/native.js';
 import { cudaUnavailableReason } from '../helpers/backends.js';
-import { launch, randomSeed, type RankResult } from '../helpers/launch.js';
+import { launch, launchScript, randomSeed, trainExample, type RankResult } from '../helpers/launch.js';
 
 const reason = cudaUnavailableReason();
 const gpus = reason === null ? native.info().cuda.deviceCount : 0;
@@ -72,5 +72,12 @@ describe('connect() on CUDA across processes', function () {
     expect(r.code, r.stderr).to.equal(0);
     expectCorrect(r.results, 4, 0);
     for (const x of r.results) expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 2 });
+  });
+
+  it('examples/train on CUDA, 2 emulated machines x 1: weights equal on both ranks, within tolerance of one process', async () => {
+    const r = await launchScript(['--nnodes', '2', '--emulate-machines'], trainExample, ['--backend', 'cuda', '--steps', '8']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain("rank 1: weights equal to rank 0's bit for bit: true");
+    expect(r.stdout).to.match(/\(cuda, pipeline auto\)/);
   });
 });

@@ -51,5 +51,24 @@ export function launch(args: string[], job: Record<string, unknown>, env: Record
 }
 
 
+/** Runs `fairring-rx launch <launchArgs> -- node <script> <scriptArgs>`; resolves with its status and output. */
+export function launchScript(launchArgs: string[], script: string, scriptArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  port += 2;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'launch', '--master-port', String(port), '--timeout', '120', ...launchArgs, '--', process.execPath, script, ...scriptArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The compiled examples/train.ts. */
+export const trainExample = path.join(here, '../../examples/train.js');
+
 /** A fresh seed per run: the data differ every time. */
 export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);

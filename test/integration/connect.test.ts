@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { native } from '../../src/native.js';
 import { placeRanks } from '../../src/index.js';
-import { launch, randomSeed } from '../helpers/launch.js';
+import { launch, launchScript, randomSeed, trainExample } from '../helpers/launch.js';
 
 
 describe('connect() across processes on the CPU backend (Gloo)', function () {
@@ -147,6 +147,25 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
       expect(x.error?.message).to.contain('apt-get install libgloo-dev');
     }
   });
+});
+
+describe('examples/train: data-parallel training across processes (Gloo)', function () {
+  this.timeout(120_000);
+  before(function () {
+    if (!native.info().gloo.available) this.skip();
+  });
+
+  for (const [what, args] of [['1 x 2', ['--nproc-per-node', '2']], ['2 x 2 emulated', ['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines']]] as Array<[string, string[]]>) {
+    it(`${what}: weights bit for bit equal on every rank and within tolerance of one process on all the data`, async () => {
+      const r = await launchScript([...args], trainExample, ['--steps', '8']);
+      expect(r.code, r.stderr).to.equal(0);
+      const ranks = args.includes('--nnodes') ? 4 : 2;
+      for (let k = 0; k < ranks; k++) expect(r.stdout).to.contain(`rank ${k}: weights equal to rank 0's bit for bit: true`);
+      const diff = /largest difference from one process on all the data: (\S+) \(tolerance ([^)]+)\)/.exec(r.stdout);
+      expect(diff, r.stdout).to.not.equal(null);
+      expect(Number(diff![1])).to.be.at.most(Number(diff![2]));
+    });
+  }
 });
 
 describe('fairring-rx bench --connect across processes (Gloo)', function () {

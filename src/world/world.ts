@@ -182,7 +182,10 @@ export class World extends EventEmitter<WorldEvents> {
             next: (p) => subscriber.next(p),
             error: (e) => {
               job.ended();
-              subscriber.error(e);
+              // A call that differs across ranks can fail its data all-reduce before its check is read: the
+              // check's MismatchError says what went wrong.
+              if (agreed === null) subscriber.error(e);
+              else agreed.then(() => subscriber.error(e), (m: unknown) => subscriber.error(m instanceof MismatchError ? m : e));
             },
             complete: () => {
               // The job is over on the devices (so the check's own download need not wait for it); the caller
@@ -444,19 +447,30 @@ export class World extends EventEmitter<WorldEvents> {
       t.device.stream.copyFromHost(buffer, 0, mine);
       return new Tensor(t.device, buffer, 'int64', mine.length);
     });
+    // A world that fails meanwhile (the data all-reduce that cannot match may fail first, on a transfer of the
+    // wrong size) still lets the probe be read: values from a subset of the ranks never make up a difference.
     const done = lastValueFrom(this.reduce$(probes, { op: 'max' }, false), { defaultValue: undefined })
-      .then(() => this.readSettled(probes[0]!))
-      .then((v) => {
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )
+      .then(async (checkError) => {
+        const v = await this.readSettled(probes[0]!).catch(() => null);
         const names = ['sequence number', 'length', 'dtype', 'op'];
         const show = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)];
-        const differ = fields.flatMap((_, i) => {
-          const [hi, lo] = [Number(v[2 * i]!), -Number(v[2 * i + 1]!)];
-          return hi === lo ? [] : [`${names[i]} from ${show[i]!(lo)} to ${show[i]!(hi)} (this rank: ${show[i]!(fields[i]!)})`];
-        });
-        if (differ.length === 0) return;
-        const error = new MismatchError(`all-reduce #${seq} was called differently across ranks: ${differ.join('; ')}: every rank must make the same calls in the same order`);
-        this.engine.abort(error);
-        throw error;
+        const differ =
+          v === null
+            ? []
+            : fields.flatMap((_, i) => {
+                const [hi, lo] = [Number(v[2 * i]!), -Number(v[2 * i + 1]!)];
+                return hi === lo ? [] : [`${names[i]} from ${show[i]!(lo)} to ${show[i]!(hi)} (this rank: ${show[i]!(fields[i]!)})`];
+              });
+        if (differ.length > 0) {
+          const error = new MismatchError(`all-reduce #${seq} was called differently across ranks: ${differ.join('; ')}: every rank must make the same calls in the same order`);
+          this.engine.abort(error);
+          throw error;
+        }
+        if (checkError !== null) throw checkError;
       })
       .finally(() => {
         for (const p of probes) p.close();

@@ -4,9 +4,14 @@
 // calls that do not match, a rank that dies) as typed errors on every rank within their time limits, with every
 // process exiting by itself.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
 import { placeRanks } from '../../src/index.js';
 import { launch, launchScript, randomSeed, trainExample } from '../helpers/launch.js';
+
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 
 describe('connect() across processes on the CPU backend (Gloo)', function () {
@@ -93,7 +98,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
       { skew: [0, 5], what: /length from 1000 to 1005/ },
       { opOf: { '1': 'avg' }, what: /op from sum to avg/ },
     ];
-    for (const c of cases) {
+    for (const { what, ...mismatch } of cases) {
       const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
         seed: randomSeed(),
         lengths: [1000],
@@ -101,15 +106,14 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
         dtype: 'float32',
         pipeline: 'fairring',
         timeoutMs: 60_000,
-        ...c,
-        what: undefined,
+        ...mismatch,
       });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.ms).to.be.below(20_000);
       expect(r.results).to.have.length(2);
       for (const x of r.results) {
         expect(x.error?.code, `rank ${x.rank}: ${JSON.stringify(x.error)}`).to.equal('ERR_FAIRRING_MISMATCH');
-        expect(x.error!.message).to.match(/^all-reduce #0 was called differently across ranks: /).and.match(c.what);
+        expect(x.error!.message).to.match(/^all-reduce #0 was called differently across ranks: /).and.match(what);
       }
     }
   });
@@ -175,10 +179,6 @@ describe('fairring-rx bench --connect across processes (Gloo)', function () {
   });
 
   it('every rank measures, rank 0 alone prints the table of the job', async () => {
-    const { spawn } = await import('node:child_process');
-    const path = await import('node:path');
-    const { fileURLToPath } = await import('node:url');
-    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
     const port = 33000 + Math.floor(Math.random() * 2000) * 2;
     const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
       const child = spawn(

@@ -166,7 +166,10 @@ export class World extends EventEmitter<WorldEvents> {
       let unsubscribed = false;
       const seq = this.calls++;
       const submit = (): void => {
-        if (unsubscribed) {
+        // With ranks in other processes every rank must run every call (they run it too): unsubscribing then
+        // only stops the notifications.
+        const alone = this.session === null;
+        if (unsubscribed && alone) {
           job.ended();
           return;
         }
@@ -215,7 +218,7 @@ export class World extends EventEmitter<WorldEvents> {
       }
       return () => {
         unsubscribed = true;
-        if (submitted) this.engine.cancel(job);
+        if (submitted && this.session === null) this.engine.cancel(job);
       };
     });
   }

@@ -25,6 +25,8 @@ interface WorkerJob {
   options?: Record<string, ConnectOptions>;
   /** After the all-reduces: broadcast a tensor from this rank and check every rank got its bytes. */
   broadcastRoot?: number;
+  /** Ranks that subscribe to bucket 0's allReduce$ and unsubscribe at once (the others await it). */
+  unsubscribeFirst?: number[];
   /** Ranks that exit at once without connecting. */
   absent?: number[];
   /** Ranks that fail at once with status 3. */
@@ -93,7 +95,15 @@ async function main(): Promise<void> {
       job.lengths.map((n, b) => me.upload(typed(job.dtype, values(job.seed, b, rank, n + (job.skew?.[rank] ?? 0), job.dtype)))),
     );
     const op: ReduceOp = job.opOf?.[String(rank)] ?? job.op;
-    await Promise.all(tensors.map((t) => world.allReduce([t], { op })));
+    await Promise.all(
+      tensors.map((t, b) => {
+        if (b === 0 && job.unsubscribeFirst?.includes(rank)) {
+          world.allReduce$([t], { op }).subscribe().unsubscribe();
+          return Promise.resolve();
+        }
+        return world.allReduce([t], { op });
+      }),
+    );
     for (let b = 0; b < job.lengths.length; b++) {
       const n = job.lengths[b]!;
       const all = Array.from({ length: worldSize }, (_, r) => values(job.seed, b, r, n, job.dtype));

@@ -137,6 +137,26 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
+  it('unsubscribing from allReduce$ on one rank stops its notifications only: the call still runs, every rank stays in step', async () => {
+    const r = await launch(['--nnodes', '2', '--emulate-machines'], {
+      seed: randomSeed(),
+      lengths: [3001, 200],
+      op: 'sum',
+      dtype: 'float32',
+      pipeline: 'fairring',
+      unsubscribeFirst: [1],
+      timeoutMs: 5_000,
+      // 94 slices of 32 elements: most are not admitted yet when rank 1 unsubscribes.
+      options: { '0': { sliceBytes: 128 }, '1': { sliceBytes: 128 } },
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    for (const x of r.results) {
+      expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
+      expect(x.maxError).to.be.below(1e-5);
+      expect(x.hashes).to.deep.equal(r.results[0]!.hashes);
+    }
+  });
+
   it('launch ends the other ranks when one dies, with its exit status', async () => {
     const r = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', crash: [1], rendezvousTimeoutMs: 60_000 });
     expect(r.code).to.equal(3);

@@ -80,10 +80,12 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
     let status: number | null = null;
     let left = plan.length;
     let timer: NodeJS.Timeout | null = null;
-    const endAll = (why: string): void => {
-      if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) return;
-      process.stderr.write(`fairring-rx launch: ${why}; ending the other ranks\n`);
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    const endAll = (why: string, last: readonly string[] = []): void => {
+      const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+      const lines = [`fairring-rx launch: ${why}${running.length > 0 ? '; ending the other ranks' : ''}`];
+      if (last.length > 0) lines.push('its last lines on stderr:', ...last);
+      process.stderr.write(lines.join('\n') + '\n');
+      for (const c of running) c.kill('SIGTERM');
       const hard = setTimeout(() => {
         for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       }, 5000);
@@ -104,8 +106,14 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'] });
       children.push(child);
       const prefix = `[rank ${String(rank).padStart(width)}] `;
+      // The last lines of each rank's stderr, repeated when it is the one that fails the job.
+      const tail: string[] = [];
       createInterface({ input: child.stdout! }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
-      createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(prefix + line + '\n'));
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        process.stderr.write(prefix + line + '\n');
+        tail.push(line);
+        if (tail.length > 5) tail.shift();
+      });
       child.on('error', (e) => {
         status ??= 127;
         process.stderr.write(`${prefix}could not start ${file}: ${e.message}\n`);
@@ -113,7 +121,7 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       child.on('close', (code, signal) => {
         if (code !== 0 && status === null) {
           status = code ?? 128;
-          endAll(`rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with status ${code}`}`);
+          endAll(`rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with status ${code}`}`, tail.map((l) => `  ${prefix}${l}`));
         }
         if (--left > 0) return;
         if (timer !== null) clearTimeout(timer);

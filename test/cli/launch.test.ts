@@ -1,0 +1,83 @@
+// `fairring-rx launch` as a user meets it: the environment each rank gets, a failing rank ending the job with
+// its status and last stderr lines, SIGTERM forwarded so that no process is left behind, and mistakes refused.
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { launchPlan, type LaunchOptions } from '../../src/cli/launch.js';
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function run(args: string[], signalAfterMs?: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [main, 'launch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (signalAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), signalAfterMs);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+const base: LaunchOptions = {
+  nnodes: 1,
+  nprocPerNode: 2,
+  nodeRank: 0,
+  masterAddr: '127.0.0.1',
+  masterPort: 29500,
+  emulateMachines: false,
+  timeout: 0,
+  command: ['node', 'x.js'],
+};
+
+describe('fairring-rx launch', function () {
+  this.timeout(60_000);
+
+  it('gives each rank the torchrun variables, a job token and, emulating machines, a machine and NCCL host id each', () => {
+    const one = launchPlan({ ...base, nnodes: 2, nodeRank: 1, masterAddr: '10.0.0.1' }, { FAIRRING_TOKEN: 't' });
+    expect(one.map((r) => r.rank)).to.deep.equal([2, 3]);
+    expect(one[1]!.env).to.deep.include({ RANK: '3', WORLD_SIZE: '4', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500', FAIRRING_TOKEN: 't' });
+    const emulated = launchPlan({ ...base, nnodes: 2, emulateMachines: true }, {});
+    expect(emulated.map((r) => [r.env.RANK, r.env.LOCAL_RANK, r.env.LOCAL_WORLD_SIZE, r.env.FAIRRING_MACHINE_ID, r.env.NCCL_HOSTID])).to.deep.equal([
+      ['0', '0', '4', 'emulated-0', 'emulated-0'],
+      ['1', '1', '4', 'emulated-0', 'emulated-0'],
+      ['2', '2', '4', 'emulated-1', 'emulated-1'],
+      ['3', '3', '4', 'emulated-1', 'emulated-1'],
+    ]);
+    expect(new Set(emulated.map((r) => r.env.FAIRRING_TOKEN)).size, 'one token for the job').to.equal(1);
+    expect(emulated[0]!.env.FAIRRING_TOKEN).to.have.length.above(16);
+    // An exported NCCL_HOSTID keeps NCCL on one host (NVLink) between the emulated machines.
+    expect(launchPlan({ ...base, nnodes: 2, emulateMachines: true }, { NCCL_HOSTID: 'one' })[3]!.env.NCCL_HOSTID).to.equal(undefined);
+  });
+
+  it('refuses a job on several machines without FAIRRING_TOKEN, a node rank past the last, and no program', () => {
+    expect(() => launchPlan({ ...base, nnodes: 2 }, {})).to.throw(/FAIRRING_TOKEN/);
+    expect(() => launchPlan({ ...base, nnodes: 2, nodeRank: 2 }, { FAIRRING_TOKEN: 't' })).to.throw('--node-rank 2 is not below --nnodes 2');
+    expect(() => launchPlan({ ...base, command: [] }, {})).to.throw(/needs the program to run after --/);
+    const r = spawnSync(process.execPath, [main, 'launch', '--nproc-per-node', '0', '--', 'node'], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+  });
+
+  it('a failing rank ends the others within seconds; the job exits with its status and repeats its last stderr lines', async () => {
+    const script = "if (process.env.RANK === '1') { console.error('first'); console.error('boom'); process.exit(3); } setInterval(() => {}, 1000);";
+    const r = await run(['--nproc-per-node', '3', '--', process.execPath, '-e', script]);
+    expect(r.code).to.equal(3);
+    expect(r.ms).to.be.below(15_000);
+    expect(r.stderr).to.contain('[rank 1] boom');
+    expect(r.stderr).to.contain('fairring-rx launch: rank 1 exited with status 3; ending the other ranks\nits last lines on stderr:\n  [rank 1] first\n  [rank 1] boom');
+  });
+
+  it('forwards SIGTERM to every rank and exits non-zero once they are gone', async () => {
+    const r = await run(['--nproc-per-node', '2', '--', process.execPath, '-e', "console.log('up'); setInterval(() => {}, 1000);"], 1500);
+    expect(r.code).to.not.equal(0);
+    expect(r.ms).to.be.below(15_000);
+    expect(r.stdout).to.contain('[rank 0] up').and.contain('[rank 1] up');
+  });
+
+  it('--timeout ends a job that runs too long, with status 124', async () => {
+    const r = await run(['--nproc-per-node', '2', '--timeout', '1', '--', process.execPath, '-e', 'setInterval(() => {}, 1000);']);
+    expect(r.code).to.equal(124);
+    expect(r.stderr).to.contain('the job ran past --timeout 1 s; ending the other ranks');
+  });
+});

@@ -346,12 +346,13 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
       if (closed) return Promise.reject(new ClosedError('barrier on a closed world'));
       return barrier(`barrier/${barriers++}`, timeoutMs);
     },
-    close: async () => {
+    close: async (failed) => {
       if (closed) return;
       closed = true;
       try {
-        // Rank 0's store goes away only once every process has left, or after 30 s for one that never does.
-        await barrier('close', 30_000);
+        // Rank 0's store goes away only once every process has left, or after 30 s for one that never does (2 s
+        // after a failure, when a rank may be gone for good).
+        await barrier('close', failed ? 2_000 : 30_000);
       } catch {
         // A process that died or hangs does not keep this one from closing.
       } finally {

@@ -122,6 +122,11 @@ export class Engine {
     return this.liveCount === 0 && this.listeners.size === 0;
   }
 
+  /** Whether the world failed (a stage error, a timeout, a contract or mismatch error). */
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
   /** Whether the engine still takes jobs (not closed, not failed). */
   get accepting(): boolean {
     return this.failure === null && !this.closed;

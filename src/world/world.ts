@@ -47,8 +47,11 @@ export interface WorldSession {
   readonly checkCalls: boolean;
   /** Resolves once every process of the job has called it, or rejects after timeoutMs. */
   barrier(timeoutMs: number): Promise<void>;
-  /** Leaves the job once this process's handles are released: waits (bounded) for the others, closes the store. */
-  close(): Promise<void>;
+  /**
+   * Leaves the job once this process's handles are released: waits (bounded, briefly after a failure, when a
+   * rank may be gone) for the others, closes the store.
+   */
+  close(failed: boolean): Promise<void>;
 }
 
 /** Native handles a world owns and releases at close. */
@@ -384,7 +387,7 @@ export class World extends EventEmitter<WorldEvents> {
     }).then(async (errors) => {
       if (this.session !== null) {
         try {
-          await this.session.close();
+          await this.session.close(this.engine.failed);
         } catch (e) {
           errors.push(e);
         }

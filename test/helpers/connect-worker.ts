@@ -27,6 +27,11 @@ interface WorkerJob {
   broadcastRoot?: number;
   /** Ranks that subscribe to bucket 0's allReduce$ and unsubscribe at once (the others await it). */
   unsubscribeFirst?: number[];
+  /**
+   * Ranks that vanish (exit 0 at once, so the launcher lets the others run) with their all-reduces in flight;
+   * the others report how their pending all-reduces ended and how a later call does.
+   */
+  vanish?: number[];
   /** Ranks that exit at once without connecting. */
   absent?: number[];
   /** Ranks that fail at once with status 3. */
@@ -95,6 +100,22 @@ async function main(): Promise<void> {
       job.lengths.map((n, b) => me.upload(typed(job.dtype, values(job.seed, b, rank, n + (job.skew?.[rank] ?? 0), job.dtype)))),
     );
     const op: ReduceOp = job.opOf?.[String(rank)] ?? job.op;
+    if (job.vanish !== undefined) {
+      const pending = tensors.map((t) => world.allReduce([t], { op }));
+      if (job.vanish.includes(rank)) process.exit(0);
+      const t0 = Date.now();
+      const outcomes = await Promise.allSettled(pending);
+      const ms = Date.now() - t0;
+      const codes = outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as { code?: string }).code ?? 'unknown'));
+      const t1 = Date.now();
+      const later = await world.allReduce([tensors[0]!], { op }).then(
+        () => 'ok',
+        (e: { code?: string }) => e.code ?? 'unknown',
+      );
+      report({ vanished: { codes, ms, later, laterMs: Date.now() - t1 } });
+      await world.close();
+      return;
+    }
     await Promise.all(
       tensors.map((t, b) => {
         if (b === 0 && job.unsubscribeFirst?.includes(rank)) {

@@ -17,6 +17,8 @@ export interface RankResult {
   device?: string;
   maxError?: number;
   hashes?: string[];
+  /** With `vanish`: how this rank's pending all-reduces ended (codes), after how long, and a later call. */
+  vanished?: { codes: string[]; ms: number; later: string; laterMs: number };
   /** The broadcast's result equals the root's bytes. */
   broadcastOk?: boolean;
   error?: { name: string; code?: string; message: string };

@@ -157,6 +157,30 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
+  it('a rank that vanishes with work in flight: the others\' pending all-reduces reject within timeoutMs, later calls at once, and they exit', async () => {
+    const r = await launch(['--nnodes', '3', '--emulate-machines'], {
+      seed: randomSeed(),
+      lengths: Array.from({ length: 12 }, () => 20_000),
+      op: 'sum',
+      dtype: 'float32',
+      pipeline: 'fairring',
+      vanish: [2],
+      timeoutMs: 4000,
+      options: { '0': { sliceBytes: 4096 }, '1': { sliceBytes: 4096 }, '2': { sliceBytes: 4096 } },
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const survivors = r.results.filter((x) => x.rank !== 2);
+    expect(survivors).to.have.length(2);
+    for (const x of survivors) {
+      const v = x.vanished!;
+      expect(v.codes.some((c) => c !== 'ok'), JSON.stringify(v)).to.equal(true);
+      for (const c of v.codes) expect(c).to.be.oneOf(['ok', 'ERR_FAIRRING_STAGE', 'ERR_FAIRRING_TIMEOUT', 'ERR_FAIRRING_MISMATCH']);
+      expect(v.ms).to.be.below(4000 + 3000);
+      expect(v.later).to.equal('ERR_FAIRRING_CLOSED');
+      expect(v.laterMs).to.be.below(500);
+    }
+  });
+
   it('launch ends the other ranks when one dies, with its exit status', async () => {
     const r = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', crash: [1], rendezvousTimeoutMs: 60_000 });
     expect(r.code).to.equal(3);

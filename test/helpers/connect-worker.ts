@@ -3,7 +3,8 @@
 // from the job's seed, checks its result against float64 sums of every rank's values (drawn again here, not
 // taken from the library), and prints one line `RESULT <json>`: its topology, pipeline, largest error, a hash of
 // its results (replicas must agree bit for bit), or the error it got.
-import { connect, type ConnectOptions, type ReduceOp } from '../../src/index.js';
+import { connect, dtypes, reduceOps, type ConnectOptions, type ReduceOp, type World } from '../../src/index.js';
+import { expectClose, randomArray, reference } from './data.js';
 import type { JobEnv } from '../../src/world/launch-env.js';
 
 interface WorkerJob {
@@ -32,6 +33,8 @@ interface WorkerJob {
    * the others report how their pending all-reduces ended and how a later call does.
    */
   vanish?: number[];
+  /** Instead of the buckets: every dtype × op on `matrix` elements, against the in-process tests' host reference. */
+  matrix?: number;
   /** Ranks that exit at once without connecting. */
   absent?: number[];
   /** Ranks that fail at once with status 3. */
@@ -45,19 +48,42 @@ function report(result: Record<string, unknown>): void {
   console.log(`RESULT ${JSON.stringify({ rank, ...result })}`);
 }
 
-/** mulberry32: the same values for the same (seed, bucket, rank) on every rank. */
-function values(seed: number, bucket: number, r: number, n: number, dtype: WorkerJob['dtype']): number[] {
-  let a = (seed ^ (bucket * 7919) ^ (r * 104729)) >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
+/** mulberry32: the same sequence for the same (seed, stream, rank) in every process. */
+function seeded(seed: number, stream: number, r: number): () => number {
+  let a = (seed ^ (stream * 7919) ^ (r * 104729)) >>> 0;
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out.push(dtype === 'int32' ? Math.floor(u * 2001) - 1000 : u * 2 - 1);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function values(seed: number, bucket: number, r: number, n: number, dtype: WorkerJob['dtype']): number[] {
+  const random = seeded(seed, bucket, r);
+  return Array.from({ length: n }, () => (dtype === 'int32' ? Math.floor(random() * 2001) - 1000 : random() * 2 - 1));
+}
+
+/** Every dtype × op, each rank's input drawn from the seed for every rank, checked as the in-process tests check. */
+async function matrix(world: World, n: number): Promise<string[]> {
+  const me = world.devices[0]!;
+  const ranks = world.topology.machines * world.topology.devicesPerMachine;
+  const failures: string[] = [];
+  for (const [d, dtype] of dtypes.entries()) {
+    for (const [o, op] of reduceOps.entries()) {
+      const inputs = Array.from({ length: ranks }, (_, r) => randomArray(dtype, n, seeded(job.seed, 1000 + d * 10 + o, r)));
+      const t = await me.upload(inputs[me.rank]!, dtype === 'float16' || dtype === 'bfloat16' ? { dtype } : {});
+      await world.allReduce([t], { op });
+      try {
+        expectClose(dtype, op, ranks, await t.download(), reference(dtype, op, inputs, n), `${dtype} ${op}`);
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+      t.close();
+    }
   }
-  return out;
+  return failures;
 }
 
 function typed(dtype: WorkerJob['dtype'], xs: number[]): Float32Array | Float64Array | Int32Array {
@@ -92,6 +118,12 @@ async function main(): Promise<void> {
     return;
   }
   const me = world.devices[0]!;
+  if (job.matrix !== undefined) {
+    const failures = await matrix(world, job.matrix).catch((e: Error) => [`threw: ${e.message}`]);
+    report({ topology: world.topology, matrixFailures: failures });
+    await world.close();
+    return;
+  }
   let maxError = 0;
   const hashes: string[] = [];
   let broadcastOk: boolean | undefined;

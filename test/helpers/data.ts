@@ -23,17 +23,17 @@ const intRange: Record<string, [number, number]> = {
 };
 
 /** n random elements, never all zero: floats in [-1, 1] rounded to the dtype, integers in a range that keeps
- *  sums of 8 ranks in range. */
-export function randomArray(dtype: DType, n: number): HostArray {
+ *  sums of 8 ranks in range. `random` (default Math.random) lets processes draw the same values from a seed. */
+export function randomArray(dtype: DType, n: number, random: () => number = Math.random): HostArray {
   const a = hostArray(dtype, new ArrayBuffer(n * elementSize(dtype)));
   const range = intRange[dtype];
   for (let i = 0; i < n; i++) {
     let v: number;
     if (range === undefined) {
-      v = Math.random() * 2 - 1;
+      v = random() * 2 - 1;
       if (Math.abs(v) < 1e-3) v = 0.5;
     } else {
-      v = range[0] + Math.floor(Math.random() * (range[1] - range[0] + 1));
+      v = range[0] + Math.floor(random() * (range[1] - range[0] + 1));
     }
     writeNumber(dtype, a, i, v);
   }

@@ -19,6 +19,8 @@ export interface RankResult {
   hashes?: string[];
   /** With `vanish`: how this rank's pending all-reduces ended (codes), after how long, and a later call. */
   vanished?: { codes: string[]; ms: number; later: string; laterMs: number };
+  /** With `matrix`: the dtype × op cases that failed. */
+  matrixFailures?: string[];
   /** The broadcast's result equals the root's bytes. */
   broadcastOk?: boolean;
   error?: { name: string; code?: string; message: string };

@@ -44,6 +44,21 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
+  for (const [what, args] of [
+    ['1 x 2', ['--nproc-per-node', '2']],
+    ['2 x 1', ['--nnodes', '2', '--emulate-machines']],
+    ['2 x 2', ['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines']],
+  ] as Array<[string, string[]]>) {
+    it(`${what}: every dtype x op through Gloo against the in-process tests' host reference (with and without tails)`, async () => {
+      for (const n of [61, 256]) {
+        const r = await launch(args, { seed: randomSeed(), lengths: [], op: 'sum', dtype: 'float32', pipeline: 'fairring', matrix: n });
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.results.length).to.be.at.least(2);
+        for (const x of r.results) expect(x.matrixFailures, `rank ${x.rank}, ${n} elements`).to.deep.equal([]);
+      }
+    });
+  }
+
   it('machines by machine id whatever the rank assignment: cyclic ranks give a device-major 2 x 2, int32 avg exact', async () => {
     const r = await launch(['--nproc-per-node', '4'], { seed: randomSeed(), lengths: [999, 16], op: 'avg', dtype: 'int32', pipeline: 'fairring', machineOf: [0, 1, 0, 1] });
     expect(r.code, r.stderr).to.equal(0);

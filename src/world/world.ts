@@ -1,12 +1,13 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
 import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
-import { dtypes, reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
+import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
 import { ArgumentError, ClosedError, MismatchError } from '../errors.js';
+import { CallCheck } from './call-check.js';
 import type { Layout } from '../engine/layout.js';
 
 export interface AllReduceOptions {
@@ -92,6 +93,8 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly collected = new FinalizationRegistry<number>((index) => this.dropRegistration(index));
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
+  /** The cross-rank check of every call (connect() worlds), made on first use. */
+  private checker: CallCheck | null = null;
   /** The last deferred job's submission: later jobs wait for it, so that jobs reach the engine in call order. */
   private deferredTail: Promise<void> | null = null;
   /** All-reduces called so far (their sequence numbers, the same on every rank of a job). */
@@ -178,7 +181,7 @@ export class World extends EventEmitter<WorldEvents> {
         }
         submitted = true;
         try {
-          const agreed = checked ? this.checkCall(seq, job) : null;
+          const agreed = checked ? this.callCheck().check(seq, job) : null;
           // A world that takes no more work says why before anything is recorded on the devices' streams.
           this.engine.checkAccepting();
           const { program } = this.ctx;
@@ -377,6 +380,7 @@ export class World extends EventEmitter<WorldEvents> {
         }
       };
       release(() => this.engine.dispose());
+      this.checker?.close(release);
       release(() => this.handles.queue.close());
       for (const s of this.handles.streams) release(() => s.close());
       for (const b of this.handles.buffers) release(() => b.close());
@@ -441,68 +445,13 @@ export class World extends EventEmitter<WorldEvents> {
     await this.session?.barrier(this.ctx.timeoutMs);
   }
 
-  /**
-   * Submits the check of call `seq` (the engine runs jobs in submission order, so it goes just before `job` on
-   * every rank); resolves once every rank agrees, rejects with the MismatchError it failed the world with.
-   */
-  private checkCall(seq: number, job: Job): Promise<void> {
-    const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op)];
-    const mine = BigInt64Array.from(fields.flatMap((v) => [BigInt(v), BigInt(-v)]));
-    const probes = job.tensors.map((t) => {
-      const buffer = new this.ctx.runtime.Buffer(t.device.native, mine.byteLength);
-      t.device.stream.copyFromHost(buffer, 0, mine);
-      return new Tensor(t.device, buffer, 'int64', mine.length);
-    });
-    // A world that fails meanwhile (the data all-reduce that cannot match may fail first, on a transfer of the
-    // wrong size) still lets the probe be read: values from a subset of the ranks never make up a difference.
-    const done = lastValueFrom(this.reduce$(probes, { op: 'max' }, false), { defaultValue: undefined })
-      .then(
-        () => null,
-        (e: unknown) => e,
-      )
-      .then(async (checkError) => {
-        const v = await this.readSettled(probes[0]!).catch(() => null);
-        const names = ['sequence number', 'length', 'dtype', 'op'];
-        const show = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)];
-        const differ =
-          v === null
-            ? []
-            : fields.flatMap((_, i) => {
-                const [hi, lo] = [Number(v[2 * i]!), -Number(v[2 * i + 1]!)];
-                return hi === lo ? [] : [`${names[i]} from ${show[i]!(lo)} to ${show[i]!(hi)} (this rank: ${show[i]!(fields[i]!)})`];
-              });
-        if (differ.length > 0) {
-          const error = new MismatchError(`all-reduce #${seq} was called differently across ranks: ${differ.join('; ')}: every rank must make the same calls in the same order`);
-          this.engine.abort(error);
-          throw error;
-        }
-        if (checkError !== null) throw checkError;
-      })
-      .finally(() => {
-        for (const p of probes) p.close();
-      });
-    // A failure is the caller's to hear (through the data all-reduce); nothing else waits on this one.
-    done.catch(() => undefined);
-    return done;
-  }
-
-  /**
-   * The contents of a tensor whose all-reduces have all settled, read on a stream of its own: the device's stream
-   * may by now wait for later all-reduces (one that cannot complete, when calls differ across ranks).
-   */
-  private async readSettled(t: Tensor): Promise<BigInt64Array> {
-    const { runtime } = this.ctx;
-    const stream = new runtime.Stream(t.device.native);
-    const event = new runtime.Event(t.device.native);
-    try {
-      const host = stream.copyToHost(t.buffer, 0, t.byteLength);
-      stream.record(event);
-      await firstValueFrom(runtime.completion(event), { defaultValue: undefined });
-      return new BigInt64Array(host.read());
-    } finally {
-      event.close();
-      stream.close();
-    }
+  private callCheck(): CallCheck {
+    this.checker ??= new CallCheck(
+      this.ctx.runtime,
+      (probes) => lastValueFrom(this.reduce$(probes, { op: 'max' }, false), { defaultValue: undefined }).then(() => undefined),
+      (error) => this.engine.abort(error),
+    );
+    return this.checker;
   }
 
   private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {

@@ -1,3 +1,7 @@
+#!/usr/bin/env bash
+# Probe (GPU machine, 2 GPUs): the session-3 checks in one lease: the 1 x 2 hang probe five times, the CUDA
+# connect() tests, and bench --connect at 2 x 1 on NVLink with and without the call check. Results in $OUT.
+# Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session3-final.sh
 hangs=0
 for i in 1 2 3 4 5; do rm -f $OUT/stacks.txt; timeout 45 bash scripts/probes/connect-hang.sh 30 > /dev/null 2>&1; [[ -f $OUT/stacks.txt ]] && hangs=$((hangs+1)); grep -h "^\[rank 0\] | 64 KiB | local |" $OUT/hang.txt | head -1; done
 echo "probe after the reaper fix: $hangs hangs in 5 attempts"

@@ -52,6 +52,11 @@ export class SlotPool {
     });
   }
 
+  /** A slot at once if one is free and nobody waits for one, else null. */
+  tryTake(): number | null {
+    return this.waiters.length === 0 && this.free.length > 0 ? this.take() : null;
+  }
+
   /** Returns the slot once `done$` emits or completes (the completion of its last use), or errors. */
   release(slot: number, done$: Observable<unknown>): void {
     let settled = false;

@@ -48,6 +48,7 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     ['1 x 2', ['--nproc-per-node', '2']],
     ['2 x 1', ['--nnodes', '2', '--emulate-machines']],
     ['2 x 2', ['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines']],
+    ['3 x 1', ['--nnodes', '3', '--emulate-machines']],
   ] as Array<[string, string[]]>) {
     it(`${what}: every dtype x op through Gloo against the in-process tests' host reference (with and without tails)`, async () => {
       for (const n of [61, 256]) {

@@ -1,4 +1,4 @@
-// The one world builder: given devices and communicators (from simulate() today, from connect() next), it
+// The one world builder: given devices and communicators (from simulate() and connect()), it
 // allocates the layout's slots, registers every stream, buffer and communicator with the world's Queue once,
 // and wires the engine to them.
 import type { SchedulerLike } from 'rxjs';

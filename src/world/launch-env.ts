@@ -1,7 +1,7 @@
 // The shape of a job (this process's rank, the world's size, who is on this machine, where rank 0's store is),
 // read from the environment variables that launchers set: torchrun, Open MPI's mpirun, Slurm's srun, or our own
-// FAIRRING_* names. A pure function of the environment it is given (pass process.env), for connect()
-// that starts one process per GPU. docs/api.md, "Job environment (for connect())", has the precedence table.
+// FAIRRING_* names. A pure function of the environment it is given (pass process.env), which connect() reads
+// to join one process per device into a world. docs/api.md, "Job environment (for connect())", has the precedence table.
 import { ArgumentError } from '../errors.js';
 
 /** Where a job's shape came from. */

@@ -82,8 +82,8 @@ export class World extends EventEmitter<WorldEvents> {
   /** Per-slice, per-stage, per-rank timings; stages record timing events only while this has subscribers. */
   readonly timings$: Observable<StageTiming>;
   private closing: Promise<void> | null = null;
-  /** Tensors an all-reduce still works on, and when that all-reduce is over. */
-  private readonly busy = new Map<Tensor, Promise<void>>();
+  /** Memory an all-reduce still works on (by buffer: a broadcast's byte views share it), and when it is over. */
+  private readonly busy = new Map<NativeBuffer, Promise<void>>();
   /**
    * Tensors registered with the Queue: index and how many jobs (or reference loops) use it. A registration
    * outlives its jobs, so a tensor reduced again costs no native call; it is dropped when the tensor is closed
@@ -140,9 +140,10 @@ export class World extends EventEmitter<WorldEvents> {
    * and op, each also negated, goes just before it, in the same order on every rank: equal maxima and minima
    * mean every rank made the same call. The caller hears of the data's completion only once the check agrees;
    * a disagreement fails the world with a MismatchError on every rank (which also cuts short a data all-reduce
-   * that could not match).
+   * that could not match). `beforeStart` enqueues work on the devices' own streams just before the job's start is
+   * recorded there, once every earlier job on the same memory is over.
    */
-  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean): Observable<Progress> {
+  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       let job: Job;
       try {
@@ -153,7 +154,7 @@ export class World extends EventEmitter<WorldEvents> {
       }
       job.buffers = this.register(job.tensors);
       // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
-      const prior = [...new Set(job.tensors.map((t) => this.busy.get(t)).filter((p): p is Promise<void> => p !== undefined))];
+      const prior = [...new Set(job.tensors.map((t) => this.busy.get(t.buffer)).filter((p): p is Promise<void> => p !== undefined))];
       let over!: () => void;
       const ended = new Promise<void>((resolve) => (over = resolve));
       let done = false;
@@ -163,9 +164,9 @@ export class World extends EventEmitter<WorldEvents> {
         this.unregister(job.tensors);
         over();
       };
-      for (const t of job.tensors) this.busy.set(t, ended);
+      for (const t of job.tensors) this.busy.set(t.buffer, ended);
       void ended.then(() => {
-        for (const t of job.tensors) if (this.busy.get(t) === ended) this.busy.delete(t);
+        for (const t of job.tensors) if (this.busy.get(t.buffer) === ended) this.busy.delete(t.buffer);
       });
       for (const d of this.devices) d.track(ended);
       let submitted = false;
@@ -184,6 +185,7 @@ export class World extends EventEmitter<WorldEvents> {
           const agreed = checked ? this.callCheck().check(seq, job) : null;
           // A world that takes no more work says why before anything is recorded on the devices' streams.
           this.engine.checkAccepting();
+          beforeStart?.();
           const { program } = this.ctx;
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
           program.submit();
@@ -238,7 +240,7 @@ export class World extends EventEmitter<WorldEvents> {
   allReduceEach$(source: AsyncIterable<readonly Tensor[]> | Iterable<readonly Tensor[]>, options: AllReduceOptions = {}): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       try {
-        if (this.closing) throw new ClosedError('allReduceEach$ on a closed world (world.close() was called): create a new world with simulate()');
+        this.checkOpen('allReduceEach$');
         checkOptions(options, 'allReduceEach$');
         if (source === null || typeof source !== 'object' || !(Symbol.iterator in source || Symbol.asyncIterator in source)) {
           throw new ArgumentError('allReduceEach$ takes an iterable or async iterable of buckets (one tensor per local device each)');
@@ -332,7 +334,7 @@ export class World extends EventEmitter<WorldEvents> {
    * orchestration. The world must be idle; the tensors are reduced 1 + iterations times.
    */
   async referenceLoop(tensors: readonly Tensor[], options: AllReduceOptions & { iterations: number }): Promise<ReferenceLoopResult> {
-    if (this.closing) throw new ClosedError('referenceLoop on a closed world (world.close() was called): create a new world with simulate()');
+    this.checkOpen('referenceLoop');
     checkOptions(options, 'referenceLoop', ['iterations']);
     const { iterations } = options;
     if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${String(iterations)}`);
@@ -409,7 +411,8 @@ export class World extends EventEmitter<WorldEvents> {
    * tensors wait for it.
    */
   async broadcast(tensors: readonly Tensor[], options: { root?: number } = {}): Promise<void> {
-    const job = this.prepare(tensors, {}, 'broadcast');
+    this.checkOpen('broadcast');
+    this.checkTensors(tensors, 'broadcast');
     if (options === null || typeof options !== 'object') throw new ArgumentError(`broadcast options must be an object such as { root: 0 }, got ${String(options)}`);
     const unknown = Object.keys(options).filter((k) => k !== 'root');
     if (unknown.length > 0) throw new ArgumentError(`broadcast takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is root)`);
@@ -417,22 +420,13 @@ export class World extends EventEmitter<WorldEvents> {
     const ranks = machines * devicesPerMachine;
     const root = options.root ?? 0;
     if (!Number.isSafeInteger(root) || root < 0 || root >= ranks) throw new ArgumentError(`root must be a global rank from 0 to ${ranks - 1}, got ${String(root)}`);
-    // Earlier work on these tensors first: the zeros must not land under an all-reduce still reading them.
-    await Promise.allSettled(job.tensors.map((t) => this.busy.get(t)));
-    const bytes = job.tensors.map((t) => new Tensor(t.device, t.buffer, 'uint8', t.byteLength));
-    const done = (async () => {
+    // Views of the same memory: the job is ordered after (and before) other work on these tensors, and the zeros
+    // land only once every earlier all-reduce of them is over.
+    const bytes = tensors.map((t) => new Tensor(t.device, t.buffer, 'uint8', t.byteLength));
+    const zeros = (): void => {
       for (const view of bytes) if (view.device.rank !== root) view.device.stream.fill(view.buffer, 0, view.length, 'uint8', 0);
-      await this.allReduce(bytes, { op: 'sum' });
-    })();
-    const over = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    for (const t of job.tensors) this.busy.set(t, over);
-    void over.then(() => {
-      for (const t of job.tensors) if (this.busy.get(t) === over) this.busy.delete(t);
-    });
-    await done;
+    };
+    await lastValueFrom(this.reduce$(bytes, { op: 'sum' }, this.session?.checkCalls === true, zeros), { defaultValue: undefined });
   }
 
   /**
@@ -455,8 +449,27 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {
-    if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
+    this.checkOpen(call);
     const op = checkOptions(options, call, extra);
+    this.checkTensors(tensors, call);
+    const first = tensors[0]!;
+    return {
+      id: this.engine.newJobId(),
+      tensors: [...tensors],
+      buffers: [],
+      dtype: first.dtype,
+      op,
+      length: first.length,
+      sliceCount: this.engine.countSlices(first.dtype, first.length),
+      start: [],
+      cancelled: false,
+      live: 0,
+      ended: () => undefined,
+    };
+  }
+
+  /** One open tensor per local device, in world.devices order, all of one dtype and length. */
+  private checkTensors(tensors: readonly Tensor[], call: string): void {
     if (!Array.isArray(tensors) || tensors.length !== this.devices.length) {
       throw new ArgumentError(
         `${call} takes one tensor per local device: ${this.devices.length} expected, got ${Array.isArray(tensors) ? tensors.length : typeof tensors} ` +
@@ -480,20 +493,10 @@ export class World extends EventEmitter<WorldEvents> {
         throw new ArgumentError(`tensors[${i}] is ${t.dtype} x ${t.length} but tensors[0] is ${first.dtype} x ${first.length}: every rank's tensor must have the same dtype and length`);
       }
     });
-    const first = tensors[0]!;
-    return {
-      id: this.engine.newJobId(),
-      tensors: [...tensors],
-      buffers: [],
-      dtype: first.dtype,
-      op,
-      length: first.length,
-      sliceCount: this.engine.countSlices(first.dtype, first.length),
-      start: [],
-      cancelled: false,
-      live: 0,
-      ended: () => undefined,
-    };
+  }
+
+  private checkOpen(call: string): void {
+    if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
   }
 
   private register(tensors: readonly Tensor[]): number[] {

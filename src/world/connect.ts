@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { asyncScheduler } from 'rxjs';
-import type { BackendName, NativeComm, NativeInfo, RemoteRendezvous, StoreCall } from '../native.js';
+import type { BackendName, NativeComm, RemoteRendezvous, StoreCall } from '../native.js';
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime } from '../runtime/runtime.js';
@@ -16,7 +16,7 @@ import { computeLayout } from '../engine/layout.js';
 import { auto, nccl } from '../../pipelines/index.js';
 import { buildWorld, closeQuietly } from './build.js';
 import { jobFromEnv, type JobEnv } from './launch-env.js';
-import { allocationError, checkMemory, checkOptionNames, integerIn, show, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
+import { allocationError, checkMemory, checkOptionNames, cudaDeviceCount, integerIn, show, worldOptionNames, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
 import { StoreClient, StoreServer, isLoopback } from './store.js';
 import type { World, WorldSession } from './world.js';
 
@@ -37,21 +37,7 @@ export interface ConnectOptions extends WorldOptions {
   rendezvousTimeoutMs?: number;
 }
 
-const optionNames = [
-  'backend',
-  'memoryBytes',
-  'paddingBytes',
-  'parallelism',
-  'sliceBytes',
-  'timeoutMs',
-  'pipeline',
-  'timings',
-  'job',
-  'env',
-  'device',
-  'rendezvousTimeoutMs',
-  'checkCalls',
-] as const satisfies readonly (keyof ConnectOptions)[];
+const optionNames = [...worldOptionNames, 'job', 'env', 'device', 'rendezvousTimeoutMs', 'checkCalls'] as const satisfies readonly (keyof ConnectOptions)[];
 
 /** What every process tells the others at the rendezvous. */
 interface Hello {
@@ -75,8 +61,6 @@ export interface JobPlacement {
 /** Worlds made by this process so far: each one's keys in the store start with its number. */
 let generation = 0;
 
-let cudaInfo: NativeInfo['cuda'] | undefined;
-
 /** The boot id names the machine as the seed does; containers of one host share it, which is what NCCL sees too. */
 function detectMachineId(): string {
   try {
@@ -94,9 +78,7 @@ function deviceOrdinal(backend: BackendName, job: JobEnv, given: unknown, env: R
     if (given !== undefined) throw new ArgumentError(`device applies to backend 'cuda' only (a CPU rank has one virtual device); drop it or set backend: 'cuda'`);
     return 0;
   }
-  cudaInfo ??= native.info().cuda;
-  const gpus = cudaInfo.deviceCount;
-  if (gpus === 0) throw new ArgumentError(`backend 'cuda' asked for, but ${cudaInfo.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
+  const gpus = cudaDeviceCount();
   if (given !== undefined) return integerIn('device', given, 0, gpus - 1, `a GPU ordinal of this host's ${gpus} GPU(s)`);
   if (fromEnv !== undefined && fromEnv !== '') {
     if (!/^[0-9]+$/.test(fromEnv) || Number(fromEnv) >= gpus) {

@@ -1,7 +1,7 @@
 // The options every world takes (simulate() and connect()): their checks, defaults and messages, shared so
 // both say the same thing about the same mistake.
-import type { BackendName, NativeDevice } from '../native.js';
-import type { CommName, RankLayout } from '../engine/context.js';
+import { native, type BackendName, type NativeDevice, type NativeInfo } from '../native.js';
+import type { CommName } from '../engine/context.js';
 import { ArgumentError } from '../errors.js';
 import { MAX_PARALLELISM } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
@@ -22,13 +22,27 @@ export interface WorldOptions {
    * world's communicators, on either backend. Default 120 s.
    */
   timeoutMs?: number;
-  rankLayout?: RankLayout;
   /** A PipelineSpec, a function (ctx) => operator over slices, or a ready pipeline's name. Default: `auto`
    *  (or, when ranks share a GPU so that no world communicator can exist, `local` on one machine and `fairring`
    *  otherwise). */
   pipeline?: PipelineOption | 'fairring' | 'local' | 'nccl' | 'auto' | (string & {});
   /** Record stage timings even with no subscriber to timings$. */
   timings?: boolean;
+}
+
+/** The names of WorldOptions, which simulate() and connect() both take. */
+export const worldOptionNames = ['backend', 'memoryBytes', 'paddingBytes', 'parallelism', 'sliceBytes', 'timeoutMs', 'pipeline', 'timings'] as const satisfies readonly (keyof WorldOptions)[];
+
+let cudaInfo: NativeInfo['cuda'] | undefined;
+
+/** The CUDA devices of this host, or an ArgumentError saying why there are none. */
+export function cudaDeviceCount(): number {
+  // native.info() reads every device's properties (about 0.2 s per GPU): once per process is enough.
+  cudaInfo ??= native.info().cuda;
+  if (cudaInfo.deviceCount === 0) {
+    throw new ArgumentError(`backend 'cuda' asked for, but ${cudaInfo.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
+  }
+  return cudaInfo.deviceCount;
 }
 
 /**

@@ -2,21 +2,22 @@
 // rank is a virtual device; on CUDA the ranks map onto this host's GPUs so that no communicator holds a GPU
 // twice (machines emulated in one process), and every stage runs on the GPUs.
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import type { BackendName, NativeComm, NativeInfo } from '../native.js';
-import { native } from '../native.js';
+import type { BackendName, NativeComm } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
-import { globalRank, placeOf, type CommName, type Topology } from '../engine/context.js';
+import { globalRank, placeOf, type CommName, type RankLayout, type Topology } from '../engine/context.js';
 import { ArgumentError } from '../errors.js';
 import { computeLayout } from '../engine/layout.js';
 import { auto, fairring, local } from '../../pipelines/index.js';
-import { MAX_TIMEOUT_MS, allocationError, checkMemory, integerIn, show, worldSettings, type WorldOptions } from './options.js';
+import { MAX_TIMEOUT_MS, allocationError, checkMemory, cudaDeviceCount, integerIn, show, worldOptionNames, worldSettings, type WorldOptions } from './options.js';
 import { buildWorld, closeQuietly } from './build.js';
 import type { World } from './world.js';
 
 export interface SimulateOptions extends WorldOptions {
   machines: number;
   devicesPerMachine: number;
+  /** How global ranks number (machine, device). Default 'machine-major'. */
+  rankLayout?: RankLayout;
   /** CUDA only: the GPU of each global rank. Default: rank g on GPU g, or (device + machine) % GPUs. */
   deviceOrdinals?: readonly number[];
   /** Substitute device runtime (tests). */
@@ -30,24 +31,7 @@ export const MAX_MACHINES = 1024;
 export const MAX_DEVICES_PER_MACHINE = 256;
 export const MAX_SIMULATED_RANKS = 1024;
 
-const optionNames = [
-  'machines',
-  'devicesPerMachine',
-  'backend',
-  'memoryBytes',
-  'paddingBytes',
-  'parallelism',
-  'sliceBytes',
-  'timeoutMs',
-  'rankLayout',
-  'pipeline',
-  'timings',
-  'deviceOrdinals',
-  'runtime',
-  'scheduler',
-] as const satisfies readonly (keyof SimulateOptions)[];
-
-let cudaInfo: NativeInfo['cuda'] | undefined;
+const optionNames = ['machines', 'devicesPerMachine', ...worldOptionNames, 'rankLayout', 'deviceOrdinals', 'runtime', 'scheduler'] as const satisfies readonly (keyof SimulateOptions)[];
 
 function ordinalsFor(topology: Topology, backend: BackendName, given: readonly number[] | undefined): number[] {
   const { machines: M, devicesPerMachine: D } = topology;
@@ -56,10 +40,7 @@ function ordinalsFor(topology: Topology, backend: BackendName, given: readonly n
     if (given !== undefined) throw new ArgumentError(`deviceOrdinals applies to backend 'cuda' only (CPU devices are virtual, one per rank); drop it or set backend: 'cuda'`);
     return Array.from({ length: world }, (_, g) => g);
   }
-  // native.info() reads every device's properties (about 0.2 s per GPU): once per process is enough.
-  cudaInfo ??= native.info().cuda;
-  const gpus = cudaInfo.deviceCount;
-  if (gpus === 0) throw new ArgumentError(`backend 'cuda' asked for, but ${cudaInfo.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
+  const gpus = cudaDeviceCount();
   if (given) {
     if (given.length !== world) throw new ArgumentError(`deviceOrdinals has ${given.length} entries for ${world} ranks: give one GPU ordinal per global rank`);
     given.forEach((o, g) => integerIn(`deviceOrdinals[${g}]`, o, 0, gpus - 1, `a GPU ordinal of this host's ${gpus} GPU(s)`));

@@ -1,23 +1,15 @@
 // `fairring-rx launch` as a user meets it: the environment each rank gets, a failing rank ending the job with
 // its status and last stderr lines, SIGTERM forwarded so that no process is left behind, and mistakes refused.
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { launchPlan, type LaunchOptions } from '../../src/cli/launch.js';
+import { runChild, type ChildResult } from '../helpers/child.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-function run(args: string[], signalAfterMs?: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main, 'launch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    if (signalAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), signalAfterMs);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
-  });
+function run(args: string[], sigtermAfterMs?: number): Promise<ChildResult> {
+  return runChild(process.execPath, [main, 'launch', ...args], { timeoutMs: 30_000, ...(sigtermAfterMs !== undefined ? { sigtermAfterMs } : {}) });
 }
 
 const base: LaunchOptions = {

@@ -1,8 +1,8 @@
 // Runs a multi-process job: `fairring-rx launch <args> -- node connect-worker.js`, the job described to every
 // rank in FR_WORKER (see connect-worker.ts); collects each rank's RESULT line.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runChild, type ChildResult } from './child.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../src/cli/main.js');
@@ -28,47 +28,25 @@ export interface RankResult {
 
 let port = 31000 + Math.floor(Math.random() * 2000) * 2;
 
-/** Runs `fairring-rx launch <args> -- node connect-worker.js` with the job in FR_WORKER. */
-export function launch(args: string[], job: Record<string, unknown>, env: Record<string, string> = {}): Promise<{ code: number | null; ms: number; results: RankResult[]; stderr: string }> {
-  port += 2;
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'launch', '--master-port', String(port), '--timeout', '60', ...args, '--', process.execPath, worker], {
-      env: { ...process.env, ...env, FR_WORKER: JSON.stringify(job) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const results = out
-        .split('\n')
-        .map((l) => /^\[rank\s*\d+\] RESULT (.*)$/.exec(l)?.[1])
-        .filter((j): j is string => j !== undefined)
-        .map((j) => JSON.parse(j) as RankResult)
-        .sort((a, b) => a.rank - b.rank);
-      resolve({ code, ms: Date.now() - t0, results, stderr: err });
-    });
-  });
+/** The RESULT lines of a job's output, by rank. */
+export function rankResults(stdout: string): RankResult[] {
+  return [...stdout.matchAll(/^\[rank\s*\d+\] RESULT (.*)$/gm)].map((m) => JSON.parse(m[1]!) as RankResult).sort((a, b) => a.rank - b.rank);
 }
 
-
-/** Runs `fairring-rx launch <launchArgs> -- node <script> <scriptArgs>`; resolves with its status and output. */
-export function launchScript(launchArgs: string[], script: string, scriptArgs: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `fairring-rx launch <launchArgs> -- node <script> <scriptArgs>` on a fresh port, ended after limitS seconds. */
+export function launchScript(launchArgs: string[], script: string, scriptArgs: string[] = [], env: Record<string, string> = {}, limitS = 120): Promise<ChildResult> {
   port += 2;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'launch', '--master-port', String(port), '--timeout', '120', ...launchArgs, '--', process.execPath, script, ...scriptArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runChild(
+    process.execPath,
+    [cli, 'launch', '--master-port', String(port), '--timeout', String(limitS), ...launchArgs, '--', process.execPath, script, ...scriptArgs],
+    { timeoutMs: (limitS + 30) * 1000, env: { ...process.env, ...env } },
+  );
+}
+
+/** Runs `fairring-rx launch <args> -- node connect-worker.js` with the job in FR_WORKER. */
+export async function launch(args: string[], job: Record<string, unknown>, env: Record<string, string> = {}): Promise<{ code: number | null; ms: number; results: RankResult[]; stderr: string }> {
+  const r = await launchScript(args, worker, [], { ...env, FR_WORKER: JSON.stringify(job) }, 60);
+  return { code: r.code, ms: r.ms, results: rankResults(r.stdout), stderr: r.stderr };
 }
 
 /** The compiled examples/train.ts. */

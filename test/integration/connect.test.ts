@@ -4,7 +4,6 @@
 // calls that do not match, a rank that dies) as typed errors on every rank within their time limits, with every
 // process exiting by itself.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
@@ -239,23 +238,12 @@ describe('fairring-rx bench --connect across processes (Gloo)', function () {
   });
 
   it('every rank measures, rank 0 alone prints the table of the job', async () => {
-    const port = 33000 + Math.floor(Math.random() * 2000) * 2;
-    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [cli, 'launch', '--nnodes', '2', '--emulate-machines', '--master-port', String(port), '--timeout', '60', '--', process.execPath, cli,
-          'bench', '--connect', '--pipelines', 'fairring,nccl', '--bytes', '4KiB', '--buckets', '2', '--iters', '1', '--warmup', '0', '--repeat', '2'],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('close', (code) => resolve({ code, text }));
-    });
-    expect(out.code).to.equal(0);
-    expect(out.text).to.contain('[rank 0] CPU backend, 2 × 1 ranks (a process per rank, the slowest rank of each run)');
-    expect(out.text).to.match(/\[rank 0\] \| 4 KiB \| fairring \| 2 \|/);
-    expect(out.text).to.match(/\[rank 0\] \| 4 KiB \| native loop \(nccl\) \|/);
-    expect(out.text).to.not.contain('[rank 1] |');
+    const r = await launchScript(['--nnodes', '2', '--emulate-machines'], cli, ['bench', '--connect', '--pipelines', 'fairring,nccl', '--bytes', '4KiB', '--buckets', '2', '--iters', '1', '--warmup', '0', '--repeat', '2'], {}, 60);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('[rank 0] CPU backend, 2 × 1 ranks (a process per rank, the slowest rank of each run)');
+    expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| fairring \| 2 \|/);
+    expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| native loop \(nccl\) \|/);
+    expect(r.stdout).to.not.contain('[rank 1] |');
   });
 });
 

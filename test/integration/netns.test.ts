@@ -2,11 +2,12 @@
 // skipped with the reason otherwise): `fairring-rx launch` on each, the store and Gloo bound to real, non-loopback
 // addresses, FAIRRING_TOKEN shared; and a store on a non-loopback address refused without a token.
 import { expect } from 'chai';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
-import { randomSeed, type RankResult } from '../helpers/launch.js';
+import { runChild } from '../helpers/child.js';
+import { rankResults, randomSeed, type RankResult } from '../helpers/launch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../src/cli/main.js');
@@ -20,22 +21,13 @@ function ip(...args: string[]): void {
 }
 
 /** Runs `launch` for one machine inside its namespace; resolves with its exit status and RESULT lines. */
-function node(k: number, env: Record<string, string>, job: Record<string, unknown>): Promise<{ code: number | null; results: RankResult[]; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      'ip',
-      ['netns', 'exec', ns[k]!, process.execPath, cli, 'launch', '--nnodes', '2', '--node-rank', String(k), '--master-addr', addr[0]!, '--master-port', '29810', '--timeout', '60', '--', process.execPath, worker],
-      { env: { ...process.env, ...env, FR_WORKER: JSON.stringify(job), FAIRRING_MACHINE_ID: `machine-${k}` }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      const results = [...out.matchAll(/RESULT (.*)$/gm)].map((m) => JSON.parse(m[1]!) as RankResult);
-      resolve({ code, results, stderr });
-    });
-  });
+async function node(k: number, env: Record<string, string>, job: Record<string, unknown>): Promise<{ code: number | null; results: RankResult[]; stderr: string }> {
+  const r = await runChild(
+    'ip',
+    ['netns', 'exec', ns[k]!, process.execPath, cli, 'launch', '--nnodes', '2', '--node-rank', String(k), '--master-addr', addr[0]!, '--master-port', '29810', '--timeout', '60', '--', process.execPath, worker],
+    { timeoutMs: 90_000, env: { ...process.env, ...env, FR_WORKER: JSON.stringify(job), FAIRRING_MACHINE_ID: `machine-${k}` } },
+  );
+  return { code: r.code, results: rankResults(r.stdout), stderr: r.stderr };
 }
 
 describe('two machines as network namespaces (Gloo over a veth pair)', function () {

@@ -2,7 +2,7 @@
 // error of a documented class with a stable code, a message naming the thing and the fix, and leaves nothing
 // allocated or running behind.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { runNodeScript } from '../helpers/child.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -253,19 +253,8 @@ describe('validation, error codes and close paths [cpu]', () => {
         rt.Buffer = function (d, b) { return new nativeRuntime.Buffer(d, ++n === 4 ? 2 ** 50 : b); };
         try { await simulate({ machines: 2, devicesPerMachine: 2, runtime: rt }); } catch (e) { console.log(e.code); }
       `;
-      const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error('the process did not exit within 20 s after a failed simulate()'));
-        }, 20000);
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          resolve({ code, out });
-        });
-      });
+      const child = await runNodeScript(script, 20000);
+      const r = { code: child.code, out: child.stdout };
       expect(r).to.deep.equal({ code: 0, out: 'ERR_FAIRRING_ARGUMENT\n' });
     });
   });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { runNodeScript } from '../helpers/child.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import {
@@ -592,21 +592,7 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       // Left open on purpose: an idle queue must not keep the process alive.
       console.log('done', last);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`the child did not exit within 30 s: ${stdout} ${stderr}`));
-      }, 30000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, stdout, stderr } = await runNodeScript(script, 30000);
     expect(code, stderr).to.equal(0);
     expect(stdout).to.contain('done 50');
   });

@@ -2,7 +2,7 @@
 // survives hostile or broken connections.
 import { expect } from 'chai';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import { runNodeScript } from '../helpers/child.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { ArgumentError, ClosedError } from '../../src/errors.js';
@@ -252,21 +252,7 @@ describe('rendezvous store', () => {
       await server.close();
       console.log('done');
     `;
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`store script did not exit within 5000 ms: ${stdout} ${stderr}`));
-      }, 5000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    const r = await runNodeScript(script, 5000);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain('done');
   });

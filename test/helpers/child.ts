@@ -1,0 +1,52 @@
+// A child process as the tests meet one: its exit status, signal and output, killed (SIGKILL) and failed when it
+// runs past its time; optionally sent SIGTERM after a while (to test signal handling).
+import { spawn } from 'node:child_process';
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Wall time from start to close. */
+  ms: number;
+}
+
+export interface ChildOptions {
+  /** Killed and rejected after this long. */
+  timeoutMs: number;
+  env?: NodeJS.ProcessEnv;
+  /** Sends SIGTERM after this long. */
+  sigtermAfterMs?: number;
+}
+
+/** Runs `file args`, resolving once it has exited and its output is read. */
+export function runChild(file: string, args: readonly string[], options: ChildOptions): Promise<ChildResult> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${[file, ...args].join(' ').slice(0, 200)} did not exit within ${options.timeoutMs} ms: ${stdout} ${stderr}`));
+    }, options.timeoutMs);
+    const term = options.sigtermAfterMs === undefined ? null : setTimeout(() => child.kill('SIGTERM'), options.sigtermAfterMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      if (term !== null) clearTimeout(term);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (term !== null) clearTimeout(term);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** Runs a module given as source text with this Node.js. */
+export function runNodeScript(source: string, timeoutMs: number): Promise<ChildResult> {
+  return runChild(process.execPath, ['--input-type=module', '-e', source], { timeoutMs });
+}

@@ -22,6 +22,11 @@ export interface NativeBuffer {
   readonly closed: boolean;
   /** Idempotent. Work already enqueued keeps the memory alive until it has used it. */
   close(): void;
+  /**
+   * A host buffer's memory (new Buffer(device, bytes, true)), no copy: readable once the copies into it have
+   * completed; it stays allocated while the view lives. TypeError for device memory.
+   */
+  hostView(): ArrayBuffer;
 }
 
 /** A re-recordable event; completion and timing refer to its latest record. */
@@ -169,6 +174,12 @@ export interface NativeQueue {
   removeBuffer(index: number): void;
   /** Records issued so far on a stream (the number the next record follows). */
   records(stream: number): number;
+  /**
+   * How many records of the stream are known complete (failed ones count once a report carried the failure).
+   * Below `seq`, onProgress reports the stream once record `seq` completes (a failure is reported at once), and
+   * the queue keeps the event loop alive until then; other completions are reported only along with such a report.
+   */
+  want(stream: number, seq: number): number;
   submit(ops: Float64Array, length: number): void;
   /**
    * The native reference loop: issues `ops[0, length)` `iterations` times from one native loop. Waits on a
@@ -202,7 +213,8 @@ export interface NativeInfo {
 
 export interface NativeAddon {
   Device: new (backend: BackendName, ordinal: number) => NativeDevice;
-  Buffer: new (device: NativeDevice, bytes: number) => NativeBuffer;
+  /** Device memory; with `host`, host memory the device's streams copy into and out of (pinned on CUDA). */
+  Buffer: new (device: NativeDevice, bytes: number, host?: boolean) => NativeBuffer;
   Stream: new (device: NativeDevice) => NativeStream;
   Event: new (device: NativeDevice, timing?: boolean) => NativeEvent;
   Queue: new (backend: BackendName, onProgress: QueueProgress) => NativeQueue;

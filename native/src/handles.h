@@ -52,6 +52,7 @@ class Buffer : public Napi::ObjectWrap<Buffer> {
 
  private:
   Napi::Value Closed(const Napi::CallbackInfo& info);
+  Napi::Value HostView(const Napi::CallbackInfo& info);
   std::shared_ptr<Memory> mem_;
   Napi::Value Close(const Napi::CallbackInfo& info);
 };
@@ -136,6 +137,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   Napi::Value AddBuffer(const Napi::CallbackInfo& info);
   Napi::Value RemoveBuffer(const Napi::CallbackInfo& info);
   Napi::Value Records(const Napi::CallbackInfo& info);
+  Napi::Value Want(const Napi::CallbackInfo& info);
   Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Replay(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

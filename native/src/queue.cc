@@ -28,12 +28,11 @@ std::string number(double v) {
 
 }  // namespace
 
-// What parse() hands to issue(): the program, and per stream the records one iteration makes.
+// What parse() hands to issue(): the program, its group items' streams, the timing starts it opens and closes.
 struct Queue::Parsed {
   Program program;
   std::vector<uint32_t> itemStreams;  // stream index of each group item
   std::vector<std::pair<uint32_t, uint64_t>> startsAdded, startsPaired;
-  uint64_t records = 0;
 };
 
 namespace {
@@ -81,6 +80,7 @@ Napi::Function Queue::Init(Napi::Env env) {
                          InstanceMethod<&Queue::AddBuffer>("addBuffer"),
                          InstanceMethod<&Queue::RemoveBuffer>("removeBuffer"),
                          InstanceMethod<&Queue::Records>("records"),
+                         InstanceMethod<&Queue::Want>("want"),
                          InstanceMethod<&Queue::Submit>("submit"),
                          InstanceMethod<&Queue::Replay>("replay"),
                          InstanceMethod<&Queue::Close>("close"),
@@ -138,10 +138,13 @@ void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, Qu
   for (size_t i = 0; i < n; i++) {
     QueueStream& s = *core->streams[static_cast<size_t>(report->done[3 * i])];
     auto completed = static_cast<uint64_t>(report->done[3 * i + 1]);
-    core->outstanding -= completed - s.reported;
-    s.reported = completed;
+    bool failed = report->done[3 * i + 2] != 0;
+    s.failureTold = s.failureTold || failed;
+    if (s.asked != kNotWanted && (completed >= s.asked || failed)) {
+      s.asked = kNotWanted;
+      if (--core->asking == 0) core->tsfn.Unref(env);
+    }
   }
-  if (core->outstanding == 0) core->tsfn.Unref(env);
   auto done = Napi::Float64Array::New(env, report->done.size());
   std::copy(report->done.begin(), report->done.end(), done.Data());
   auto errors = Napi::Array::New(env, n);
@@ -235,6 +238,43 @@ Napi::Value Queue::Records(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(core_->streams[index]->submitted));
 }
 
+// want(stream, seq) -> records of the stream known complete (failed ones count once a report delivered the
+// failure). onProgress reports the stream once record seq has completed, at once if it has (a failure is always
+// reported at once), and the queue keeps the event loop alive until then. Other completions are reported only
+// along with such a report: a report wakes the JS thread.
+Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  checkOpen(env);
+  uint64_t index = toIndex(info[0], "stream");
+  uint64_t seq = toIndex(info[1], "seq");
+  if (index >= core_->streams.size()) {
+    throw Napi::RangeError::New(env, "stream " + std::to_string(index) + " is not registered");
+  }
+  QueueStream& s = *core_->streams[index];
+  if (seq == 0 || seq > s.submitted) {
+    throw Napi::RangeError::New(env, "seq " + std::to_string(seq) + " is not a record of stream " + std::to_string(index) +
+                                         " (" + std::to_string(s.submitted) + " submitted)");
+  }
+  uint64_t known;
+  QueueReport* report = nullptr;
+  {
+    std::lock_guard<std::mutex> coreLock(core_->m);
+    std::lock_guard<std::mutex> lock(s.m);
+    known = s.failedFrom != 0 && !s.failureTold ? std::min(s.completed, s.failedFrom - 1) : s.completed;
+    if (s.completed >= seq && s.sent < seq) {
+      report = new QueueReport();
+      addToReport(s, *report);
+      report->timings.swap(core_->timings);
+    } else if (s.completed < seq) {
+      s.wanted = std::min(s.wanted, seq);
+    }
+  }
+  if (report != nullptr && core_->tsfn.NonBlockingCall(report) != napi_ok) delete report;
+  if (s.asked == kNotWanted && core_->asking++ == 0) core_->tsfn.Ref(env);
+  s.asked = std::min(s.asked, seq);
+  return Napi::Number::New(env, static_cast<double>(known));
+}
+
 Napi::Value Queue::Submit(const Napi::CallbackInfo& info) {
   run(info, 1, false);
   return info.Env().Undefined();
@@ -290,11 +330,6 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
       auto& open = streams[stream]->openStarts;
       open.erase(std::find(open.begin(), open.end(), seq));
     }
-  }
-  uint64_t records = parsed.records * iterations;
-  if (records > 0) {
-    if (core_->outstanding == 0) core_->tsfn.Ref(env);
-    core_->outstanding += records;
   }
   parsed.program.iterations = iterations;
   issue(std::move(parsed.program), parsed.itemStreams);
@@ -405,7 +440,6 @@ void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Pa
           out.startsPaired.emplace_back(s, op.startSeq);
         }
         op.mode = replay ? 0 : static_cast<uint8_t>(mode);
-        out.records++;
         pos += 4;
         break;
       }

@@ -25,6 +25,8 @@ struct QueueRecord {
 };
 
 // A stream as one queue sees it: its records are numbered 1, 2, ... in submit order.
+constexpr uint64_t kNotWanted = UINT64_MAX;
+
 struct QueueStream {
   std::shared_ptr<StreamImpl> stream;
   uint32_t index = 0;
@@ -32,7 +34,8 @@ struct QueueStream {
 
   // JS thread.
   uint64_t submitted = 0;             // records handed to submit/replay so far
-  uint64_t reported = 0;              // completed count JS has been told
+  uint64_t asked = kNotWanted;        // the record JS waits for (want), until a report reaches it
+  bool failureTold = false;           // a report delivered to JS carried the stream's failure
   std::vector<uint64_t> openStarts;   // timing starts submitted and not yet paired with an end
 
   // The thread issuing the stream's work and the watcher.
@@ -42,6 +45,10 @@ struct QueueStream {
   uint64_t completed = 0;
   uint64_t failedFrom = 0;            // first failed record, 0 when none
   std::string error;
+  // Reports go to JS only once they reach what it waits for, or carry a failure: a report wakes the JS thread.
+  uint64_t wanted = kNotWanted;       // the record JS asked about (want), until a report reaches it
+  uint64_t sent = 0;                  // completed count of the latest report
+  bool failureSent = false;
   std::deque<QueueRecord> pending;    // issued, not yet seen complete, in seq order
   std::vector<QueueRecord> starts;    // complete timing starts whose end is not yet harvested
   std::vector<void*> plainEvents;     // CUDA event pools
@@ -70,8 +77,10 @@ struct QueueCore {
   std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
   ProgressTsfn tsfn;
 
+  std::vector<double> timings;  // under m: measured, waiting for the next report
+
   // JS thread.
-  uint64_t outstanding = 0;  // records submitted and not yet reported complete
+  uint64_t asking = 0;       // streams whose `asked` is set: the queue keeps the event loop alive meanwhile
   bool envGone = false;      // the environment tore the tsfn down
 };
 
@@ -114,9 +123,13 @@ struct Program {
 // or the CUDA issuer (all ops).
 void executeProgram(const Program& p, Backend& backend);
 
-// One watcher pass over a queue: harvests completed records, sends one report if any stream advanced.
-// Returns whether it did; sets *deviceWork when CUDA records remain pending.
+// One watcher pass over a queue: harvests completed records and sends one report of the streams that reached
+// what JS asked for (want), failed, or measured a timing. Returns whether any record was harvested; sets
+// *deviceWork when CUDA records remain pending.
 bool harvestQueue(QueueCore& q, bool* deviceWork);
+
+// Puts the stream's completion into a report and marks it sent (s.m held).
+void addToReport(QueueStream& s, QueueReport& report);
 
 // The watcher thread's registry of open queues (watcher.cc).
 void watchQueue(std::shared_ptr<QueueCore> q);

@@ -123,11 +123,21 @@ QueueStream::~QueueStream() {
   }
 }
 
+void addToReport(QueueStream& s, QueueReport& report) {
+  report.done.insert(report.done.end(), {static_cast<double>(s.index), static_cast<double>(s.completed),
+                                         static_cast<double>(s.failedFrom)});
+  report.errors.push_back(s.error);
+  s.sent = s.completed;
+  s.failureSent = s.failedFrom != 0;
+  s.wanted = kNotWanted;
+}
+
 bool harvestQueue(QueueCore& q, bool* deviceWork) {
   if (q.unharvested.load() == 0 || q.closed.load()) return false;
   Backend& backend = backendFor(q.kind);
   bool cuda = q.kind == BackendKind::Cuda;
   QueueReport* report = nullptr;
+  bool progress = false;
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
   for (const auto& sp : q.streams) {
@@ -135,6 +145,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
     std::lock_guard<std::mutex> lock(s.m);
     if (s.pending.empty()) continue;
     size_t harvested = 0;
+    bool measured = false;  // timings are reported as they come
     while (!s.pending.empty()) {
       QueueRecord r = s.pending.front();
       bool failed = s.failedFrom != 0 && r.seq >= s.failedFrom;
@@ -166,20 +177,22 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
       std::string error;
       double ms = !timed ? 0 : cuda ? backend.rawElapsedMs(start->event, r.event, &error) : r.cpuMs - start->cpuMs;
       if (timed && error.empty()) {
-        if (report == nullptr) report = new QueueReport();
-        report->timings.insert(report->timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms});
+        q.timings.insert(q.timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms});
+        measured = true;
       }
       if (start->event != nullptr) pool.push_back(start->event);
       s.starts.erase(start);
     }
     if (harvested == 0) continue;
     q.unharvested -= harvested;
+    progress = true;
+    bool failure = s.failedFrom != 0 && !s.failureSent;
+    if (!failure && !measured && (s.completed <= s.sent || s.completed < s.wanted)) continue;
     if (report == nullptr) report = new QueueReport();
-    report->done.insert(report->done.end(), {static_cast<double>(s.index), static_cast<double>(s.completed),
-                                             static_cast<double>(s.failedFrom)});
-    report->errors.push_back(s.error);
+    addToReport(s, *report);
   }
-  if (report == nullptr) return false;
+  if (report == nullptr) return progress;
+  report->timings.swap(q.timings);
   if (q.tsfn.NonBlockingCall(report) != napi_ok) delete report;
   return true;
 }

@@ -79,7 +79,12 @@ Backend& backendFor(BackendKind k) {
 }
 
 Memory::~Memory() {
-  if (ptr != nullptr) backendFor(device->kind).release(*device, ptr);
+  if (ptr == nullptr) return;
+  if (host) {
+    backendFor(device->kind).releaseHost(*device, ptr);
+  } else {
+    backendFor(device->kind).release(*device, ptr);
+  }
 }
 
 EventImpl::~EventImpl() { backendFor(device->kind).eventDestroy(*this); }

@@ -66,6 +66,7 @@ struct Memory {
   std::shared_ptr<DeviceImpl> device;
   void* ptr = nullptr;
   size_t bytes = 0;
+  bool host = false;  // host memory the device copies into and out of (pinned on CUDA), readable by JS
   ~Memory();
 };
 
@@ -168,6 +169,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual void* allocate(DeviceImpl& d, size_t bytes, std::string* error) = 0;
   virtual void release(DeviceImpl& d, void* ptr) = 0;
+  // Host memory the device's streams copy into and out of (pinned on CUDA).
+  virtual void* allocateHost(DeviceImpl& d, size_t bytes, std::string* error) = 0;
+  virtual void releaseHost(DeviceImpl& d, void* ptr) = 0;
   virtual void streamCreate(StreamImpl& s) = 0;   // on the thread running the stream's tasks
   virtual void streamDestroy(StreamImpl& s) = 0;  // on the thread running the stream's tasks
   virtual Status copy(StreamImpl& s, void* dst, const void* src, size_t bytes) = 0;

@@ -1,6 +1,7 @@
 // Completion as the host learns it: the Queue reports, in bulk, how far each stream has completed; this turns
 // those reports into per-record notifications (as Observables for users, as callbacks for the engine) without
-// a promise or a timer per record.
+// a promise or a timer per record. A report wakes the JS thread, so the Queue sends one only once a stream
+// reaches the record waited for first on it (want): other completions come along with it.
 import { Observable } from 'rxjs';
 import type { NativeEvent } from '../native.js';
 import type { Mark } from '../runtime/program.js';
@@ -18,6 +19,8 @@ interface Waiter {
 
 interface StreamState {
   completed: number;
+  /** The record the Queue was asked to report (want), Infinity when none. */
+  asked: number;
   failedFrom: number;
   error: string;
   /** Ascending by seq: records are registered in the order they were made. */
@@ -29,18 +32,22 @@ export class Completions {
   private readonly streams: StreamState[] = [];
   private readonly timings = new Map<number, number>();
 
+  /** `want` is the Queue's: a report asked for once the stream reaches seq; how far it is known complete. */
+  constructor(private readonly want: (stream: number, seq: number) => number) {}
+
   /** The Queue's progress callback. */
   readonly onProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array): void => {
     for (let i = 0; i + 2 < timings.length; i += 3) this.timings.set(key(timings[i]!, timings[i + 1]!), timings[i + 2]!);
     for (let i = 0; i * 3 + 2 < done.length; i++) {
       const s = this.state(done[i * 3]!);
       s.completed = Math.max(s.completed, done[i * 3 + 1]!);
+      if (s.completed >= s.asked) s.asked = Infinity;
       const failedFrom = done[i * 3 + 2]!;
       if (failedFrom > 0 && (s.failedFrom === 0 || failedFrom < s.failedFrom)) {
         s.failedFrom = failedFrom;
         s.error = errors[i] ?? 'failed';
       }
-      this.wake(s);
+      this.wake(s, done[i * 3]!);
     }
   };
 
@@ -51,7 +58,7 @@ export class Completions {
     return s.failedFrom > 0 && mark.seq >= s.failedFrom ? s.error : '';
   }
 
-  /** Calls back once the record completes (with its error, or null), at once if it already has. */
+  /** Calls back once a report covers the record (with its error, or null), at once if one did already. */
   whenDone(mark: Mark, done: (error: string | null) => void): void {
     const status = this.status(mark);
     if (status !== null) {
@@ -59,6 +66,10 @@ export class Completions {
       return;
     }
     const s = this.state(mark.stream);
+    if (mark.seq < s.asked) {
+      this.want(mark.stream, mark.seq);
+      s.asked = mark.seq;
+    }
     const w = s.waiters;
     // Kept sorted: a record registered late (a timing start, an older mark) goes before later ones.
     let at = w.length;
@@ -93,21 +104,39 @@ export class Completions {
     return ms;
   }
 
+  /**
+   * Like status(), but asks the Queue about a record no report covered yet (a completion nothing waits for is
+   * not reported): for diagnostics, such as where a timed-out slice stands.
+   */
+  statusNow(mark: Mark): string | null {
+    const status = this.status(mark);
+    if (status !== null) return status;
+    const s = this.state(mark.stream);
+    s.completed = Math.max(s.completed, this.want(mark.stream, mark.seq));
+    s.asked = Math.min(s.asked, mark.seq);
+    return this.status(mark);
+  }
+
   private state(stream: number): StreamState {
     let s = this.streams[stream];
     if (s === undefined) {
-      s = { completed: 0, failedFrom: 0, error: '', waiters: [], head: 0 };
+      s = { completed: 0, asked: Infinity, failedFrom: 0, error: '', waiters: [], head: 0 };
       this.streams[stream] = s;
     }
     return s;
   }
 
-  private wake(s: StreamState): void {
+  private wake(s: StreamState, stream: number): void {
     const w = s.waiters;
     while (s.head < w.length && w[s.head]!.seq <= s.completed) {
       const waiter = w[s.head]!;
       s.head++;
       waiter.done(s.failedFrom > 0 && waiter.seq >= s.failedFrom ? s.error : null);
+    }
+    // The Queue reports only what is asked for: the next waiter's record.
+    if (s.head < w.length && w[s.head]!.seq < s.asked) {
+      s.asked = w[s.head]!.seq;
+      this.want(stream, s.asked);
     }
     if (s.head > 64 && s.head * 2 > w.length) {
       w.splice(0, s.head);

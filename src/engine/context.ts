@@ -88,6 +88,16 @@ export interface Job {
   live: number;
   /** Called once when the job is over: completed, failed, or cancelled with no slice left on the devices. */
   ended: () => void;
+  /**
+   * Per local rank, host memory (a Queue index and a byte offset) each rank's whole tensor is copied into after
+   * the last slice, so that the job's completion means the bytes are readable there.
+   */
+  copyOut?: readonly HostSpot[];
+}
+
+export interface HostSpot {
+  buffer: number;
+  offset: number;
 }
 
 export interface StageMark {

@@ -36,7 +36,7 @@ export interface WorldParts {
 
 export function buildWorld(parts: WorldParts): World {
   const { runtime, backend, topology, layout, devices } = parts;
-  const completions = new Completions();
+  const completions = new Completions((stream, seq) => queue.want(stream, seq));
   const queue = new runtime.Queue(backend, completions.onProgress);
   const program = new Program(queue);
   const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms };

@@ -1,26 +1,44 @@
 // The cross-rank check of every call in a world made by connect(): just before each all-reduce, in the same
 // order on every rank, a small all-reduce (max) of its sequence number, length, dtype and op, each also negated;
 // equal maxima and minima mean every rank made the same call. Probe tensors are pooled per device (registered
-// with the world's queue once), and read back on a side stream per device, so a check allocates no device memory
-// and creates no stream.
+// with the world's queue once); the check's own all-reduce ends by copying its result into a slot of a host
+// mailbox, so its completion is the moment the host can read the verdict: no download, event or stream per check.
 import { firstValueFrom } from 'rxjs';
-import { dtypes, reduceOps, type NativeStream } from '../native.js';
+import { dtypes, reduceOps, type NativeBuffer, type NativeStream } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Job } from '../engine/context.js';
+import type { HostSpot, Job } from '../engine/context.js';
 import { MismatchError } from '../errors.js';
 
 const fieldNames = ['sequence number', 'length', 'dtype', 'op'] as const;
 const showField = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)] as const;
+/** Each field and its negation, as int64. */
+const probeBytes = 8 * fieldNames.length * 2;
+/** Mailbox slots per host buffer: a mailbox grows by one buffer whenever more checks are in flight. */
+const slotsPerBox = 256;
+
+/** Host memory of a device the world registered with its queue (it closes it with the world). */
+export type HostBufferFactory = (device: Device, bytes: number) => { buffer: NativeBuffer; index: number };
+
+interface Slot {
+  index: number;
+  offset: number;
+  values: BigInt64Array;
+}
 
 export class CallCheck {
   private readonly free = new Map<Device, Tensor[]>();
+  private readonly slots = new Map<Device, Slot[]>();
   private readonly sideStreams = new Map<Device, NativeStream>();
 
   constructor(
     private readonly runtime: Runtime,
-    /** All-reduces (max) the probes as a job of their own, unchecked; resolves or rejects when it has settled. */
-    private readonly reduce: (probes: readonly Tensor[]) => Promise<void>,
+    /**
+     * All-reduces (max) the probes as a job of their own, unchecked, each rank's result copied to its HostSpot;
+     * resolves or rejects when it has settled.
+     */
+    private readonly reduce: (probes: readonly Tensor[], copyOut: readonly HostSpot[]) => Promise<void>,
+    private readonly hostBuffer: HostBufferFactory,
     /** Fails the world with the mismatch, on this rank. */
     private readonly fail: (error: MismatchError) => void,
   ) {}
@@ -37,15 +55,20 @@ export class CallCheck {
       t.device.stream.copyFromHost(probe.buffer, 0, mine);
       return probe;
     });
-    // A world that fails meanwhile (the data all-reduce that cannot match may fail first, on a transfer of the
-    // wrong size) still lets the probe be read: values from a subset of the ranks never make up a difference.
-    const done = this.reduce(probes)
+    const slots = probes.map((p) => this.slot(p.device));
+    const done = this.reduce(
+      probes,
+      slots.map((s) => ({ buffer: s.index, offset: s.offset })),
+    )
       .then(
         () => null,
         (e: unknown) => e,
       )
       .then(async (checkError) => {
-        const v = await this.read(probes[0]!).catch(() => null);
+        // A world that fails meanwhile (the data all-reduce that cannot match may fail first, on a transfer of the
+        // wrong size) cuts the copy to the mailbox short; the probe is then read from the device: values from a
+        // subset of the ranks never make up a difference.
+        const v = checkError === null ? slots[0]!.values : await this.read(probes[0]!).catch(() => null);
         const differ =
           v === null
             ? []
@@ -63,17 +86,19 @@ export class CallCheck {
       })
       .finally(() => {
         for (const p of probes) this.free.get(p.device)!.push(p);
+        for (const [i, s] of slots.entries()) this.slots.get(probes[i]!.device)!.push(s);
       });
     // A failure is the caller's to hear (through the data all-reduce); nothing else waits on this one.
     done.catch(() => undefined);
     return done;
   }
 
-  /** Frees the pooled probes and side streams (the world is closing); `release` collects refusals. */
+  /** Frees the pooled probes and side streams (the world is closing; it frees the mailboxes); `release` collects refusals. */
   close(release: (free: () => void) => void): void {
     for (const probes of this.free.values()) for (const p of probes) release(() => p.close());
     for (const s of this.sideStreams.values()) release(() => s.close());
     this.free.clear();
+    this.slots.clear();
     this.sideStreams.clear();
   }
 
@@ -83,7 +108,21 @@ export class CallCheck {
       pool = [];
       this.free.set(device, pool);
     }
-    return pool.pop() ?? new Tensor(device, new this.runtime.Buffer(device.native, 8 * fieldNames.length * 2), 'int64', fieldNames.length * 2);
+    return pool.pop() ?? new Tensor(device, new this.runtime.Buffer(device.native, probeBytes), 'int64', fieldNames.length * 2);
+  }
+
+  private slot(device: Device): Slot {
+    let pool = this.slots.get(device);
+    if (pool === undefined) {
+      pool = [];
+      this.slots.set(device, pool);
+    }
+    if (pool.length === 0) {
+      const { buffer, index } = this.hostBuffer(device, probeBytes * slotsPerBox);
+      const view = buffer.hostView();
+      for (let i = slotsPerBox - 1; i >= 0; i--) pool.push({ index, offset: i * probeBytes, values: new BigInt64Array(view, i * probeBytes, fieldNames.length * 2) });
+    }
+    return pool.pop()!;
   }
 
   /**

@@ -364,7 +364,7 @@ export class Engine {
   private pending(slice: Slice): { stage: StageName; ranks: number[] } {
     const { completions, ranks } = this.ctx;
     for (const mark of slice.marks) {
-      const waiting = mark.end.flatMap((m, i) => (completions.status(m) === null ? [ranks[i]!.place.rank] : []));
+      const waiting = mark.end.flatMap((m, i) => (completions.statusNow(m) === null ? [ranks[i]!.place.rank] : []));
       if (waiting.length > 0) return { stage: mark.stage, ranks: waiting };
     }
     if (slice.state === 'pipeline') return { stage: slice.marks.at(-1)?.stage ?? 'admit', ranks: ranks.map((r) => r.place.rank) };

@@ -4,7 +4,7 @@ import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } fr
 import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
-import type { EngineContext, Job } from '../engine/context.js';
+import type { EngineContext, HostSpot, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
 import { ArgumentError, ClosedError, MismatchError } from '../errors.js';
 import { CallCheck } from './call-check.js';
@@ -140,14 +140,16 @@ export class World extends EventEmitter<WorldEvents> {
    * and op, each also negated, goes just before it, in the same order on every rank: equal maxima and minima
    * mean every rank made the same call. The caller hears of the data's completion only once the check agrees;
    * a disagreement fails the world with a MismatchError on every rank (which also cuts short a data all-reduce
-   * that could not match). `beforeStart` enqueues work on the devices' own streams just before the job's start is
+   * that could not match). `copyOut` is the job's (its result copied to host memory). `beforeStart` enqueues work on
+   * the devices' own streams just before the job's start is
    * recorded there, once every earlier job on the same memory is over.
    */
-  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void): Observable<Progress> {
+  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void, copyOut?: readonly HostSpot[]): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       let job: Job;
       try {
         job = this.prepare(tensors, options);
+        if (copyOut !== undefined) job.copyOut = copyOut;
       } catch (e) {
         subscriber.error(e);
         return undefined;
@@ -442,7 +444,18 @@ export class World extends EventEmitter<WorldEvents> {
   private callCheck(): CallCheck {
     this.checker ??= new CallCheck(
       this.ctx.runtime,
-      (probes) => lastValueFrom(this.reduce$(probes, { op: 'max' }, false), { defaultValue: undefined }).then(() => undefined),
+      (probes, copyOut) => lastValueFrom(this.reduce$(probes, { op: 'max' }, false, undefined, copyOut), { defaultValue: undefined }).then(() => undefined),
+      (device, bytes) => {
+        const buffer = new this.ctx.runtime.Buffer(device.native, bytes, true);
+        try {
+          const index = this.handles.queue.addBuffer(buffer);
+          this.handles.buffers.push(buffer);
+          return { buffer, index };
+        } catch (e) {
+          buffer.close();
+          throw e;
+        }
+      },
       (error) => this.engine.abort(error),
     );
     return this.checker;

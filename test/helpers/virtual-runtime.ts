@@ -32,8 +32,8 @@ export function createVirtualRuntime(scheduler: SchedulerLike, options: VirtualR
   return {
     Device: VirtualDevice,
     Buffer: class extends BufferHandle {
-      constructor(device: NativeDevice, bytes: number) {
-        super(ctx, device, bytes);
+      constructor(device: NativeDevice, bytes: number, host?: boolean) {
+        super(ctx, device, bytes, host);
       }
     },
     Stream: class extends StreamHandle {

@@ -20,6 +20,11 @@ describe('argument errors', () => {
     expect(() => new native.Device('cpu', 1.5)).to.throw(RangeError);
     expect(() => new native.Buffer({} as NativeDevice, 4)).to.throw(TypeError, /device must be a Device/);
     expect(() => new native.Buffer(device, '4' as unknown as number)).to.throw(TypeError, /bytes must be a number/);
+    expect(() => new native.Buffer(device, 4, 1 as unknown as boolean)).to.throw(TypeError, /host must be a boolean/);
+    expect(() => buf.hostView()).to.throw(TypeError, /hostView\(\) needs a host buffer/);
+    const host = new native.Buffer(device, 4, true);
+    host.close();
+    expect(() => host.hostView()).to.throw(TypeError, /Buffer is closed/);
   });
 
   it('rejects out-of-range views, misaligned offsets and unknown dtypes or ops', () => {

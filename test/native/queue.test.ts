@@ -127,7 +127,19 @@ class Tracked {
     });
   }
 
-  /** Resolves once every record up to seq of the stream has been reported. */
+  /** Resolves once reports have carried `count` timings (timings are reported as they are measured, asked or not). */
+  timed(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): boolean => {
+        if (this.timings.length < count) return false;
+        resolve();
+        return true;
+      };
+      if (!check()) this.waiters.push(check);
+    });
+  }
+
+  /** Resolves once a report has covered every record up to seq of the stream (asked for with want). */
   until(stream: number, seq: number): Promise<void> {
     return new Promise((resolve) => {
       const check = (): boolean => {
@@ -135,7 +147,9 @@ class Tracked {
         resolve();
         return true;
       };
-      if (!check()) this.waiters.push(check);
+      if (check()) return;
+      this.queue.want(stream, seq);
+      this.waiters.push(check);
     });
   }
 }
@@ -234,6 +248,26 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     });
   }
 
+  it('reports a stream only once the record asked for (want) completes, at once when it has; want checks its arguments', async () => {
+    const b = buffer(64 << 20);
+    const first = q.records(s[1]!);
+    const p = new Program().copy(s[0]!, b.index, 0, b.index, 32 << 20, 32 << 20).record(s[0]!).wait(s[1]!, s[0]!, q.records(s[0]!) + 1);
+    for (let i = 0; i < 10; i++) p.record(s[1]!);
+    const calls = t.calls;
+    q.submit(p.build(), p.fields.length);
+    expect(q.want(s[1]!, first + 5)).to.be.below(first + 5);
+    await t.until(s[1]!, first + 5);
+    await t.until(s[1]!, first + 10);
+    expect(t.calls - calls, 'reports').to.be.at.most(2);
+    expect(t.completed.get(s[0]!), 'a stream nothing asked about is not reported').to.equal(undefined);
+    expect(q.want(s[0]!, q.records(s[0]!)), 'known complete').to.equal(q.records(s[0]!));
+    await t.until(s[0]!, q.records(s[0]!));
+    expect(() => q.want(s[1]!, 0)).to.throw(RangeError, /seq 0 is not a record of stream/);
+    expect(() => q.want(s[1]!, first + 11)).to.throw(RangeError, /seq \d+ is not a record of stream \d+ \(\d+ submitted\)/);
+    expect(() => q.want(99, 1)).to.throw(RangeError, /stream 99 is not registered/);
+    b.handle.close();
+  });
+
   it('reports records in bulk: one call per pass, never one per record', async () => {
     // 900 records held behind one gate (a large copy's record) complete together once it opens.
     const b = buffer(64 << 20);
@@ -290,7 +324,7 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       .record(s[2]!, RecordMode.timingEnd, 1);
     const started = performance.now();
     q.submit(p.build(), p.fields.length);
-    await Promise.all([t.until(s[0]!, 2), t.until(s[2]!, 3)]);
+    await t.timed(2);
     const wall = performance.now() - started;
     const sorted = [...t.timings].sort((a, b) => a[0] - b[0]);
     expect(sorted.map(([stream, seq]) => [stream, seq])).to.deep.equal([
@@ -307,10 +341,26 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       const start = q.records(s[0]!) + 1;
       q.submit(new Program().record(s[0]!, RecordMode.timingStart).record(s[0]!, RecordMode.timingEnd, start).build(), 8);
     }
+    await t.timed(22);
     await t.until(s[0]!, 42);
     expect(t.timings.length).to.equal(22);
     b.handle.close();
     c.handle.close();
+  });
+
+  it('copies into a host buffer, whose hostView shows the bytes once the record after the copy completes', async () => {
+    const data = randomArray('float64', 513);
+    const src = uploaded(data);
+    const host = new native.Buffer(device, 600 * 8, true);
+    const h = q.addBuffer(host);
+    const view = host.hostView();
+    host.close();
+    const p = new Program().copy(s[1]!, h, 40, src.index, 0, 513 * 8).record(s[1]!);
+    q.submit(p.build(), p.fields.length);
+    await t.until(s[1]!, q.records(s[1]!));
+    expect(Array.from(new Float64Array(view, 40, 513)), 'the view keeps the memory of a closed buffer').to.deep.equal(Array.from(data as Float64Array));
+    q.removeBuffer(h);
+    src.handle.close();
   });
 
   it('replays a program natively: A += B, N times, exact in int32', async () => {
@@ -588,6 +638,7 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       for (let i = 0; i < 25; i++) ops.push(3, s, b, 0, b, 1 << 19, 1 << 19, 2, s, 0, 0);
       q.submit(Float64Array.from(ops), ops.length);
       q.replay(Float64Array.from([2, s, 0, 0]), 4, 25);
+      q.want(s, 50);
       await finished;
       // Left open on purpose: an idle queue must not keep the process alive.
       console.log('done', last);

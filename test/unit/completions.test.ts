@@ -10,7 +10,7 @@ function report(c: Completions, triples: number[], errors: string[] = [], timing
 
 describe('Completions', () => {
   it('answers pending, done and failed per record from bulk reports', () => {
-    const c = new Completions();
+    const c = new Completions(() => 0);
     expect(c.status({ stream: 0, seq: 1 })).to.equal(null);
     report(c, [0, 3, 0, 1, 5, 4], ['', 'boom']);
     expect(c.status({ stream: 0, seq: 3 })).to.equal('');
@@ -21,7 +21,7 @@ describe('Completions', () => {
   });
 
   it('calls back in record order once a report covers the record, at once when it already did', () => {
-    const c = new Completions();
+    const c = new Completions(() => 0);
     const order: string[] = [];
     c.whenDone({ stream: 2, seq: 5 }, (e) => order.push(`5:${e}`));
     c.whenDone({ stream: 2, seq: 2 }, (e) => order.push(`2:${e}`));
@@ -34,8 +34,35 @@ describe('Completions', () => {
     expect(order.at(-1)).to.equal('1:null');
   });
 
+  it('asks the Queue (want) to report the first record waited for on each stream, then the next one', () => {
+    const asked: number[][] = [];
+    const c = new Completions((stream, seq) => {
+      asked.push([stream, seq]);
+      return 0;
+    });
+    const order: number[] = [];
+    c.whenDone({ stream: 0, seq: 3 }, () => order.push(3));
+    c.whenDone({ stream: 0, seq: 5 }, () => order.push(5));
+    c.whenDone({ stream: 1, seq: 7 }, () => order.push(7));
+    c.whenDone({ stream: 0, seq: 2 }, () => order.push(2));
+    expect(asked).to.deep.equal([[0, 3], [1, 7], [0, 2]]);
+    report(c, [0, 3, 0]);
+    expect(order).to.deep.equal([2, 3]);
+    expect(asked.at(-1), 'the next waiter of the stream').to.deep.equal([0, 5]);
+    report(c, [0, 5, 0, 1, 7, 0], ['', '']);
+    expect(order).to.deep.equal([2, 3, 5, 7]);
+    expect(asked).to.have.length(4);
+  });
+
+  it('statusNow asks the Queue about a record no report covered', () => {
+    const c = new Completions(() => 4);
+    expect(c.status({ stream: 0, seq: 3 })).to.equal(null);
+    expect(c.statusNow({ stream: 0, seq: 3 })).to.equal('');
+    expect(c.statusNow({ stream: 0, seq: 5 })).to.equal(null);
+  });
+
   it('reached$ emits once and completes, or errors with the record\'s failure', async () => {
-    const c = new Completions();
+    const c = new Completions(() => 0);
     const ok = firstValueFrom(c.reached$({ stream: 0, seq: 1 }).pipe(toArray()));
     const bad = firstValueFrom(c.reached$({ stream: 1, seq: 1 })).then(() => null, (e: Error) => e.message);
     report(c, [0, 1, 0, 1, 1, 1], ['', 'nccl error']);
@@ -44,7 +71,7 @@ describe('Completions', () => {
   });
 
   it('keeps reported timings until read once', () => {
-    const c = new Completions();
+    const c = new Completions(() => 0);
     report(c, [0, 2, 0], [''], [0, 2, 1.25]);
     expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(1.25);
     expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(undefined);

@@ -40,6 +40,8 @@ class CpuBackend final : public Backend {
     return p;
   }
   void release(DeviceImpl&, void* ptr) override { std::free(ptr); }
+  void* allocateHost(DeviceImpl& d, size_t bytes, std::string* error) override { return allocate(d, bytes, error); }
+  void releaseHost(DeviceImpl& d, void* ptr) override { release(d, ptr); }
   void streamCreate(StreamImpl&) override {}
   void streamDestroy(StreamImpl&) override {}
   Status copy(StreamImpl&, void* dst, const void* src, size_t bytes) override {

@@ -8,16 +8,12 @@
 
 #include <cuda_runtime.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <thread>
 
 #include "../issuer.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
+#include "host_cache.h"
 #include "kernels.h"
 #include "nccl_comm.h"
 
@@ -40,45 +36,6 @@ cudaEvent_t eventOf(const EventImpl& e) { return static_cast<cudaEvent_t>(e.cuda
 
 const char* const kNoEvent = "the CUDA event could not be created (cudaEventCreateWithFlags failed)";
 
-// cudaFree and cudaFreeHost wait for the whole device. Called on the JS thread (a closed or collected buffer),
-// that wait can outlast a peer process's progress: a collective this rank issued waits for the peer, and the
-// peer waits for this process's JS thread (the store it serves, the next stage it enqueues). So every release
-// goes to this thread, which nothing else waits for.
-class Reaper {
- public:
-  void post(std::function<void()> release) {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      queue_.push_back(std::move(release));
-      if (!started_) {
-        started_ = true;
-        std::thread([this] { run(); }).detach();
-      }
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::deque<std::function<void()>> batch;
-      {
-        std::unique_lock<std::mutex> lock(m_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
-        batch.swap(queue_);
-      }
-      for (auto& release : batch) release();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool started_ = false;
-};
-
-// Never destroyed: its detached thread may still be releasing when the process exits.
-Reaper& g_reaper = *new Reaper();
-
 class CudaBackend final : public Backend {
  public:
   void* allocate(DeviceImpl& d, size_t bytes, std::string* error) override {
@@ -94,10 +51,28 @@ class CudaBackend final : public Backend {
   }
 
   void release(DeviceImpl& d, void* ptr) override {
-    g_reaper.post([ordinal = d.ordinal, ptr] {
+    // cudaFree waits for the whole device: never on a thread that issues work (host_cache.h).
+    reap([ordinal = d.ordinal, ptr] {
       selectDevice(ordinal);
       cudaFree(ptr);
     });
+  }
+
+  // Pinned, so that copies into it run asynchronously on the device's streams. Allocated when a world is built,
+  // not per copy.
+  void* allocateHost(DeviceImpl& d, size_t bytes, std::string* error) override {
+    void* p = nullptr;
+    Status st = selectDevice(d.ordinal);
+    if (st.ok()) st = check("cudaMallocHost", cudaMallocHost(&p, bytes == 0 ? 1 : bytes));
+    if (!st.ok()) {
+      *error = "allocating " + std::to_string(bytes) + " pinned host bytes for cuda:" + std::to_string(d.ordinal) + ": " + st.error;
+      return nullptr;
+    }
+    return p;
+  }
+
+  void releaseHost(DeviceImpl&, void* ptr) override {
+    reap([ptr] { cudaFreeHost(ptr); });
   }
 
   void streamCreate(StreamImpl& s) override {
@@ -142,10 +117,8 @@ class CudaBackend final : public Backend {
       return Status::Ok();
     }
     Status st = onDeviceOf(s);
-    if (st.ok()) st = check("cudaMallocHost", cudaMallocHost(&h.ptr, h.bytes));
-    cudaEvent_t event = nullptr;
-    if (st.ok()) st = check("cudaEventCreateWithFlags", cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-    h.cudaEvent = event;
+    if (st.ok()) st = pinnedTake(s.device->ordinal, h.bytes, &h.ptr, &h.cudaEvent);
+    cudaEvent_t event = static_cast<cudaEvent_t>(h.cudaEvent);
     if (st.ok()) {
       st = check("cudaMemcpyAsync (device to host)",
                  cudaMemcpyAsync(h.ptr, src, h.bytes, cudaMemcpyDeviceToHost, streamOf(s)));
@@ -165,11 +138,7 @@ class CudaBackend final : public Backend {
 
   void hostRelease(HostData& h) override {
     if (h.cudaEvent == nullptr && h.ptr == nullptr) return;
-    g_reaper.post([ordinal = h.device->ordinal, event = h.cudaEvent, ptr = h.ptr] {
-      selectDevice(ordinal);
-      if (event != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(event));
-      if (ptr != nullptr) cudaFreeHost(ptr);
-    });
+    pinnedGive(h.device->ordinal, h.bytes, h.ptr, h.cudaEvent);
     h.cudaEvent = nullptr;
     h.ptr = nullptr;
   }

@@ -7,6 +7,7 @@ import { index } from './validation.js';
 export interface BufferState {
   readonly device: VirtualDevice;
   readonly bytes: number;
+  readonly host: boolean;
   closed: boolean;
 }
 
@@ -15,9 +16,10 @@ export class BufferHandle implements NativeBuffer {
   readonly #ctx: VirtualContext;
   readonly #state: BufferState;
 
-  constructor(ctx: VirtualContext, device: NativeDevice, bytes: number) {
+  constructor(ctx: VirtualContext, device: NativeDevice, bytes: number, host = false) {
+    if (typeof host !== 'boolean') throw new TypeError('host must be a boolean');
     this.#ctx = ctx;
-    this.#state = { device: deviceOf(device, 'device'), bytes: index(bytes, 'bytes'), closed: false };
+    this.#state = { device: deviceOf(device, 'device'), bytes: index(bytes, 'bytes'), host, closed: false };
     this.bytes = this.#state.bytes;
     ctx.buffers.add(this, this.#state);
     ctx.liveBuffers.add(this);
@@ -30,6 +32,13 @@ export class BufferHandle implements NativeBuffer {
   close(): void {
     this.#state.closed = true;
     this.#ctx.liveBuffers.delete(this);
+  }
+
+  /** Nothing is stored: zeros, like a HostBuffer's read(). */
+  hostView(): ArrayBuffer {
+    if (this.#state.closed) throw new TypeError('Buffer is closed');
+    if (!this.#state.host) throw new TypeError('hostView() needs a host buffer (new Buffer(device, bytes, true))');
+    return new ArrayBuffer(this.#state.bytes);
   }
 }
 

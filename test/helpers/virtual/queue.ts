@@ -132,6 +132,15 @@ export class VirtualQueue implements NativeQueue {
     return this.#stream(index(stream, 'stream')).records.length;
   }
 
+  /** What JS has been told already: this queue reports every completion, asked for or not. */
+  want(stream: number, seq: number): number {
+    this.#live();
+    const s = this.#stream(index(stream, 'stream'));
+    const n = index(seq, 'seq');
+    if (n === 0 || n > s.records.length) throw new RangeError(`seq ${n} is not a record of stream ${stream} (${s.records.length} submitted)`);
+    return s.reported;
+  }
+
   submit(ops: Float64Array, length: number): void {
     this.#live();
     const program = decodeProgram(ops, length, this.#scope);

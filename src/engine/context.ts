@@ -35,6 +35,8 @@ export const streamNames: readonly StreamName[] = ['reduceScatter', 'collect', '
 
 /** Communicator families: per machine (D ranks), per rail (M ranks), or the whole world. */
 export type CommName = 'reduceScatter' | 'collect' | 'diffuse' | 'allGather' | 'world';
+/** A rank's communicators: the pipeline's families, and the call check's own, of the whole world (connect()). */
+export type RankCommName = CommName | 'check';
 
 export interface RankContext {
   device: Device;
@@ -43,7 +45,7 @@ export interface RankContext {
   streams: Record<StreamName, number>;
   deviceStream: number;
   /** Queue indices of the rank's communicators. */
-  comms: Partial<Record<CommName, number>>;
+  comms: Partial<Record<RankCommName, number>>;
   /** Queue index of paddingSlots slots of D·M·8 bytes. */
   padding: number;
   /** One device per machine only: stagingSlots slots of slotBytes, and their padding twins of M·8 bytes. */
@@ -88,16 +90,6 @@ export interface Job {
   live: number;
   /** Called once when the job is over: completed, failed, or cancelled with no slice left on the devices. */
   ended: () => void;
-  /**
-   * Per local rank, host memory (a Queue index and a byte offset) each rank's whole tensor is copied into after
-   * the last slice, so that the job's completion means the bytes are readable there.
-   */
-  copyOut?: readonly HostSpot[];
-}
-
-export interface HostSpot {
-  buffer: number;
-  offset: number;
 }
 
 export interface StageMark {

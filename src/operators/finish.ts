@@ -1,7 +1,6 @@
 // The end of the pipeline: the engine checks the pipeline kept its contract (every admitted slice once, in
 // order), the tail is copied back out of its padding slot (which goes back to the ring at once: its next user
-// waits on the device), after a job's last slice its result goes to host memory where the job asks for it
-// (copyOut), and the devices' own streams wait for it.
+// waits on the device), and after a job's last slice the devices' own streams wait for it.
 import { filter, map, pipe, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
 import { runStage, waitUnlessDone } from './stage.js';
@@ -29,19 +28,7 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
         ctx.pools.padding.give(slice.padding, slice.ready);
         slice.padding = null;
       }
-      const last = slice.index === slice.job.sliceCount - 1;
-      const out = slice.job.copyOut;
-      if (last && out !== undefined) {
-        runStage(ctx, slice, {
-          stage: 'finish',
-          stream: 'allGather',
-          bytes: (v) => slice.job.length * v.esz,
-          enqueue: (v) => {
-            ctx.ranks.forEach((r, i) => ctx.program.copy(r.streams.allGather, out[i]!.buffer, out[i]!.offset, v.tensor(i), 0, slice.job.length * v.esz));
-          },
-        });
-      }
-      if (last) {
+      if (slice.index === slice.job.sliceCount - 1) {
         ctx.ranks.forEach((r, i) => waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!));
         ctx.program.submit();
       }

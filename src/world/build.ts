@@ -6,7 +6,7 @@ import type { BackendName, NativeBuffer, NativeComm, NativeStream } from '../nat
 import type { Device } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Program } from '../runtime/program.js';
-import { streamNames, type CommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
+import { streamNames, type RankCommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
 import { Completions } from '../engine/completion.js';
 import { Engine } from './engine.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
@@ -22,7 +22,7 @@ export interface WorldParts {
   /** This process's devices, in global rank order. */
   devices: readonly Device[];
   /** Per local device, its communicator of each family the pipeline uses. */
-  comms: readonly Partial<Record<CommName, NativeComm>>[];
+  comms: readonly Partial<Record<RankCommName, NativeComm>>[];
   allComms: readonly NativeComm[];
   pipeline: PipelineSpec;
   timeoutMs: number;
@@ -39,7 +39,7 @@ export function buildWorld(parts: WorldParts): World {
   const completions = new Completions((stream, seq) => queue.want(stream, seq));
   const queue = new runtime.Queue(backend, completions.onProgress);
   const program = new Program(queue);
-  const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms };
+  const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms, checkComms: parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check])) };
   try {
     const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
     const addStream = (s: NativeStream): number => {
@@ -60,8 +60,8 @@ export function buildWorld(parts: WorldParts): World {
         handles.streams.push(s);
         streams[name] = addStream(s);
       }
-      const comms: Partial<Record<CommName, number>> = {};
-      for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[CommName, NativeComm]>) comms[family] = commIndex.get(c)!;
+      const comms: Partial<Record<RankCommName, number>> = {};
+      for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[RankCommName, NativeComm]>) comms[family] = commIndex.get(c)!;
       return {
         device,
         place: device.place,
@@ -89,8 +89,11 @@ export function buildWorld(parts: WorldParts): World {
       timing: { get enabled() { return parts.timings || (worldRef?.listenerCount('timing') ?? 0) > 0; } },
       timeoutMs: parts.timeoutMs,
     };
+    // A failure aborts the data's communicators; the call check's own finishes its all-reduces (their verdict
+    // tells a failure caused by calls that differ across ranks) unless it fails or times out itself.
+    const checkComms = new Set(parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check])));
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
-      for (const c of parts.allComms) c.abort();
+      for (const c of parts.allComms) if (!checkComms.has(c)) c.abort();
     });
     worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles, parts.session ?? null);
     return worldRef;

@@ -1,24 +1,46 @@
 // The cross-rank check of every call in a world made by connect(): just before each all-reduce, in the same
-// order on every rank, a small all-reduce (max) of its sequence number, length, dtype and op, each also negated;
-// equal maxima and minima mean every rank made the same call. Probe tensors are pooled per device (registered
-// with the world's queue once); the check's own all-reduce ends by copying its result into a slot of a host
-// mailbox, so its completion is the moment the host can read the verdict: no download, event or stream per check.
+// order on every rank, an all-reduce (max) of its sequence number, length, dtype and op, each also negated;
+// equal maxima and minima mean every rank made the same call. The check is one NCCL (or Gloo) all-reduce of 64
+// bytes on a stream and a world-wide communicator of its own, overlapping the data all-reduces on the pipeline's
+// streams; it ends by copying its result into a slot of a host mailbox, so its completion is the moment the host
+// can read the verdict. Probe tensors and mailbox slots are pooled per device.
 import { firstValueFrom } from 'rxjs';
 import { dtypes, reduceOps, type NativeBuffer, type NativeStream } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { HostSpot, Job } from '../engine/context.js';
-import { MismatchError } from '../errors.js';
+import type { Completions } from '../engine/completion.js';
+import type { Job, RankContext } from '../engine/context.js';
+import type { Mark, Program } from '../runtime/program.js';
+import { MismatchError, TimeoutError } from '../errors.js';
 
 const fieldNames = ['sequence number', 'length', 'dtype', 'op'] as const;
 const showField = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)] as const;
 /** Each field and its negation, as int64. */
-const probeBytes = 8 * fieldNames.length * 2;
+const probeFields = fieldNames.length * 2;
+const probeBytes = 8 * probeFields;
 /** Mailbox slots per host buffer: a mailbox grows by one buffer whenever more checks are in flight. */
 const slotsPerBox = 256;
 
-/** Host memory of a device the world registered with its queue (it closes it with the world). */
-export type HostBufferFactory = (device: Device, bytes: number) => { buffer: NativeBuffer; index: number };
+/** What the check needs of its world. */
+export interface CheckWorld {
+  runtime: Runtime;
+  program: Program;
+  completions: Completions;
+  /** The local ranks, in the order of the tensors of a call. */
+  ranks: readonly RankContext[];
+  timeoutMs: number;
+  /** Queue indices of tensors, registered with the world's queue while in use. */
+  register(tensors: readonly Tensor[]): number[];
+  unregister(tensors: readonly Tensor[]): void;
+  /** A new stream of the device, registered with the queue (the world closes it). */
+  addStream(device: Device): number;
+  /** Host memory of the device, registered with the queue (the world closes it). */
+  hostBuffer(device: Device, bytes: number): { buffer: NativeBuffer; index: number };
+  /** Fails the world with the error, on this rank. */
+  fail(error: Error): void;
+  /** Aborts the check's communicators: checks still in flight fail at once. */
+  abort(): void;
+}
 
 interface Slot {
   index: number;
@@ -26,28 +48,29 @@ interface Slot {
   values: BigInt64Array;
 }
 
+interface Pending {
+  deadline: number;
+  settled: boolean;
+  expire(): void;
+}
+
 export class CallCheck {
   private readonly free = new Map<Device, Tensor[]>();
   private readonly slots = new Map<Device, Slot[]>();
-  private readonly sideStreams = new Map<Device, NativeStream>();
+  private readonly checkStreams = new Map<Device, number>();
+  private readonly readStreams = new Map<Device, NativeStream>();
+  /** Checks in flight, oldest first; one timer for the oldest. */
+  private readonly pending: Pending[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(
-    private readonly runtime: Runtime,
-    /**
-     * All-reduces (max) the probes as a job of their own, unchecked, each rank's result copied to its HostSpot;
-     * resolves or rejects when it has settled.
-     */
-    private readonly reduce: (probes: readonly Tensor[], copyOut: readonly HostSpot[]) => Promise<void>,
-    private readonly hostBuffer: HostBufferFactory,
-    /** Fails the world with the mismatch, on this rank. */
-    private readonly fail: (error: MismatchError) => void,
-  ) {}
+  constructor(private readonly world: CheckWorld) {}
 
   /**
-   * Submits the check of call `seq` now (so it reaches the engine just before `job`); resolves once every rank
-   * agrees, rejects with the MismatchError it failed the world with (or the check's own failure).
+   * Issues the check of call `seq` now; resolves once every rank agrees, rejects with the MismatchError it failed
+   * the world with, or with the check's own failure (a TimeoutError after timeoutMs, which fails the world).
    */
   check(seq: number, job: Job): Promise<void> {
+    const { program: p, ranks } = this.world;
     const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op)];
     const mine = BigInt64Array.from(fields.flatMap((v) => [BigInt(v), BigInt(-v)]));
     const probes = job.tensors.map((t) => {
@@ -55,19 +78,34 @@ export class CallCheck {
       t.device.stream.copyFromHost(probe.buffer, 0, mine);
       return probe;
     });
-    const slots = probes.map((p) => this.slot(p.device));
-    const done = this.reduce(
-      probes,
-      slots.map((s) => ({ buffer: s.index, offset: s.offset })),
-    )
+    const slots = probes.map((t) => this.slot(t.device));
+    const streams = probes.map((t) => this.checkStream(t.device));
+    const indices = this.world.register(probes);
+    let marks: Mark[];
+    try {
+      // After the probe's upload on the device's own stream; the probe reduced in place, then copied out.
+      const uploaded = ranks.map((r) => ({ stream: r.deviceStream, seq: p.record(r.deviceStream) }));
+      ranks.forEach((_, i) => p.wait(streams[i]!, uploaded[i]!));
+      p.beginGroup();
+      ranks.forEach((r, i) => p.item('allReduce', streams[i]!, r.comms.check!, 'int64', 'max', probeFields, indices[i]!, 0, indices[i]!, 0, -1));
+      p.endGroup();
+      ranks.forEach((_, i) => p.copy(streams[i]!, slots[i]!.index, slots[i]!.offset, indices[i]!, 0, probeBytes));
+      marks = streams.map((s) => ({ stream: s, seq: p.record(s) }));
+      p.submit();
+    } catch (e) {
+      p.discard();
+      this.world.unregister(probes);
+      this.giveBack(probes, slots);
+      return Promise.reject(e);
+    }
+    const done = this.settle(marks, job, seq)
       .then(
         () => null,
         (e: unknown) => e,
       )
       .then(async (checkError) => {
-        // A world that fails meanwhile (the data all-reduce that cannot match may fail first, on a transfer of the
-        // wrong size) cuts the copy to the mailbox short; the probe is then read from the device: values from a
-        // subset of the ranks never make up a difference.
+        // A world that fails meanwhile cuts the copy to the mailbox short; the probe is then read from the
+        // device: values from a subset of the ranks never make up a difference.
         const v = checkError === null ? slots[0]!.values : await this.read(probes[0]!).catch(() => null);
         const differ =
           v === null
@@ -79,27 +117,82 @@ export class CallCheck {
               });
         if (differ.length > 0) {
           const error = new MismatchError(`all-reduce #${seq} was called differently across ranks: ${differ.join('; ')}: every rank must make the same calls in the same order`);
-          this.fail(error);
+          this.world.fail(error);
           throw error;
         }
         if (checkError !== null) throw checkError;
       })
       .finally(() => {
-        for (const p of probes) this.free.get(p.device)!.push(p);
-        for (const [i, s] of slots.entries()) this.slots.get(probes[i]!.device)!.push(s);
+        this.world.unregister(probes);
+        this.giveBack(probes, slots);
       });
     // A failure is the caller's to hear (through the data all-reduce); nothing else waits on this one.
     done.catch(() => undefined);
     return done;
   }
 
-  /** Frees the pooled probes and side streams (the world is closing; it frees the mailboxes); `release` collects refusals. */
+  /** Frees the pooled probes and the read streams (the world is closing and frees the rest); `release` collects refusals. */
   close(release: (free: () => void) => void): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     for (const probes of this.free.values()) for (const p of probes) release(() => p.close());
-    for (const s of this.sideStreams.values()) release(() => s.close());
+    for (const s of this.readStreams.values()) release(() => s.close());
     this.free.clear();
     this.slots.clear();
-    this.sideStreams.clear();
+    this.readStreams.clear();
+  }
+
+  /** Resolves once every rank's last record of the check completed; rejects with a failed record's error or on timeout. */
+  private settle(marks: readonly Mark[], job: Job, seq: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let left = marks.length;
+      let failure: string | null = null;
+      const entry: Pending = {
+        deadline: Date.now() + this.world.timeoutMs,
+        settled: false,
+        expire: () => {
+          const ranks = marks.flatMap((m, i) => (this.world.completions.statusNow(m) === null ? [this.world.ranks[i]!.place.rank] : []));
+          const error = new TimeoutError('callCheck', ranks, 0, job.id, this.world.timeoutMs);
+          this.world.fail(error);
+          this.world.abort();
+          reject(error);
+        },
+      };
+      this.pending.push(entry);
+      this.arm();
+      for (const m of marks) {
+        this.world.completions.whenDone(m, (error) => {
+          failure ??= error;
+          if (--left > 0 || entry.settled) return;
+          entry.settled = true;
+          if (failure === null) resolve();
+          else reject(new Error(`the check of all-reduce #${seq} failed: ${failure}`));
+        });
+      }
+    });
+  }
+
+  /** One timer, for the oldest check in flight. */
+  private arm(): void {
+    while (this.pending.length > 0 && this.pending[0]!.settled) this.pending.shift();
+    if (this.timer !== null || this.pending.length === 0) return;
+    const oldest = this.pending[0]!;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!oldest.settled && Date.now() >= oldest.deadline) {
+        oldest.settled = true;
+        oldest.expire();
+      }
+      this.arm();
+    }, Math.max(0, oldest.deadline - Date.now()));
+    this.timer.unref();
+  }
+
+  private giveBack(probes: readonly Tensor[], slots: readonly Slot[]): void {
+    for (const [i, p] of probes.entries()) {
+      this.free.get(p.device)!.push(p);
+      this.slots.get(p.device)!.push(slots[i]!);
+    }
   }
 
   private take(device: Device): Tensor {
@@ -108,7 +201,7 @@ export class CallCheck {
       pool = [];
       this.free.set(device, pool);
     }
-    return pool.pop() ?? new Tensor(device, new this.runtime.Buffer(device.native, probeBytes), 'int64', fieldNames.length * 2);
+    return pool.pop() ?? new Tensor(device, new this.world.runtime.Buffer(device.native, probeBytes), 'int64', probeFields);
   }
 
   private slot(device: Device): Slot {
@@ -118,28 +211,37 @@ export class CallCheck {
       this.slots.set(device, pool);
     }
     if (pool.length === 0) {
-      const { buffer, index } = this.hostBuffer(device, probeBytes * slotsPerBox);
+      const { buffer, index } = this.world.hostBuffer(device, probeBytes * slotsPerBox);
       const view = buffer.hostView();
-      for (let i = slotsPerBox - 1; i >= 0; i--) pool.push({ index, offset: i * probeBytes, values: new BigInt64Array(view, i * probeBytes, fieldNames.length * 2) });
+      for (let i = slotsPerBox - 1; i >= 0; i--) pool.push({ index, offset: i * probeBytes, values: new BigInt64Array(view, i * probeBytes, probeFields) });
     }
     return pool.pop()!;
   }
 
+  private checkStream(device: Device): number {
+    let s = this.checkStreams.get(device);
+    if (s === undefined) {
+      s = this.world.addStream(device);
+      this.checkStreams.set(device, s);
+    }
+    return s;
+  }
+
   /**
-   * A probe's contents once its all-reduce has settled, read on the device's side stream: the device's own
-   * stream may by now wait for later all-reduces (one that cannot complete, when calls differ across ranks).
+   * A probe's contents once its all-reduce has settled, read on a stream of its own: after a failure the check's
+   * stream refuses work, and the device's own stream may wait for all-reduces that cannot complete.
    */
   private async read(t: Tensor): Promise<BigInt64Array> {
-    let stream = this.sideStreams.get(t.device);
+    let stream = this.readStreams.get(t.device);
     if (stream === undefined) {
-      stream = new this.runtime.Stream(t.device.native);
-      this.sideStreams.set(t.device, stream);
+      stream = new this.world.runtime.Stream(t.device.native);
+      this.readStreams.set(t.device, stream);
     }
-    const event = new this.runtime.Event(t.device.native);
+    const event = new this.world.runtime.Event(t.device.native);
     try {
       const host = stream.copyToHost(t.buffer, 0, t.byteLength);
       stream.record(event);
-      await firstValueFrom(this.runtime.completion(event), { defaultValue: undefined });
+      await firstValueFrom(this.world.runtime.completion(event), { defaultValue: undefined });
       return new BigInt64Array(host.read());
     } finally {
       event.close();

@@ -10,7 +10,7 @@ import type { BackendName, NativeComm, RemoteRendezvous, StoreCall } from '../na
 import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime } from '../runtime/runtime.js';
-import type { CommName, RankLayout, Topology } from '../engine/context.js';
+import type { RankCommName, RankLayout, Topology } from '../engine/context.js';
 import { ArgumentError, ClosedError, RendezvousTimeoutError } from '../errors.js';
 import { computeLayout } from '../engine/layout.js';
 import { auto, nccl } from '../../pipelines/index.js';
@@ -230,15 +230,19 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     // The communicators, one family after the other in the pipeline's order on every rank (a blocking NCCL
     // or Gloo connect in the thread pool must not wait on a peer that is connecting another one).
     const remote: RemoteRendezvous = { host: hello.host, store: storeCall(store) };
-    const perFamily: Partial<Record<CommName, NativeComm>> = {};
-    const groupOf = (family: CommName): { members: number[]; name: string } | null => {
-      if (!uniform) return family === 'world' ? { members: Array.from({ length: job.worldSize }, (_, r) => r), name: 'world' } : null;
-      if (family === 'world') return { members: Array.from({ length: job.worldSize }, (_, r) => r), name: 'world' };
+    const perFamily: Partial<Record<RankCommName, NativeComm>> = {};
+    const everyone = Array.from({ length: job.worldSize }, (_, r) => r);
+    const groupOf = (family: RankCommName): { members: number[]; name: string } | null => {
+      if (family === 'world' || family === 'check') return { members: everyone, name: family };
+      if (!uniform) return null;
       if (family === 'reduceScatter' || family === 'allGather') return D === 1 ? null : { members: placement.ranksByMachine[machine]!, name: `${family}/m${machine}` };
       return M === 1 ? null : { members: placement.ranksByMachine.map((rs) => rs[localIndex]!), name: `${family}/d${localIndex}` };
     };
     const commTimeout = Math.min(Math.max(rendezvousMs, 2 * settings.timeoutMs), 86_400_000);
-    for (const family of pipeline.comms) {
+    // The call check has a communicator of its own: its all-reduces run beside the data's, on another stream.
+    const checkCalls = job.worldSize > 1 && options.checkCalls !== false;
+    const families: readonly RankCommName[] = checkCalls ? [...pipeline.comms, 'check'] : pipeline.comms;
+    for (const family of families) {
       const group = groupOf(family);
       if (group === null) continue;
       const me = group.members.indexOf(job.rank);
@@ -255,7 +259,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
       perFamily[family] = made[0]!;
     }
 
-    const session = jobSession(store, server, key, job, job.worldSize > 1 && options.checkCalls !== false);
+    const session = jobSession(store, server, key, job, checkCalls);
     return buildWorld({
       runtime: nativeRuntime,
       backend,

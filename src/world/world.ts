@@ -4,7 +4,7 @@ import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } fr
 import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
-import type { EngineContext, HostSpot, Job } from '../engine/context.js';
+import type { EngineContext, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
 import { ArgumentError, ClosedError, MismatchError } from '../errors.js';
 import { CallCheck } from './call-check.js';
@@ -61,6 +61,8 @@ export interface WorldHandles {
   streams: NativeStream[];
   buffers: NativeBuffer[];
   comms: readonly NativeComm[];
+  /** The call check's own communicators (among comms), which a failure of the data path leaves running. */
+  checkComms: readonly NativeComm[];
 }
 
 export interface ReferenceLoopResult {
@@ -140,16 +142,14 @@ export class World extends EventEmitter<WorldEvents> {
    * and op, each also negated, goes just before it, in the same order on every rank: equal maxima and minima
    * mean every rank made the same call. The caller hears of the data's completion only once the check agrees;
    * a disagreement fails the world with a MismatchError on every rank (which also cuts short a data all-reduce
-   * that could not match). `copyOut` is the job's (its result copied to host memory). `beforeStart` enqueues work on
-   * the devices' own streams just before the job's start is
+   * that could not match). `beforeStart` enqueues work on the devices' own streams just before the job's start is
    * recorded there, once every earlier job on the same memory is over.
    */
-  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void, copyOut?: readonly HostSpot[]): Observable<Progress> {
+  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       let job: Job;
       try {
         job = this.prepare(tensors, options);
-        if (copyOut !== undefined) job.copyOut = copyOut;
       } catch (e) {
         subscriber.error(e);
         return undefined;
@@ -184,9 +184,9 @@ export class World extends EventEmitter<WorldEvents> {
         }
         submitted = true;
         try {
-          const agreed = checked ? this.callCheck().check(seq, job) : null;
           // A world that takes no more work says why before anything is recorded on the devices' streams.
           this.engine.checkAccepting();
+          const agreed = checked ? this.callCheck().check(seq, job) : null;
           beforeStart?.();
           const { program } = this.ctx;
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
@@ -442,22 +442,44 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   private callCheck(): CallCheck {
-    this.checker ??= new CallCheck(
-      this.ctx.runtime,
-      (probes, copyOut) => lastValueFrom(this.reduce$(probes, { op: 'max' }, false, undefined, copyOut), { defaultValue: undefined }).then(() => undefined),
-      (device, bytes) => {
-        const buffer = new this.ctx.runtime.Buffer(device.native, bytes, true);
+    const { runtime, program, completions, ranks, timeoutMs } = this.ctx;
+    const { queue, buffers, streams } = this.handles;
+    this.checker ??= new CallCheck({
+      runtime,
+      program,
+      completions,
+      ranks,
+      timeoutMs,
+      register: (tensors) => this.register(tensors),
+      unregister: (tensors) => this.unregister(tensors),
+      addStream: (device) => {
+        const stream = new runtime.Stream(device.native);
         try {
-          const index = this.handles.queue.addBuffer(buffer);
-          this.handles.buffers.push(buffer);
+          const index = queue.addStream(stream);
+          program.track(index);
+          streams.push(stream);
+          return index;
+        } catch (e) {
+          stream.close();
+          throw e;
+        }
+      },
+      hostBuffer: (device, bytes) => {
+        const buffer = new runtime.Buffer(device.native, bytes, true);
+        try {
+          const index = queue.addBuffer(buffer);
+          buffers.push(buffer);
           return { buffer, index };
         } catch (e) {
           buffer.close();
           throw e;
         }
       },
-      (error) => this.engine.abort(error),
-    );
+      fail: (error) => this.engine.abort(error),
+      abort: () => {
+        for (const c of this.handles.checkComms) c.abort();
+      },
+    });
     return this.checker;
   }
 

@@ -26,7 +26,9 @@ export interface RankResult {
   error?: { name: string; code?: string; message: string };
 }
 
-let port = 31000 + Math.floor(Math.random() * 2000) * 2;
+// Below Linux's ephemeral range (32768 and up), where Gloo's and NCCL's listening sockets land: a job's store
+// ports (MASTER_PORT + 1, + 2, … one per world) must not collide with them. Four ports per launch.
+let port = 20000 + Math.floor(Math.random() * 2500) * 4;
 
 /** The RESULT lines of a job's output, by rank. */
 export function rankResults(stdout: string): RankResult[] {
@@ -35,7 +37,7 @@ export function rankResults(stdout: string): RankResult[] {
 
 /** Runs `fairring-rx launch <launchArgs> -- node <script> <scriptArgs>` on a fresh port, ended after limitS seconds. */
 export function launchScript(launchArgs: string[], script: string, scriptArgs: string[] = [], env: Record<string, string> = {}, limitS = 120): Promise<ChildResult> {
-  port += 2;
+  port += 4;
   return runChild(
     process.execPath,
     [cli, 'launch', '--master-port', String(port), '--timeout', String(limitS), ...launchArgs, '--', process.execPath, script, ...scriptArgs],

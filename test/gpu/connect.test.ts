@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import { native } from '../../src/native.js';
 import { cudaUnavailableReason } from '../helpers/backends.js';
-import { launch, launchScript, randomSeed, trainExample, type RankResult } from '../helpers/launch.js';
+import { spawnSync } from 'node:child_process';
+import { launch, launchScript, randomSeed, trainExample, worker, type RankResult } from '../helpers/launch.js';
+import { runChild } from '../helpers/child.js';
 
 const reason = cudaUnavailableReason();
 const gpus = reason === null ? native.info().cuda.deviceCount : 0;
@@ -72,6 +74,63 @@ describe('connect() on CUDA across processes', function () {
     expect(r.code, r.stderr).to.equal(0);
     expectCorrect(r.results, 4, 0);
     for (const x of r.results) expect(x.topology).to.deep.include({ machines: 2, devicesPerMachine: 2 });
+  });
+
+  for (const [what, args, env, minGpus] of [
+    ['1 x GPUs, a process per GPU', ['--nproc-per-node', String(Math.max(gpus, 2))], {}, 2],
+    ['2 emulated machines x 1', ['--nnodes', '2', '--emulate-machines'], {}, 1],
+    ['2 emulated machines x 2', ['--nnodes', '2', '--nproc-per-node', '2', '--emulate-machines'], {}, 2],
+    ['3 emulated machines x 1 on one GPU', ['--nnodes', '3', '--emulate-machines'], { CUDA_VISIBLE_DEVICES: '0' }, 1],
+  ] as Array<[string, string[], Record<string, string>, number]>) {
+    it(`${what}: every dtype x op against the host reference, with and without tails`, async function () {
+      if (gpus < minGpus) this.skip();
+      for (const n of [61, 256]) {
+        const r = await launch(args, { seed: randomSeed(), lengths: [], op: 'sum', dtype: 'float32', pipeline: 'fairring', backend: 'cuda', timeoutMs: 60_000, matrix: n }, env);
+        expect(r.code, r.stderr).to.equal(0);
+        expect(r.results.length).to.be.at.least(2);
+        for (const x of r.results) expect(x.matrixFailures, `rank ${x.rank}, ${n} elements`).to.deep.equal([]);
+      }
+    });
+  }
+
+  it('a rank that vanishes with work in flight: the others reject within timeoutMs, later calls at once, and they exit', async () => {
+    const r = await launch(['--nnodes', '3', '--emulate-machines'], {
+      seed: randomSeed(),
+      lengths: Array.from({ length: 12 }, () => 200_000),
+      op: 'sum',
+      dtype: 'float32',
+      pipeline: 'fairring',
+      backend: 'cuda',
+      vanish: [2],
+      timeoutMs: 5000,
+      options: { '0': { sliceBytes: 65536 }, '1': { sliceBytes: 65536 }, '2': { sliceBytes: 65536 } },
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const survivors = r.results.filter((x) => x.rank !== 2);
+    expect(survivors).to.have.length(2);
+    for (const x of survivors) {
+      const v = x.vanished!;
+      expect(v.codes.some((c) => c !== 'ok'), JSON.stringify(v)).to.equal(true);
+      for (const c of v.codes) expect(c).to.be.oneOf(['ok', 'ERR_FAIRRING_STAGE', 'ERR_FAIRRING_TIMEOUT', 'ERR_FAIRRING_MISMATCH']);
+      expect(v.ms).to.be.below(5000 + 5000);
+      expect(v.later).to.equal('ERR_FAIRRING_CLOSED');
+      expect(v.laterMs).to.be.below(500);
+    }
+  });
+
+  it('under torchrun --no-python (where PyTorch is installed): a process per GPU, the environment torchrun sets', async function () {
+    const torchrun = spawnSync('torchrun', ['--help'], { encoding: 'utf8' });
+    if (torchrun.status !== 0 || gpus < 2) this.skip();
+    const job = { seed: randomSeed(), lengths: [(1 << 20) + 3, 999], op: 'sum', dtype: 'float32', pipeline: 'auto', backend: 'cuda', timeoutMs: 60_000 };
+    const port = 24000 + Math.floor(Math.random() * 2000) * 4;
+    const r = await runChild('torchrun', ['--nnodes', '1', '--nproc-per-node', String(gpus), '--master-addr', '127.0.0.1', '--master-port', String(port), '--no-python', process.execPath, worker], {
+      timeoutMs: 120_000,
+      env: { ...process.env, FR_WORKER: JSON.stringify(job) },
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const results = [...r.stdout.matchAll(/^RESULT (.*)$/gm)].map((m) => JSON.parse(m[1]!) as RankResult).sort((a, b) => a.rank - b.rank);
+    expectCorrect(results, gpus, 1e-5);
+    expect(new Set(results.map((x) => x.device)).size, 'LOCAL_RANK picks the GPU').to.equal(gpus);
   });
 
   it('examples/train on CUDA, 2 emulated machines x 1: weights equal on both ranks, within tolerance of one process', async () => {

@@ -6,7 +6,8 @@ import { runChild, type ChildResult } from './child.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../../src/cli/main.js');
-const worker = path.join(here, 'connect-worker.js');
+/** The compiled connect-worker.ts: reads its job from FR_WORKER, prints one `RESULT <json>` line. */
+export const worker = path.join(here, 'connect-worker.js');
 
 export interface RankResult {
   rank: number;

@@ -2,6 +2,8 @@
 // runtime: its worker threads and watcher are process-wide.
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "cuda/cuda_api.h"
 #include "cpu/gloo_comm.h"
@@ -94,6 +96,18 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// exitIfNcclBusy(code), from the process's 'exit' event: while an NCCL call is in progress (a group waiting for
+// a peer inside ncclGroupEnd, say), neither aborting its communicator nor the libraries' own teardown at exit is
+// safe (both crashed inside NCCL), and nothing can be released: the process ends at once with its exit code,
+// its output flushed. Otherwise the exit goes on as usual.
+Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
+  if (g_ncclCallsInFlight.load() > 0) {
+    std::fflush(nullptr);
+    std::_Exit(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);
+  }
+  return info.Env().Undefined();
+}
+
 // Communicators are aborted first so that a CPU worker or the issuer blocked in a collective returns.
 void Shutdown(void*) {
   g_shuttingDown = true;
@@ -124,6 +138,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("uniqueId", Napi::Function::New(env, UniqueId, "uniqueId"));
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));
   exports.Set("group", Napi::Function::New(env, Group, "group"));
+  exports.Set("exitIfNcclBusy", Napi::Function::New(env, ExitIfNcclBusy, "exitIfNcclBusy"));
   Watcher::Start(env);
   napi_add_env_cleanup_hook(env, Shutdown, nullptr);
   return exports;

@@ -9,6 +9,7 @@
 namespace fr {
 
 std::atomic<bool> g_shuttingDown{false};
+std::atomic<int> g_ncclCallsInFlight{0};
 
 size_t dtypeSize(DType t) {
   switch (t) {

@@ -39,6 +39,17 @@ struct Status {
 // can be joined instead of blocking process exit.
 extern std::atomic<bool> g_shuttingDown;
 
+// NCCL calls in progress on any thread (a group being issued, communicators being made). Aborting a blocking
+// communicator from another thread while such a call runs crashes inside NCCL, so shutdown checks this first.
+extern std::atomic<int> g_ncclCallsInFlight;
+
+struct NcclCallScope {
+  NcclCallScope() { g_ncclCallsInFlight.fetch_add(1); }
+  ~NcclCallScope() { g_ncclCallsInFlight.fetch_sub(1); }
+  NcclCallScope(const NcclCallScope&) = delete;
+  NcclCallScope& operator=(const NcclCallScope&) = delete;
+};
+
 // Waits on cv until pred() holds, the runtime shuts down, or the deadline passes. Returns pred().
 template <class Pred>
 bool waitInterruptible(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Pred pred,

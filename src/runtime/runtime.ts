@@ -2,13 +2,25 @@
 // The engine never asks which backend is underneath (invariant 6); tests substitute a virtual runtime whose
 // events complete on a TestScheduler's virtual time.
 import { defer, from, type Observable } from 'rxjs';
-import { native, type NativeAddon, type NativeEvent } from '../native.js';
+import { native, type BackendName, type NativeAddon, type NativeEvent } from '../native.js';
 
 export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'Queue' | 'group' | 'initComms' | 'uniqueId'> {
   /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
   completion(event: NativeEvent): Observable<void>;
   /** Milliseconds on the runtime's clock (virtual time for the virtual runtime). */
   now(): number;
+}
+
+let exitGuarded = false;
+
+/**
+ * Once CUDA communicators exist: at exit, after the 'exit' listeners registered before this one, a process
+ * whose issuer is still inside an NCCL call ends at once (native.exitIfNcclBusy) instead of crashing in NCCL.
+ */
+function guardExit(backend: BackendName): void {
+  if (backend !== 'cuda' || exitGuarded) return;
+  exitGuarded = true;
+  process.on('exit', (code) => native.exitIfNcclBusy(code));
 }
 
 export const nativeRuntime: Runtime = {
@@ -18,7 +30,10 @@ export const nativeRuntime: Runtime = {
   Event: native.Event,
   Queue: native.Queue,
   group: native.group,
-  initComms: native.initComms,
+  initComms: (backend, ...rest) => {
+    guardExit(backend);
+    return native.initComms(backend, ...rest);
+  },
   uniqueId: native.uniqueId,
   // The record to wait for is fixed when the Observable is subscribed, like the Promise it wraps.
   completion: (event) => defer(() => from(event.completion())),

@@ -202,6 +202,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
     }
   }
   const nccl::Api& api = nccl::library().api;
+  NcclCallScope inNccl;
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
   Status first;
@@ -289,6 +290,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     }
   }
   const nccl::Api& api = lib.api;
+  NcclCallScope inNccl;
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) {
     *error = "ncclGroupStart failed: " + nccl::describe(r, nullptr);

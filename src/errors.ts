@@ -25,6 +25,11 @@ export class FairringError extends Error {
   static readonly code: FairringErrorCode = errorCodes.FairringError.code;
   /** Stable code a program can switch on: 'ERR_FAIRRING_ARGUMENT', 'ERR_FAIRRING_CLOSED', … (errorCodes). */
   readonly code: FairringErrorCode;
+  /**
+   * In a world across processes, after a stage failed or timed out: the global ranks that did not answer a
+   * roll call of the job's processes (gone, most likely); also named in the message. Empty when all answered.
+   */
+  absentRanks: readonly number[] = [];
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -138,9 +138,8 @@ void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, Qu
   for (size_t i = 0; i < n; i++) {
     QueueStream& s = *core->streams[static_cast<size_t>(report->done[3 * i])];
     auto completed = static_cast<uint64_t>(report->done[3 * i + 1]);
-    bool failed = report->done[3 * i + 2] != 0;
-    s.failureTold = s.failureTold || failed;
-    if (s.asked != kNotWanted && (completed >= s.asked || failed)) {
+    s.failureTold = s.failureTold || report->done[3 * i + 2] != 0;
+    if (s.asked != kNotWanted && completed >= s.asked) {
       s.asked = kNotWanted;
       if (--core->asking == 0) core->tsfn.Unref(env);
     }

@@ -129,7 +129,7 @@ void addToReport(QueueStream& s, QueueReport& report) {
   report.errors.push_back(s.error);
   s.sent = s.completed;
   s.failureSent = s.failedFrom != 0;
-  s.wanted = kNotWanted;
+  if (s.completed >= s.wanted) s.wanted = kNotWanted;  // a report for another reason (a failure, a timing) keeps the ask
 }
 
 bool harvestQueue(QueueCore& q, bool* deviceWork) {

@@ -326,11 +326,41 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
     await store.wait([key(`${name}/done`)], { timeoutMs });
   };
   let closed = false;
+  // Every process answers a roll call (absent()) as soon as one starts, whether it failed or not; the standing
+  // wait does not keep the process alive, and ends when the store closes.
+  const present = (): Promise<void> => store.set(key(`present/${job.rank}`), new Uint8Array(0), { timeoutMs: 10_000 });
+  const answerRollCalls = (): void => {
+    store.wait([key('rollcall')], { timeoutMs: 86_400_000, background: true }).then(
+      () => present().catch(() => undefined),
+      (e: unknown) => {
+        if (e instanceof RendezvousTimeoutError) answerRollCalls();
+      },
+    );
+  };
+  answerRollCalls();
   return {
     checkCalls,
     barrier: (timeoutMs) => {
       if (closed) return Promise.reject(new ClosedError('barrier on a closed world'));
       return barrier(`barrier/${barriers++}`, timeoutMs);
+    },
+    absent: async (windowMs) => {
+      try {
+        await store.set(key('rollcall'), new Uint8Array(0), { timeoutMs: windowMs });
+        await present();
+      } catch {
+        return job.rank === 0 ? [] : [0];
+      }
+      const others = Array.from({ length: job.worldSize }, (_, r) => r).filter((r) => r !== job.rank);
+      const missing = await Promise.all(
+        others.map((r) =>
+          store.get(key(`present/${r}`), { timeoutMs: windowMs }).then(
+            () => null,
+            () => r,
+          ),
+        ),
+      );
+      return missing.filter((r): r is number => r !== null);
     },
     close: async (failed) => {
       if (closed) return;

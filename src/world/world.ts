@@ -6,7 +6,10 @@ import type { Device } from '../runtime/device.js';
 import { Tensor } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
-import { ArgumentError, ClosedError, MismatchError } from '../errors.js';
+import { ArgumentError, ClosedError, MismatchError, StageError, TimeoutError } from '../errors.js';
+
+/** How long a failed process waits for the job's others to answer the roll call that names the absent ones. */
+const absentWindowMs = 3000;
 import { CallCheck } from './call-check.js';
 import type { Layout } from '../engine/layout.js';
 
@@ -48,6 +51,12 @@ export interface WorldSession {
   readonly checkCalls: boolean;
   /** Resolves once every process of the job has called it, or rejects after timeoutMs. */
   barrier(timeoutMs: number): Promise<void>;
+  /**
+   * A roll call after a failure: this process answers, then waits up to windowMs for every other process to
+   * answer too (the others call it when they fail in turn); the global ranks that did not. Rank 0 when its store
+   * no longer answers.
+   */
+  absent(windowMs: number): Promise<number[]>;
   /**
    * Leaves the job once this process's handles are released: waits (bounded, briefly after a failure, when a
    * rank may be gone) for the others, closes the store.
@@ -97,6 +106,8 @@ export class World extends EventEmitter<WorldEvents> {
   private deferred = 0;
   /** The cross-rank check of every call (connect() worlds), made on first use. */
   private checker: CallCheck | null = null;
+  /** The roll call after a failure (connect()), once. */
+  private absent: Promise<number[]> | null = null;
   /** The last deferred job's submission: later jobs wait for it, so that jobs reach the engine in call order. */
   private deferredTail: Promise<void> | null = null;
   /** All-reduces called so far (their sequence numbers, the same on every rank of a job). */
@@ -196,9 +207,15 @@ export class World extends EventEmitter<WorldEvents> {
             error: (e) => {
               job.ended();
               // A call that differs across ranks can fail its data all-reduce before its check is read: the
-              // check's MismatchError says what went wrong.
-              if (agreed === null) subscriber.error(e);
-              else agreed.then(() => subscriber.error(e), (m: unknown) => subscriber.error(m instanceof MismatchError ? m : e));
+              // check's MismatchError says what went wrong. Across processes, a stage that failed or timed out
+              // names the ranks that no longer answer.
+              const deliver = (f: Error): void => {
+                const named = this.nameAbsent(f);
+                if (named === null) subscriber.error(f);
+                else void named.then((g) => subscriber.error(g));
+              };
+              if (agreed === null) deliver(e);
+              else agreed.then(() => deliver(e), (m: unknown) => deliver(m instanceof MismatchError ? m : e));
             },
             complete: () => {
               // The job is over on the devices (so the check's own download need not wait for it); the caller
@@ -439,6 +456,23 @@ export class World extends EventEmitter<WorldEvents> {
   async barrier(): Promise<void> {
     if (this.closing) throw new ClosedError('barrier on a closed world (world.close() was called)');
     await this.session?.barrier(this.ctx.timeoutMs);
+  }
+
+  /**
+   * A stage failure or timeout in a world across processes, once the roll call of the job's processes
+   * (session.absent, once per world) has named the ranks that did not answer: in its absentRanks and message.
+   * Null for any other error or world: it is delivered as it is, at once.
+   */
+  private nameAbsent(e: Error): Promise<Error> | null {
+    if (this.session === null || !(e instanceof StageError || e instanceof TimeoutError)) return null;
+    this.absent ??= this.session.absent(absentWindowMs).catch(() => []);
+    return this.absent.then((ranks) => {
+      if (ranks.length > 0 && e.absentRanks.length === 0) {
+        e.absentRanks = ranks;
+        e.message += ` (rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} of the job did not answer a roll call within ${absentWindowMs} ms: gone?)`;
+      }
+      return e;
+    });
   }
 
   private callCheck(): CallCheck {

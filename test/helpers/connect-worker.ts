@@ -139,12 +139,13 @@ async function main(): Promise<void> {
       const outcomes = await Promise.allSettled(pending);
       const ms = Date.now() - t0;
       const codes = outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as { code?: string }).code ?? 'unknown'));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')?.reason as { absentRanks?: number[]; message?: string } | undefined;
       const t1 = Date.now();
       const later = await world.allReduce([tensors[0]!], { op }).then(
         () => 'ok',
         (e: { code?: string }) => e.code ?? 'unknown',
       );
-      report({ vanished: { codes, ms, later, laterMs: Date.now() - t1 } });
+      report({ vanished: { codes, ms, later, laterMs: Date.now() - t1, absentRanks: failed?.absentRanks ?? [], message: failed?.message ?? '' } });
       await world.close();
       return;
     }

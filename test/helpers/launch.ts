@@ -1,5 +1,6 @@
 // Runs a multi-process job: `fairring-rx launch <args> -- node connect-worker.js`, the job described to every
 // rank in FR_WORKER (see connect-worker.ts); collects each rank's RESULT line.
+import { expect } from 'chai';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChild, type ChildResult } from './child.js';
@@ -19,7 +20,7 @@ export interface RankResult {
   maxError?: number;
   hashes?: string[];
   /** With `vanish`: how this rank's pending all-reduces ended (codes), after how long, and a later call. */
-  vanished?: { codes: string[]; ms: number; later: string; laterMs: number };
+  vanished?: { codes: string[]; ms: number; later: string; laterMs: number; absentRanks: number[]; message: string };
   /** With `matrix`: the dtype × op cases that failed. */
   matrixFailures?: string[];
   /** The broadcast's result equals the root's bytes. */
@@ -57,3 +58,36 @@ export const trainExample = path.join(here, '../../examples/train.js');
 
 /** A fresh seed per run: the data differ every time. */
 export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
+
+/**
+ * A job of 3 emulated machines whose rank 2 exits with 12 all-reduces in flight: the survivors' pending
+ * all-reduces reject within timeoutMs plus graceMs naming rank 2 (absentRanks and message), later calls reject
+ * at once with a ClosedError, and every process exits.
+ */
+export async function expectVanishHandled(o: { backend: 'cpu' | 'cuda'; elements: number; sliceBytes: number; timeoutMs: number; graceMs: number }): Promise<void> {
+  const sliced = { sliceBytes: o.sliceBytes };
+  const r = await launch(['--nnodes', '3', '--emulate-machines'], {
+    seed: randomSeed(),
+    lengths: Array.from({ length: 12 }, () => o.elements),
+    op: 'sum',
+    dtype: 'float32',
+    pipeline: 'fairring',
+    backend: o.backend,
+    vanish: [2],
+    timeoutMs: o.timeoutMs,
+    options: { '0': sliced, '1': sliced, '2': sliced },
+  });
+  expect(r.code, r.stderr).to.equal(0);
+  const survivors = r.results.filter((x) => x.rank !== 2);
+  expect(survivors).to.have.length(2);
+  for (const x of survivors) {
+    const v = x.vanished!;
+    expect(v.codes.some((c) => c !== 'ok'), JSON.stringify(v)).to.equal(true);
+    for (const c of v.codes) expect(c).to.be.oneOf(['ok', 'ERR_FAIRRING_STAGE', 'ERR_FAIRRING_TIMEOUT', 'ERR_FAIRRING_MISMATCH']);
+    expect(v.ms).to.be.below(o.timeoutMs + o.graceMs);
+    expect(v.absentRanks, v.message).to.deep.equal([2]);
+    expect(v.message).to.match(/rank 2 of the job did not answer a roll call/);
+    expect(v.later).to.equal('ERR_FAIRRING_CLOSED');
+    expect(v.laterMs).to.be.below(500);
+  }
+}

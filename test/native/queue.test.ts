@@ -268,6 +268,21 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     b.handle.close();
   });
 
+  it('a report sent for another reason (a timing) before the record asked for keeps the ask standing', async () => {
+    const b = buffer(64 << 20);
+    const start = q.records(s[0]!) + 1;
+    const p = new Program()
+      .record(s[0]!, RecordMode.timingStart)
+      .record(s[0]!, RecordMode.timingEnd, start)
+      .copy(s[0]!, b.index, 0, b.index, 32 << 20, 32 << 20)
+      .record(s[0]!);
+    q.submit(p.build(), p.fields.length);
+    const last = q.records(s[0]!);
+    await t.until(s[0]!, last);
+    expect(t.timings.map(([stream, seq]) => [stream, seq])).to.deep.equal([[s[0]!, start + 1]]);
+    b.handle.close();
+  });
+
   it('reports records in bulk: one call per pass, never one per record', async () => {
     // 900 records held behind one gate (a large copy's record) complete together once it opens.
     const b = buffer(64 << 20);

@@ -15,6 +15,8 @@ interface Pending {
   resolve: (payload: Buffer) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | null;
+  /** Does not keep the process alive. */
+  background: boolean;
 }
 
 /** A pause between connection attempts; it keeps the process alive, as the connect() waiting on it is. */
@@ -30,6 +32,8 @@ function checkTimeout(timeoutMs: number | undefined, what: string): number | und
 /** One process's connection to the store. Idle, it does not keep the process alive. */
 export class StoreClient {
   private readonly pending = new Map<number, Pending>();
+  /** Requests in flight that keep the process alive. */
+  private foreground = 0;
   private nextId = 1;
   private closedError: Error | null = null;
 
@@ -101,14 +105,17 @@ export class StoreClient {
     return new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
   }
 
-  /** Resolves once every key exists. */
-  async wait(keys: readonly string[], options: { timeoutMs?: number } = {}): Promise<void> {
+  /**
+   * Resolves once every key exists. With `background`, the wait does not keep the process alive (a standing
+   * wait for something that may never happen).
+   */
+  async wait(keys: readonly string[], options: { timeoutMs?: number; background?: boolean } = {}): Promise<void> {
     if (!Array.isArray(keys)) throw new ArgumentError('store wait() needs an array of keys');
     keys.forEach(checkKey);
     const head = Buffer.alloc(4);
     head.writeUInt32BE(keys.length, 0);
     const what = `of ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    await this.request(Op.wait, [head, ...keys.map(encodeKey)], checkTimeout(options.timeoutMs, 'wait'), 'wait', [...keys], what);
+    await this.request(Op.wait, [head, ...keys.map(encodeKey)], checkTimeout(options.timeoutMs, 'wait'), 'wait', [...keys], what, options.background === true);
   }
 
   /** Atomically adds `delta` to the integer at `key` (missing: 0) and returns the new value; stored as decimal text. */
@@ -126,23 +133,28 @@ export class StoreClient {
     this.fail(new ClosedError('store client was closed'));
   }
 
-  private request(op: number, parts: Uint8Array[], timeoutMs: number | undefined, name: RendezvousTimeoutError['op'], keys: string[], what: string): Promise<Buffer> {
+  private request(op: number, parts: Uint8Array[], timeoutMs: number | undefined, name: RendezvousTimeoutError['op'], keys: string[], what: string, background = false): Promise<Buffer> {
     if (this.closedError !== null) return Promise.reject(this.closedError);
     const size = MIN_BODY + parts.reduce((n, p) => n + p.byteLength, 0);
     if (size > this.maxFrameBytes) return Promise.reject(new ArgumentError(`store ${name} ${what}: ${size} bytes exceed maxFrameBytes=${this.maxFrameBytes}`));
     const reqId = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Buffer>((resolve, reject) => {
-      const entry: Pending = { resolve, reject, timer: null };
+      const entry: Pending = { resolve, reject, timer: null, background };
       if (timeoutMs !== undefined) {
         entry.timer = setTimeout(() => {
           this.settle(reqId);
           if (!this.socket.destroyed) this.socket.write(frame(Op.cancel, reqId));
           reject(new RendezvousTimeoutError(name, keys, timeoutMs, what));
         }, timeoutMs);
+        if (background) entry.timer.unref();
       }
       this.pending.set(reqId, entry);
-      this.socket.ref(); // a request in flight keeps the process alive
+      // A request in flight keeps the process alive, unless it waits in the background.
+      if (!background) {
+        this.foreground++;
+        this.socket.ref();
+      }
       this.socket.write(frame(op, reqId, ...parts));
     });
   }
@@ -152,7 +164,7 @@ export class StoreClient {
     if (p === undefined) return undefined;
     this.pending.delete(reqId);
     if (p.timer !== null) clearTimeout(p.timer);
-    if (this.pending.size === 0) this.socket.unref();
+    if (!p.background && --this.foreground === 0) this.socket.unref();
     return p;
   }
 

@@ -11,7 +11,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Completions } from '../engine/completion.js';
 import type { Job, RankContext } from '../engine/context.js';
 import type { Mark, Program } from '../runtime/program.js';
-import { MismatchError, TimeoutError } from '../errors.js';
+import { MismatchError, StageError, TimeoutError } from '../errors.js';
 
 const fieldNames = ['sequence number', 'length', 'dtype', 'op'] as const;
 const showField = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)] as const;
@@ -98,7 +98,7 @@ export class CallCheck {
       this.giveBack(probes, slots);
       return Promise.reject(e);
     }
-    const done = this.settle(marks, job, seq)
+    const done = this.settle(marks, job)
       .then(
         () => null,
         (e: unknown) => e,
@@ -142,11 +142,11 @@ export class CallCheck {
     this.readStreams.clear();
   }
 
-  /** Resolves once every rank's last record of the check completed; rejects with a failed record's error or on timeout. */
-  private settle(marks: readonly Mark[], job: Job, seq: number): Promise<void> {
+  /** Resolves once every rank's last record of the check completed; rejects with a StageError (stage callCheck) or on timeout. */
+  private settle(marks: readonly Mark[], job: Job): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let left = marks.length;
-      let failure: string | null = null;
+      let failure: { rank: number; error: string } | null = null;
       const entry: Pending = {
         deadline: Date.now() + this.world.timeoutMs,
         settled: false,
@@ -160,13 +160,13 @@ export class CallCheck {
       };
       this.pending.push(entry);
       this.arm();
-      for (const m of marks) {
+      for (const [i, m] of marks.entries()) {
         this.world.completions.whenDone(m, (error) => {
-          failure ??= error;
+          if (error !== null) failure ??= { rank: this.world.ranks[i]!.place.rank, error };
           if (--left > 0 || entry.settled) return;
           entry.settled = true;
           if (failure === null) resolve();
-          else reject(new Error(`the check of all-reduce #${seq} failed: ${failure}`));
+          else reject(new StageError(failure.rank, 'callCheck', 0, job.id, new Error(failure.error)));
         });
       }
     });

@@ -36,18 +36,23 @@ cudaEvent_t eventOf(const EventImpl& e) { return static_cast<cudaEvent_t>(e.cuda
 
 const char* const kNoEvent = "the CUDA event could not be created (cudaEventCreateWithFlags failed)";
 
+// A zero-byte request still gets a distinct, non-null allocation, as on the CPU backend.
+void* allocateWith(DeviceImpl& d, size_t bytes, const char* call, const char* what, cudaError_t (*alloc)(void**, size_t),
+                   std::string* error) {
+  void* p = nullptr;
+  Status st = selectDevice(d.ordinal);
+  if (st.ok()) st = check(call, alloc(&p, bytes == 0 ? 1 : bytes));
+  if (!st.ok()) {
+    *error = "allocating " + std::to_string(bytes) + " " + what + " cuda:" + std::to_string(d.ordinal) + ": " + st.error;
+    return nullptr;
+  }
+  return p;
+}
+
 class CudaBackend final : public Backend {
  public:
   void* allocate(DeviceImpl& d, size_t bytes, std::string* error) override {
-    void* p = nullptr;
-    Status st = selectDevice(d.ordinal);
-    // A zero-byte request still gets a distinct, non-null allocation, as on the CPU backend.
-    if (st.ok()) st = check("cudaMalloc", cudaMalloc(&p, bytes == 0 ? 1 : bytes));
-    if (!st.ok()) {
-      *error = "allocating " + std::to_string(bytes) + " bytes on cuda:" + std::to_string(d.ordinal) + ": " + st.error;
-      return nullptr;
-    }
-    return p;
+    return allocateWith(d, bytes, "cudaMalloc", "bytes on", [](void** p, size_t n) { return cudaMalloc(p, n); }, error);
   }
 
   void release(DeviceImpl& d, void* ptr) override {
@@ -61,14 +66,7 @@ class CudaBackend final : public Backend {
   // Pinned, so that copies into it run asynchronously on the device's streams. Allocated when a world is built,
   // not per copy.
   void* allocateHost(DeviceImpl& d, size_t bytes, std::string* error) override {
-    void* p = nullptr;
-    Status st = selectDevice(d.ordinal);
-    if (st.ok()) st = check("cudaMallocHost", cudaMallocHost(&p, bytes == 0 ? 1 : bytes));
-    if (!st.ok()) {
-      *error = "allocating " + std::to_string(bytes) + " pinned host bytes for cuda:" + std::to_string(d.ordinal) + ": " + st.error;
-      return nullptr;
-    }
-    return p;
+    return allocateWith(d, bytes, "cudaMallocHost", "pinned host bytes for", [](void** p, size_t n) { return cudaMallocHost(p, n); }, error);
   }
 
   void releaseHost(DeviceImpl&, void* ptr) override {

@@ -8,10 +8,8 @@ repeat=${1:-5}
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out"
 gpus=$(nvidia-smi -L | wc -l)
-fr=""
-if [[ -n ${FR_SRC:-} ]]; then
-  nvcc -O2 -arch=sm_90 -o /tmp/fr "$FR_SRC/fr.cu" -lnccl && fr="$FR_SRC/run-fr.sh"
-fi
+source "$(dirname "$0")/fr-yardstick.sh"
+fr=$(fr_build)
 bench() { node dist/src/cli/main.js bench --backend cuda --repeat "$repeat" "$@"; echo; }
 {
   nvidia-smi -L

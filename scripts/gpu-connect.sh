@@ -8,10 +8,8 @@ repeat=${1:-3}
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out"
 gpus=$(nvidia-smi -L | wc -l)
-fr=""
-if [[ -n ${FR_SRC:-} ]]; then
-  nvcc -O2 -arch=sm_90 -o /tmp/fr "$FR_SRC/fr.cu" -lnccl && fr="$FR_SRC/run-fr.sh"
-fi
+source "$(dirname "$0")/fr-yardstick.sh"
+fr=$(fr_build)
 port=29400
 launch() { port=$((port + 20)); timeout 300 node dist/src/cli/main.js launch --master-port "$port" --timeout 280 "$@"; echo "(exit $?)"; echo; }
 bench=(node dist/src/cli/main.js bench --connect --backend cuda --repeat "$repeat")

@@ -12,7 +12,9 @@ pairs=${1:-5}
 shift || true
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out"
-nvcc -O2 -arch=sm_90 -o /tmp/fr "$FR_SRC/fr.cu" -lnccl || exit 1
+source "$(dirname "$0")/fr-yardstick.sh"
+fr=$(fr_build)
+[[ -n $fr ]] || { echo "fr.cu did not build (FR_SRC=${FR_SRC:-unset})" >&2; exit 1; }
 engine() {  # engine <label> <folder> -> "best median" GB/s
   (cd "$2" && node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 --pipelines fairring --bytes 25MiB \
     --buckets 64 --iters 1 --warmup 2 --repeat 5 --json "$out/floor-$1.json" "${@:3}" > "$out/floor-$1.md" 2>&1)
@@ -23,7 +25,7 @@ ratio() { node -e "console.log(($1/$2).toFixed(3))"; }
   nvidia-smi -L
   echo "extra bench options: ${*:-none}"
   for ((i = 1; i <= pairs; i++)); do
-    line=$(bash "$FR_SRC/run-fr.sh" 2 1 fairring 26214400 64 1 5)
+    line=$(bash "$fr" 2 1 fairring 26214400 64 1 5)
     frBest=$(grep -oE 'busbw [0-9.]+' <<<"$line" | grep -oE '[0-9.]+$')
     frMean=$(node -e 'const [,best,mean]=process.argv[1].match(/best ([0-9.]+) ms mean ([0-9.]+) ms/); console.log((process.argv[2]*best/mean).toFixed(1))' "$line" "$frBest")
     read -r best median < <(engine "$i" . "$@")
@@ -35,9 +37,10 @@ ratio() { node -e "console.log(($1/$2).toFixed(3))"; }
     echo "  fr.cu: $line"
   done
 } 2>&1 | tee "$out/floor.txt"
-for who in "pair [0-9]+: fr" "base engine"; do
+# The pairs' lines: "pair N: fr.cu ..." for this build's engine, "pair N: base engine ..." for BASE's.
+for who in "engine:fr.cu" "base engine:base engine"; do
   for kind in best median; do
-    grep -E "^pair [0-9]+: ${who}" "$out/floor.txt" | grep -oE "ratio best [0-9.]+ median [0-9.]+" | awk -v k=$kind '{print (k=="best") ? $3 : $5}' | sort -n |
-      awk -v w="${who/pair \[0-9\]+: fr/engine}" -v k=$kind '{a[NR]=$1} END {if (NR) printf "%s, %s ratio: median %s (range %s-%s) over %d pairs\n", w, k, a[int((NR+1)/2)], a[1], a[NR], NR}'
+    grep -E "^pair [0-9]+: ${who#*:}" "$out/floor.txt" | grep -oE "ratio best [0-9.]+ median [0-9.]+" | awk -v k=$kind '{print (k=="best") ? $3 : $5}' | sort -n |
+      awk -v w="${who%%:*}" -v k=$kind '{a[NR]=$1} END {if (NR) printf "%s, %s ratio: median %s (range %s-%s) over %d pairs\n", w, k, a[int((NR+1)/2)], a[1], a[NR], NR}'
   done
 done | tee -a "$out/floor.txt"

@@ -24,9 +24,10 @@ struct QueueRecord {
   uint8_t mode = 0;        // 0 plain, 1 timing start, 2 timing end
 };
 
-// A stream as one queue sees it: its records are numbered 1, 2, ... in submit order.
+// No record asked for (QueueStream::asked, ::wanted).
 constexpr uint64_t kNotWanted = UINT64_MAX;
 
+// A stream as one queue sees it: its records are numbered 1, 2, ... in submit order.
 struct QueueStream {
   std::shared_ptr<StreamImpl> stream;
   uint32_t index = 0;

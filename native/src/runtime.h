@@ -40,7 +40,8 @@ struct Status {
 extern std::atomic<bool> g_shuttingDown;
 
 // NCCL calls in progress on any thread (a group being issued, communicators being made). Aborting a blocking
-// communicator from another thread while such a call runs crashes inside NCCL, so shutdown checks this first.
+// communicator from another thread while such a call runs crashes inside NCCL, and so does the libraries'
+// teardown at exit: a process that exits meanwhile ends at once instead (exitIfNcclBusy in addon.cc).
 extern std::atomic<int> g_ncclCallsInFlight;
 
 struct NcclCallScope {

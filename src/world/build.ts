@@ -91,7 +91,7 @@ export function buildWorld(parts: WorldParts): World {
     };
     // A failure aborts the data's communicators; the call check's own finishes its all-reduces (their verdict
     // tells a failure caused by calls that differ across ranks) unless it fails or times out itself.
-    const checkComms = new Set(parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check])));
+    const checkComms = new Set(handles.checkComms);
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
       for (const c of parts.allComms) if (!checkComms.has(c)) c.abort();
     });

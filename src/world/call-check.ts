@@ -48,6 +48,16 @@ interface Slot {
   values: BigInt64Array;
 }
 
+/** What the checks keep per device: pooled probes and mailbox slots, the check's stream, a stream to read on. */
+interface DeviceState {
+  probes: Tensor[];
+  slots: Slot[];
+  /** Queue index of the stream the checks run on. */
+  stream: number;
+  /** Made on the first read after a failure. */
+  readStream: NativeStream | null;
+}
+
 interface Pending {
   deadline: number;
   settled: boolean;
@@ -55,10 +65,7 @@ interface Pending {
 }
 
 export class CallCheck {
-  private readonly free = new Map<Device, Tensor[]>();
-  private readonly slots = new Map<Device, Slot[]>();
-  private readonly checkStreams = new Map<Device, number>();
-  private readonly readStreams = new Map<Device, NativeStream>();
+  private readonly devices = new Map<Device, DeviceState>();
   /** Checks in flight, oldest first; one timer for the oldest. */
   private readonly pending: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -73,13 +80,14 @@ export class CallCheck {
     const { program: p, ranks } = this.world;
     const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op)];
     const mine = BigInt64Array.from(fields.flatMap((v) => [BigInt(v), BigInt(-v)]));
-    const probes = job.tensors.map((t) => {
-      const probe = this.take(t.device);
+    const states = job.tensors.map((t) => this.stateOf(t.device));
+    const probes = job.tensors.map((t, i) => {
+      const probe = states[i]!.probes.pop() ?? new Tensor(t.device, new this.world.runtime.Buffer(t.device.native, probeBytes), 'int64', probeFields);
       t.device.stream.copyFromHost(probe.buffer, 0, mine);
       return probe;
     });
-    const slots = probes.map((t) => this.slot(t.device));
-    const streams = probes.map((t) => this.checkStream(t.device));
+    const slots = job.tensors.map((t, i) => this.slot(t.device, states[i]!));
+    const streams = states.map((s) => s.stream);
     const indices = this.world.register(probes);
     let marks: Mark[];
     try {
@@ -95,7 +103,7 @@ export class CallCheck {
     } catch (e) {
       p.discard();
       this.world.unregister(probes);
-      this.giveBack(probes, slots);
+      this.giveBack(states, probes, slots);
       return Promise.reject(e);
     }
     const done = this.settle(marks, job)
@@ -106,7 +114,7 @@ export class CallCheck {
       .then(async (checkError) => {
         // A world that fails meanwhile cuts the copy to the mailbox short; the probe is then read from the
         // device: values from a subset of the ranks never make up a difference.
-        const v = checkError === null ? slots[0]!.values : await this.read(probes[0]!).catch(() => null);
+        const v = checkError === null ? slots[0]!.values : await this.read(probes[0]!, states[0]!).catch(() => null);
         const differ =
           v === null
             ? []
@@ -124,7 +132,7 @@ export class CallCheck {
       })
       .finally(() => {
         this.world.unregister(probes);
-        this.giveBack(probes, slots);
+        this.giveBack(states, probes, slots);
       });
     // A failure is the caller's to hear (through the data all-reduce); nothing else waits on this one.
     done.catch(() => undefined);
@@ -135,11 +143,11 @@ export class CallCheck {
   close(release: (free: () => void) => void): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    for (const probes of this.free.values()) for (const p of probes) release(() => p.close());
-    for (const s of this.readStreams.values()) release(() => s.close());
-    this.free.clear();
-    this.slots.clear();
-    this.readStreams.clear();
+    for (const { probes, readStream } of this.devices.values()) {
+      for (const p of probes) release(() => p.close());
+      if (readStream !== null) release(() => readStream.close());
+    }
+    this.devices.clear();
   }
 
   /** Resolves once every rank's last record of the check completed; rejects with a StageError (stage callCheck) or on timeout. */
@@ -188,55 +196,39 @@ export class CallCheck {
     this.timer.unref();
   }
 
-  private giveBack(probes: readonly Tensor[], slots: readonly Slot[]): void {
-    for (const [i, p] of probes.entries()) {
-      this.free.get(p.device)!.push(p);
-      this.slots.get(p.device)!.push(slots[i]!);
-    }
+  private giveBack(states: readonly DeviceState[], probes: readonly Tensor[], slots: readonly Slot[]): void {
+    states.forEach((s, i) => {
+      s.probes.push(probes[i]!);
+      s.slots.push(slots[i]!);
+    });
   }
 
-  private take(device: Device): Tensor {
-    let pool = this.free.get(device);
-    if (pool === undefined) {
-      pool = [];
-      this.free.set(device, pool);
-    }
-    return pool.pop() ?? new Tensor(device, new this.world.runtime.Buffer(device.native, probeBytes), 'int64', probeFields);
-  }
-
-  private slot(device: Device): Slot {
-    let pool = this.slots.get(device);
-    if (pool === undefined) {
-      pool = [];
-      this.slots.set(device, pool);
-    }
-    if (pool.length === 0) {
-      const { buffer, index } = this.world.hostBuffer(device, probeBytes * slotsPerBox);
-      const view = buffer.hostView();
-      for (let i = slotsPerBox - 1; i >= 0; i--) pool.push({ index, offset: i * probeBytes, values: new BigInt64Array(view, i * probeBytes, probeFields) });
-    }
-    return pool.pop()!;
-  }
-
-  private checkStream(device: Device): number {
-    let s = this.checkStreams.get(device);
+  private stateOf(device: Device): DeviceState {
+    let s = this.devices.get(device);
     if (s === undefined) {
-      s = this.world.addStream(device);
-      this.checkStreams.set(device, s);
+      s = { probes: [], slots: [], stream: this.world.addStream(device), readStream: null };
+      this.devices.set(device, s);
     }
     return s;
+  }
+
+  /** A free mailbox slot of the device: the mailbox grows by one host buffer when none is free. */
+  private slot(device: Device, s: DeviceState): Slot {
+    if (s.slots.length === 0) {
+      const { buffer, index } = this.world.hostBuffer(device, probeBytes * slotsPerBox);
+      const view = buffer.hostView();
+      for (let i = slotsPerBox - 1; i >= 0; i--) s.slots.push({ index, offset: i * probeBytes, values: new BigInt64Array(view, i * probeBytes, probeFields) });
+    }
+    return s.slots.pop()!;
   }
 
   /**
    * A probe's contents once its all-reduce has settled, read on a stream of its own: after a failure the check's
    * stream refuses work, and the device's own stream may wait for all-reduces that cannot complete.
    */
-  private async read(t: Tensor): Promise<BigInt64Array> {
-    let stream = this.readStreams.get(t.device);
-    if (stream === undefined) {
-      stream = new this.world.runtime.Stream(t.device.native);
-      this.readStreams.set(t.device, stream);
-    }
+  private async read(t: Tensor, s: DeviceState): Promise<BigInt64Array> {
+    s.readStream ??= new this.world.runtime.Stream(t.device.native);
+    const stream = s.readStream;
     const event = new this.world.runtime.Event(t.device.native);
     try {
       const host = stream.copyToHost(t.buffer, 0, t.byteLength);

@@ -108,21 +108,17 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
+  /** Two emulated machines of one rank each, and the call the mismatch tests make differ across them. */
+  const twoRanks = ['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'];
+  const baseCall = { lengths: [1000], op: 'sum', dtype: 'float32', pipeline: 'fairring' };
+
   it('calls that differ across ranks (length, op) are a MismatchError on every rank naming what differs, well within timeoutMs', async () => {
     const cases = [
       { skew: [0, 5], what: /length from 1000 to 1005/ },
       { opOf: { '1': 'avg' }, what: /op from sum to avg/ },
     ];
     for (const { what, ...mismatch } of cases) {
-      const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
-        seed: randomSeed(),
-        lengths: [1000],
-        op: 'sum',
-        dtype: 'float32',
-        pipeline: 'fairring',
-        timeoutMs: 60_000,
-        ...mismatch,
-      });
+      const r = await launch(twoRanks, { seed: randomSeed(), ...baseCall, timeoutMs: 60_000, ...mismatch });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.ms).to.be.below(20_000);
       expect(r.results).to.have.length(2);
@@ -134,12 +130,9 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('with checkCalls: false, calls that differ fail on every rank within timeoutMs instead of hanging or crashing', async () => {
-    const r = await launch(['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'], {
+    const r = await launch(twoRanks, {
       seed: randomSeed(),
-      lengths: [1000],
-      op: 'sum',
-      dtype: 'float32',
-      pipeline: 'fairring',
+      ...baseCall,
       skew: [0, 5],
       timeoutMs: 3000,
       options: { '0': { checkCalls: false }, '1': { checkCalls: false } },

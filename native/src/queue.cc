@@ -546,14 +546,17 @@ void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Pa
   }
 }
 
-// CUDA: one issuer task. CPU: one task per stream touched, each running that stream's ops in program order
-// (a group split into each stream's part).
+// CUDA: one issuer task. CPU: one executor step per stream touched, each running that stream's ops in program
+// order (a group split into each stream's part).
 void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
   if (program.ops.empty()) return;
   std::shared_ptr<Generation> gen = gen_;
   if (core_->kind == BackendKind::Cuda) {
     auto shared = std::make_shared<Program>(std::move(program));
-    issuer::post([gen, shared] { executeProgram(*shared, *cudaBackend()); });
+    issuer::post([gen, shared] {
+      ProgramCursor at;
+      runProgram(*shared, at, *cudaBackend());
+    });
     return;
   }
   auto& streams = core_->streams;
@@ -599,7 +602,8 @@ void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
   }
   for (size_t i = 0; i < parts.size(); i++) {
     auto shared = std::make_shared<Program>(std::move(parts[i]));
-    owners[i]->stream->enqueue([gen, shared](StreamImpl&) { executeProgram(*shared, cpuBackend()); });
+    owners[i]->stream->enqueueStep(
+        [gen, shared, at = ProgramCursor()](StreamImpl&) mutable { return runProgram(*shared, at, cpuBackend()); });
   }
 }
 

@@ -41,7 +41,6 @@ struct QueueStream {
 
   // The thread issuing the stream's work and the watcher.
   std::mutex m;
-  std::condition_variable cv;         // CPU: signalled when a record is issued
   uint64_t issued = 0;
   uint64_t completed = 0;
   uint64_t failedFrom = 0;            // first failed record, 0 when none
@@ -120,9 +119,17 @@ struct Program {
   uint64_t iterations = 1;
 };
 
-// Runs a program on the thread that issues its streams' work: a CPU stream's worker (the ops of that stream)
-// or the CUDA issuer (all ops).
-void executeProgram(const Program& p, Backend& backend);
+// Where the run of a program stands: the CPU executor comes back to a program that waits.
+struct ProgramCursor {
+  uint64_t iteration = 0;
+  size_t op = 0;
+  GroupProgress group;  // of the group op the cursor is at
+};
+
+// Runs a program from the cursor on the thread that issues its streams' work: the CPU executor (the ops of one
+// stream) or the CUDA issuer (all ops, always to the end). Unless Done, it stopped at an op that waits (a record
+// of another stream not reached yet, a peer rank): call it again with the same cursor.
+StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend);
 
 // One watcher pass over a queue: harvests completed records and sends one report of the streams that reached
 // what JS asked for (want), failed, or measured a timing. Returns whether any record was harvested; sets

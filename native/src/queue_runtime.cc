@@ -47,49 +47,56 @@ void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, 
     q.pending.push_back(r);
     ++*q.unharvested;
   }
-  q.cv.notify_all();
   kickWatchers();
 }
 
-// Later work on `q` waits for record seq of `on`: CPU workers wait here for the other worker to reach it,
-// CUDA waits on the device (the issuer issued the record before, in program order).
-void issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) {
+// Later work on `q` waits for record seq of `on`. Returns false while the record has not been reached (CPU:
+// it is behind other work of its stream); CUDA waits on the device (the issuer issued the record before, in
+// program order).
+bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) {
   StreamImpl& st = *q.stream;
-  if (!st.error.empty()) return;
+  if (!st.error.empty()) return true;
   void* event = nullptr;
   {
-    std::unique_lock<std::mutex> lock(on.m);
-    if (!waitInterruptible(lock, on.cv, [&] { return on.issued >= seq; })) {
-      st.error = "wait: runtime shutting down";
-      return;
-    }
+    std::lock_guard<std::mutex> lock(on.m);
+    if (on.issued < seq) return false;
     if (on.failedFrom != 0 && seq >= on.failedFrom) {
       st.error = "waited on a failed record of stream " + std::to_string(on.index) + ": " + on.error;
-      return;
+      return true;
     }
-    if (on.completed >= seq || st.device->kind == BackendKind::Cpu) return;
+    if (on.completed >= seq || st.device->kind == BackendKind::Cpu) return true;
     event = on.pending[seq - on.pending.front().seq].event;
   }
   // The event cannot be re-recorded before this wait is issued: only this thread takes events from the pool.
   applyStatus(st, backend.rawStreamWait(st, event), "wait");
+  return true;
 }
 
 }  // namespace
 
-void executeProgram(const Program& p, Backend& backend) {
+StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend) {
+  const uint64_t fromIteration = at.iteration, fromGroup = at.group.mark();
+  const size_t fromOp = at.op;
+  auto waiting = [&] {
+    bool moved = at.iteration != fromIteration || at.op != fromOp || at.group.mark() != fromGroup;
+    return moved ? StepResult::Advanced : StepResult::Waiting;
+  };
   std::vector<const void*> inputs;
-  for (uint64_t i = 0; i < p.iterations; i++) {
-    for (const QueueOp& op : p.ops) {
-      if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+  for (; at.iteration < p.iterations; at.iteration++, at.op = 0) {
+    uint64_t i = at.iteration;
+    for (; at.op < p.ops.size(); at.op++) {
+      if (g_shuttingDown.load(std::memory_order_relaxed)) return StepResult::Done;
+      const QueueOp& op = p.ops[at.op];
       // A whole group (CUDA) names its streams in its items only.
       if (op.code == QueueOpCode::Group) {
-        backend.runGroup(p.items.data() + op.first, op.n);
+        if (!backend.stepGroup(p.items.data() + op.first, op.n, at.group)) return waiting();
+        at.group = GroupProgress();
         continue;
       }
       StreamImpl& st = *op.stream->stream;
       switch (op.code) {
         case QueueOpCode::Wait:
-          issueWait(*op.stream, *op.on, op.seq + i * op.step, backend);
+          if (!issueWait(*op.stream, *op.on, op.seq + i * op.step, backend)) return waiting();
           break;
         case QueueOpCode::Record:
           issueRecord(*op.stream, op.seq + i * op.step, op.mode, op.startSeq, backend);
@@ -108,6 +115,7 @@ void executeProgram(const Program& p, Backend& backend) {
       }
     }
   }
+  return StepResult::Done;
 }
 
 QueueStream::~QueueStream() {

@@ -1,9 +1,10 @@
-// Backend-neutral parts of the runtime: name tables, stream task dispatch (CPU workers, the CUDA issuer),
-// cross-stream records and waits of Event handles, and the registry of CPU workers for shutdown.
+// Backend-neutral parts of the runtime: name tables, stream task dispatch (the CPU executor, the CUDA issuer),
+// and cross-stream records and waits of Event handles.
 #include "runtime.h"
 
 #include <chrono>
 
+#include "executor.h"
 #include "issuer.h"
 
 namespace fr {
@@ -96,50 +97,12 @@ void applyStatus(StreamImpl& s, const Status& st, const char* what) {
   if (!st.ok() && s.error.empty()) s.error = std::string(what) + ": " + st.error;
 }
 
-namespace {
-std::mutex g_streamsMutex;
-std::vector<std::shared_ptr<StreamImpl>> g_streams;
-
-void registerStream(const std::shared_ptr<StreamImpl>& s) {
-  std::lock_guard<std::mutex> lock(g_streamsMutex);
-  // Reap workers that have exited after close().
-  for (auto it = g_streams.begin(); it != g_streams.end();) {
-    if ((*it)->exited.load()) {
-      (*it)->join();
-      it = g_streams.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  g_streams.push_back(s);
-}
-}  // namespace
-
 void StreamImpl::start() {
   if (device->kind == BackendKind::Cuda) {
     issuer::post([self = shared_from_this()] { cudaBackend()->streamCreate(*self); });
     return;
   }
-  thread = std::thread([self = shared_from_this()] { self->run(); });
-  registerStream(shared_from_this());
-}
-
-void StreamImpl::run() {
-  Backend& backend = backendFor(device->kind);
-  backend.streamCreate(*this);
-  for (;;) {
-    Task task;
-    {
-      std::unique_lock<std::mutex> lock(m);
-      cv.wait(lock, [&] { return !queue.empty() || closing || g_shuttingDown.load(); });
-      if (g_shuttingDown.load() || queue.empty()) break;
-      task = std::move(queue.front());
-      queue.pop_front();
-    }
-    task(*this);
-  }
-  backend.streamDestroy(*this);
-  exited = true;
+  cpuBackend().streamCreate(*this);
 }
 
 void StreamImpl::enqueue(Task t) {
@@ -147,12 +110,13 @@ void StreamImpl::enqueue(Task t) {
     issuer::post([self = shared_from_this(), t = std::move(t)] { t(*self); });
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(m);
-    queue.push_back(std::move(t));
-  }
-  cv.notify_one();
+  executor::post(shared_from_this(), [t = std::move(t)](StreamImpl& st) {
+    t(st);
+    return StepResult::Done;
+  });
 }
+
+void StreamImpl::enqueueStep(Step s) { executor::post(shared_from_this(), std::move(s)); }
 
 void StreamImpl::close() {
   if (closed.exchange(true)) return;
@@ -160,19 +124,7 @@ void StreamImpl::close() {
     issuer::post([self = shared_from_this()] { cudaBackend()->streamDestroy(*self); });
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(m);
-    closing = true;
-  }
-  cv.notify_one();
-}
-
-void StreamImpl::join() {
-  if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
-}
-
-StreamImpl::~StreamImpl() {
-  if (thread.joinable()) thread.detach();
+  enqueue([](StreamImpl& st) { cpuBackend().streamDestroy(st); });
 }
 
 void enqueueRecord(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<EventImpl>& e) {
@@ -198,7 +150,6 @@ void enqueueRecord(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<E
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
       }
     }
-    e->cv.notify_all();
     kickWatchers();
   });
 }
@@ -210,37 +161,28 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
     target = e->enqueued;
   }
   if (target == 0) return;  // like CUDA: waiting on a never-recorded event is a no-op
-  s->enqueue([e, target](StreamImpl& st) {
-    if (!st.error.empty()) return;
+  auto step = [e, target](StreamImpl& st) {
+    if (!st.error.empty()) return StepResult::Done;
     {
-      // CPU: the record may not have reached its own stream's worker yet. CUDA: the issuer issued it before this
-      // task (program order), so this never blocks there.
-      std::unique_lock<std::mutex> lock(e->m);
-      if (!waitInterruptible(lock, e->cv, [&] { return e->issued >= target; })) {
-        st.error = "wait: runtime shutting down";
-        return;
-      }
+      // CPU: the record may be behind other work of its own stream. CUDA: the issuer issued it before this task
+      // (program order), so it has been reached.
+      std::lock_guard<std::mutex> lock(e->m);
+      if (e->issued < target) return StepResult::Waiting;
       if (!e->error.empty()) {
         st.error = "waited on a failed event: " + e->error;
-        return;
+        return StepResult::Done;
       }
     }
     applyStatus(st, backendFor(st.device->kind).wait(st, *e), "wait");
-  });
+    return StepResult::Done;
+  };
+  if (s->device->kind == BackendKind::Cpu) {
+    s->enqueueStep(step);
+  } else {
+    s->enqueue([step](StreamImpl& st) { step(st); });
+  }
 }
 
-void shutdownStreams() {
-  std::vector<std::shared_ptr<StreamImpl>> streams;
-  {
-    std::lock_guard<std::mutex> lock(g_streamsMutex);
-    streams.swap(g_streams);
-  }
-  // Taking each worker's lock before notifying means none is between testing its predicate and sleeping.
-  for (auto& s : streams) {
-    { std::lock_guard<std::mutex> lock(s->m); }
-    s->cv.notify_all();
-  }
-  for (auto& s : streams) s->join();
-}
+void shutdownStreams() { executor::shutdown(); }
 
 }  // namespace fr

@@ -1,5 +1,5 @@
-// The backend-neutral device runtime: devices, memory, streams (a worker thread each on the CPU; on CUDA work
-// goes to the process-wide issuer thread), events, host copies and the backend interface both the CPU and the
+// The backend-neutral device runtime: devices, memory, streams (on the CPU, steps run by the process-wide CPU
+// executor; on CUDA, work goes to the process-wide issuer thread), events, host copies and the backend interface both the CPU and the
 // CUDA backends implement. Nothing here touches Node-API.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -91,7 +92,6 @@ struct EventImpl {
   void* cudaEvent = nullptr;
 
   std::mutex m;
-  std::condition_variable cv;
   uint64_t enqueued = 0;   // records handed to a stream (JS thread)
   uint64_t issued = 0;     // records the stream worker has reached
   uint64_t completed = 0;  // records known complete (CPU: at issue; CUDA: observed by the watcher)
@@ -114,33 +114,31 @@ struct HostData {
 };
 
 using Task = std::function<void(StreamImpl&)>;
+// CPU: a task that may have to wait for another stream or for a peer rank. Unless done, it is called again
+// later and goes on from whatever state it keeps; Advanced tells the executor it got further before it stopped
+// to wait (which may let another stream go on).
+enum class StepResult { Done, Waiting, Advanced };
+using Step = std::function<StepResult(StreamImpl&)>;
 
-// A device stream. On the CPU backend a worker thread runs its tasks in order; on CUDA its tasks go to the
-// process-wide issuer thread (issuer.h), which issues everything in program order into the cudaStream_t.
+// A device stream. On the CPU backend its steps run on the CPU executor (executor.h), in order; on CUDA its
+// tasks go to the process-wide issuer thread (issuer.h), which issues everything in program order into the
+// cudaStream_t.
 struct StreamImpl : std::enable_shared_from_this<StreamImpl> {
   std::shared_ptr<DeviceImpl> device;
   void* cudaStream = nullptr;
   std::atomic<bool> closed{false};  // close() was called: nothing more may be enqueued
 
-  // CPU worker.
-  std::mutex m;
-  std::condition_variable cv;
-  std::deque<Task> queue;
-  bool closing = false;
-  std::atomic<bool> exited{false};
-  std::thread thread;
+  // CPU, under the executor's lock.
+  std::deque<Step> steps;
+  bool active = false;  // on the executor's list of streams with steps
   // Sticky error, touched only by the thread running the stream's tasks: once an operation fails, later
   // operations are skipped and later records carry it.
   std::string error;
 
   void start();
   void enqueue(Task t);
-  void close();  // no more enqueues; queued work still runs (CPU: then the worker exits)
-  void join();
-  ~StreamImpl();
-
- private:
-  void run();
+  void enqueueStep(Step s);  // CPU only
+  void close();              // no more enqueues; queued work still runs
 };
 
 // Runs one operation's status into the stream's sticky error.
@@ -166,6 +164,32 @@ struct CollItem {
 };
 // What a group's items point to, held by the enqueued work.
 using KeepAlive = std::shared_ptr<std::vector<std::shared_ptr<const void>>>;
+
+// A blocking part of a group (Gloo, across processes) running on a thread of its own, so that the CPU executor
+// goes on with other streams meanwhile: peers in other processes may be running those first.
+struct BlockingRun {
+  std::atomic<bool> done{false};
+  Status status;  // once done
+  std::thread thread;
+  ~BlockingRun() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// How far a rank's part of a group has got (CPU: the executor comes back to a part that waits for a peer).
+struct GroupProgress {
+  // Where it stands, to tell whether a call got further.
+  uint64_t mark() const { return (static_cast<uint64_t>(phase) << 48) | (static_cast<uint64_t>(at) << 1) | (waiting ? 1 : 0); }
+
+  int phase = 0;        // the CPU's phases: sends posted, collectives, receives, sends consumed
+  size_t at = 0;        // the item the phase is at
+  bool waiting = false; // that item has started waiting (arrived at its collective)
+  uint64_t round = 0;   // the collective's round
+  std::chrono::steady_clock::time_point deadline{};
+  Status first;         // the first failure
+  std::vector<std::shared_ptr<void>> posted;  // the sends' messages, in item order
+  std::shared_ptr<BlockingRun> running;
+};
 
 struct CommImpl {
   std::shared_ptr<DeviceImpl> device;
@@ -214,8 +238,9 @@ class Backend {
   // Enqueues a whole group on the streams its items name, in one step so peers see the same order.
   virtual void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) = 0;
   // Runs group items now, on the thread running their streams' work, into the streams' sticky errors. CPU: the
-  // items of one stream (one rank's part); CUDA: a whole group, issued from the issuer thread.
-  virtual void runGroup(const CollItem* items, size_t n) = 0;
+  // items of one stream (one rank's part), returning false while it waits for a peer (call it again with the same
+  // progress); CUDA: a whole group, issued from the issuer thread at once.
+  virtual bool stepGroup(const CollItem* items, size_t n, GroupProgress& progress) = 0;
 };
 
 Backend& backendFor(BackendKind k);
@@ -230,7 +255,7 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
 // Wakes the event watcher threads after a record was issued (the CPU backend completes events there).
 void kickWatchers();
 
-// Registry of live CPU stream workers so that environment shutdown can stop and join them all.
+// Environment shutdown: stops the CPU executor (executor.h).
 void shutdownStreams();
 
 }  // namespace fr

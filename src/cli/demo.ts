@@ -86,5 +86,5 @@ function timingTable(timings: Map<string, { ms: number; bytes: number; count: nu
     rows.push([stage, String(s.count), (s.ms / s.count).toFixed(3), s.ms.toFixed(1), s.ms > 0 && s.bytes > 0 ? (s.bytes / (s.ms / 1000) / 1e9).toFixed(3) : '-']);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return ['per-stage wall time on the CPU stream workers, per rank and slice:', ...rows.map((r) => r.map((v, c) => v.padStart(widths[c]!)).join('  '))].join('\n');
+  return ['per-stage wall time on the CPU executor, per rank and slice:', ...rows.map((r) => r.map((v, c) => v.padStart(widths[c]!)).join('  '))].join('\n');
 }

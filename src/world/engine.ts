@@ -26,7 +26,7 @@ export interface StageTiming {
   /** Global rank. */
   rank: number;
   stage: StageName;
-  /** Device time on CUDA (events), wall clock of the stream worker on the CPU backend. */
+  /** Device time on CUDA (events), wall clock of the CPU executor on the CPU backend. */
   ms: number;
   bytes: number;
 }

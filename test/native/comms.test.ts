@@ -189,6 +189,26 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         [...ranks, ...fresh].forEach((r) => r.stream.close());
       });
 
+      it('a rank waiting for its peer holds up neither its device\'s other streams nor the peer, which completes it', async () => {
+        const ranks = await pair(30000);
+        const values = [randomArray('float32', 33), randomArray('float32', 33)] as Float32Array[];
+        const bufs = ranks.map((r, i) => upload(r.stream, r.device, values[i]!));
+        native.group([allReduce(ranks[0]!, bufs[0]!, 33)]);
+        const waiting = sync(ranks[0]!.stream, ranks[0]!.device);
+        const other = new native.Stream(ranks[0]!.device);
+        const side = randomArray('float32', 5) as Float32Array;
+        const copied = (await download(other, ranks[0]!.device, upload(other, ranks[0]!.device, side), 'float32')) as Float32Array;
+        expect(Array.from(copied)).to.deep.equal(Array.from(side));
+        const late = await Promise.race([waiting.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 50))]);
+        expect(late).to.equal('waiting');
+        native.group([allReduce(ranks[1]!, bufs[1]!, 33)]);
+        const outs = (await Promise.all(ranks.map((r, i) => download(r.stream, r.device, bufs[i]!, 'float32')))) as Float32Array[];
+        const expected = Array.from(values[0]!, (v, i) => Math.fround(v + values[1]![i]!));
+        for (const o of outs) expect(Array.from(o)).to.deep.equal(expected);
+        other.close();
+        ranks.forEach((r) => r.stream.close());
+      });
+
       it('times out a collective whose peer never arrives, naming the missing rank', async () => {
         const ranks = await pair(300);
         const buf = new native.Buffer(ranks[0]!.device, 16);

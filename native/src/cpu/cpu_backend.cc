@@ -1,4 +1,4 @@
-// The CPU backend: device memory is host memory, every operation runs on the stream's worker thread.
+// The CPU backend: device memory is host memory, every operation runs on the CPU executor (executor.h).
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -108,14 +108,20 @@ class CpuBackend final : public Backend {
       list.push_back(it);
     }
     for (StreamImpl* s : order) {
-      s->enqueue([this, keep, part = std::move(perStream[s])](StreamImpl&) { runGroup(part.data(), part.size()); });
+      s->enqueueStep([this, keep, part = std::move(perStream[s]), progress = GroupProgress()](StreamImpl&) mutable {
+        uint64_t from = progress.mark();
+        if (stepGroup(part.data(), part.size(), progress)) return StepResult::Done;
+        return progress.mark() != from ? StepResult::Advanced : StepResult::Waiting;
+      });
     }
   }
 
-  void runGroup(const CollItem* items, size_t n) override {
+  bool stepGroup(const CollItem* items, size_t n, GroupProgress& progress) override {
     StreamImpl& st = *items[0].stream;
-    if (!st.error.empty()) return;
-    applyStatus(st, runRankGroup(items, n), "group");
+    if (progress.phase == 0 && !st.error.empty()) return true;
+    if (!stepRankGroup(items, n, progress)) return false;
+    applyStatus(st, progress.first, "group");
+    return true;
   }
 };
 

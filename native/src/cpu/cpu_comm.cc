@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "../executor.h"
 #include "elem.h"
 #include "gloo_comm.h"
 
@@ -34,9 +35,10 @@ struct CommGroup {
 
   struct Round {
     std::vector<const CollItem*> items;
+    std::vector<Status> results;  // of each rank, once complete
     int arrived = 0;
-    int computed = 0;
     int departed = 0;
+    bool complete = false;
   };
   std::map<uint64_t, Round> rounds;
   std::vector<uint64_t> seq;
@@ -57,10 +59,21 @@ struct CommGroup {
     cv.notify_all();
   }
 
-  Status collective(int rank, const CollItem& it);
+  // Each returns false while the rank has to wait for a peer (call it again with the same progress), true once
+  // done with the outcome in *out. They run on the CPU executor.
+  bool tryCollective(int rank, const CollItem& it, GroupProgress& p, Status* out);
   std::shared_ptr<Message> post(int rank, const CollItem& it);
-  Status receive(int rank, const CollItem& it);
-  Status awaitConsumed(int rank, const CollItem& it, const std::shared_ptr<Message>& msg);
+  bool tryReceive(int rank, const CollItem& it, GroupProgress& p, Status* out);
+  bool tryConsumed(int rank, const CollItem& it, const std::shared_ptr<Message>& msg, GroupProgress& p, Status* out);
+
+ private:
+  void complete(std::unique_lock<std::mutex>& lock, Round& round, uint64_t s);
+  // Starts the wait of the item p is at.
+  void startWait(GroupProgress& p) const {
+    if (p.waiting) return;
+    p.waiting = true;
+    p.deadline = deadline();
+  }
 };
 
 namespace {
@@ -77,8 +90,11 @@ std::string missingRanks(const std::vector<const CollItem*>& items) {
 }  // namespace
 
 void CpuComm::abort() {
-  std::lock_guard<std::mutex> lock(group->m);
-  group->breakWith("communicator aborted");
+  {
+    std::lock_guard<std::mutex> lock(group->m);
+    group->breakWith("communicator aborted");
+  }
+  executor::kick();
 }
 
 std::string CpuComm::asyncError() {
@@ -152,27 +168,41 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   return comms;
 }
 
-Status CommGroup::collective(int rank, const CollItem& it) {
+bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, Status* out) {
   std::unique_lock<std::mutex> lock(m);
-  if (!broken.empty()) return Status::Fail(broken);
-  uint64_t s = seq[rank]++;
-  Round& round = rounds[s];
-  if (round.items.empty()) round.items.assign(size, nullptr);
-  round.items[rank] = &it;
-  round.arrived++;
-  cv.notify_all();
-  waitInterruptible(
-      lock, cv, [&] { return round.arrived == size || !broken.empty(); }, deadline());
-  // Once every rank has arrived the round runs to its end, abort or not: peers are already reading this
-  // rank's input and waiting for it at the barrier below. Until then, leaving is safe: a rank that arrives
-  // after the comm broke returns at the check on entry, before it looks at anyone's items.
-  if (round.arrived != size) {
-    if (broken.empty()) {
-      breakWith(std::string(collKindName(it.kind)) + " #" + std::to_string(s) + " timed out after " +
-                std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
+  if (!p.waiting) {
+    if (!broken.empty()) {
+      *out = Status::Fail(broken);
+      return true;
     }
-    return Status::Fail(broken);
+    startWait(p);
+    p.round = seq[rank]++;
+    Round& round = rounds[p.round];
+    if (round.items.empty()) round.items.assign(size, nullptr);
+    round.items[rank] = &it;
+    if (++round.arrived == size) complete(lock, round, p.round);
   }
+  Round& round = rounds[p.round];
+  if (round.complete) {
+    *out = round.results[rank];
+    if (++round.departed == size) rounds.erase(p.round);
+    return true;
+  }
+  // Until the last rank arrives, leaving is safe: a rank that arrives after the comm broke returns at the check
+  // on entry, before the round looks at anyone's items.
+  if (broken.empty() && Clock::now() >= p.deadline) {
+    breakWith(std::string(collKindName(it.kind)) + " #" + std::to_string(p.round) + " timed out after " +
+              std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
+  }
+  if (broken.empty()) return false;
+  *out = Status::Fail(broken);
+  if (--round.arrived == 0) rounds.erase(p.round);
+  return true;
+}
+
+// The last rank has arrived: every rank's output at once. Outputs may alias inputs, so all are computed before
+// any is written. Once every rank has arrived the round runs to its end, abort or not.
+void CommGroup::complete(std::unique_lock<std::mutex>& lock, Round& round, uint64_t s) {
   const CollItem& first = *round.items[0];
   std::string mismatch;
   for (int r = 1; r < size && mismatch.empty(); r++) {
@@ -184,116 +214,143 @@ Status CommGroup::collective(int rank, const CollItem& it) {
                  describe(first) + " (collective #" + std::to_string(s) + ")";
     }
   }
-  Status result;
+  if (!mismatch.empty()) {
+    round.results.assign(size, Status::Fail(mismatch));
+    round.complete = true;
+    return;
+  }
+  lock.unlock();
+  size_t bytes = first.count * dtypeSize(first.dtype);
   std::vector<char> temp;
-  if (mismatch.empty()) {
-    lock.unlock();
-    size_t esz = dtypeSize(it.dtype);
-    if (it.kind == CollKind::AllGather) {
-      size_t bytes = it.count * esz;
+  std::vector<const void*> inputs(size);
+  switch (first.kind) {
+    case CollKind::AllGather:
       temp.resize(bytes * size);
       for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->send, bytes);
-    } else {
-      size_t offset = it.kind == CollKind::ReduceScatter ? static_cast<size_t>(rank) * it.count * esz : 0;
-      std::vector<const void*> inputs(size);
-      for (int r = 0; r < size; r++) inputs[r] = static_cast<const char*>(round.items[r]->send) + offset;
-      temp.resize(it.count * esz);
-      reduceBytes(temp.data(), inputs, it.count, it.dtype, it.op, static_cast<uint32_t>(size));
-    }
-    lock.lock();
-  } else {
-    result = Status::Fail(mismatch);
+      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), temp.size());
+      break;
+    case CollKind::AllReduce:
+      temp.resize(bytes);
+      for (int r = 0; r < size; r++) inputs[r] = round.items[r]->send;
+      reduceBytes(temp.data(), inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
+      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), bytes);
+      break;
+    default:  // ReduceScatter: rank r gets the reduction of everyone's r-th chunk
+      temp.resize(bytes * size);
+      for (int r = 0; r < size; r++) {
+        for (int q = 0; q < size; q++) inputs[q] = static_cast<const char*>(round.items[q]->send) + r * bytes;
+        reduceBytes(temp.data() + r * bytes, inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
+      }
+      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data() + r * bytes, bytes);
+      break;
   }
-  // Nobody writes its output until every rank has read every input: outputs may alias inputs.
-  round.computed++;
-  cv.notify_all();
-  if (!waitInterruptible(lock, cv, [&] { return round.computed == size; })) {
-    return Status::Fail("runtime shutting down");
-  }
-  if (result.ok()) std::memcpy(it.recv, temp.data(), temp.size());
-  if (++round.departed == size) rounds.erase(s);
-  return result;
+  lock.lock();
+  round.results.assign(size, Status::Ok());
+  round.complete = true;
 }
 
 std::shared_ptr<CommGroup::Message> CommGroup::post(int rank, const CollItem& it) {
   auto msg = std::make_shared<Message>(Message{it.send, it.count, it.dtype, false, {}});
   std::lock_guard<std::mutex> lock(m);
   channels[{rank, it.peer}].push_back(msg);
-  cv.notify_all();
   return msg;
 }
 
-Status CommGroup::receive(int rank, const CollItem& it) {
-  std::unique_lock<std::mutex> lock(m);
+bool CommGroup::tryReceive(int rank, const CollItem& it, GroupProgress& p, Status* out) {
+  std::lock_guard<std::mutex> lock(m);
+  startWait(p);
   auto& channel = channels[{it.peer, rank}];
-  bool got = waitInterruptible(
-      lock, cv, [&] { return !channel.empty() || !broken.empty(); }, deadline());
-  if (!broken.empty()) return Status::Fail(broken);
-  if (!got) {
+  if (broken.empty() && channel.empty()) {
+    if (Clock::now() < p.deadline) return false;
     breakWith("recv from rank " + std::to_string(it.peer) + " on rank " + std::to_string(rank) + " timed out after " +
               std::to_string(timeoutMs) + " ms");
-    return Status::Fail(broken);
+  }
+  if (!broken.empty()) {
+    *out = Status::Fail(broken);
+    return true;
   }
   auto msg = channel.front();
   channel.pop_front();
-  Status st;
   if (msg->count != it.count || msg->dtype != it.dtype) {
-    st = Status::Fail("rank " + std::to_string(it.peer) + " sent " + dtypeName(msg->dtype) + " x " +
-                      std::to_string(msg->count) + " but rank " + std::to_string(rank) + " expected " +
-                      dtypeName(it.dtype) + " x " + std::to_string(it.count));
-    msg->error = st.error;
+    *out = Status::Fail("rank " + std::to_string(it.peer) + " sent " + dtypeName(msg->dtype) + " x " +
+                        std::to_string(msg->count) + " but rank " + std::to_string(rank) + " expected " +
+                        dtypeName(it.dtype) + " x " + std::to_string(it.count));
+    msg->error = out->error;
   } else {
     std::memmove(it.recv, msg->ptr, it.count * dtypeSize(it.dtype));
+    *out = Status::Ok();
   }
   msg->consumed = true;
-  cv.notify_all();
-  return st;
+  return true;
 }
 
-Status CommGroup::awaitConsumed(int rank, const CollItem& it, const std::shared_ptr<Message>& msg) {
-  std::unique_lock<std::mutex> lock(m);
-  bool done = waitInterruptible(
-      lock, cv, [&] { return msg->consumed || !broken.empty(); }, deadline());
-  if (msg->consumed) return msg->error.empty() ? Status::Ok() : Status::Fail(msg->error);
-  if (!broken.empty()) return Status::Fail(broken);
-  if (!done) {
+bool CommGroup::tryConsumed(int rank, const CollItem& it, const std::shared_ptr<Message>& msg, GroupProgress& p,
+                            Status* out) {
+  std::lock_guard<std::mutex> lock(m);
+  startWait(p);
+  if (msg->consumed) {
+    *out = msg->error.empty() ? Status::Ok() : Status::Fail(msg->error);
+    return true;
+  }
+  if (broken.empty()) {
+    if (Clock::now() < p.deadline) return false;
     breakWith("send from rank " + std::to_string(rank) + " to rank " + std::to_string(it.peer) + " timed out after " +
               std::to_string(timeoutMs) + " ms");
   }
-  return Status::Fail(broken);
+  *out = Status::Fail(broken);
+  return true;
 }
 
-Status runRankGroup(const CollItem* begin, size_t n) {
-  if (n > 0 && isGlooComm(begin->comm)) return runGlooGroup(begin, n);
-  const CollItem* end = begin + n;
-  Status first;
-  auto keep = [&](const Status& st) {
-    if (first.ok() && !st.ok()) first = st;
-  };
-  std::vector<std::pair<const CollItem*, std::shared_ptr<CommGroup::Message>>> sends;
-  for (const CollItem* p = begin; p != end; ++p) {
-    const CollItem& it = *p;
-    if (it.kind != CollKind::Send) continue;
-    auto& comm = static_cast<CpuComm&>(*it.comm);
-    sends.emplace_back(&it, comm.group->post(comm.rank, it));
+bool stepRankGroup(const CollItem* begin, size_t n, GroupProgress& p) {
+  if (n > 0 && isGlooComm(begin->comm)) {
+    if (!p.running) {
+      p.running = std::make_shared<BlockingRun>();
+      p.running->thread = std::thread([run = p.running.get(), begin, n] {
+        run->status = runGlooGroup(begin, n);
+        run->done = true;
+        executor::kick();
+      });
+      return false;
+    }
+    if (!p.running->done) return false;
+    p.first = p.running->status;
+    p.running.reset();
+    return true;
   }
-  for (const CollItem* p = begin; p != end; ++p) {
-    const CollItem& it = *p;
-    if (it.kind == CollKind::Send || it.kind == CollKind::Recv) continue;
-    auto& comm = static_cast<CpuComm&>(*it.comm);
-    keep(comm.group->collective(comm.rank, it));
+  enum Phase { kStart = 0, kCollectives, kReceives, kSendsConsumed, kDone };
+  if (p.phase == kStart) {
+    for (size_t i = 0; i < n; i++) {
+      if (begin[i].kind != CollKind::Send) continue;
+      auto& comm = static_cast<CpuComm&>(*begin[i].comm);
+      p.posted.push_back(comm.group->post(comm.rank, begin[i]));
+    }
+    p.phase = kCollectives;
+    p.at = 0;
   }
-  for (const CollItem* p = begin; p != end; ++p) {
-    const CollItem& it = *p;
-    if (it.kind != CollKind::Recv) continue;
-    auto& comm = static_cast<CpuComm&>(*it.comm);
-    keep(comm.group->receive(comm.rank, it));
+  for (; p.phase != kDone; p.phase++, p.at = 0) {
+    size_t sends = 0;  // sends before p.at
+    for (size_t i = 0; i < p.at; i++) sends += begin[i].kind == CollKind::Send ? 1 : 0;
+    for (; p.at < n; p.at++) {
+      const CollItem& it = begin[p.at];
+      auto& comm = static_cast<CpuComm&>(*it.comm);
+      bool point = it.kind == CollKind::Send || it.kind == CollKind::Recv;
+      Status st;
+      bool done = true;
+      if (p.phase == kCollectives && !point) {
+        done = comm.group->tryCollective(comm.rank, it, p, &st);
+      } else if (p.phase == kReceives && it.kind == CollKind::Recv) {
+        done = comm.group->tryReceive(comm.rank, it, p, &st);
+      } else if (p.phase == kSendsConsumed && it.kind == CollKind::Send) {
+        auto msg = std::static_pointer_cast<CommGroup::Message>(p.posted[sends]);
+        done = comm.group->tryConsumed(comm.rank, it, msg, p, &st);
+      }
+      if (!done) return false;
+      p.waiting = false;
+      if (p.first.ok() && !st.ok()) p.first = st;
+      if (it.kind == CollKind::Send) sends++;
+    }
   }
-  for (const auto& [it, msg] : sends) {
-    auto& comm = static_cast<CpuComm&>(*it->comm);
-    keep(comm.group->awaitConsumed(comm.rank, *it, msg));
-  }
-  return first;
+  return true;
 }
 
 }  // namespace fr::cpu

@@ -240,10 +240,13 @@ class CudaBackend final : public Backend {
   // The whole group is one issuer task: NCCL wants one thread for a multi-rank group, and the issuer runs
   // everything in program order anyway.
   void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {
-    issuer::post([this, items = std::move(items), keep = std::move(keep)] { runGroup(items.data(), items.size()); });
+    issuer::post([items = std::move(items), keep = std::move(keep)] { cuda::runGroup(items.data(), items.size()); });
   }
 
-  void runGroup(const CollItem* items, size_t n) override { cuda::runGroup(items, n); }
+  bool stepGroup(const CollItem* items, size_t n, GroupProgress&) override {
+    cuda::runGroup(items, n);
+    return true;
+  }
 
  private:
   // cudaMemcpy is undefined for overlapping ranges; going through a stream-ordered temporary gives memmove's

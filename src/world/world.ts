@@ -1,41 +1,21 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
-import { Observable, Subscription, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
-import { reduceOps, type NativeBuffer, type NativeComm, type NativeQueue, type NativeStream, type ReduceOp } from '../native.js';
-import type { Device } from '../runtime/device.js';
-import { Tensor } from '../runtime/device.js';
+import { Observable, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
+import type { NativeBuffer, NativeComm, NativeQueue, NativeStream } from '../native.js';
+import { Tensor, type Device } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
 import { ArgumentError, ClosedError, MismatchError, StageError, TimeoutError } from '../errors.js';
+import { CallCheck } from './call-check.js';
+import { checkOptions, checkTensors, type AllReduceOptions } from './arguments.js';
+import { Registrations } from './registrations.js';
+import { eachBucket$ } from './each.js';
+
+export type { AllReduceOptions } from './arguments.js';
 
 /** How long a failed process waits for the job's others to answer the roll call that names the absent ones. */
 const absentWindowMs = 3000;
-import { CallCheck } from './call-check.js';
 import type { Layout } from '../engine/layout.js';
-
-export interface AllReduceOptions {
-  /** The reduction: 'sum' (default), 'prod', 'max', 'min', 'avg' (reduceOps). */
-  op?: ReduceOp;
-}
-
-/** The options an all-reduce call takes; anything else (e.g. `pipeline`, which is the world's) is refused. */
-const allReduceOptionNames: readonly string[] = ['op'];
-
-/** Checks an all-reduce call's options object and returns its op. */
-function checkOptions(options: unknown, call: string, extra: readonly string[] = []): ReduceOp {
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${call} options must be an object such as { op: 'sum' }, got ${String(options)}`);
-  }
-  const allowed = [...allReduceOptionNames, ...extra];
-  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) {
-    const hint = unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : '';
-    throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its options: ${allowed.join(', ')})${hint}`);
-  }
-  const op = (options as AllReduceOptions).op ?? 'sum';
-  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : String(op)}`);
-  return op;
-}
 
 export interface MemoryReport {
   /** Device memory the layout allocated per device for padding and staging. */
@@ -80,11 +60,6 @@ export interface ReferenceLoopResult {
   slicesPerIteration: number;
 }
 
-interface Registration {
-  index: number;
-  uses: number;
-}
-
 interface WorldEvents {
   timing: [StageTiming];
 }
@@ -95,13 +70,7 @@ export class World extends EventEmitter<WorldEvents> {
   private closing: Promise<void> | null = null;
   /** Memory an all-reduce still works on (by buffer: a broadcast's byte views share it), and when it is over. */
   private readonly busy = new Map<NativeBuffer, Promise<void>>();
-  /**
-   * Tensors registered with the Queue: index and how many jobs (or reference loops) use it. A registration
-   * outlives its jobs, so a tensor reduced again costs no native call; it is dropped when the tensor is closed
-   * and unused, or after the tensor was garbage-collected, so the queue never keeps a dropped tensor's memory.
-   */
-  private readonly registered = new WeakMap<Tensor, Registration>();
-  private readonly collected = new FinalizationRegistry<number>((index) => this.dropRegistration(index));
+  private readonly registrations: Registrations;
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
   /** The cross-rank check of every call (connect() worlds), made on first use. */
@@ -125,6 +94,7 @@ export class World extends EventEmitter<WorldEvents> {
   ) {
     super();
     this.timings$ = fromEvent(this, 'timing') as Observable<StageTiming>;
+    this.registrations = new Registrations(handles.queue, () => this.closing !== null);
     // A failure poisons the devices' own streams (each all-reduce orders them after its last slice): every device
     // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.
     engine.onFailure = (error, jobs) => {
@@ -165,7 +135,7 @@ export class World extends EventEmitter<WorldEvents> {
         subscriber.error(e);
         return undefined;
       }
-      job.buffers = this.register(job.tensors);
+      job.buffers = this.registrations.register(job.tensors);
       // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
       const prior = [...new Set(job.tensors.map((t) => this.busy.get(t.buffer)).filter((p): p is Promise<void> => p !== undefined))];
       let over!: () => void;
@@ -174,7 +144,7 @@ export class World extends EventEmitter<WorldEvents> {
       job.ended = () => {
         if (done) return;
         done = true;
-        this.unregister(job.tensors);
+        this.registrations.unregister(job.tensors);
         over();
       };
       for (const t of job.tensors) this.busy.set(t.buffer, ended);
@@ -268,77 +238,11 @@ export class World extends EventEmitter<WorldEvents> {
         subscriber.error(e);
         return undefined;
       }
-      const running = new Subscription();
-      const sync = Symbol.iterator in source ? source[Symbol.iterator]() : null;
-      const async = sync === null ? (source as AsyncIterable<readonly Tensor[]>)[Symbol.asyncIterator]() : null;
-      let stopped = false;
-      let exhausted = false;
-      let pulling = false;
-      let pending = 0;
-      const fail = (e: unknown): void => {
-        if (stopped) return;
-        stopped = true;
-        subscriber.error(e);
-      };
-      const finishIfDone = (): void => {
-        if (!exhausted || pending > 0 || stopped) return;
-        stopped = true;
-        subscriber.complete();
-      };
-      const start = (bucket: readonly Tensor[]): void => {
-        pending++;
-        running.add(
-          this.allReduce$(bucket, options).subscribe({
-            next: (p) => subscriber.next(p),
-            error: fail,
-            complete: () => {
-              pending--;
-              finishIfDone();
-              pull();
-            },
-          }),
-        );
-      };
-      const took = (r: IteratorResult<readonly Tensor[]>): void => {
-        if (r.done) {
-          exhausted = true;
-          finishIfDone();
-        } else {
-          start(r.value);
-        }
-      };
-      // Pulls while a bucket would be admitted at once; a world that takes no more work lets the next bucket
-      // through so that its all-reduce reports why.
-      const pull = (): void => {
-        while (!stopped && !exhausted && !pulling && ((this.deferred === 0 && this.engine.admittable) || !this.engine.accepting)) {
-          if (sync !== null) {
-            let r: IteratorResult<readonly Tensor[]>;
-            try {
-              r = sync.next();
-            } catch (e) {
-              fail(e);
-              return;
-            }
-            took(r);
-          } else {
-            pulling = true;
-            async!.next().then((r) => {
-              pulling = false;
-              if (stopped) return;
-              took(r);
-              pull();
-            }, fail);
-          }
-        }
-      };
-      running.add(this.ctx.pools.inflight.released$.subscribe(() => pull()));
-      pull();
-      return () => {
-        stopped = true;
-        running.unsubscribe();
-        sync?.return?.();
-        void async?.return?.();
-      };
+      return eachBucket$(source, {
+        start: (bucket) => this.allReduce$(bucket, options),
+        ready: () => (this.deferred === 0 && this.engine.admittable) || !this.engine.accepting,
+        released$: this.ctx.pools.inflight.released$,
+      }).subscribe(subscriber);
     });
   }
 
@@ -360,7 +264,7 @@ export class World extends EventEmitter<WorldEvents> {
     if (!this.engine.idle) throw new ArgumentError('referenceLoop needs an idle world: await every all-reduce first');
     const { program, completions } = this.ctx;
     const held = this.prepare(tensors, options, 'referenceLoop', ['iterations']);
-    this.register(held.tensors);
+    this.registrations.register(held.tensors);
     try {
       program.beginCapture();
       let captured: Float64Array;
@@ -375,7 +279,7 @@ export class World extends EventEmitter<WorldEvents> {
       await Promise.all(last.map((m) => firstValueFrom(completions.reached$(m))));
       return { wallMs: performance.now() - t0, slicesPerIteration: held.sliceCount };
     } finally {
-      this.unregister(held.tensors);
+      this.registrations.unregister(held.tensors);
     }
   }
 
@@ -431,7 +335,7 @@ export class World extends EventEmitter<WorldEvents> {
    */
   async broadcast(tensors: readonly Tensor[], options: { root?: number } = {}): Promise<void> {
     this.checkOpen('broadcast');
-    this.checkTensors(tensors, 'broadcast');
+    checkTensors(tensors, this.devices, 'broadcast');
     if (options === null || typeof options !== 'object') throw new ArgumentError(`broadcast options must be an object such as { root: 0 }, got ${String(options)}`);
     const unknown = Object.keys(options).filter((k) => k !== 'root');
     if (unknown.length > 0) throw new ArgumentError(`broadcast takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is root)`);
@@ -484,8 +388,8 @@ export class World extends EventEmitter<WorldEvents> {
       completions,
       ranks,
       timeoutMs,
-      register: (tensors) => this.register(tensors),
-      unregister: (tensors) => this.unregister(tensors),
+      register: (tensors) => this.registrations.register(tensors),
+      unregister: (tensors) => this.registrations.unregister(tensors),
       addStream: (device) => {
         const stream = new runtime.Stream(device.native);
         try {
@@ -520,7 +424,7 @@ export class World extends EventEmitter<WorldEvents> {
   private prepare(tensors: readonly Tensor[], options: AllReduceOptions, call = 'allReduce', extra: readonly string[] = []): Job {
     this.checkOpen(call);
     const op = checkOptions(options, call, extra);
-    this.checkTensors(tensors, call);
+    checkTensors(tensors, this.devices, call);
     const first = tensors[0]!;
     return {
       id: this.engine.newJobId(),
@@ -537,72 +441,8 @@ export class World extends EventEmitter<WorldEvents> {
     };
   }
 
-  /** One open tensor per local device, in world.devices order, all of one dtype and length. */
-  private checkTensors(tensors: readonly Tensor[], call: string): void {
-    if (!Array.isArray(tensors) || tensors.length !== this.devices.length) {
-      throw new ArgumentError(
-        `${call} takes one tensor per local device: ${this.devices.length} expected, got ${Array.isArray(tensors) ? tensors.length : typeof tensors} ` +
-          `(upload one per device of world.devices, in that order)`,
-      );
-    }
-    tensors.forEach((t, i) => {
-      if (!(t instanceof Tensor)) throw new ArgumentError(`tensors[${i}] is not a Tensor: upload it with world.devices[${i}].upload(data)`);
-      if (t.closed) throw new ArgumentError(`tensors[${i}] is closed: upload it again with world.devices[${i}].upload(data)`);
-      if (t.device !== this.devices[i]) {
-        if (!this.devices.includes(t.device)) {
-          throw new ArgumentError(
-            `tensors[${i}] belongs to another world (it was uploaded to a device of a different simulate() call): ` +
-              `upload it with this world's world.devices[${i}].upload(data)`,
-          );
-        }
-        throw new ArgumentError(`tensors[${i}] lives on rank ${t.device.rank}, expected rank ${this.devices[i]!.rank}: pass one tensor per device, in world.devices order`);
-      }
-      const first = tensors[0]!;
-      if (t.dtype !== first.dtype || t.length !== first.length) {
-        throw new ArgumentError(`tensors[${i}] is ${t.dtype} x ${t.length} but tensors[0] is ${first.dtype} x ${first.length}: every rank's tensor must have the same dtype and length`);
-      }
-    });
-  }
-
   private checkOpen(call: string): void {
     if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
   }
 
-  private register(tensors: readonly Tensor[]): number[] {
-    const indices: number[] = [];
-    for (const t of tensors) {
-      let entry = this.registered.get(t);
-      if (entry === undefined) {
-        const created: Registration = { index: this.handles.queue.addBuffer(t.buffer), uses: 0 };
-        entry = created;
-        this.registered.set(t, created);
-        this.collected.register(t, created.index, created);
-        t.onClose(() => {
-          if (created.uses === 0) this.forget(t, created);
-        });
-      }
-      entry.uses++;
-      indices.push(entry.index);
-    }
-    return indices;
-  }
-
-  private unregister(tensors: readonly Tensor[]): void {
-    for (const t of tensors) {
-      const entry = this.registered.get(t);
-      if (entry !== undefined && --entry.uses === 0 && t.closed) this.forget(t, entry);
-    }
-  }
-
-  private forget(t: Tensor, entry: Registration): void {
-    if (this.registered.get(t) !== entry) return;
-    this.registered.delete(t);
-    this.collected.unregister(entry);
-    this.dropRegistration(entry.index);
-  }
-
-  /** The queue lets go of a buffer; after close() the queue has released them all. */
-  private dropRegistration(index: number): void {
-    if (this.closing === null) this.handles.queue.removeBuffer(index);
-  }
 }

@@ -10,6 +10,7 @@ import { CallCheck } from './call-check.js';
 import { checkOptions, checkTensors, type AllReduceOptions } from './arguments.js';
 import { Registrations } from './registrations.js';
 import { eachBucket$ } from './each.js';
+import { guarded } from './timings.js';
 
 export type { AllReduceOptions } from './arguments.js';
 
@@ -93,7 +94,7 @@ export class World extends EventEmitter<WorldEvents> {
     private readonly session: WorldSession | null = null,
   ) {
     super();
-    this.timings$ = fromEvent(this, 'timing') as Observable<StageTiming>;
+    this.timings$ = guarded(fromEvent(this, 'timing') as Observable<StageTiming>);
     this.registrations = new Registrations(handles.queue, () => this.closing !== null);
     // A failure poisons the devices' own streams (each all-reduce orders them after its last slice): every device
     // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { delay, filter, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
+import { delay, filter, map, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import {
   ArgumentError,
   ClosedError,
@@ -18,6 +18,7 @@ import {
   type PipelineSpec,
   type Slice,
   type RankLayout,
+  type StageTiming,
   type World,
 } from '../../src/index.js';
 import { dtypes, reduceOps, type BackendName, type NativeBuffer, type QueueProgress } from '../../src/native.js';
@@ -184,7 +185,43 @@ describe('all-reduce on the CPU backend', () => {
       await world.close();
     });
 
-    // (A timings$ subscriber that throws is RxJS's business: it reports the error asynchronously.)
+    it('a timings$ subscriber that throws, directly or through an operator, fails neither the all-reduce nor the process, and unsubscribing still detaches it', async () => {
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 512 });
+      const errors: unknown[][] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => errors.push(args);
+      try {
+        const direct = world.timings$.subscribe(() => {
+          throw new Error('subscriber bug');
+        });
+        const piped = world.timings$
+          .pipe(
+            map((t) => {
+              if (t.stage === 'collect') throw new Error('operator bug');
+              return t;
+            }),
+          )
+          .subscribe(() => undefined);
+        const counted: StageTiming[] = [];
+        const healthy = world.timings$.pipe(filter((t) => t.stage === 'add')).subscribe((t) => counted.push(t));
+        await checkAllReduce(world, 'float32', 'sum', 999);
+        // RxJS would rethrow them on a timer: give it one.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(counted.length).to.be.greaterThan(0);
+        // The piped chain ended with its operator's error; the other two still listen.
+        expect(world.listenerCount('timing')).to.equal(2);
+        for (const s of [direct, piped, healthy]) s.unsubscribe();
+        expect(world.listenerCount('timing')).to.equal(0);
+      } finally {
+        console.error = original;
+      }
+      const text = errors.map((e) => e.map(String).join(' '));
+      expect(text.some((t) => /a timings\$ subscriber threw: Error: subscriber bug/.test(t))).to.equal(true);
+      expect(text.some((t) => /timings\$ failed, with no error handler: Error: operator bug/.test(t))).to.equal(true);
+      await expectWithinBudget(world);
+      await world.close();
+    });
+
     it('a timing listener that throws neither fails the all-reduce nor unbalances the pools', async () => {
       const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 512 });
       const errors: unknown[] = [];

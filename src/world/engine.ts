@@ -96,7 +96,7 @@ export class Engine {
         error: (e: unknown) => {
           // A stage threw while enqueueing: the world fails, and every admitted slice still settles on the
           // records it got, so its slots come back once its work is over.
-          this.fail(e instanceof Error ? e : new FairringError(String(e)));
+          this.fail(this.pipelineError(e));
           this.settleStranded(true);
           this.chainDone = true;
           this.checkDrained();
@@ -111,6 +111,18 @@ export class Engine {
           this.checkDrained();
         },
       });
+  }
+
+  /**
+   * What the pipeline's chain threw. Stages throw StageErrors and the engine its own errors; anything else came
+   * from an operator of the user's between the stages, and becomes a StageError for the slice it was handling:
+   * the newest one in the pipeline (a synchronous chain handles a slice as it is admitted).
+   */
+  private pipelineError(e: unknown): Error {
+    if (e instanceof FairringError) return e;
+    const slice = this.inPipeline.at(-1);
+    if (slice === undefined) return e instanceof Error ? e : new FairringError(String(e));
+    return new StageError(null, `operator after ${slice.marks.at(-1)?.stage ?? 'admit'}`, slice.index, slice.job.id, e);
   }
 
   /** A new job id; jobs run in the order they are submitted. */

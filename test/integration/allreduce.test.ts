@@ -387,6 +387,29 @@ describe('all-reduce on the CPU backend', () => {
       return { name, padded: true, comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'], build: (ctx) => pipe(reduceScatter(ctx), op, collect(ctx), add(ctx), diffuse(ctx), allGather(ctx)) };
     }
 
+    it('an operator of the user\'s that throws fails the all-reduce with a StageError naming the slice and where, the thrown value as cause', async () => {
+      for (const thrown of [new Error('boom'), 'a string']) {
+        const world = await simulate({
+          machines: 2,
+          devicesPerMachine: 2,
+          sliceBytes: 64,
+          pipeline: spliced('throwing', map((s: Slice) => {
+            if (s.index === 1) throw thrown;
+            return s;
+          })),
+        });
+        const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(48).fill(1))));
+        const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+        expect(e).to.be.instanceOf(StageError);
+        const se = e as StageError;
+        expect([se.stage, se.slice, se.job, se.rank, se.code]).to.deep.equal(['operator after reduceScatter', 1, 0, null, 'ERR_FAIRRING_STAGE']);
+        expect(se.cause).to.equal(thrown);
+        expect(se.message).to.equal(`all-reduce #0 slice 1 failed in operator after reduceScatter: ${thrown instanceof Error ? thrown.message : thrown}`);
+        await world.close();
+        expect(world.memory().pools.inflight.inUse).to.equal(0);
+      }
+    });
+
     it('a pipeline that drops a slice fails with a ContractError when the next one comes out, and close() returns', async () => {
       const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline: spliced('dropping', filter((s) => s.index !== 1)) });
       const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(48).fill(1))));

@@ -1,6 +1,6 @@
 // The auto pipeline routes each all-reduce by topology and size, and every route gives the reference result.
 import { expect } from 'chai';
-import { autoPipeline, simulate, type StageTiming } from '../../src/index.js';
+import { ArgumentError, autoPipeline, simulate, type AutoOptions, type StageTiming } from '../../src/index.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 
 async function stagesOf(machines: number, devicesPerMachine: number, sizes: number[]): Promise<string[][]> {
@@ -49,7 +49,11 @@ describe('the auto pipeline (CPU backend)', () => {
     }
   });
 
-  it('refuses a negative threshold', () => {
-    expect(() => autoPipeline({ fairringMinBytes: -1 })).to.throw(RangeError, /fairringMinBytes/);
+  it('refuses a threshold that is not a byte count, and options it does not take, with ArgumentErrors', () => {
+    for (const bad of [-1, 1.5, Number.NaN, '4096' as unknown as number]) {
+      expect(() => autoPipeline({ fairringMinBytes: bad }), String(bad)).to.throw(ArgumentError, /fairringMinBytes must be a non-negative safe integer/);
+    }
+    expect(() => autoPipeline({ threshold: 5 } as unknown as AutoOptions)).to.throw(ArgumentError, /autoPipeline takes no option 'threshold' \(its only option is fairringMinBytes\)/);
+    expect(() => autoPipeline(null as unknown as AutoOptions)).to.throw(ArgumentError, /must be an object/);
   });
 });

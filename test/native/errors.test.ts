@@ -14,6 +14,15 @@ describe('argument errors', () => {
   });
   after(() => stream.close());
 
+  it('without an NVIDIA driver, says that the driver is missing, not that it is too old', function () {
+    const { cuda } = native.info();
+    // Only where the addon was built with CUDA and no driver is there to load (the development machine, CI).
+    if (!cuda.built || cuda.driverVersion !== 0) this.skip();
+    expect(cuda.deviceCount).to.equal(0);
+    expect(cuda.error).to.match(/^no NVIDIA driver found \(libcuda\.so\.1 is not there to load\): install the NVIDIA driver$/);
+    expect(() => new native.Device('cuda', 0)).to.throw(Error, /CUDA backend unavailable: no NVIDIA driver found/);
+  });
+
   it('rejects bad devices and buffers', () => {
     expect(() => new native.Device('tpu' as 'cpu', 0)).to.throw(TypeError, /backend must be 'cpu' or 'cuda'/);
     expect(() => new native.Device('cpu', -1)).to.throw(RangeError, /ordinal must be a non-negative safe integer/);

@@ -36,7 +36,7 @@ class CpuBackend final : public Backend {
   void* allocate(DeviceImpl&, size_t bytes, std::string* error) override {
     size_t rounded = ((bytes + 63) / 64) * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (p == nullptr) *error = "out of host memory allocating " + std::to_string(bytes) + " bytes";
+    if (p == nullptr) *error = "out of host memory";
     return p;
   }
   void release(DeviceImpl&, void* ptr) override { std::free(ptr); }

@@ -278,7 +278,17 @@ RuntimeInfo runtimeInfo() {
   if (e != cudaSuccess) {
     // Not a sticky error: clear it so that it does not surface from a later, unrelated call on this thread.
     cudaGetLastError();
-    info.error = std::string("no CUDA devices: ") + cudaGetErrorString(e);
+    // Without libcuda the runtime calls the missing driver too old, and reports version 0.
+    auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
+    if (e == cudaErrorInsufficientDriver && info.driverVersion == 0) {
+      info.error = "no NVIDIA driver found (libcuda.so.1 is not there to load): install the NVIDIA driver";
+    } else if (e == cudaErrorInsufficientDriver) {
+      info.error = "the NVIDIA driver supports CUDA " + version(info.driverVersion) + ", older than the CUDA " +
+                   version(info.runtimeVersion) + " runtime this addon was built with: update the driver, or rebuild " +
+                   "the addon with a toolkit the driver supports";
+    } else {
+      info.error = std::string("no CUDA devices: ") + cudaGetErrorString(e);
+    }
     return info;
   }
   info.deviceCount = count;

@@ -14,6 +14,7 @@ export const errorCodes = {
   ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice' },
   ClosedError: { code: 'ERR_FAIRRING_CLOSED', meaning: 'the world, device or tensor was closed (or the world failed earlier) and takes no more work' },
   MismatchError: { code: 'ERR_FAIRRING_MISMATCH', meaning: 'ranks of a job called an all-reduce with different lengths, dtypes or ops (connect() checks every call); the world failed' },
+  SetupError: { code: 'ERR_FAIRRING_SETUP', meaning: "a world's communicators could not be created (NCCL, Gloo or in-process init failed); what was made is released" },
   RendezvousTimeoutError: { code: 'ERR_FAIRRING_RENDEZVOUS_TIMEOUT', meaning: 'a rendezvous store operation (connect, get, wait, set, add) did not complete within its timeoutMs' },
 } as const;
 
@@ -96,6 +97,11 @@ export class TimeoutError extends FairringError {
 /** The world was closed, or failed earlier, so it takes no more work. */
 export class ClosedError extends FairringError {
   static override readonly code: FairringErrorCode = errorCodes.ClosedError.code;
+}
+
+/** A world's communicators could not be created; the native error is the cause. */
+export class SetupError extends FairringError {
+  static override readonly code: FairringErrorCode = errorCodes.SetupError.code;
 }
 
 /** A pipeline broke its contract: every admitted slice must come out of it once, in order. */

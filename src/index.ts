@@ -12,7 +12,7 @@ export { completion, Completions } from './engine/completion.js';
 export { Program, type Mark } from './runtime/program.js';
 export { SliceViews, globalRank, placeOf, type EngineContext, type Slice, type Job, type Topology, type RankLayout, type RankContext } from './engine/context.js';
 export { toPipelineSpec, type PipelineSpec, type PipelineOption } from './engine/pipeline.js';
-export { errorCodes, ArgumentError, ClosedError, ContractError, MismatchError, FairringError, RendezvousTimeoutError, LayoutError, StageError, TimeoutError, type StageName } from './errors.js';
+export { errorCodes, ArgumentError, ClosedError, ContractError, MismatchError, FairringError, RendezvousTimeoutError, LayoutError, SetupError, StageError, TimeoutError, type StageName } from './errors.js';
 export { stage, runStage, waitUnlessDone, type StageSpec } from './operators/stage.js';
 export { admit, type AdmitGate } from './operators/admit.js';
 export { finish, type FinishGate } from './operators/finish.js';

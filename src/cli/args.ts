@@ -10,6 +10,15 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** A parser of whole numbers from `lo` to `hi`. */
+export function intIn(lo: number, hi: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < lo || n > hi) throw new InvalidArgumentError(`Must be an integer from ${lo} to ${hi}.`);
+    return n;
+  };
+}
+
 export function nonNegativeInt(value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('Must be an integer, 0 or more.');

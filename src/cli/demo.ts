@@ -17,6 +17,10 @@ export interface DemoOptions {
   pipeline?: PipelineSpec;
 }
 
+/** The demo keeps buckets x elements float32 values per rank on the host: the command line's bounds. */
+export const MAX_DEMO_BUCKETS = 1024;
+export const MAX_DEMO_ELEMENTS = 1 << 24;
+
 export const demoDefaults = { machines: 2, devicesPerMachine: 4, buckets: 16, bucketElements: (1 << 18) + 3, sliceBytes: 256 << 10 } as const;
 
 export async function runDemo(options: DemoOptions = {}): Promise<void> {

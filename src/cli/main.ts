@@ -2,9 +2,10 @@
 // The fairring-rx command line. Exit status: 0 done (or help shown), 1 the command failed, 2 the command line
 // was wrong (commander has then written what was wrong to stderr).
 import { Command, CommanderError, Option } from 'commander';
-import { positiveInt, size } from './args.js';
+import { intIn, size } from './args.js';
+import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../world/simulate.js';
 import { addBenchCommand } from './bench/command.js';
-import { demoDefaults, runDemo } from './demo.js';
+import { MAX_DEMO_BUCKETS, MAX_DEMO_ELEMENTS, demoDefaults, runDemo } from './demo.js';
 import { info } from './info.js';
 import { addLaunchCommand } from './launch.js';
 import { pipelineNames, pipelines } from './tables.js';
@@ -36,12 +37,12 @@ program
 program
   .command('demo')
   .description('All-reduce a stream of buckets over simulated CPU ranks, verified against float64 host sums, with per-stage times.')
-  .option('--machines <n>', 'simulated machines', positiveInt, demoDefaults.machines)
-  .option('--devices <n>', 'simulated devices per machine', positiveInt, demoDefaults.devicesPerMachine)
-  .option('--buckets <n>', 'buckets submitted at once', positiveInt, demoDefaults.buckets)
-  .option('--elements <n>', 'float32 elements per bucket', positiveInt, demoDefaults.bucketElements)
+  .option('--machines <n>', 'simulated machines', intIn(1, MAX_MACHINES), demoDefaults.machines)
+  .option('--devices <n>', 'simulated devices per machine', intIn(1, MAX_DEVICES_PER_MACHINE), demoDefaults.devicesPerMachine)
+  .option('--buckets <n>', 'buckets submitted at once', intIn(1, MAX_DEMO_BUCKETS), demoDefaults.buckets)
+  .option('--elements <n>', 'float32 elements per bucket', intIn(1, MAX_DEMO_ELEMENTS), demoDefaults.bucketElements)
   .addOption(new Option('--slice-bytes <size>', 'slice size, such as 256KiB').argParser(size).default(demoDefaults.sliceBytes, '256KiB'))
-  .addOption(new Option('--pipeline <name>', 'pipeline (default: local on one machine, fairring otherwise)').choices(pipelineNames))
+  .addOption(new Option('--pipeline <name>', 'pipeline (default: auto)').choices(pipelineNames))
   .action(async (_flags: DemoFlags, command: Command) => {
     const f = command.opts<DemoFlags>();
     await runDemo({

@@ -11,7 +11,7 @@ import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime } from '../runtime/runtime.js';
 import type { RankCommName, RankLayout, Topology } from '../engine/context.js';
-import { ArgumentError, ClosedError, RendezvousTimeoutError } from '../errors.js';
+import { ArgumentError, ClosedError, FairringError, RendezvousTimeoutError, SetupError } from '../errors.js';
 import { computeLayout } from '../engine/layout.js';
 import { auto, nccl } from '../../pipelines/index.js';
 import { buildWorld, closeQuietly } from './build.js';
@@ -254,7 +254,12 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
       } else {
         id = await store.get(idKey, { timeoutMs: rendezvousMs });
       }
-      const made = await nativeRuntime.initComms(backend, id, group.members.length, [{ rank: me, device: nativeDevice }], commTimeout, group.members.length > 1 ? remote : undefined);
+      const made = await nativeRuntime
+        .initComms(backend, id, group.members.length, [{ rank: me, device: nativeDevice }], commTimeout, group.members.length > 1 ? remote : undefined)
+        .catch((e: unknown) => {
+          if (e instanceof FairringError) throw e;
+          throw new SetupError(`connect(): rank ${job.rank}'s ${family} communicator (${group.name}) could not be created: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        });
       comms.push(...made);
       perFamily[family] = made[0]!;
     }

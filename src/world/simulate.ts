@@ -6,7 +6,7 @@ import type { BackendName, NativeComm } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime, type Runtime } from '../runtime/runtime.js';
 import { globalRank, placeOf, type CommName, type RankLayout, type Topology } from '../engine/context.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, SetupError } from '../errors.js';
 import { computeLayout } from '../engine/layout.js';
 import { auto, fairring, local } from '../../pipelines/index.js';
 import { MAX_TIMEOUT_MS, allocationError, checkMemory, cudaDeviceCount, integerIn, show, worldOptionNames, worldSettings, type WorldOptions } from './options.js';
@@ -25,8 +25,8 @@ export interface SimulateOptions extends WorldOptions {
   scheduler?: SchedulerLike;
 }
 
-/** Largest machines, devicesPerMachine, and ranks one simulate() drives (each rank has 6 streams; on the CPU
- *  backend every stream is a thread). */
+/** Largest machines, devicesPerMachine, and ranks one simulate() drives (each rank has 6 streams and its
+ *  communicators). */
 export const MAX_MACHINES = 1024;
 export const MAX_DEVICES_PER_MACHINE = 256;
 export const MAX_SIMULATED_RANKS = 1024;
@@ -77,13 +77,11 @@ async function createComms(
   const results = await Promise.allSettled(
     families.flatMap((family) =>
       groupsOf(family).map(async (ranks) => {
-        const comms = await runtime.initComms(
-          backend,
-          runtime.uniqueId(backend),
-          ranks.length,
-          ranks.map((g, rank) => ({ rank, device: devices[g]!.native })),
-          timeoutMs,
-        );
+        const comms = await runtime
+          .initComms(backend, runtime.uniqueId(backend), ranks.length, ranks.map((g, rank) => ({ rank, device: devices[g]!.native })), timeoutMs)
+          .catch((e: unknown) => {
+            throw new SetupError(`simulate(): the ${family} communicator of global ranks ${ranks.join(', ')} could not be created: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          });
         comms.forEach((c, i) => {
           perRank[ranks[i]!]![family] = c;
           all.push(c);

@@ -34,6 +34,10 @@ describe('fairring-rx command line', () => {
     [['bench', '--pipelines', 'fairring', '--baseline', 'nccl'], /--baseline nccl is not among --pipelines fairring/],
     [['bench', '--frobnicate'], /unknown option '--frobnicate'/],
     [['demo', '--pipeline', 'ring'], /option '--pipeline <name>' argument 'ring' is invalid/],
+    [['demo', '--elements', '99999999999'], /option '--elements <n>' argument '99999999999' is invalid\. Must be an integer from 1 to 16777216/],
+    [['demo', '--buckets', '100000000'], /option '--buckets <n>' argument '100000000' is invalid\. Must be an integer from 1 to 1024/],
+    [['bench', '--machines', '5000'], /option '--machines <n>' argument '5000' is invalid\. Must be an integer from 1 to 1024/],
+    [['bench', '--devices', '0'], /option '--devices <n>' argument '0' is invalid\. Must be an integer from 1 to 256/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [[], /Usage: fairring-rx/],
   ];
@@ -55,12 +59,16 @@ describe('fairring-rx command line', () => {
   });
 
   for (const [machines, devices] of [['1', '2'], ['2', '1']] as const) {
-    it(`runs a small demo on ${machines} machine(s) x ${devices} device(s) as plain lines when piped: no progress bar`, () => {
+    it(`runs a small demo on ${machines} machine(s) x ${devices} device(s) as plain lines when piped: progress at each quarter, no bar`, () => {
       const r = cli('demo', '--machines', machines, '--devices', devices, '--buckets', '2', '--elements', '1000');
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stdout).not.to.include('\r');
       expect(r.stdout).not.to.include('\x1b');
-      expect(r.stdout).not.to.match(/slices\s*$/m);
+      expect(r.stdout).not.to.match(/\[[=\- ]+\]/);
+      const progress = r.stdout.split('\n').filter((l) => l.startsWith('progress: '));
+      expect(progress.at(-1)).to.match(/^progress: (\d+)\/\1 slices \(100%\)$/);
+      const percents = progress.map((l) => Number(/\((\d+)%\)/.exec(l)![1]));
+      expect(percents.every((p, i) => p % 25 === 0 && (i === 0 || p > percents[i - 1]!)), percents.join()).to.equal(true);
       expect(r.stdout).to.match(/^verified 2 buckets on 2 ranks: max abs error \d\.\d\de[-+]\d+ against float64 host sums$/m);
       expect(r.stderr).to.equal('');
     });

@@ -5,19 +5,20 @@ import { expect } from 'chai';
 import { ClosedError, StageError, TimeoutError, simulate, type World } from '../../src/index.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { randomArray } from '../helpers/data.js';
+import { describeBackends } from '../helpers/backends.js';
 import { lonely } from '../helpers/pipelines.js';
 
-const failures = [
+const failures: readonly { what: string; comm: 'reduceScatter' | 'allGather'; Error: typeof TimeoutError | typeof StageError; code: string; message: RegExp }[] = [
   // Rank 0 waits for a peer that never joins: the watchdog times the slice out and aborts the communicators.
   { what: 'a timeout', comm: 'reduceScatter', Error: TimeoutError, code: 'ERR_FAIRRING_TIMEOUT', message: /did not finish lonely on rank\(s\) 0 within 300 ms/ },
   // Rank 0's extra allReduce meets its peer's allGather: a mismatch fails the records and aborts the communicators.
   { what: 'an abort (communicator mismatch)', comm: 'allGather', Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*where rank 0 called allReduce/ },
-] as const;
+];
 
 const rejection = (p: Promise<unknown>): Promise<Error | null> => p.then(() => null, (e: Error) => e);
 const values = (a: HostArray): number[] => Array.from(a as Float32Array);
 
-describe('failures leave the devices usable [cpu]', () => {
+describeBackends('failures leave the devices usable', ({ backend, deviceCount }) => {
   let world: World | null = null;
   afterEach(async () => {
     await world?.close();
@@ -28,9 +29,12 @@ describe('failures leave the devices usable [cpu]', () => {
     [1, 2],
     [2, 2],
   ] as const) {
-    for (const f of failures) {
-      it(`${M} machine(s) x ${D} devices, after ${f.what}: idle tensors download unchanged, the failed all-reduce's tensors refuse, close() frees all`, async () => {
-        const w = (world = await simulate({ machines: M, devicesPerMachine: D, timeoutMs: 300, pipeline: lonely(f.comm) }));
+    // NCCL does not check that ranks call the same collective: a mismatch there is undefined behaviour, not a
+    // failure to recover from, so CUDA runs the timeout alone.
+    for (const f of failures.filter((x) => backend === 'cpu' || x.Error === TimeoutError)) {
+      it(`${M} machine(s) x ${D} devices, after ${f.what}: idle tensors download unchanged, the failed all-reduce's tensors refuse, close() frees all`, async function () {
+        if (M * D > deviceCount) this.skip();
+        const w = (world = await simulate({ backend, machines: M, devicesPerMachine: D, timeoutMs: 300, pipeline: lonely(f.comm) }));
         const n = 1000;
         const aData = w.devices.map(() => randomArray('float32', n));
         const bData = w.devices.map(() => randomArray('float32', n));

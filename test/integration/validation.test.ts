@@ -15,6 +15,7 @@ import {
   LayoutError,
   StageError,
   RendezvousTimeoutError,
+  SetupError,
   TimeoutError,
   native,
   nativeRuntime,
@@ -38,6 +39,15 @@ function threads(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The thread count once the process-wide threads a world starts on first use (the CPU executor) are up: what a
+ * failed build must come back to.
+ */
+async function baselineThreads(): Promise<number | null> {
+  await (await simulate({ machines: 1, devicesPerMachine: 1 })).close();
+  return threads();
 }
 
 /** Waits (up to 2 s) for the thread count to come back to at most `baseline`, and returns it. */
@@ -65,7 +75,7 @@ async function caught(run: () => unknown): Promise<Error> {
  * thread left running (nothing was allocated: there is no world whose memory() could be read).
  */
 async function refused(options: unknown, Class: typeof FairringError, ...patterns: RegExp[]): Promise<Error> {
-  const before = threads();
+  const before = await baselineThreads();
   const t0 = performance.now();
   const e = await caught(() => simulate(options as SimulateOptions));
   expect(performance.now() - t0, 'rejected fast').to.be.below(1000);
@@ -92,7 +102,7 @@ describe('validation, error codes and close paths [cpu]', () => {
 
   describe('errors', () => {
     it('every error class has a stable code from the one table, and keeps its fields', () => {
-      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError, MismatchError, RendezvousTimeoutError };
+      const classes = { FairringError, ArgumentError, LayoutError, StageError, TimeoutError, ContractError, ClosedError, MismatchError, SetupError, RendezvousTimeoutError };
       expect(Object.keys(errorCodes).sort()).to.deep.equal(Object.keys(classes).sort());
       expect(Object.values(errorCodes).map((e) => e.code)).to.deep.equal([
         'ERR_FAIRRING',
@@ -103,6 +113,7 @@ describe('validation, error codes and close paths [cpu]', () => {
         'ERR_FAIRRING_CONTRACT',
         'ERR_FAIRRING_CLOSED',
         'ERR_FAIRRING_MISMATCH',
+        'ERR_FAIRRING_SETUP',
         'ERR_FAIRRING_RENDEZVOUS_TIMEOUT',
       ]);
       for (const [name, Class] of Object.entries(classes)) {
@@ -225,7 +236,7 @@ describe('validation, error codes and close paths [cpu]', () => {
       lateOom.Buffer = function (device: NativeDevice, bytes: number) {
         return new nativeRuntime.Buffer(device, ++buffers === 4 ? 2 ** 50 : bytes);
       } as unknown as Runtime['Buffer'];
-      const before = threads();
+      const before = await baselineThreads();
       const t0 = performance.now();
       const e = await caught(() => simulate({ ...base, runtime: lateOom }));
       expect(performance.now() - t0).to.be.below(2000);
@@ -240,7 +251,9 @@ describe('validation, error codes and close paths [cpu]', () => {
       const commsFail = Object.create(nativeRuntime) as Runtime;
       commsFail.initComms = (...args) => (++groups === 3 ? Promise.reject(new Error('communicator refused (test)')) : nativeRuntime.initComms(...args));
       const e2 = await caught(() => simulate({ ...base, runtime: commsFail }));
-      expect(e2.message).to.equal('communicator refused (test)');
+      expect(e2).to.be.instanceOf(SetupError).with.property('code', 'ERR_FAIRRING_SETUP');
+      expect(e2.message).to.match(/^simulate\(\): the \w+ communicator of global ranks [\d, ]+ could not be created: communicator refused \(test\)$/);
+      expect((e2.cause as Error).message).to.equal('communicator refused (test)');
       expect(await threadsSettle(before), 'threads after initComms failed').to.be.at.most(before!);
 
       // The same world still builds afterwards, and a process whose simulate() failed exits by itself.

@@ -1,7 +1,8 @@
 // The `bench` command: its options (each value checked as it is parsed, against the shared tables), then
 // measure, print the table, and write the JSON and trace files when asked.
 import { Option, type Command } from 'commander';
-import { nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
+import { intIn, nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
+import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../../world/simulate.js';
 import { backends, dtypes, pipelineNames, reduceOps } from '../tables.js';
 import { writeTrace, type TracedTiming } from '../trace.js';
 import { measure } from './measure.js';
@@ -17,8 +18,8 @@ export function addBenchCommand(program: Command): void {
         'busbw, and with --timings the busiest stage; runs interleaved across pipelines, median and min–max.',
     )
     .addOption(new Option('--backend <name>', 'device backend').choices(backends).default('cpu'))
-    .option('--machines <n>', 'machines, simulated in this process', positiveInt, 1)
-    .option('--devices <n>', 'devices per machine', positiveInt, 2)
+    .option('--machines <n>', 'machines, simulated in this process', intIn(1, MAX_MACHINES), 1)
+    .option('--devices <n>', 'devices per machine', intIn(1, MAX_DEVICES_PER_MACHINE), 2)
     .addOption(
       new Option('--connect', 'join the job fairring-rx launch (or torchrun, mpirun, srun) started, one rank per process; rank 0 reports the slowest rank of every run')
         .conflicts(['machines', 'devices']),

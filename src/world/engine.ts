@@ -153,7 +153,7 @@ export class Engine {
   /** Throws the ClosedError a job submitted now would get, if the engine takes no more jobs. */
   checkAccepting(): void {
     if (this.failure) throw new ClosedError(`the world failed earlier: ${this.failure.message}`, { cause: this.failure });
-    if (this.closed) throw new ClosedError('the world is closed');
+    if (this.closed) throw new ClosedError('the world was closed (world.close()) before this all-reduce started: create a new world to run it');
   }
 
   submit(job: Job, listener: Listener): void {

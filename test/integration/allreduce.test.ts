@@ -148,7 +148,9 @@ describe('all-reduce on the CPU backend', () => {
       const stages = [...new Set(timings.map((t) => t.stage))];
       expect(stages).to.deep.equal(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish']);
       expect(timings.filter((t) => t.stage === 'collect').map((t) => t.rank).sort()).to.deep.equal([0, 1, 2, 3]);
-      for (const t of timings) expect(t.ms).to.be.at.least(0);
+      // CPU: the executor's clock between a stage's records, finite and far below the test's own time.
+      for (const t of timings) expect(t.ms, `${t.stage} on rank ${t.rank}`).to.be.a('number').within(0, 5000);
+      expect(timings.filter((t) => t.ms > 0).length, 'timings that measured something').to.be.greaterThan(timings.length / 2);
       expect(timings.find((t) => t.stage === 'reduceScatter')!.bytes).to.equal((4096 + 4) * 4);
       expect(timings.find((t) => t.stage === 'admit')!.bytes).to.equal(3 * 4);
       const before = timings.length;

@@ -337,6 +337,21 @@ describe('validation, error codes and close paths [cpu]', () => {
     expect((await caught(() => a.allReduce([ta[1]!, ta[0]!]))).message).to.match(/tensors\[0\] lives on rank 1, expected rank 0: pass one tensor per device, in world.devices order/);
   });
 
+  it('all-reduces still waiting behind an earlier one on the same tensors when close() is called reject with a ClosedError; the running one completes', async () => {
+    const w = await simulate({ machines: 2, devicesPerMachine: 1 });
+    const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array(1 << 16).fill(1))));
+    const first = w.allReduce(ts);
+    const queued = [1, 2, 3].map(() => caught(() => w.allReduce(ts)));
+    const closed = w.close();
+    await first;
+    for (const e of await Promise.all(queued)) {
+      expect(e).to.be.instanceOf(ClosedError).with.property('code', 'ERR_FAIRRING_CLOSED');
+      expect(e.message).to.equal('the world was closed (world.close()) before this all-reduce started: create a new world to run it');
+    }
+    await closed;
+    expect(w.memory().pools.inflight.inUse).to.equal(0);
+  });
+
   it('work after close() is rejected with a ClosedError, not the addon TypeError', async () => {
     const w = await simulate({ machines: 1, devicesPerMachine: 2 });
     const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([1, 2]))));

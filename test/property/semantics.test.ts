@@ -3,13 +3,13 @@
 // every rank's result bitwise identical to rank 0's.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { dtypes, fairring, local, nccl, reduceOps, simulate, type DType, type ReduceOp, type World } from '../../src/index.js';
+import { auto, dtypes, fairring, local, nccl, reduceOps, simulate, type DType, type ReduceOp, type World } from '../../src/index.js';
 import type { PipelineOption } from '../../src/engine/pipeline.js';
 import { elementSize, hostArray, isFloat, readNumber, writeNumber, type HostArray } from '../../src/runtime/dtype.js';
 import { describeBackends } from '../helpers/backends.js';
 import { bytesOf, combineInt, contributions, maxOf, minOf } from '../helpers/data.js';
 
-const pipelines: Record<string, PipelineOption> = { fairring, local, nccl };
+const pipelines: Record<string, PipelineOption> = { auto, fairring, local, nccl };
 
 /** Largest finite value, smallest normal and mantissa bits of each float dtype. */
 const floats: Record<string, { max: number; minNormal: number; bits: number }> = {
@@ -152,7 +152,7 @@ describeBackends('reduction semantics', ({ backend, deviceCount }) => {
 
   async function run(c: Case): Promise<void> {
     const inputs = inputsOf(c);
-    const names = ['fairring', 'nccl', ...(c.machines === 1 ? ['local'] : [])];
+    const names = ['auto', 'fairring', 'nccl', ...(c.machines === 1 ? ['local'] : [])];
     for (const name of names) {
       const w = await world(c.machines, c.devices, name);
       const opts = c.dtype === 'float16' || c.dtype === 'bfloat16' ? { dtype: c.dtype } : {};

@@ -54,7 +54,7 @@ export class Engine {
   private readonly subscription: Subscription;
   private readonly drained: Promise<void>;
   private markDrained!: () => void;
-  /** Admitted slices not yet settled, in admission order (settled ones leave lazily from the front). */
+  /** Admitted slices not yet settled, in admission order (settled ones leave from the front as they settle). */
   private readonly live: Slice[] = [];
   private liveHead = 0;
   private liveCount = 0;
@@ -327,6 +327,9 @@ export class Engine {
     if (slice.state === 'settled') return;
     slice.state = 'settled';
     this.liveCount--;
+    // Settled slices leave the front of `live` now, not only when the watchdog next looks (timeoutMs later):
+    // until then they would keep their jobs, and everything the callers hung on them, alive.
+    this.oldest();
     this.releaseSlots(slice);
     this.emitTimings(slice, error === null);
     slice.job.live--;

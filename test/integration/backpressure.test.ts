@@ -1,6 +1,8 @@
 // The in-flight bound binds: however many buckets are submitted, at most `parallelism` slices hold slots at
 // once; the bound reaches a producer through allReduceEach$, which pulls a bucket only when it can be admitted.
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import { simulate, type Tensor, type World } from '../../src/index.js';
 import { randomArray, reference, expectClose } from '../helpers/data.js';
@@ -100,6 +102,31 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
       expect(maxAhead).to.be.at.most(2 + 1);
       expect(world.memory().pools.inflight.highWater).to.be.at.most(2);
       await expectReduced(world, tensors, inputs, n);
+    } finally {
+      await world.close();
+    }
+  });
+});
+
+describe('memory of finished all-reduces (CPU backend)', () => {
+  it('keeps nothing of a finished all-reduce alive until the watchdog next looks (timeoutMs later): the heap stays flat', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // The default timeoutMs (2 minutes): the engine's watchdog does not look at the settled slices meanwhile.
+    const world = await simulate({ machines: 1, devicesPerMachine: 1 });
+    try {
+      const { tensors } = await buckets(world, 64, 64);
+      const rounds = async (n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) await Promise.all(tensors.map((t) => world.allReduce(t)));
+      };
+      await rounds(20);
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      await rounds(100);
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      // 6,400 slices: keeping each settled slice with its job until the watchdog fired grew the heap by ~10 MB.
+      expect(grown, `heap growth over 6400 finished slices, bytes`).to.be.below(3 << 20);
     } finally {
       await world.close();
     }

@@ -1,6 +1,8 @@
 #include "executor.h"
 
 #include <condition_variable>
+#include <exception>
+#include <string>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -27,10 +29,18 @@ constexpr auto kPoll = std::chrono::milliseconds(10);
 // Never destroyed: a process that exits without environment cleanup must not join or destroy a running thread.
 State& g_state = *new State();
 
-// Runs s's steps until one waits or none is left. Returns whether any step finished or got further.
-bool drain(StreamImpl& s) {
+// Steps one stream runs in a row before the others get their turn: a stream JS keeps busy must not hold up the
+// rest (a peer rank's part of a collective, a download, another stage).
+constexpr int kTurn = 8;
+
+// Executor thread only: set while it looks at the waiting steps once more after a pass in which nothing moved.
+bool g_quiet = false;
+
+// Runs up to `turn` of s's steps, stopping at one that waits. Returns whether any step finished or got further.
+// A step that throws fails its stream instead of the process.
+bool drain(StreamImpl& s, int turn) {
   bool progress = false;
-  for (;;) {
+  for (int n = 0; n < turn; n++) {
     Step* head;
     {
       std::lock_guard<std::mutex> lock(g_state.m);
@@ -38,7 +48,13 @@ bool drain(StreamImpl& s) {
       // A deque's elements stay where they are while others are appended.
       head = &s.steps.front();
     }
-    StepResult r = (*head)(s);
+    StepResult r;
+    try {
+      r = (*head)(s);
+    } catch (const std::exception& e) {
+      if (s.error.empty()) s.error = std::string("step failed: ") + e.what();
+      r = StepResult::Done;
+    }
     if (r != StepResult::Done) return progress || r == StepResult::Advanced;
     progress = true;
     // Destroyed outside the lock: a step's captures may release memory.
@@ -49,6 +65,21 @@ bool drain(StreamImpl& s) {
       s.steps.pop_front();
     }
   }
+  return progress;
+}
+
+// One pass over the streams with steps, each taking its turn. Returns whether anything moved, including posts
+// and kicks that came meanwhile.
+bool pass(std::vector<std::shared_ptr<StreamImpl>>& streams) {
+  {
+    std::lock_guard<std::mutex> lock(g_state.m);
+    streams = g_state.active;
+    g_state.moved = false;
+  }
+  bool progress = false;
+  for (auto& s : streams) progress = drain(*s, kTurn) || progress;
+  std::lock_guard<std::mutex> lock(g_state.m);
+  return progress || g_state.moved;
 }
 
 void run() {
@@ -74,14 +105,17 @@ void run() {
         g_state.sleeping = false;
       }
       if (g_state.stop) return;
-      g_state.moved = false;
-      streams = g_state.active;
     }
-    // Passes until nothing moves: a finished step may unblock one of a stream looked at earlier.
-    bool progress = true;
-    while (progress) {
-      progress = false;
-      for (auto& s : streams) progress = drain(*s) || progress;
+    // Passes until nothing moves (a finished step may unblock a stream looked at earlier, and streams posted to
+    // meanwhile join the next pass); then one more, in which waits past their deadline may give up.
+    while (pass(streams)) {
+    }
+    g_quiet = true;
+    bool gaveUp = pass(streams);
+    g_quiet = false;
+    if (gaveUp) {
+      std::lock_guard<std::mutex> lock(g_state.m);
+      g_state.moved = true;
     }
     streams.clear();
   }
@@ -92,6 +126,8 @@ void wake() {
 }
 
 }  // namespace
+
+bool quiet() { return g_quiet; }
 
 void post(const std::shared_ptr<StreamImpl>& s, Step step) {
   bool notify;

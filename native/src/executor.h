@@ -1,7 +1,7 @@
 // The CPU executor: one thread runs the steps of every CPU stream of the process. Each stream is a FIFO; the
-// executor runs a stream's head step until it is done or reports that it waits (for a record of another stream,
-// for a peer rank of an in-process communicator), goes on with the other streams, and comes back once something
-// has moved. An in-process collective completes when its last rank arrives, so no thread is woken per rank or
+// executor runs a stream's head steps until one reports that it waits (for a record of another stream, for a
+// peer rank of an in-process communicator) or the stream's turn is over, goes on with the other streams, and
+// comes back once something has moved. An in-process collective completes when its last rank arrives, so no thread is woken per rank or
 // per stream: JS wakes the executor at most once per submit, and only when it sleeps.
 #pragma once
 
@@ -16,6 +16,11 @@ void post(const std::shared_ptr<StreamImpl>& s, Step step);
 
 // Something a waiting step looks at changed off the executor thread (a communicator aborted): look again now.
 void kick();
+
+// On the executor thread: whether it is looking at the waiting steps once more after a pass in which nothing
+// moved. A wait past its deadline then is a real timeout, not time the executor spent on other streams' work;
+// waits check their deadline only then (or once a second timeout has passed, whatever the executor does).
+bool quiet();
 
 // Environment shutdown: stops the thread after its current step and drops the steps not yet run.
 void shutdown();

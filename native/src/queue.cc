@@ -601,9 +601,7 @@ void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
     }
   }
   for (size_t i = 0; i < parts.size(); i++) {
-    auto shared = std::make_shared<Program>(std::move(parts[i]));
-    owners[i]->stream->enqueueStep(
-        [gen, shared, at = ProgramCursor()](StreamImpl&) mutable { return runProgram(*shared, at, cpuBackend()); });
+    owners[i]->stream->enqueueStep(ProgramStep{gen, std::make_shared<Program>(std::move(parts[i])), ProgramCursor()});
   }
 }
 

@@ -126,6 +126,15 @@ struct ProgramCursor {
   GroupProgress group;  // of the group op the cursor is at
 };
 
+// A CPU stream's part of a program, as an executor step. Members go in reverse order: the cursor (whose group
+// progress joins a Gloo group's thread) before the program and the generation its pointers live in.
+struct ProgramStep {
+  std::shared_ptr<Generation> gen;
+  std::shared_ptr<Program> program;
+  ProgramCursor at;
+  StepResult operator()(StreamImpl&);
+};
+
 // Runs a program from the cursor on the thread that issues its streams' work: the CPU executor (the ops of one
 // stream) or the CUDA issuer (all ops, always to the end). Unless Done, it stopped at an op that waits (a record
 // of another stream not reached yet, a peer rank): call it again with the same cursor.

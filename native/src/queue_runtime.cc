@@ -74,6 +74,8 @@ bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) 
 
 }  // namespace
 
+StepResult ProgramStep::operator()(StreamImpl&) { return runProgram(*program, at, cpuBackend()); }
+
 StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend) {
   const uint64_t fromIteration = at.iteration, fromGroup = at.group.mark();
   const size_t fromOp = at.op;

@@ -209,6 +209,51 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         ranks.forEach((r) => r.stream.close());
       });
 
+      it('a stream kept busy holds up neither another stream nor a collective whose peer comes while it runs', async () => {
+        const ranks = await pair(300);
+        const device = ranks[0]!.device;
+        const busy = new native.Stream(device);
+        const big = 1 << 22;
+        const from = new native.Buffer(device, big);
+        const to = new native.Buffer(device, big);
+        // JS keeps two batches of copies in flight on `busy` for as long as the test runs.
+        let feeding = true;
+        const batch = async (): Promise<void> => {
+          while (feeding) {
+            const done = new native.Event(device);
+            for (let i = 0; i < 8; i++) busy.copy(to, 0, from, 0, big);
+            busy.record(done);
+            await done.completion();
+          }
+        };
+        const feeders = [batch(), batch()];
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          // Another stream of the same device: done within a turn, not when the feeding stops.
+          const t0 = performance.now();
+          const quick = new native.Event(device);
+          const other = new native.Stream(device);
+          other.record(quick);
+          await quick.completion();
+          expect(performance.now() - t0, 'ms for a record on another stream').to.be.below(250);
+          // A collective whose peer arrives 40 ms later, while the executor is busy: no timeout (300 ms).
+          const values = [randomArray('float32', 5), randomArray('float32', 5)] as Float32Array[];
+          const bufs = ranks.map((r, i) => upload(r.stream, r.device, values[i]!));
+          native.group([allReduce(ranks[0]!, bufs[0]!, 5)]);
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          native.group([allReduce(ranks[1]!, bufs[1]!, 5)]);
+          const outs = (await Promise.all(ranks.map((r, i) => download(r.stream, r.device, bufs[i]!, 'float32')))) as Float32Array[];
+          const expected = Array.from(values[0]!, (v, i) => Math.fround(v + values[1]![i]!));
+          for (const o of outs) expect(Array.from(o)).to.deep.equal(expected);
+          other.close();
+        } finally {
+          feeding = false;
+          await Promise.all(feeders);
+          busy.close();
+          ranks.forEach((r) => r.stream.close());
+        }
+      });
+
       it('times out a collective whose peer never arrives, naming the missing rank', async () => {
         const ranks = await pair(300);
         const buf = new native.Buffer(ranks[0]!.device, 16);

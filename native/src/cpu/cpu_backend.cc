@@ -31,6 +31,18 @@ T fromDouble(double v) {
   }
 }
 
+class CpuBackend;
+
+// One stream's part of a group, as an executor step. Members go in reverse order: the progress (which joins a
+// Gloo group's thread) before the items and what they point into.
+struct GroupStep {
+  CpuBackend* backend;
+  KeepAlive keep;
+  std::vector<CollItem> part;
+  GroupProgress progress;
+  StepResult operator()(StreamImpl&);
+};
+
 class CpuBackend final : public Backend {
  public:
   void* allocate(DeviceImpl&, size_t bytes, std::string* error) override {
@@ -108,11 +120,7 @@ class CpuBackend final : public Backend {
       list.push_back(it);
     }
     for (StreamImpl* s : order) {
-      s->enqueueStep([this, keep, part = std::move(perStream[s]), progress = GroupProgress()](StreamImpl&) mutable {
-        uint64_t from = progress.mark();
-        if (stepGroup(part.data(), part.size(), progress)) return StepResult::Done;
-        return progress.mark() != from ? StepResult::Advanced : StepResult::Waiting;
-      });
+      s->enqueueStep(GroupStep{this, keep, std::move(perStream[s]), GroupProgress()});
     }
   }
 
@@ -124,6 +132,12 @@ class CpuBackend final : public Backend {
     return true;
   }
 };
+
+StepResult GroupStep::operator()(StreamImpl&) {
+  uint64_t from = progress.mark();
+  if (backend->stepGroup(part.data(), part.size(), progress)) return StepResult::Done;
+  return progress.mark() != from ? StepResult::Advanced : StepResult::Waiting;
+}
 
 }  // namespace
 }  // namespace fr::cpu

@@ -68,6 +68,12 @@ struct CommGroup {
 
  private:
   void complete(std::unique_lock<std::mutex>& lock, Round& round, uint64_t s);
+  // Whether the wait p is in has run out: past its deadline while the executor found nothing else to do (time
+  // it spent on other streams' work does not count), or past a second timeout whatever it did.
+  bool timedOut(const GroupProgress& p) const {
+    auto now = Clock::now();
+    return now >= p.deadline && (executor::quiet() || now >= p.deadline + std::chrono::milliseconds(timeoutMs));
+  }
   // Starts the wait of the item p is at.
   void startWait(GroupProgress& p) const {
     if (p.waiting) return;
@@ -190,7 +196,7 @@ bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, St
   }
   // Until the last rank arrives, leaving is safe: a rank that arrives after the comm broke returns at the check
   // on entry, before the round looks at anyone's items.
-  if (broken.empty() && Clock::now() >= p.deadline) {
+  if (broken.empty() && timedOut(p)) {
     breakWith(std::string(collKindName(it.kind)) + " #" + std::to_string(p.round) + " timed out after " +
               std::to_string(timeoutMs) + " ms waiting for ranks [" + missingRanks(round.items) + "]");
   }
@@ -261,7 +267,7 @@ bool CommGroup::tryReceive(int rank, const CollItem& it, GroupProgress& p, Statu
   startWait(p);
   auto& channel = channels[{it.peer, rank}];
   if (broken.empty() && channel.empty()) {
-    if (Clock::now() < p.deadline) return false;
+    if (!timedOut(p)) return false;
     breakWith("recv from rank " + std::to_string(it.peer) + " on rank " + std::to_string(rank) + " timed out after " +
               std::to_string(timeoutMs) + " ms");
   }
@@ -293,7 +299,7 @@ bool CommGroup::tryConsumed(int rank, const CollItem& it, const std::shared_ptr<
     return true;
   }
   if (broken.empty()) {
-    if (Clock::now() < p.deadline) return false;
+    if (!timedOut(p)) return false;
     breakWith("send from rank " + std::to_string(rank) + " to rank " + std::to_string(it.peer) + " timed out after " +
               std::to_string(timeoutMs) + " ms");
   }

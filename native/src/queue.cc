@@ -554,6 +554,7 @@ void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
   if (core_->kind == BackendKind::Cuda) {
     auto shared = std::make_shared<Program>(std::move(program));
     issuer::post([gen, shared] {
+      // Always Done on CUDA: every record a wait names was issued before it, on this thread.
       ProgramCursor at;
       runProgram(*shared, at, *cudaBackend());
     });

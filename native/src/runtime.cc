@@ -179,6 +179,7 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
   if (s->device->kind == BackendKind::Cpu) {
     s->enqueueStep(step);
   } else {
+    // Always Done on CUDA: the issuer issued the record before this task.
     s->enqueue([step](StreamImpl& st) { step(st); });
   }
 }

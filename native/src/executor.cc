@@ -110,6 +110,11 @@ void run() {
     // meanwhile join the next pass); then one more, in which waits past their deadline may give up.
     while (pass(streams)) {
     }
+    {
+      // Work posted since that pass is looked at first, in ordinary passes.
+      std::lock_guard<std::mutex> lock(g_state.m);
+      if (g_state.moved) continue;
+    }
     g_quiet = true;
     bool gaveUp = pass(streams);
     g_quiet = false;

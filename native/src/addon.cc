@@ -1,5 +1,5 @@
 // Module registration, per-environment state and shutdown. One Node environment per process drives the
-// runtime: its worker threads and watcher are process-wide.
+// runtime: its threads (the CPU executor, the CUDA issuer, the watcher) are process-wide.
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -108,7 +108,7 @@ Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Communicators are aborted first so that a CPU worker or the issuer blocked in a collective returns.
+// Communicators are aborted first so that a Gloo group's thread or the issuer blocked in a collective returns.
 void Shutdown(void*) {
   g_shuttingDown = true;
   abortAllComms();

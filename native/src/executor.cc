@@ -1,10 +1,10 @@
 #include "executor.h"
 
 #include <condition_variable>
-#include <exception>
-#include <string>
 #include <deque>
+#include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -126,7 +126,7 @@ void run() {
   }
 }
 
-void wake() {
+void startThread() {
   if (!g_state.thread.joinable()) g_state.thread = std::thread(run);
 }
 
@@ -146,7 +146,7 @@ void post(const std::shared_ptr<StreamImpl>& s, Step step) {
     }
     g_state.moved = true;
     notify = g_state.sleeping;
-    wake();
+    startThread();
   }
   if (notify) g_state.cv.notify_one();
 }

@@ -1,8 +1,8 @@
 // The CPU executor: one thread runs the steps of every CPU stream of the process. Each stream is a FIFO; the
 // executor runs a stream's head steps until one reports that it waits (for a record of another stream, for a
 // peer rank of an in-process communicator) or the stream's turn is over, goes on with the other streams, and
-// comes back once something has moved. An in-process collective completes when its last rank arrives, so no thread is woken per rank or
-// per stream: JS wakes the executor at most once per submit, and only when it sleeps.
+// comes back once something has moved. An in-process collective completes when its last rank arrives, so no
+// thread is woken per rank or per stream: JS wakes the executor at most once per submit, and only when it sleeps.
 #pragma once
 
 #include <memory>

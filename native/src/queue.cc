@@ -1,6 +1,6 @@
 // The Queue handle: streams, communicators and buffers registered under small integers, and packed programs
-// (src/native.ts documents the layout) checked as a whole on the JS thread, then issued with one task per
-// stream touched (CPU workers) or one issuer task (CUDA). Completions come back in bulk through onProgress.
+// (src/native.ts documents the layout) checked as a whole on the JS thread, then issued with one executor step
+// per stream touched (CPU) or one issuer task (CUDA). Completions come back in bulk through onProgress.
 #include <cinttypes>
 #include <cstdio>
 

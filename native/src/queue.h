@@ -1,5 +1,5 @@
 // The runtime side of Queue handles (queue.cc): per-stream record state, parsed programs and their execution
-// on the CPU stream workers or the CUDA issuer, and the harvest of completed records that the watcher thread
+// on the CPU executor or the CUDA issuer, and the harvest of completed records that the watcher thread
 // turns into bulk progress reports.
 #pragma once
 
@@ -20,7 +20,7 @@ struct QueueRecord {
   uint64_t seq = 0;
   uint64_t startSeq = 0;   // timing end: its start
   void* event = nullptr;   // CUDA: from the stream's pool
-  double cpuMs = 0;        // CPU: steady clock when the worker reached the record
+  double cpuMs = 0;        // CPU: steady clock when the executor reached the record
   uint8_t mode = 0;        // 0 plain, 1 timing start, 2 timing end
 };
 

@@ -1,9 +1,10 @@
 // The backend-neutral device runtime: devices, memory, streams (on the CPU, steps run by the process-wide CPU
-// executor; on CUDA, work goes to the process-wide issuer thread), events, host copies and the backend interface both the CPU and the
-// CUDA backends implement. Nothing here touches Node-API.
+// executor; on CUDA, work goes to the process-wide issuer thread), events, host copies and the backend
+// interface both the CPU and the CUDA backends implement. Nothing here touches Node-API.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -28,7 +28,7 @@ bool parseRedOp(const std::string& s, RedOp* out);
 const char* dtypeName(DType t);
 const char* backendName(BackendKind k);
 
-// Result of one enqueued operation as the worker saw it: empty message means success.
+// Result of one enqueued operation as the thread running it saw it: empty message means success.
 struct Status {
   std::string error;
   bool ok() const { return error.empty(); }
@@ -36,8 +36,8 @@ struct Status {
   static Status Fail(std::string message) { return Status{std::move(message)}; }
 };
 
-// Set once when the Node environment shuts down: every wait in the runtime checks it so that worker threads
-// can be joined instead of blocking process exit.
+// Set once when the Node environment shuts down: every wait in the runtime checks it so that the runtime's
+// threads can be joined instead of blocking process exit.
 extern std::atomic<bool> g_shuttingDown;
 
 // NCCL calls in progress on any thread (a group being issued, communicators being made). Aborting a blocking
@@ -93,7 +93,7 @@ struct EventImpl {
 
   std::mutex m;
   uint64_t enqueued = 0;   // records handed to a stream (JS thread)
-  uint64_t issued = 0;     // records the stream worker has reached
+  uint64_t issued = 0;     // records the thread running the stream has reached
   uint64_t completed = 0;  // records known complete (CPU: at issue; CUDA: observed by the watcher)
   std::string error;       // error carried by the latest issued record
   double cpuTimeMs = 0;    // CPU backend: steady clock at completion

@@ -205,7 +205,7 @@ Napi::Value Stream::Wait(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Queued work still runs; the worker exits after it.
+// Queued work still runs.
 Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
   if (impl_) {
     impl_->close();

@@ -1,5 +1,5 @@
 // Communicators across processes for the CPU backend, over Gloo's TCP transport through the optional plugin
-// (gloo/plugin_api.h). A rank's part of a group runs on its stream's worker: point-to-point items as Gloo
+// (gloo/plugin_api.h). A rank's part of a group runs on a thread of its own while its executor step waits: point-to-point items as Gloo
 // transfers, collectives as transfers plus a local reduction in rank order, so results match the in-process
 // communicators bit for bit.
 #pragma once

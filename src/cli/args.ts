@@ -4,8 +4,13 @@ import { InvalidArgumentError } from 'commander';
 
 const units: Readonly<Record<string, number>> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 };
 
+/** The value as a whole number (decimal digits only), NaN otherwise. */
+function whole(value: string): number {
+  return /^\d+$/.test(value) ? Number(value) : NaN;
+}
+
 export function positiveInt(value: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  const n = whole(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('Must be a positive integer.');
   return n;
 }
@@ -13,14 +18,14 @@ export function positiveInt(value: string): number {
 /** A parser of whole numbers from `lo` to `hi`. */
 export function intIn(lo: number, hi: number): (value: string) => number {
   return (value) => {
-    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    const n = whole(value);
     if (!Number.isSafeInteger(n) || n < lo || n > hi) throw new InvalidArgumentError(`Must be an integer from ${lo} to ${hi}.`);
     return n;
   };
 }
 
 export function nonNegativeInt(value: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  const n = whole(value);
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('Must be an integer, 0 or more.');
   return n;
 }

@@ -2,7 +2,7 @@
 // allocates the layout's slots, registers every stream, buffer and communicator with the world's Queue once,
 // and wires the engine to them.
 import type { SchedulerLike } from 'rxjs';
-import type { BackendName, NativeBuffer, NativeComm, NativeStream } from '../native.js';
+import type { BackendName, NativeComm } from '../native.js';
 import type { Device } from '../runtime/device.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Program } from '../runtime/program.js';
@@ -12,7 +12,8 @@ import { Engine } from './engine.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { SlotPool, SlotRing } from '../engine/pool.js';
-import { World, type WorldHandles, type WorldSession } from './world.js';
+import { WorldHandles } from './handles.js';
+import { World, type WorldSession } from './world.js';
 
 export interface WorldParts {
   runtime: Runtime;
@@ -39,38 +40,25 @@ export function buildWorld(parts: WorldParts): World {
   const completions = new Completions((stream, seq) => queue.want(stream, seq));
   const queue = new runtime.Queue(backend, completions.onProgress);
   const program = new Program(queue);
-  const handles: WorldHandles = { queue, streams: [], buffers: [], comms: parts.allComms, checkComms: parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check])) };
+  const checkComms = parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check]));
+  const handles = new WorldHandles(runtime, queue, program, parts.allComms, checkComms);
   try {
     const commIndex = new Map<NativeComm, number>(parts.allComms.map((c) => [c, queue.addComm(c)]));
-    const addStream = (s: NativeStream): number => {
-      const index = queue.addStream(s);
-      program.track(index);
-      return index;
-    };
-    const addBuffer = (bytes: number, device: Device): number => {
-      const b: NativeBuffer = new runtime.Buffer(device.native, bytes);
-      handles.buffers.push(b);
-      return queue.addBuffer(b);
-    };
     const staged = topology.devicesPerMachine === 1 && topology.machines > 1;
     const ranks: RankContext[] = devices.map((device, g) => {
       const streams = {} as Record<StreamName, number>;
-      for (const name of streamNames) {
-        const s = new runtime.Stream(device.native);
-        handles.streams.push(s);
-        streams[name] = addStream(s);
-      }
+      for (const name of streamNames) streams[name] = handles.stream(device);
       const comms: Partial<Record<RankCommName, number>> = {};
       for (const [family, c] of Object.entries(parts.comms[g]!) as Array<[RankCommName, NativeComm]>) comms[family] = commIndex.get(c)!;
       return {
         device,
         place: device.place,
         streams,
-        deviceStream: addStream(device.stream),
+        deviceStream: handles.track(device.stream),
         comms,
-        padding: addBuffer(layout.paddingSlots * layout.paddingSlotBytes, device),
-        staging: staged ? addBuffer(layout.stagingSlots * layout.slotBytes, device) : -1,
-        stagingPadding: staged ? addBuffer(layout.stagingSlots * topology.machines * ALIGNMENT, device) : -1,
+        padding: handles.buffer(device, layout.paddingSlots * layout.paddingSlotBytes).index,
+        staging: staged ? handles.buffer(device, layout.stagingSlots * layout.slotBytes).index : -1,
+        stagingPadding: staged ? handles.buffer(device, layout.stagingSlots * topology.machines * ALIGNMENT).index : -1,
       };
     });
     let worldRef: World | null = null;
@@ -91,9 +79,9 @@ export function buildWorld(parts: WorldParts): World {
     };
     // A failure aborts the data's communicators; the call check's own finishes its all-reduces (their verdict
     // tells a failure caused by calls that differ across ranks) unless it fails or times out itself.
-    const checkComms = new Set(handles.checkComms);
+    const checkOnly = new Set(checkComms);
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
-      for (const c of parts.allComms) if (!checkComms.has(c)) c.abort();
+      for (const c of parts.allComms) if (!checkOnly.has(c)) c.abort();
     });
     worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles, parts.session ?? null);
     return worldRef;

@@ -1,12 +1,14 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
 import { Observable, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
-import type { NativeBuffer, NativeComm, NativeQueue, NativeStream } from '../native.js';
+import type { NativeBuffer } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
+import type { Layout } from '../engine/layout.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
 import { ArgumentError, ClosedError, MismatchError, StageError, TimeoutError } from '../errors.js';
 import { CallCheck } from './call-check.js';
+import type { WorldHandles } from './handles.js';
 import { checkOptions, checkTensors, type AllReduceOptions } from './arguments.js';
 import { Registrations } from './registrations.js';
 import { eachBucket$ } from './each.js';
@@ -16,7 +18,6 @@ export type { AllReduceOptions } from './arguments.js';
 
 /** How long a failed process waits for the job's others to answer the roll call that names the absent ones. */
 const absentWindowMs = 3000;
-import type { Layout } from '../engine/layout.js';
 
 export interface MemoryReport {
   /** Device memory the layout allocated per device for padding and staging. */
@@ -43,16 +44,6 @@ export interface WorldSession {
    * rank may be gone) for the others, closes the store.
    */
   close(failed: boolean): Promise<void>;
-}
-
-/** Native handles a world owns and releases at close. */
-export interface WorldHandles {
-  queue: NativeQueue;
-  streams: NativeStream[];
-  buffers: NativeBuffer[];
-  comms: readonly NativeComm[];
-  /** The call check's own communicators (among comms), which a failure of the data path leaves running. */
-  checkComms: readonly NativeComm[];
 }
 
 export interface ReferenceLoopResult {
@@ -382,7 +373,6 @@ export class World extends EventEmitter<WorldEvents> {
 
   private callCheck(): CallCheck {
     const { runtime, program, completions, ranks, timeoutMs } = this.ctx;
-    const { queue, buffers, streams } = this.handles;
     this.checker ??= new CallCheck({
       runtime,
       program,
@@ -391,29 +381,8 @@ export class World extends EventEmitter<WorldEvents> {
       timeoutMs,
       register: (tensors) => this.registrations.register(tensors),
       unregister: (tensors) => this.registrations.unregister(tensors),
-      addStream: (device) => {
-        const stream = new runtime.Stream(device.native);
-        try {
-          const index = queue.addStream(stream);
-          program.track(index);
-          streams.push(stream);
-          return index;
-        } catch (e) {
-          stream.close();
-          throw e;
-        }
-      },
-      hostBuffer: (device, bytes) => {
-        const buffer = new runtime.Buffer(device.native, bytes, true);
-        try {
-          const index = queue.addBuffer(buffer);
-          buffers.push(buffer);
-          return { buffer, index };
-        } catch (e) {
-          buffer.close();
-          throw e;
-        }
-      },
+      addStream: (device) => this.handles.stream(device),
+      hostBuffer: (device, bytes) => this.handles.buffer(device, bytes, true),
       fail: (error) => this.engine.abort(error),
       abort: () => {
         for (const c of this.handles.checkComms) c.abort();

@@ -154,6 +154,12 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
       function allReduce(r: Rank, buf: NativeBuffer, count: number, dtype: DType = 'float32'): GroupItem {
         return { kind: 'allReduce', stream: r.stream, comm: r.comm, send: buf, recv: buf, count, dtype, op: 'sum' };
       }
+      /** Both ranks' buffers hold the float32 sum of the two ranks' values. */
+      async function expectPairSum(ranks: Rank[], bufs: NativeBuffer[], values: Float32Array[]): Promise<void> {
+        const outs = (await Promise.all(ranks.map((r, i) => download(r.stream, r.device, bufs[i]!, 'float32')))) as Float32Array[];
+        const expected = Array.from(values[0]!, (v, i) => Math.fround(v + values[1]![i]!));
+        for (const o of outs) expect(Array.from(o)).to.deep.equal(expected);
+      }
 
       it('fails a size mismatch on every rank, and later work on those streams', async () => {
         const ranks = await pair(30000);
@@ -202,9 +208,7 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         const late = await Promise.race([waiting.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 50))]);
         expect(late).to.equal('waiting');
         native.group([allReduce(ranks[1]!, bufs[1]!, 33)]);
-        const outs = (await Promise.all(ranks.map((r, i) => download(r.stream, r.device, bufs[i]!, 'float32')))) as Float32Array[];
-        const expected = Array.from(values[0]!, (v, i) => Math.fround(v + values[1]![i]!));
-        for (const o of outs) expect(Array.from(o)).to.deep.equal(expected);
+        await expectPairSum(ranks, bufs, values);
         other.close();
         ranks.forEach((r) => r.stream.close());
       });
@@ -242,9 +246,7 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
           native.group([allReduce(ranks[0]!, bufs[0]!, 5)]);
           await new Promise((resolve) => setTimeout(resolve, 40));
           native.group([allReduce(ranks[1]!, bufs[1]!, 5)]);
-          const outs = (await Promise.all(ranks.map((r, i) => download(r.stream, r.device, bufs[i]!, 'float32')))) as Float32Array[];
-          const expected = Array.from(values[0]!, (v, i) => Math.fround(v + values[1]![i]!));
-          for (const o of outs) expect(Array.from(o)).to.deep.equal(expected);
+          await expectPairSum(ranks, bufs, values);
           other.close();
         } finally {
           feeding = false;

@@ -69,11 +69,11 @@ bool drain(StreamImpl& s, int turn) {
 }
 
 // One pass over the streams with steps, each taking its turn. Returns whether anything moved, including posts
-// and kicks that came meanwhile.
+// and kicks that came meanwhile. The list is taken again only after posts (a stream may have become active).
 bool pass(std::vector<std::shared_ptr<StreamImpl>>& streams) {
   {
     std::lock_guard<std::mutex> lock(g_state.m);
-    streams = g_state.active;
+    if (g_state.moved || streams.empty()) streams = g_state.active;
     g_state.moved = false;
   }
   bool progress = false;

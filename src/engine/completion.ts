@@ -23,6 +23,9 @@ interface StreamState {
   asked: number;
   failedFrom: number;
   error: string;
+  /** Records from here on never reached the Queue (abandon): they fail without a report. */
+  abandonedFrom: number;
+  abandonError: string;
   /** Ascending by seq: records are registered in the order they were made. */
   waiters: Waiter[];
   head: number;
@@ -54,6 +57,7 @@ export class Completions {
   /** Whether the record has completed: null while pending, '' when it succeeded, else its error. */
   status(mark: Mark): string | null {
     const s = this.state(mark.stream);
+    if (mark.seq >= s.abandonedFrom) return s.abandonError;
     if (mark.seq > s.completed) return null;
     return s.failedFrom > 0 && mark.seq >= s.failedFrom ? s.error : '';
   }
@@ -69,6 +73,11 @@ export class Completions {
     if (mark.seq < s.asked) {
       this.want(mark.stream, mark.seq);
       s.asked = mark.seq;
+      // Asking flushes what is packed; a refusal there abandons records.
+      if (mark.seq >= s.abandonedFrom) {
+        done(s.abandonError);
+        return;
+      }
     }
     const w = s.waiters;
     // Kept sorted: a record registered late (a timing start, an older mark) goes before later ones.
@@ -96,6 +105,23 @@ export class Completions {
     });
   }
 
+  /**
+   * Records of the stream from `from` on will never exist (the Queue refused them): they count as failed with
+   * `error`, and their waiters hear so now.
+   */
+  abandon(stream: number, from: number, error: string): void {
+    const s = this.state(stream);
+    if (from >= s.abandonedFrom) return;
+    s.abandonedFrom = from;
+    s.abandonError = `never issued: ${error}`;
+    const w = s.waiters;
+    const gone = w.splice(s.head).filter((waiter) => {
+      if (waiter.seq < from) w.push(waiter);
+      return waiter.seq >= from;
+    });
+    for (const waiter of gone) waiter.done(s.abandonError);
+  }
+
   /** Device time of a timing end record, once reported; taken out when read. */
   takeTiming(mark: Mark): number | undefined {
     const k = key(mark.stream, mark.seq);
@@ -120,7 +146,7 @@ export class Completions {
   private state(stream: number): StreamState {
     let s = this.streams[stream];
     if (s === undefined) {
-      s = { completed: 0, asked: Infinity, failedFrom: 0, error: '', waiters: [], head: 0 };
+      s = { completed: 0, asked: Infinity, failedFrom: 0, error: '', abandonedFrom: Infinity, abandonError: '', waiters: [], head: 0 };
       this.streams[stream] = s;
     }
     return s;

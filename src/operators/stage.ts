@@ -1,7 +1,8 @@
 // The shape every stage operator shares: on its own stream of every local rank, wait on the device for the
 // previous stage's record (the host never waits), enqueue the stage's work, record what the next stage waits
-// on; all of it for every local rank packed into one Queue call. Enqueueing never blocks, so a stage emits
-// each slice as soon as it has enqueued it, in order.
+// on; all of it for every local rank committed as one unit of the program, which reaches the Queue with the
+// other units of the same JS turn in one call. Enqueueing never blocks, so a stage emits each slice as soon as
+// it has enqueued it, in order.
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { RecordMode } from '../native.js';
 import { SliceViews, type EngineContext, type Slice, type StreamName } from '../engine/context.js';
@@ -40,7 +41,7 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
       const s = ranks[i]!.streams[spec.stream];
       end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
     }
-    p.submit();
+    p.commit((cause) => new StageError(null, spec.stage, slice.index, slice.job.id, cause));
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;

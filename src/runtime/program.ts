@@ -1,6 +1,8 @@
-// Packs the operations of one stage (for every local rank) into the Float64Array a Queue takes in one native
-// call, and numbers records per stream exactly as the Queue does. The array is reused: packing allocates
-// nothing once it has grown to the largest stage.
+// Packs operations into the Float64Array a Queue takes in one native call, and numbers records per stream
+// exactly as the Queue does. Each stage commits what it packed as one unit; the units go to the Queue together
+// in one call when the program is flushed: by the engine at the end of each JS turn that enqueued work (a job
+// submitted, a completion report handled), else in a microtask. Anything that reads the Queue's view of a record
+// flushes first. The array is reused: packing allocates nothing once it has grown to the largest batch.
 import { OpCode, RecordMode, opWidth, collectiveKinds, dtypes, reduceOps, type CollectiveKind, type DType, type NativeQueue, type ReduceOp } from '../native.js';
 
 const dtypeCode = new Map<DType, number>(dtypes.map((d, i) => [d, i]));
@@ -13,10 +15,35 @@ export interface Mark {
   seq: number;
 }
 
+/** Makes the error a unit's refusal is reported with, from what the Queue threw (a StageError naming the slice, say). */
+export type Describe = (cause: unknown) => Error;
+
+/** Where the records of units the Queue never got begin: per stream, the first record number that will not exist. */
+export type Abandoned = ReadonlyMap<number, number>;
+
 export class Program {
   private ops = new Float64Array(256);
   private length = 0;
   private groupAt = -1;
+  /** Ops [0, committed) are whole units, waiting for the next flush; the rest is a unit being packed. */
+  private committed = 0;
+  /** End offset and error maker of each committed unit, in order. */
+  private readonly unitEnds: number[] = [];
+  private readonly unitDescribe: Array<Describe | undefined> = [];
+  private flushQueued = false;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+  /** Set once the Queue refused a unit: the program takes no more work. */
+  private refusal: Error | null = null;
+  /** After a refusal: per stream, the first record number that never reached the Queue. */
+  private readonly abandoned = new Map<number, number>();
+  /**
+   * Told once when the Queue refuses a unit at a flush: the unit's error, and the records that will never exist
+   * (the refused unit's and those after it, which were dropped). Units before it were issued.
+   */
+  onRefused: ((error: Error, abandoned: Abandoned) => void) | null = null;
   /** Records issued per stream index, as the Queue counts them. */
   private readonly recorded: number[] = [];
   /** While capturing, every submitted op is also kept here (the native reference loop replays it). */
@@ -26,7 +53,15 @@ export class Program {
 
   /** Registers a stream and starts its record count where the Queue's is. */
   track(stream: number): void {
+    this.flush();
     this.recorded[stream] = this.queue.records(stream);
+  }
+
+  /** The Queue's `want`, after a flush: the record must have reached the Queue (0 for one that never will). */
+  want(stream: number, seq: number): number {
+    this.flush();
+    if (seq >= (this.abandoned.get(stream) ?? Infinity)) return 0;
+    return this.queue.want(stream, seq);
   }
 
   recordsOf(stream: number): number {
@@ -122,19 +157,79 @@ export class Program {
     this.groupAt = -1;
   }
 
-  /** Hands the packed ops to the Queue in one call. */
-  submit(): void {
-    if (this.length === 0) return;
-    const n = this.length;
-    this.length = 0;
+  /**
+   * Ends a unit: the ops packed since the last commit reach the Queue with the next flush, in order. `describe`
+   * turns what the Queue throws if it refuses them into the error reported. Throws the earlier refusal, and
+   * drops the unit, once the Queue has refused one.
+   */
+  commit(describe?: Describe): void {
+    if (this.refusal !== null) {
+      this.discard();
+      throw this.refusal;
+    }
+    if (this.length === this.committed) return;
+    this.committed = this.length;
+    this.unitEnds.push(this.length);
+    this.unitDescribe.push(describe);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** Hands every committed unit to the Queue in one call. Never throws: a refusal goes to `onRefused`. */
+  flush(): void {
+    const n = this.committed;
+    if (n === 0) return;
     try {
       this.queue.submit(this.ops, n);
+      this.keep(0, n);
     } catch (e) {
-      // Nothing was issued: the records this program numbered do not exist.
-      this.resync();
-      throw e;
+      this.refused(e);
+      return;
     }
-    if (this.captured) for (let i = 0; i < n; i++) this.captured.push(this.ops[i]!);
+    this.consume(n);
+  }
+
+  /** The Queue refused the batch: issue unit by unit up to the one it refuses, drop that one and the rest. */
+  private refused(batchError: unknown): void {
+    let start = 0;
+    let error: Error = batchError instanceof Error ? batchError : new Error(String(batchError));
+    for (let u = 0; u < this.unitEnds.length; u++) {
+      const end = this.unitEnds[u]!;
+      try {
+        this.queue.submit(this.ops.subarray(start, end), end - start);
+        this.keep(start, end);
+        start = end;
+      } catch (e) {
+        error = this.unitDescribe[u]?.(e) ?? (e instanceof Error ? e : new Error(String(e)));
+        break;
+      }
+    }
+    // The records of what is dropped (the refused unit on, with any unit being packed) will never exist.
+    const dropped = new Map<number, number>();
+    for (let at = start; at < this.length; at += widthAt(this.ops, at)) {
+      if (this.ops[at] === OpCode.record) dropped.set(this.ops[at + 1]!, (dropped.get(this.ops[at + 1]!) ?? 0) + 1);
+    }
+    for (const [stream, n] of dropped) this.abandoned.set(stream, this.recorded[stream]! - n + 1);
+    this.refusal = error;
+    this.length = this.committed = 0;
+    this.groupAt = -1;
+    this.unitEnds.length = this.unitDescribe.length = 0;
+    this.onRefused?.(error, this.abandoned);
+  }
+
+  /** Drops the first n (flushed) ops, keeping a unit still being packed. */
+  private consume(n: number): void {
+    if (this.length > n) this.ops.copyWithin(0, n, this.length);
+    this.length -= n;
+    if (this.groupAt >= 0) this.groupAt -= n;
+    this.committed = 0;
+    this.unitEnds.length = this.unitDescribe.length = 0;
+  }
+
+  private keep(start: number, end: number): void {
+    if (this.captured) for (let i = start; i < end; i++) this.captured.push(this.ops[i]!);
   }
 
   /** Whether submitted ops are being kept for the native reference loop. */
@@ -142,12 +237,12 @@ export class Program {
     return this.captured !== null;
   }
 
-  /** Drops ops packed since the last submit (a stage that threw while packing), and their record numbers. */
+  /** Drops ops packed since the last commit (a stage that threw while packing), and their record numbers. */
   discard(): void {
-    for (let at = 0; at < this.length; at += widthAt(this.ops, at)) {
+    for (let at = this.committed; at < this.length; at += widthAt(this.ops, at)) {
       if (this.ops[at] === OpCode.record) this.recorded[this.ops[at + 1]!]!--;
     }
-    this.length = 0;
+    this.length = this.committed;
     this.groupAt = -1;
   }
 
@@ -157,6 +252,7 @@ export class Program {
   }
 
   endCapture(): Float64Array {
+    this.flush();
     const out = Float64Array.from(this.captured ?? []);
     this.captured = null;
     return out;
@@ -164,6 +260,8 @@ export class Program {
 
   /** Replays a captured program `iterations` times natively; record counts follow. */
   replay(program: Float64Array, iterations: number): Mark[] {
+    this.flush();
+    if (this.refusal !== null) throw this.refusal;
     const perIteration = new Map<number, number>();
     for (let at = 0; at < program.length; ) {
       const code = program[at]!;
@@ -177,10 +275,6 @@ export class Program {
       last.push({ stream, seq: this.recorded[stream]! });
     }
     return last;
-  }
-
-  private resync(): void {
-    this.recorded.forEach((_, stream) => (this.recorded[stream] = this.queue.records(stream)));
   }
 
   private reserve(n: number): Float64Array {

@@ -37,8 +37,12 @@ export interface WorldParts {
 
 export function buildWorld(parts: WorldParts): World {
   const { runtime, backend, topology, layout, devices } = parts;
-  const completions = new Completions((stream, seq) => queue.want(stream, seq));
-  const queue = new runtime.Queue(backend, completions.onProgress);
+  const completions = new Completions((stream, seq) => program.want(stream, seq));
+  // What a report's settling enqueued (the next slices admitted) reaches the Queue in one call at its end.
+  const queue = new runtime.Queue(backend, (done, errors, timings) => {
+    completions.onProgress(done, errors, timings);
+    program.flush();
+  });
   const program = new Program(queue);
   const checkComms = parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check]));
   const handles = new WorldHandles(runtime, queue, program, parts.allComms, checkComms);
@@ -83,6 +87,11 @@ export function buildWorld(parts: WorldParts): World {
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
       for (const c of parts.allComms) if (!checkOnly.has(c)) c.abort();
     });
+    // A unit the Queue refuses fails the world; the records it and the units after it would have made never come.
+    program.onRefused = (error, abandoned) => {
+      for (const [stream, from] of abandoned) completions.abandon(stream, from, error.message);
+      engine.abort(error);
+    };
     worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles, parts.session ?? null);
     return worldRef;
   } catch (e) {

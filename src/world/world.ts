@@ -159,11 +159,13 @@ export class World extends EventEmitter<WorldEvents> {
         try {
           // A world that takes no more work says why before anything is recorded on the devices' streams.
           this.engine.checkAccepting();
-          const agreed = checked ? this.callCheck().check(seq, job) : null;
-          beforeStart?.();
           const { program } = this.ctx;
+          const agreed = checked ? this.callCheck().check(seq, job) : null;
+          // The check's records on the devices' own streams go before what beforeStart issues there.
+          if (agreed !== null) program.flush();
+          beforeStart?.();
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
-          program.submit();
+          program.commit();
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {
@@ -190,6 +192,9 @@ export class World extends EventEmitter<WorldEvents> {
         } catch (e) {
           job.ended();
           subscriber.error(e);
+        } finally {
+          // What this job's first slices enqueued reaches the Queue in one call, before the caller goes on.
+          this.ctx.program.flush();
         }
       };
       // Jobs reach the engine in call order, also behind a deferred one: with ranks in other processes, every

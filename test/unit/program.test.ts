@@ -1,17 +1,31 @@
-// The Program packs ops for the native Queue and numbers records as the Queue does, also when a submit is
-// refused or a stage throws halfway through packing.
+// The Program packs ops for the native Queue, numbers records as the Queue does, and hands the units committed
+// in one JS turn to the Queue in one call; a unit the Queue refuses is reported, never thrown at the flush.
 import { expect } from 'chai';
 import { Program, native } from '../../src/index.js';
 
 describe('Program over the native CPU Queue', () => {
-  function setup(): { program: Program; queue: InstanceType<typeof native.Queue>; stream: number; close(): void } {
+  function setup(): { program: Program; queue: InstanceType<typeof native.Queue>; stream: number; calls: number[]; close(): void } {
     const device = new native.Device('cpu', 0);
     const s = new native.Stream(device);
     const queue = new native.Queue('cpu', () => undefined);
     const stream = queue.addStream(s);
-    const program = new Program(queue);
+    // Every submit call's length, to see how units are batched.
+    const calls: number[] = [];
+    const counting = new Proxy(queue, {
+      get: (target, key) => {
+        if (key === 'submit') {
+          return (ops: Float64Array, length: number) => {
+            calls.push(length);
+            target.submit(ops, length);
+          };
+        }
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const program = new Program(counting);
     program.track(stream);
-    return { program, queue, stream, close: () => (queue.close(), s.close()) };
+    return { program, queue, stream, calls, close: () => (queue.close(), s.close()) };
   }
 
   it('numbers records as the Queue does, and drops empty groups', () => {
@@ -20,32 +34,77 @@ describe('Program over the native CPU Queue', () => {
     program.beginGroup();
     program.endGroup();
     expect(program.record(stream)).to.equal(2);
-    program.submit();
+    program.commit();
+    program.flush();
     expect(queue.records(stream)).to.equal(2);
     close();
   });
 
-  it('discards what a stage packed before it threw, record numbers included', () => {
+  it('hands the units of one turn to the Queue in one call, at a flush or else in a microtask', async () => {
+    const { program, queue, stream, calls, close } = setup();
+    for (let i = 0; i < 3; i++) {
+      program.record(stream);
+      program.commit();
+    }
+    expect(queue.records(stream)).to.equal(0);
+    program.flush();
+    program.flush();
+    expect([calls, queue.records(stream)]).to.deep.equal([[12], 3]);
+    program.record(stream);
+    program.commit();
+    program.record(stream);
+    program.commit();
+    await Promise.resolve();
+    expect([calls, queue.records(stream)]).to.deep.equal([[12, 8], 5]);
+    close();
+  });
+
+  it('asking the Queue about a record flushes it first', () => {
+    const { program, stream, close } = setup();
+    const seq = program.record(stream);
+    program.commit();
+    expect(program.want(stream, seq)).to.be.a('number');
+    close();
+  });
+
+  it('discards what a stage packed since the last commit, record numbers included, and keeps what was committed', () => {
     const { program, queue, stream, close } = setup();
     program.record(stream);
-    program.submit();
+    program.commit();
     program.record(stream);
     program.wait(stream, { stream, seq: 1 });
     program.discard();
     expect(program.recordsOf(stream)).to.equal(1);
     expect(program.record(stream)).to.equal(2);
-    program.submit();
+    program.commit();
+    program.flush();
     expect(queue.records(stream)).to.equal(2);
     close();
   });
 
-  it('gives the record numbers of a refused submit back', () => {
-    const { program, queue, stream, close } = setup();
+  it('a refused unit: those before it are issued, it and those after are dropped and reported with their records, and the program takes no more', () => {
+    const { program, queue, stream, calls, close } = setup();
+    const reports: Array<[string, Array<[number, number]>]> = [];
+    program.onRefused = (error, abandoned) => reports.push([error.message, [...abandoned]]);
+    program.record(stream);
+    program.commit();
     program.record(stream);
     program.copy(stream, 7, 0, 7, 0, 8);
-    expect(() => program.submit()).to.throw(RangeError, /ops\[1\] \(copy\): dst 7 is not a registered buffer/);
-    expect([program.recordsOf(stream), queue.records(stream)]).to.deep.equal([0, 0]);
-    expect(program.record(stream)).to.equal(1);
+    program.commit((cause) => new Error(`unit 2: ${(cause as Error).message}`));
+    program.record(stream);
+    program.commit();
+    program.flush();
+    // The batch (4 + 11 + 4 fields), then unit by unit: the first, then the refused second.
+    expect(calls).to.deep.equal([19, 4, 11]);
+    expect(queue.records(stream)).to.equal(1);
+    expect(reports).to.have.length(1);
+    expect(reports[0]![0]).to.match(/^unit 2: ops\[1\] \(copy\): dst 7 is not a registered buffer/);
+    expect(reports[0]![1]).to.deep.equal([[stream, 2]]);
+    expect(program.want(stream, 3)).to.equal(0);
+    program.record(stream);
+    expect(() => program.commit()).to.throw(/^unit 2: /);
+    program.flush();
+    expect(queue.records(stream)).to.equal(1);
     close();
   });
 });

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "../cpu/elem.h"
 #include "../nccl/nccl.h"
@@ -72,11 +73,19 @@ struct NcclComm final : CommImpl {
   // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
   std::mutex use;
 
+  // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
+  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize for good. So it runs on a thread of its
+  // own and the caller (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy).
   void abort() override {
     std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
-    selectDevice(device->ordinal);
-    nccl::library().api.ncclCommAbort(comm);
+    nccl::ncclComm_t raw = comm;
+    int ordinal = device->ordinal;
+    auto inNccl = std::make_shared<NcclCallScope>();
+    std::thread([raw, ordinal, inNccl] {
+      selectDevice(ordinal);
+      nccl::library().api.ncclCommAbort(raw);
+    }).detach();
   }
 
   std::string asyncError() override {

@@ -75,17 +75,22 @@ struct NcclComm final : CommImpl {
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
   // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize for good. So it runs on a thread of its
-  // own and the caller (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy).
+  // own and the caller (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At
+  // shutdown it runs here: NCCL must not be torn down under a running abort.
   void abort() override {
     std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
-    auto inNccl = std::make_shared<NcclCallScope>();
-    std::thread([raw, ordinal, inNccl] {
+    auto run = [raw, ordinal, inNccl = std::make_shared<NcclCallScope>()] {
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
-    }).detach();
+    };
+    if (g_shuttingDown.load()) {
+      run();
+      return;
+    }
+    std::thread(run).detach();
   }
 
   std::string asyncError() override {

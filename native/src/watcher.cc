@@ -84,8 +84,8 @@ void CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
   delete c;
 }
 
-// Spins briefly after activity (a completion is usually microseconds away), then backs off to sleeping so an
-// idle watcher costs nothing.
+// Spins briefly after CPU activity (a completion is usually microseconds away), polls device work at growing
+// intervals from 20 µs, and sleeps when idle, so an idle watcher costs nothing.
 void run(State* s) {
   using Clock = std::chrono::steady_clock;
   auto lastProgress = Clock::now();
@@ -122,7 +122,9 @@ void run(State* s) {
       lastProgress = now;
       sleep = std::chrono::microseconds(20);
     }
-    if (now - lastProgress < std::chrono::microseconds(200)) {
+    // A CPU completion is usually microseconds away: spin a little. CUDA completions are polled with
+    // cudaEventQuery, and polling in a tight loop slows the issuer's own driver and NCCL calls: sleep instead.
+    if (!deviceWork && now - lastProgress < std::chrono::microseconds(200)) {
       std::this_thread::yield();
       continue;
     }

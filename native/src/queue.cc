@@ -255,17 +255,23 @@ Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
                                          " (" + std::to_string(s.submitted) + " submitted)");
   }
   uint64_t known;
-  QueueReport* report = nullptr;
+  bool reportNow;
+  // The stream's lock alone in the common case: the watcher holds the queue's lock for a whole harvest.
   {
-    std::lock_guard<std::mutex> coreLock(core_->m);
     std::lock_guard<std::mutex> lock(s.m);
     known = s.failedFrom != 0 && !s.failureTold ? std::min(s.completed, s.failedFrom - 1) : s.completed;
-    if (s.completed >= seq && s.sent < seq) {
+    reportNow = s.completed >= seq && s.sent < seq;
+    if (s.completed < seq) s.wanted = std::min(s.wanted, seq);
+  }
+  QueueReport* report = nullptr;
+  if (reportNow) {
+    // Complete but not yet reported: report it now, unless the watcher did meanwhile.
+    std::lock_guard<std::mutex> coreLock(core_->m);
+    std::lock_guard<std::mutex> lock(s.m);
+    if (s.sent < seq) {
       report = new QueueReport();
       addToReport(s, *report);
       report->timings.swap(core_->timings);
-    } else if (s.completed < seq) {
-      s.wanted = std::min(s.wanted, seq);
     }
   }
   if (report != nullptr && core_->tsfn.NonBlockingCall(report) != napi_ok) delete report;

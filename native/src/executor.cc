@@ -135,14 +135,22 @@ void startThread() {
 bool quiet() { return g_quiet; }
 
 void post(const std::shared_ptr<StreamImpl>& s, Step step) {
+  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> one;
+  one.emplace_back(s, std::move(step));
+  postAll(one);
+}
+
+void postAll(std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps) {
   bool notify;
   {
     std::lock_guard<std::mutex> lock(g_state.m);
     if (g_state.stop) return;
-    s->steps.push_back(std::move(step));
-    if (!s->active) {
-      s->active = true;
-      g_state.active.push_back(s);
+    for (auto& [s, step] : steps) {
+      s->steps.push_back(std::move(step));
+      if (!s->active) {
+        s->active = true;
+        g_state.active.push_back(s);
+      }
     }
     g_state.moved = true;
     notify = g_state.sleeping;

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "runtime.h"
 
@@ -13,6 +15,9 @@ namespace fr::executor {
 
 // Appends step to the stream's FIFO. Starts the thread on first use.
 void post(const std::shared_ptr<StreamImpl>& s, Step step);
+
+// Appends each step to its stream's FIFO, all under one lock and with at most one wake-up (a submit's parts).
+void postAll(std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps);
 
 // Something a waiting step looks at changed off the executor thread (a communicator aborted): look again now.
 void kick();

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cuda/cuda_api.h"
+#include "executor.h"
 #include "handles.h"
 #include "issuer.h"
 
@@ -607,9 +608,12 @@ void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
       part.ops.back().n++;
     }
   }
+  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> steps;
+  steps.reserve(parts.size());
   for (size_t i = 0; i < parts.size(); i++) {
-    owners[i]->stream->enqueueStep(ProgramStep{gen, std::make_shared<Program>(std::move(parts[i])), ProgramCursor()});
+    steps.emplace_back(owners[i]->stream, ProgramStep{gen, std::make_shared<Program>(std::move(parts[i])), ProgramCursor()});
   }
+  executor::postAll(steps);
 }
 
 }  // namespace fr

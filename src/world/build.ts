@@ -89,8 +89,8 @@ export function buildWorld(parts: WorldParts): World {
     });
     // A unit the Queue refuses fails the world; the records it and the units after it would have made never come.
     program.onRefused = (error, abandoned) => {
-      for (const [stream, from] of abandoned) completions.abandon(stream, from, error.message);
       engine.abort(error);
+      for (const [stream, from] of abandoned) completions.abandon(stream, from, error.message);
     };
     worldRef = new World(devices, ctx, engine, parts.pipeline.name, parts.budgetBytes, handles, parts.session ?? null);
     return worldRef;

@@ -14,6 +14,7 @@ import {
   reduceScatter,
   nccl,
   simulate,
+  stage,
   type ReduceOp,
   type PipelineSpec,
   type Slice,
@@ -420,6 +421,45 @@ describe('all-reduce on the CPU backend', () => {
       expect(e!.message).to.match(/the dropping pipeline emitted slice 2 of all-reduce #0 where slice 1 of all-reduce #0 was due/);
       await world.close();
       expect(world.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    it('work the Queue refuses (a stage naming a buffer never registered) fails the world naming that stage and slice, and close() returns at once with every slot back', async () => {
+      const bogus = (ctx: Parameters<PipelineSpec['build']>[0]): MonoTypeOperatorFunction<Slice> =>
+        stage(ctx, {
+          stage: 'bogus',
+          stream: 'add',
+          bytes: () => 0,
+          enqueue: (v) => {
+            if (v.slice.index === 1) ctx.ranks.forEach((r) => ctx.program.copy(r.streams.add, 9999, 0, 9999, 0, 8));
+          },
+        });
+      const refused = await simulate({
+        machines: 2,
+        devicesPerMachine: 2,
+        sliceBytes: 64,
+        timeoutMs: 5000,
+        pipeline: { name: 'refused', padded: true, comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'], build: (ctx) => pipe(reduceScatter(ctx), collect(ctx), add(ctx), diffuse(ctx), allGather(ctx), bogus(ctx)) },
+      });
+      const tensors = await Promise.all(refused.devices.map((d) => d.upload(new Float32Array(48).fill(1))));
+      const t0 = Date.now();
+      const e = await refused.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(StageError);
+      const se = e as StageError;
+      expect([se.stage, se.slice, se.job, se.rank]).to.deep.equal(['bogus', 1, 0, null]);
+      expect(se.message).to.match(/^all-reduce #0 slice 1 failed in bogus: ops\[\d+\] \(copy\): dst 9999 is not a registered buffer/);
+      expect(await refused.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
+      await refused.close();
+      expect(Date.now() - t0).to.be.below(3000);
+      expect(refused.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    it('an asynchronous operator of the user\'s between stages: the stages after it still reach the devices, results exact', async () => {
+      // The stages after the delay run in a timer's turn, where nothing but the program's own microtask flushes.
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline: spliced('delayed', delay<Slice>(1)) });
+      await checkAllReduce(world, 'int32', 'sum', 1000);
+      await checkAllReduce(world, 'float32', 'sum', 77);
+      await expectWithinBudget(world);
+      await world.close();
     });
 
     for (const [what, op] of [

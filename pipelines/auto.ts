@@ -2,6 +2,7 @@ import { connect, filter, merge, type OperatorFunction } from 'rxjs';
 import type { Slice } from '../src/engine/context.js';
 import type { PipelineSpec } from '../src/engine/pipeline.js';
 import { ArgumentError } from '../src/errors.js';
+import { checkOptionsObject } from '../src/runtime/options.js';
 import { fairring } from './fairring.js';
 import { nccl } from './nccl.js';
 
@@ -23,9 +24,7 @@ export const AUTO_FAIRRING_MIN_BYTES = 1 << 20;
  * of both.
  */
 export function autoPipeline(options: AutoOptions = {}): PipelineSpec {
-  if (options === null || typeof options !== 'object') throw new ArgumentError(`autoPipeline options must be an object such as { fairringMinBytes: 1048576 }, got ${String(options)}`);
-  const unknown = Object.keys(options).filter((k) => k !== 'fairringMinBytes');
-  if (unknown.length > 0) throw new ArgumentError(`autoPipeline takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is fairringMinBytes)`);
+  checkOptionsObject('autoPipeline', options, ['fairringMinBytes'], { example: '{ fairringMinBytes: 1048576 }' });
   const min = options.fairringMinBytes ?? AUTO_FAIRRING_MIN_BYTES;
   if (!Number.isSafeInteger(min) || min < 0) {
     throw new ArgumentError(`fairringMinBytes must be a non-negative safe integer (bytes, 0..${Number.MAX_SAFE_INTEGER}), got ${String(min)}`);

@@ -1,9 +1,10 @@
 // Thin typed wrappers the user sees: a Device (one rank's device with its default stream) and a Tensor.
 import { firstValueFrom } from 'rxjs';
 import type { DType, NativeBuffer, NativeDevice, NativeHostBuffer, NativeStream } from '../native.js';
-import { ArgumentError, ClosedError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import { dtypeOf, elementSize, hostArray, type HostArray } from './dtype.js';
 import type { Runtime } from './runtime.js';
+import { checkOptionsObject } from './options.js';
 
 export interface RankPlace {
   /** Global rank. */
@@ -96,11 +97,7 @@ export class Device {
    */
   async upload(data: ArrayBufferView, options: { dtype?: 'float16' | 'bfloat16' } = {}): Promise<Tensor> {
     this.checkOpen('upload');
-    if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(`upload options must be an object such as { dtype: 'float16' }, got ${String(options)}`);
-    }
-    const unknown = Object.keys(options).filter((k) => k !== 'dtype' && (options as Record<string, unknown>)[k] !== undefined);
-    if (unknown.length > 0) throw new ArgumentError(`upload takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is dtype: 'float16' | 'bfloat16')`);
+    checkOptionsObject('upload', options, ['dtype'], { example: "{ dtype: 'float16' }", only: "dtype: 'float16' | 'bfloat16'" });
     const dtype = dtypeOf(data, options.dtype);
     const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, data.byteLength));
     // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;

@@ -2,6 +2,7 @@
 import { reduceOps, type ReduceOp } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import { ArgumentError } from '../errors.js';
+import { checkOptionsObject } from '../runtime/options.js';
 
 export interface AllReduceOptions {
   /** The reduction: 'sum' (default), 'prod', 'max', 'min', 'avg' (reduceOps). */
@@ -13,15 +14,10 @@ const allReduceOptionNames: readonly string[] = ['op'];
 
 /** Checks an all-reduce call's options object and returns its op. */
 export function checkOptions(options: unknown, call: string, extra: readonly string[] = []): ReduceOp {
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${call} options must be an object such as { op: 'sum' }, got ${String(options)}`);
-  }
-  const allowed = [...allReduceOptionNames, ...extra];
-  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) {
-    const hint = unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : '';
-    throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its options: ${allowed.join(', ')})${hint}`);
-  }
+  checkOptionsObject(call, options, [...allReduceOptionNames, ...extra], {
+    example: "{ op: 'sum' }",
+    hint: (unknown) => (unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : ''),
+  });
   const op = (options as AllReduceOptions).op ?? 'sum';
   if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : String(op)}`);
   return op;

@@ -16,7 +16,8 @@ import { computeLayout } from '../engine/layout.js';
 import { auto, nccl } from '../../pipelines/index.js';
 import { buildWorld, closeQuietly } from './build.js';
 import { jobFromEnv, type JobEnv } from './launch-env.js';
-import { allocationError, checkMemory, checkOptionNames, cudaDeviceCount, integerIn, show, worldOptionNames, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
+import { allocationError, checkMemory, cudaDeviceCount, integerIn, worldOptionNames, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
+import { checkOptionsObject, show } from '../runtime/options.js';
 import { StoreClient, StoreServer, isLoopback } from './store.js';
 import type { World, WorldSession } from './world.js';
 
@@ -137,10 +138,7 @@ export function placeRanks(machineOfRank: readonly string[]): JobPlacement & { r
  * does not add up, a RendezvousTimeoutError when the other processes do not come within rendezvousTimeoutMs.
  */
 export async function connect(options: ConnectOptions = {}): Promise<World> {
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`connect() takes an options object such as { backend: 'cuda' }, got ${show(options)}`);
-  }
-  checkOptionNames('connect()', options, optionNames);
+  checkOptionsObject('connect()', options, optionNames, { example: "{ backend: 'cuda' }" });
   const settings = worldSettings(options);
   const env = options.env ?? process.env;
   if (env === null || typeof env !== 'object') throw new ArgumentError(`env must be an object of environment variables, got ${show(env)}`);

@@ -3,6 +3,7 @@
 import { native, type BackendName, type NativeDevice, type NativeInfo } from '../native.js';
 import type { CommName } from '../engine/context.js';
 import { ArgumentError } from '../errors.js';
+import { show } from '../runtime/options.js';
 import { MAX_PARALLELISM } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
 import { readyPipelines } from '../../pipelines/index.js';
@@ -57,14 +58,6 @@ export const defaultMemoryBytes = { cpu: 64 << 20, cuda: 256 << 20 } as const;
 export const MAX_TIMEOUT_MS = 86_400_000;
 
 const commNames: readonly CommName[] = ['reduceScatter', 'collect', 'diffuse', 'allGather', 'world'];
-
-export function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return v.constructor?.name ?? 'object';
-}
 
 export function integerIn(name: string, v: unknown, min: number, max: number, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
@@ -186,12 +179,4 @@ export function worldSettings(options: WorldOptions): WorldSettings {
     timings: options.timings === true,
     pipeline: resolvePipeline(options.pipeline),
   };
-}
-
-/** Refuses option names the call does not take. */
-export function checkOptionNames(call: string, options: object, names: readonly string[]): void {
-  const unknown = Object.keys(options).filter((k) => !names.includes(k));
-  if (unknown.length > 0) {
-    throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its options: ${names.join(', ')})`);
-  }
 }

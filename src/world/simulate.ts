@@ -9,7 +9,8 @@ import { globalRank, placeOf, type CommName, type RankLayout, type Topology } fr
 import { ArgumentError, SetupError } from '../errors.js';
 import { computeLayout } from '../engine/layout.js';
 import { auto, fairring, local } from '../../pipelines/index.js';
-import { MAX_TIMEOUT_MS, allocationError, checkMemory, cudaDeviceCount, integerIn, show, worldOptionNames, worldSettings, type WorldOptions } from './options.js';
+import { MAX_TIMEOUT_MS, allocationError, checkMemory, cudaDeviceCount, integerIn, worldOptionNames, worldSettings, type WorldOptions } from './options.js';
+import { checkOptionsObject, show } from '../runtime/options.js';
 import { buildWorld, closeQuietly } from './build.js';
 import type { World } from './world.js';
 
@@ -100,13 +101,7 @@ async function createComms(
 
 export async function simulate(options: SimulateOptions): Promise<World> {
   // Every option is checked before anything is allocated or enqueued.
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`simulate() takes an options object such as { machines: 2, devicesPerMachine: 4 }, got ${show(options)}`);
-  }
-  const unknown = Object.keys(options).filter((k) => !(optionNames as readonly string[]).includes(k));
-  if (unknown.length > 0) {
-    throw new ArgumentError(`simulate() has no option ${unknown.map((k) => `'${k}'`).join(', ')}; the options are ${optionNames.join(', ')}`);
-  }
+  checkOptionsObject('simulate()', options, optionNames, { example: '{ machines: 2, devicesPerMachine: 4 }' });
   const machines = integerIn('machines', options.machines, 1, MAX_MACHINES, 'machines simulated in this process');
   const devicesPerMachine = integerIn('devicesPerMachine', options.devicesPerMachine, 1, MAX_DEVICES_PER_MACHINE, 'devices per machine');
   if (machines * devicesPerMachine > MAX_SIMULATED_RANKS) {

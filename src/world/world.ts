@@ -13,6 +13,7 @@ import { checkOptions, checkTensors, type AllReduceOptions } from './arguments.j
 import { Registrations } from './registrations.js';
 import { eachBucket$ } from './each.js';
 import { guarded } from './timings.js';
+import { checkOptionsObject } from '../runtime/options.js';
 
 export type { AllReduceOptions } from './arguments.js';
 
@@ -333,9 +334,7 @@ export class World extends EventEmitter<WorldEvents> {
   async broadcast(tensors: readonly Tensor[], options: { root?: number } = {}): Promise<void> {
     this.checkOpen('broadcast');
     checkTensors(tensors, this.devices, 'broadcast');
-    if (options === null || typeof options !== 'object') throw new ArgumentError(`broadcast options must be an object such as { root: 0 }, got ${String(options)}`);
-    const unknown = Object.keys(options).filter((k) => k !== 'root');
-    if (unknown.length > 0) throw new ArgumentError(`broadcast takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (its only option is root)`);
+    checkOptionsObject('broadcast', options, ['root'], { example: '{ root: 0 }' });
     const { machines, devicesPerMachine } = this.ctx.topology;
     const ranks = machines * devicesPerMachine;
     const root = options.root ?? 0;

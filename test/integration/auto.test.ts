@@ -54,6 +54,6 @@ describe('the auto pipeline (CPU backend)', () => {
       expect(() => autoPipeline({ fairringMinBytes: bad }), String(bad)).to.throw(ArgumentError, /fairringMinBytes must be a non-negative safe integer/);
     }
     expect(() => autoPipeline({ threshold: 5 } as unknown as AutoOptions)).to.throw(ArgumentError, /autoPipeline takes no option 'threshold' \(its only option is fairringMinBytes\)/);
-    expect(() => autoPipeline(null as unknown as AutoOptions)).to.throw(ArgumentError, /must be an object/);
+    expect(() => autoPipeline(null as unknown as AutoOptions)).to.throw(ArgumentError, /^autoPipeline takes an options object such as \{ fairringMinBytes: 1048576 \}, got null$/);
   });
 });

@@ -161,7 +161,7 @@ describe('validation, error codes and close paths [cpu]', () => {
     });
 
     it('unknown option names are refused, naming them and the options there are', async () => {
-      await refused({ ...base, paralelism: 4 }, ArgumentError, /no option 'paralelism'; the options are .*parallelism/);
+      await refused({ ...base, paralelism: 4 }, ArgumentError, /no option 'paralelism' \(its options: machines, devicesPerMachine, .*parallelism/);
       await refused({ ...base, op: 'sum' }, ArgumentError, /no option 'op'/);
     });
 
@@ -301,10 +301,10 @@ describe('validation, error codes and close paths [cpu]', () => {
     const w = await open();
     const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([1, 2]))));
     const cases: Array<[unknown, RegExp]> = [
-      [{ op: 'sum', pipeline: 'nccl' }, /^allReduce takes no option 'pipeline' \(its options: op\); the pipeline belongs to the world: simulate\(\{ pipeline \}\)$/],
+      [{ op: 'sum', pipeline: 'nccl' }, /^allReduce takes no option 'pipeline' \(its only option is op\); the pipeline belongs to the world: simulate\(\{ pipeline \}\)$/],
       [{ opp: 'max' }, /allReduce takes no option 'opp'/],
       [{ op: 'mean' }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got 'mean'$/],
-      [null, /allReduce options must be an object/],
+      [null, /^allReduce takes an options object such as \{ op: 'sum' \}, got null$/],
     ];
     for (const [options, pattern] of cases) {
       const e = await caught(() => w.allReduce(ts, options as object));

@@ -1,0 +1,33 @@
+// The one check of a call's options object, shared by every call that takes one: it must be an object, and
+// name only options the call takes. Errors name the call, the stray names and what the call takes.
+import { ArgumentError } from '../errors.js';
+
+export interface OptionsShape {
+  /** An options object the call takes, shown when `options` is not an object: `{ op: 'sum' }`. */
+  example: string;
+  /** What to add when these names were given (a hint on where such an option belongs). */
+  hint?(unknown: readonly string[]): string;
+  /** How to show the one option of a call that takes a single one, when its name alone says too little. */
+  only?: string;
+}
+
+/** Throws an ArgumentError unless `options` is an object whose keys (undefined values aside) are all in `allowed`. */
+export function checkOptionsObject(call: string, options: unknown, allowed: readonly string[], shape: OptionsShape): asserts options is object {
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(`${call} takes an options object such as ${shape.example}, got ${show(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  const unknown = Object.keys(given).filter((k) => !allowed.includes(k) && given[k] !== undefined);
+  if (unknown.length === 0) return;
+  const takes = allowed.length === 1 ? `its only option is ${shape.only ?? allowed[0]!}` : `its options: ${allowed.join(', ')}`;
+  throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (${takes})${shape.hint?.(unknown) ?? ''}`);
+}
+
+/** A value as an error message shows it: strings quoted, arrays element by element, objects by their class. */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (v === null || typeof v !== 'object') return String(v);
+  return v.constructor?.name ?? 'object';
+}

@@ -153,6 +153,7 @@ export class Program {
   }
 
   endGroup(): void {
+    if (this.groupAt < 0) return;
     if (this.ops[this.groupAt + 1] === 0) this.length = this.groupAt;
     this.groupAt = -1;
   }
@@ -248,6 +249,7 @@ export class Program {
 
   /** Starts keeping every submitted op; `endCapture` returns them. */
   beginCapture(): void {
+    this.flush();
     this.captured = [];
   }
 
@@ -278,6 +280,8 @@ export class Program {
   }
 
   private reserve(n: number): Float64Array {
+    // After a refusal nothing more is packed: a stage packing then fails with it (and discards what it packed).
+    if (this.refusal !== null) throw this.refusal;
     if (this.length + n > this.ops.length) {
       const grown = new Float64Array(Math.max(this.ops.length * 2, this.length + n));
       grown.set(this.ops.subarray(0, this.length));

@@ -99,7 +99,7 @@ export class CallCheck {
       p.endGroup();
       ranks.forEach((_, i) => p.copy(streams[i]!, slots[i]!.index, slots[i]!.offset, indices[i]!, 0, probeBytes));
       marks = streams.map((s) => ({ stream: s, seq: p.record(s) }));
-      p.commit();
+      p.commit((cause) => new StageError(null, 'callCheck', 0, job.id, cause));
     } catch (e) {
       p.discard();
       this.world.unregister(probes);

@@ -3,6 +3,7 @@
 // garbage-collected, so the queue never keeps a dropped tensor's memory.
 import type { NativeQueue } from '../native.js';
 import type { Tensor } from '../runtime/device.js';
+import type { Program } from '../runtime/program.js';
 
 interface Registration {
   index: number;
@@ -17,6 +18,7 @@ export class Registrations {
   /** `released()`: the queue has let go of every buffer already (the world is closing). */
   constructor(
     private readonly queue: NativeQueue,
+    private readonly program: Pick<Program, 'flush'>,
     private readonly released: () => boolean,
   ) {}
 
@@ -55,6 +57,10 @@ export class Registrations {
   }
 
   private drop(index: number): void {
-    if (!this.released()) this.queue.removeBuffer(index);
+    if (this.released()) return;
+    // Units not yet flushed may name the buffer (a job failed and ended before they went out): they go first,
+    // or a buffer registered next at the same index would take their place.
+    this.program.flush();
+    this.queue.removeBuffer(index);
   }
 }

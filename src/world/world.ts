@@ -87,7 +87,7 @@ export class World extends EventEmitter<WorldEvents> {
   ) {
     super();
     this.timings$ = guarded(fromEvent(this, 'timing') as Observable<StageTiming>);
-    this.registrations = new Registrations(handles.queue, () => this.closing !== null);
+    this.registrations = new Registrations(handles.queue, ctx.program, () => this.closing !== null);
     // A failure poisons the devices' own streams (each all-reduce orders them after its last slice): every device
     // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.
     engine.onFailure = (error, jobs) => {
@@ -166,7 +166,7 @@ export class World extends EventEmitter<WorldEvents> {
           if (agreed !== null) program.flush();
           beforeStart?.();
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
-          program.commit();
+          program.commit((cause) => new StageError(null, 'admit', 0, job.id, cause));
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {

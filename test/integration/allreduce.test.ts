@@ -21,6 +21,7 @@ import {
   type RankLayout,
   type StageTiming,
   type World,
+  type EngineContext,
 } from '../../src/index.js';
 import { dtypes, reduceOps, type BackendName, type NativeBuffer, type QueueProgress } from '../../src/native.js';
 import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -453,8 +454,50 @@ describe('all-reduce on the CPU backend', () => {
       expect(refused.memory().pools.inflight.inUse).to.equal(0);
     });
 
+    it('a job that fails while its last units wait for a flush: its closed tensors leave the Queue only after them, so no later buffer takes their place', async () => {
+      // One slice in flight: slice 20 is admitted and packed while a report is handled; the operator after the
+      // stages then throws, the job ends and its closed tensors are unregistered in that same turn, and the error
+      // handler registers new tensors at once (which reuse freed buffer indices).
+      const throwing = await simulate({
+        machines: 2,
+        devicesPerMachine: 2,
+        sliceBytes: 64,
+        parallelism: 1,
+        pipeline: {
+          name: 'late',
+          padded: true,
+          comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'],
+          build: (ctx) => pipe(reduceScatter(ctx), collect(ctx), add(ctx), diffuse(ctx), allGather(ctx), map((s: Slice) => {
+            if (s.index === 20) throw new Error('boom');
+            return s;
+          })),
+        },
+      });
+      const { program } = (throwing as unknown as { ctx: EngineContext }).ctx;
+      const refusals: string[] = [];
+      const report = program.onRefused!;
+      program.onRefused = (error, abandoned) => {
+        refusals.push(error.message);
+        report(error, abandoned);
+      };
+      const tensors = await Promise.all(throwing.devices.map((d) => d.upload(new Float32Array(48 * 32).fill(1))));
+      const extra = await Promise.all(throwing.devices.map((d) => d.upload(new Float32Array(48 * 32).fill(7))));
+      const second = await new Promise<unknown>((resolve) => {
+        throwing.allReduce$(tensors).subscribe({
+          error: () => throwing.allReduce$(extra).subscribe({ error: resolve, complete: () => resolve(null) }),
+          complete: () => resolve(null),
+        });
+        for (const t of tensors) t.close();
+      });
+      expect(second).to.be.instanceOf(ClosedError);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(refusals).to.deep.equal([]);
+      for (const t of extra) expect(Array.from((await t.download()) as Float32Array).every((v) => v === 7), `rank ${t.device.rank}`).to.equal(true);
+      await throwing.close();
+    });
+
     it('an asynchronous operator of the user\'s between stages: the stages after it still reach the devices, results exact', async () => {
-      // The stages after the delay run in a timer's turn, where nothing but the program's own microtask flushes.
+      // The stages after the delay run in a timer's turn, flushed when the slice's settling asks for its records.
       const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline: spliced('delayed', delay<Slice>(1)) });
       await checkAllReduce(world, 'int32', 'sum', 1000);
       await checkAllReduce(world, 'float32', 'sum', 77);

@@ -20,6 +20,21 @@ describe('Completions', () => {
     expect(c.status({ stream: 1, seq: 5 })).to.equal('boom');
   });
 
+  it('records abandoned (never issued) fail at once: waiters from that record on, and later questions about them', () => {
+    const c = new Completions(() => 0);
+    const heard: string[] = [];
+    for (const seq of [2, 3, 4]) c.whenDone({ stream: 1, seq }, (e) => heard.push(`${seq}:${e}`));
+    c.abandon(1, 3, 'refused');
+    expect(heard).to.deep.equal(['3:never issued: refused', '4:never issued: refused']);
+    expect(c.status({ stream: 1, seq: 2 })).to.equal(null);
+    expect(c.status({ stream: 1, seq: 5 })).to.equal('never issued: refused');
+    c.whenDone({ stream: 1, seq: 6 }, (e) => heard.push(`6:${e}`));
+    expect(heard.at(-1)).to.equal('6:never issued: refused');
+    report(c, [1, 2, 0]);
+    expect(heard).to.have.length(4);
+    expect(heard).to.include('2:null');
+  });
+
   it('calls back in record order once a report covers the record, at once when it already did', () => {
     const c = new Completions(() => 0);
     const order: string[] = [];

@@ -101,10 +101,29 @@ describe('Program over the native CPU Queue', () => {
     expect(reports[0]![0]).to.match(/^unit 2: ops\[1\] \(copy\): dst 7 is not a registered buffer/);
     expect(reports[0]![1]).to.deep.equal([[stream, 2]]);
     expect(program.want(stream, 3)).to.equal(0);
-    program.record(stream);
+    expect(() => program.record(stream)).to.throw(/^unit 2: /);
     expect(() => program.commit()).to.throw(/^unit 2: /);
     program.flush();
     expect(queue.records(stream)).to.equal(1);
+    close();
+  });
+
+  it('a refusal while a unit is being packed: packing it fails with the refusal, and the program stays consistent', () => {
+    const { program, queue, stream, close } = setup();
+    let refused: Error | null = null;
+    program.onRefused = (error) => (refused = error);
+    program.record(stream);
+    program.copy(stream, 7, 0, 7, 0, 8);
+    program.commit();
+    program.beginGroup();
+    // Asking about a record flushes the committed unit, which the Queue refuses, with the group still open.
+    expect(program.want(stream, 1)).to.equal(0);
+    expect(refused).to.be.instanceOf(RangeError);
+    expect(() => program.item('send', stream, 0, 'float32', null, 1, 0, 0, -1, -1, 0)).to.throw(RangeError, /dst 7 is not a registered buffer/);
+    program.endGroup();
+    program.discard();
+    expect(() => program.commit()).to.throw(RangeError, /dst 7 is not a registered buffer/);
+    expect(queue.records(stream)).to.equal(0);
     close();
   });
 });

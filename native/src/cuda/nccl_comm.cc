@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "../cpu/elem.h"
@@ -86,11 +87,15 @@ struct NcclComm final : CommImpl {
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
     };
-    if (g_shuttingDown.load()) {
-      run();
-      return;
+    if (!g_shuttingDown.load()) {
+      try {
+        std::thread(run).detach();
+        return;
+      } catch (const std::system_error&) {
+        // No thread to be had: abort here rather than not at all.
+      }
     }
-    std::thread(run).detach();
+    run();
   }
 
   std::string asyncError() override {

@@ -3,8 +3,7 @@
 // waits on the device), and after a job's last slice the devices' own streams wait for it.
 import { filter, map, pipe, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
-import { StageError } from '../errors.js';
-import { runStage, waitUnlessDone } from './stage.js';
+import { failureOf, runStage, waitUnlessDone } from './stage.js';
 
 export interface FinishGate {
   /** Checks the contract for a slice coming out of the pipeline; false: leave it alone (already settled). */
@@ -32,7 +31,7 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
       if (slice.index === slice.job.sliceCount - 1) {
         // The devices' own streams are the user's too: their wait is issued now, before any user code runs.
         ctx.ranks.forEach((r, i) => waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!));
-        ctx.program.commit((cause) => new StageError(null, 'finish', slice.index, slice.job.id, cause));
+        ctx.program.commit(failureOf('finish'), slice);
         ctx.program.flush();
       }
       return slice;

@@ -7,7 +7,7 @@ import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { RecordMode } from '../native.js';
 import { SliceViews, type EngineContext, type Slice, type StreamName } from '../engine/context.js';
 import { StageError, type StageName } from '../errors.js';
-import type { Mark } from '../runtime/program.js';
+import type { Describe, Mark } from '../runtime/program.js';
 
 export interface StageSpec {
   stage: StageName;
@@ -41,7 +41,7 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
       const s = ranks[i]!.streams[spec.stream];
       end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
     }
-    p.commit((cause) => new StageError(null, spec.stage, slice.index, slice.job.id, cause));
+    p.commit(failureOf(spec.stage), slice);
     slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;
@@ -50,6 +50,18 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
     ctx.program.discard();
     throw e instanceof StageError ? e : new StageError(null, spec.stage, slice.index, slice.job.id, e);
   }
+}
+
+const failures = new Map<StageName, Describe>();
+
+/** The error a stage's unit is reported with if the Queue refuses it: a StageError naming the slice (the subject). */
+export function failureOf(stage: StageName): Describe {
+  let describe = failures.get(stage);
+  if (describe === undefined) {
+    describe = (cause, subject) => new StageError(null, stage, (subject as Slice).index, (subject as Slice).job.id, cause);
+    failures.set(stage, describe);
+  }
+  return describe;
 }
 
 /**

@@ -118,7 +118,11 @@ export class Device {
    */
   track(job: Promise<void>): void {
     this.pending.add(job);
-    void job.then(() => this.pending.delete(job));
+  }
+
+  /** The all-reduce `track` counted is over (its promise has settled). */
+  untrack(job: Promise<void>): void {
+    this.pending.delete(job);
   }
 
   /**

@@ -17,8 +17,11 @@ export function checkOptionsObject(call: string, options: unknown, allowed: read
     throw new ArgumentError(`${call} takes an options object such as ${shape.example}, got ${show(options)}`);
   }
   const given = options as Record<string, unknown>;
-  const unknown = Object.keys(given).filter((k) => !allowed.includes(k) && given[k] !== undefined);
-  if (unknown.length === 0) return;
+  const stray = (k: string): boolean => !allowed.includes(k) && given[k] !== undefined;
+  let any = false;
+  for (const k in given) if (Object.hasOwn(given, k) && stray(k)) any = true;
+  if (!any) return;
+  const unknown = Object.keys(given).filter(stray);
   const takes = allowed.length === 1 ? `its only option is ${shape.only ?? allowed[0]!}` : `its options: ${allowed.join(', ')}`;
   throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (${takes})${shape.hint?.(unknown) ?? ''}`);
 }

@@ -15,8 +15,11 @@ export interface Mark {
   seq: number;
 }
 
-/** Makes the error a unit's refusal is reported with, from what the Queue threw (a StageError naming the slice, say). */
-export type Describe = (cause: unknown) => Error;
+/**
+ * Makes the error a unit's refusal is reported with, from what the Queue threw and the subject the unit was
+ * committed with (a StageError naming the slice, say).
+ */
+export type Describe = (cause: unknown, subject: unknown) => Error;
 
 /** Where the records of units the Queue never got begin: per stream, the first record number that will not exist. */
 export type Abandoned = ReadonlyMap<number, number>;
@@ -30,6 +33,9 @@ export class Program {
   /** End offset and error maker of each committed unit, in order. */
   private readonly unitEnds: number[] = [];
   private readonly unitDescribe: Array<Describe | undefined> = [];
+  private readonly unitSubject: unknown[] = [];
+  /** Committed units waiting for the flush: the first `units` entries of the three arrays above (reused). */
+  private units = 0;
   private flushQueued = false;
   private readonly flushTask = (): void => {
     this.flushQueued = false;
@@ -160,18 +166,20 @@ export class Program {
 
   /**
    * Ends a unit: the ops packed since the last commit reach the Queue with the next flush, in order. `describe`
-   * turns what the Queue throws if it refuses them into the error reported. Throws the earlier refusal, and
-   * drops the unit, once the Queue has refused one.
+   * turns what the Queue throws if it refuses them (and `subject`) into the error reported. Throws the earlier
+   * refusal, and drops the unit, once the Queue has refused one.
    */
-  commit(describe?: Describe): void {
+  commit(describe?: Describe, subject?: unknown): void {
     if (this.refusal !== null) {
       this.discard();
       throw this.refusal;
     }
     if (this.length === this.committed) return;
     this.committed = this.length;
-    this.unitEnds.push(this.length);
-    this.unitDescribe.push(describe);
+    this.unitEnds[this.units] = this.length;
+    this.unitDescribe[this.units] = describe;
+    this.unitSubject[this.units] = subject;
+    this.units++;
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushTask);
@@ -196,14 +204,14 @@ export class Program {
   private refused(batchError: unknown): void {
     let start = 0;
     let error: Error = batchError instanceof Error ? batchError : new Error(String(batchError));
-    for (let u = 0; u < this.unitEnds.length; u++) {
+    for (let u = 0; u < this.units; u++) {
       const end = this.unitEnds[u]!;
       try {
         this.queue.submit(this.ops.subarray(start, end), end - start);
         this.keep(start, end);
         start = end;
       } catch (e) {
-        error = this.unitDescribe[u]?.(e) ?? (e instanceof Error ? e : new Error(String(e)));
+        error = this.unitDescribe[u]?.(e, this.unitSubject[u]) ?? (e instanceof Error ? e : new Error(String(e)));
         break;
       }
     }
@@ -216,7 +224,7 @@ export class Program {
     this.refusal = error;
     this.length = this.committed = 0;
     this.groupAt = -1;
-    this.unitEnds.length = this.unitDescribe.length = 0;
+    this.forgetUnits();
     this.onRefused?.(error, this.abandoned);
   }
 
@@ -226,7 +234,14 @@ export class Program {
     this.length -= n;
     if (this.groupAt >= 0) this.groupAt -= n;
     this.committed = 0;
-    this.unitEnds.length = this.unitDescribe.length = 0;
+    this.forgetUnits();
+  }
+
+  /** Drops the committed units' bookkeeping (their subjects too, which may hold slices). */
+  private forgetUnits(): void {
+    this.unitDescribe.fill(undefined, 0, this.units);
+    this.unitSubject.fill(undefined, 0, this.units);
+    this.units = 0;
   }
 
   private keep(start: number, end: number): void {

@@ -2,7 +2,7 @@
 import { reduceOps, type ReduceOp } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import { ArgumentError } from '../errors.js';
-import { checkOptionsObject } from '../runtime/options.js';
+import { checkOptionsObject, type OptionsShape } from '../runtime/options.js';
 
 export interface AllReduceOptions {
   /** The reduction: 'sum' (default), 'prod', 'max', 'min', 'avg' (reduceOps). */
@@ -12,12 +12,14 @@ export interface AllReduceOptions {
 /** The options an all-reduce call takes; anything else (e.g. `pipeline`, which is the world's) is refused. */
 const allReduceOptionNames: readonly string[] = ['op'];
 
+const allReduceShape: OptionsShape = {
+  example: "{ op: 'sum' }",
+  hint: (unknown) => (unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : ''),
+};
+
 /** Checks an all-reduce call's options object and returns its op. */
 export function checkOptions(options: unknown, call: string, extra: readonly string[] = []): ReduceOp {
-  checkOptionsObject(call, options, [...allReduceOptionNames, ...extra], {
-    example: "{ op: 'sum' }",
-    hint: (unknown) => (unknown.includes('pipeline') ? '; the pipeline belongs to the world: simulate({ pipeline })' : ''),
-  });
+  checkOptionsObject(call, options, extra.length === 0 ? allReduceOptionNames : [...allReduceOptionNames, ...extra], allReduceShape);
   const op = (options as AllReduceOptions).op ?? 'sum';
   if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : String(op)}`);
   return op;

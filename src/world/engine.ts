@@ -58,6 +58,8 @@ export class Engine {
   private readonly live: Slice[] = [];
   private liveHead = 0;
   private liveCount = 0;
+  /** The stages of the last slice found to run every stage its topology needs. */
+  private validStages: StageName[] | null = null;
   /** Admitted slices the pipeline has not handed to finish yet, in admission order. */
   private readonly inPipeline: Slice[] = [];
   private chainDone = false;
@@ -270,17 +272,28 @@ export class Engine {
       const what = expected === undefined ? `slice ${slice.index} of all-reduce #${slice.job.id}, which it had emitted already or never got` : `slice ${slice.index} of all-reduce #${slice.job.id} where slice ${expected.index} of all-reduce #${expected.job.id} was due`;
       throw new ContractError(`the ${this.pipeline.name} pipeline emitted ${what}: a pipeline must emit every slice once, in order`);
     }
-    const missing = missingStages(this.ctx.topology, slice.marks.map((m) => m.stage));
-    if (missing !== null && missing.length > 0) {
-      const { machines: M, devicesPerMachine: D } = this.ctx.topology;
-      const ran = slice.marks.map((m) => m.stage).filter((s) => s !== 'admit');
-      throw new ContractError(
-        `the ${this.pipeline.name} pipeline ran ${ran.length > 0 ? ran.join(', ') : 'no stage'} for slice ${slice.index} of all-reduce #${slice.job.id}, ` +
-          `but ${M} machine(s) x ${D} device(s) also need ${missing.join(', ')}: without them ranks would get partial results`,
-      );
+    if (!this.sameStagesAsBefore(slice)) {
+      const missing = missingStages(this.ctx.topology, slice.marks.map((m) => m.stage));
+      if (missing !== null && missing.length > 0) {
+        const { machines: M, devicesPerMachine: D } = this.ctx.topology;
+        const ran = slice.marks.map((m) => m.stage).filter((s) => s !== 'admit');
+        throw new ContractError(
+          `the ${this.pipeline.name} pipeline ran ${ran.length > 0 ? ran.join(', ') : 'no stage'} for slice ${slice.index} of all-reduce #${slice.job.id}, ` +
+            `but ${M} machine(s) x ${D} device(s) also need ${missing.join(', ')}: without them ranks would get partial results`,
+        );
+      }
+      this.validStages = slice.marks.map((m) => m.stage);
     }
     this.inPipeline.shift();
     slice.state = 'settling';
+    return true;
+  }
+
+  /** Whether the slice ran the stages, in order, of a slice already found complete (the common case: no check). */
+  private sameStagesAsBefore(slice: Slice): boolean {
+    const before = this.validStages;
+    if (before === null || before.length !== slice.marks.length) return false;
+    for (let i = 0; i < before.length; i++) if (before[i] !== slice.marks[i]!.stage) return false;
     return true;
   }
 

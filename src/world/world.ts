@@ -130,7 +130,11 @@ export class World extends EventEmitter<WorldEvents> {
       }
       job.buffers = this.registrations.register(job.tensors);
       // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
-      const prior = [...new Set(job.tensors.map((t) => this.busy.get(t.buffer)).filter((p): p is Promise<void> => p !== undefined))];
+      const prior: Promise<void>[] = [];
+      for (const t of job.tensors) {
+        const p = this.busy.get(t.buffer);
+        if (p !== undefined && !prior.includes(p)) prior.push(p);
+      }
       let over!: () => void;
       const ended = new Promise<void>((resolve) => (over = resolve));
       let done = false;
@@ -141,10 +145,11 @@ export class World extends EventEmitter<WorldEvents> {
         over();
       };
       for (const t of job.tensors) this.busy.set(t.buffer, ended);
+      for (const d of this.devices) d.track(ended);
       void ended.then(() => {
         for (const t of job.tensors) if (this.busy.get(t.buffer) === ended) this.busy.delete(t.buffer);
+        for (const d of this.devices) d.untrack(ended);
       });
-      for (const d of this.devices) d.track(ended);
       let submitted = false;
       let unsubscribed = false;
       const seq = this.calls++;

@@ -352,6 +352,7 @@ Napi::Function Comm::Init(Napi::Env env) {
                          InstanceMethod<&Comm::AsyncError>("asyncError"),
                          InstanceMethod<&Comm::Close>("close"),
                          InstanceAccessor<&Comm::Closed>("closed"),
+                         InstanceAccessor<&Comm::Aborting>("aborting"),
                      });
 }
 
@@ -399,5 +400,10 @@ Napi::Value Comm::Close(const Napi::CallbackInfo& info) {
 
 
 Napi::Value Comm::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
+
+// Whether an abort of this communicator is still running (NCCL: on a thread of its own).
+Napi::Value Comm::Aborting(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), impl_ != nullptr && impl_->aborting());
+}
 
 }  // namespace fr

@@ -116,6 +116,7 @@ class Comm : public Napi::ObjectWrap<Comm> {
 
  private:
   Napi::Value Closed(const Napi::CallbackInfo& info);
+  Napi::Value Aborting(const Napi::CallbackInfo& info);
   std::shared_ptr<CommImpl> impl_;
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value AsyncError(const Napi::CallbackInfo& info);

@@ -295,9 +295,12 @@ export class World extends EventEmitter<WorldEvents> {
     };
   }
 
-  /** Takes no more work, waits for admitted slices to settle, then releases every handle. Idempotent. */
+  /**
+   * Takes no more work, waits for admitted slices to settle and for communicator aborts still running (for at
+   * most timeoutMs), then releases every handle. Idempotent.
+   */
   close(): Promise<void> {
-    this.closing ??= this.engine.close().then(() => {
+    this.closing ??= this.engine.close().then(() => this.abortsSettled()).then(() => {
       // Every handle is released even if one refuses; the first refusal is reported after.
       const errors: unknown[] = [];
       const release = (f: () => void): void => {
@@ -327,6 +330,16 @@ export class World extends EventEmitter<WorldEvents> {
       if (errors.length > 0) throw errors[0];
     });
     return this.closing;
+  }
+
+  /**
+   * NCCL's abort runs on a thread of its own and may still be waiting on the devices' work: streams and memory
+   * are released once it is over, as when it ran on the JS thread, or after timeoutMs (an abort that waits for a
+   * kernel that never ends; the process then exits at once, exitIfNcclBusy).
+   */
+  private async abortsSettled(): Promise<void> {
+    const deadline = Date.now() + this.ctx.timeoutMs;
+    while (this.handles.comms.some((c) => c.aborting) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /**

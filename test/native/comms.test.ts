@@ -277,7 +277,10 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         const buf = new native.Buffer(ranks[0]!.device, 16);
         native.group([allReduce(ranks[0]!, buf, 4)]);
         const pending = sync(ranks[0]!.stream, ranks[0]!.device).then(() => null, (e: Error) => e);
+        expect(ranks[1]!.comm.aborting).to.equal(false);
         ranks[1]!.comm.abort();
+        // The in-process abort is over when the call returns (NCCL's runs on a thread and says so meanwhile).
+        expect(ranks[1]!.comm.aborting).to.equal(false);
         expect((await pending)?.message).to.match(/communicator aborted/);
         ranks.forEach((r) => r.stream.close());
       });

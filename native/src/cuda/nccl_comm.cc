@@ -67,6 +67,8 @@ bool isFloating(DType t) {
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
+  // True while ncclCommAbort runs on its own thread (shared with that thread, which may outlive this object).
+  std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
   std::map<DType, nccl::ncclRedOp_t> averages;
   // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
@@ -83,9 +85,11 @@ struct NcclComm final : CommImpl {
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
-    auto run = [raw, ordinal, inNccl = std::make_shared<NcclCallScope>()] {
+    abortRunning->store(true);
+    auto run = [raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
+      running->store(false);
     };
     if (!g_shuttingDown.load()) {
       try {
@@ -97,6 +101,8 @@ struct NcclComm final : CommImpl {
     }
     run();
   }
+
+  bool aborting() const override { return abortRunning->load(); }
 
   std::string asyncError() override {
     if (aborted.load()) return "communicator aborted";

@@ -35,6 +35,11 @@ class CommHandle implements NativeComm {
     return this.#state.closed;
   }
 
+  /** A virtual abort takes effect at once. */
+  get aborting(): boolean {
+    return false;
+  }
+
   abort(): void {
     if (!this.#state.closed) this.#state.group.error ??= 'communicator aborted';
   }

@@ -197,7 +197,7 @@ struct CommImpl {
   int size = 0;
   virtual ~CommImpl() = default;
   virtual void abort() = 0;
-  // Whether an abort started on a thread of its own is still running.
+  // Whether an abort handed to another thread (NCCL's aborter) is still running.
   virtual bool aborting() const { return false; }
   virtual std::string asyncError() = 0;
 };

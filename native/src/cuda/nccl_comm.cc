@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -64,10 +67,47 @@ bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
+// The aborter: one thread, started on first use, that runs communicator aborts in order. Never destroyed: a
+// process may exit while an abort waits on the device (exitIfNcclBusy ends it then).
+struct Aborter {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> queue;
+  bool started = false;
+};
+Aborter& g_aborter = *new Aborter();
+
+// Queues an abort for the aborter thread; false when no thread could be made (the caller then runs it itself).
+bool postAbort(std::function<void()> run) {
+  std::lock_guard<std::mutex> lock(g_aborter.m);
+  if (!g_aborter.started) {
+    try {
+      std::thread([] {
+        for (;;) {
+          std::function<void()> next;
+          {
+            std::unique_lock<std::mutex> wait(g_aborter.m);
+            g_aborter.cv.wait(wait, [] { return !g_aborter.queue.empty(); });
+            next = std::move(g_aborter.queue.front());
+            g_aborter.queue.pop_front();
+          }
+          next();
+        }
+      }).detach();
+    } catch (const std::system_error&) {
+      return false;
+    }
+    g_aborter.started = true;
+  }
+  g_aborter.queue.push_back(std::move(run));
+  g_aborter.cv.notify_one();
+  return true;
+}
+
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
-  // True while ncclCommAbort runs on its own thread (shared with that thread, which may outlive this object).
+  // True from an abort's start until ncclCommAbort returned (shared with the aborter, which may outlive this).
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
   std::map<DType, nccl::ncclRedOp_t> averages;
@@ -77,9 +117,10 @@ struct NcclComm final : CommImpl {
   std::mutex use;
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
-  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize for good. So it runs on a thread of its
-  // own and the caller (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At
-  // shutdown it runs here: NCCL must not be torn down under a running abort.
+  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize for good. So it runs on the aborter
+  // thread, one abort after the other in the order asked (as they ran on the JS thread before), and the caller
+  // (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown it runs here:
+  // NCCL must not be torn down under a running abort.
   void abort() override {
     std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
@@ -91,15 +132,7 @@ struct NcclComm final : CommImpl {
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
     };
-    if (!g_shuttingDown.load()) {
-      try {
-        std::thread(run).detach();
-        return;
-      } catch (const std::system_error&) {
-        // No thread to be had: abort here rather than not at all.
-      }
-    }
-    run();
+    if (g_shuttingDown.load() || !postAbort(run)) run();
   }
 
   bool aborting() const override { return abortRunning->load(); }

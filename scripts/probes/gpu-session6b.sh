@@ -8,16 +8,10 @@ set -uo pipefail
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out" base && tar -xJf bundle/base.tar.xz -C base && ln -sfn ../node_modules base/node_modules && mkdir -p base/native && ln -sfn ../../native/build base/native/build
 mocha=node_modules/mocha/bin/mocha.js
+source "$(dirname "$0")/dump-if-hung.sh"
 node $mocha --grep 'failures leave the devices usable \[cuda\]' > "$out/fail-test.txt" 2>&1 &
 pid=$!
-for ((i = 0; i < 45; i++)); do kill -0 $pid 2>/dev/null || break; sleep 1; done
-if kill -0 $pid 2>/dev/null; then
-  echo "failure test still running after 45 s" >> "$out/fail-test.txt"
-  { for th in /proc/$pid/task/*; do echo "$(cat $th/comm) $(awk '{print $3}' $th/stat) $(cat $th/wchan 2>/dev/null)"; done
-    timeout 60 cuda-gdb -batch -nx -p "$pid" -ex 'set pagination off' -ex 'info threads' -ex 'thread apply all bt 25' 2>&1 | grep -v '^\[New LWP\|^warning'
-  } > "$out/fail-gdb.txt" 2>&1
-  kill -9 $pid
-fi
+dump_if_hung $pid 45 "$out/fail-test.txt" "$out/fail-gdb.txt"
 timeout 120 node $mocha --grep 'a rank that vanishes' > "$out/vanish.txt" 2>&1; echo "vanish rc=$?" >> "$out/vanish.txt"
 timeout 120 node $mocha --grep '^(?!.*(all-reduce on CUDA|connect\(\) on CUDA|failures leave|a rank that vanishes)).*(cuda|CUDA)' > "$out/rest.txt" 2>&1; echo "rest rc=$?" >> "$out/rest.txt"
 BASE=base bash scripts/gpu-floor.sh 3 | grep -E 'ratio|pair'

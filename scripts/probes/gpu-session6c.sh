@@ -7,17 +7,8 @@ set -uo pipefail
 out=${OUT:-/tmp/fairring-out}
 mkdir -p "$out"
 mocha=node_modules/mocha/bin/mocha.js
-start=$(date +%s)
+source "$(dirname "$0")/dump-if-hung.sh"
 node $mocha --grep 'failures leave the devices usable \[cuda\]|reduction semantics \[cuda\]' > "$out/fail.txt" 2>&1 &
 pid=$!
-for ((i = 0; i < 100; i++)); do kill -0 $pid 2>/dev/null || break; sleep 1; done
-if kill -0 $pid 2>/dev/null; then
-  echo "still running after 100 s" >> "$out/fail.txt"
-  { for th in /proc/$pid/task/*; do echo "$(cat $th/comm) $(awk '{print $3}' $th/stat) $(cat $th/wchan 2>/dev/null)"; done
-    timeout 60 cuda-gdb -batch -nx -p "$pid" -ex 'set pagination off' -ex 'thread apply all bt 25' 2>&1 | grep -v '^\[New LWP\|^warning'
-  } > "$out/fail-gdb.txt" 2>&1
-  kill -9 $pid
-else
-  wait $pid; echo "rc=$? after $(( $(date +%s) - start )) s" >> "$out/fail.txt"
-fi
+dump_if_hung $pid 100 "$out/fail.txt" "$out/fail-gdb.txt"
 timeout 400 bash scripts/gpu-suite.sh tests '^(?!.*(failures leave the devices usable \[cuda\]|reduction semantics \[cuda\])).*(cuda|CUDA)'

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sourced by GPU probes: dump_if_hung <pid> <seconds> <log> <dump> waits up to <seconds> for process <pid>; if it
+# still runs, notes so in <log>, writes its threads' states and every host thread's stack (cuda-gdb, the only
+# debugger on the GPU machine) to <dump> and kills it; otherwise appends its exit status to <log>.
+dump_if_hung() {
+  local pid=$1 wait_s=$2 log=$3 dump=$4 start i
+  start=$(date +%s)
+  for ((i = 0; i < wait_s; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "still running after $wait_s s" >> "$log"
+    { for th in /proc/$pid/task/*; do echo "$(cat "$th/comm") $(awk '{print $3}' "$th/stat") $(cat "$th/wchan" 2>/dev/null)"; done
+      timeout 60 cuda-gdb -batch -nx -p "$pid" -ex 'set pagination off' -ex 'info threads' -ex 'thread apply all bt 25' 2>&1 | grep -v '^\[New LWP\|^warning'
+    } > "$dump" 2>&1
+    kill -9 "$pid"
+  else
+    wait "$pid"
+    echo "rc=$? after $(( $(date +%s) - start )) s" >> "$log"
+  fi
+}

@@ -3,6 +3,8 @@
 // ClosedError saying why, new uploads work, and close() frees everything.
 import { expect } from 'chai';
 import { ClosedError, StageError, TimeoutError, simulate, type World } from '../../src/index.js';
+import type { BackendName, QueueProgress } from '../../src/native.js';
+import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { randomArray } from '../helpers/data.js';
 import { describeBackends } from '../helpers/backends.js';
@@ -96,3 +98,56 @@ describeBackends('failures leave the devices usable', ({ backend, deviceCount })
     }
   }
 });
+
+describe('close() after a failure waits for communicator aborts still running', () => {
+  /** The native runtime, with communicators whose abort keeps `aborting` true for `abortMs`, and the queue's close timed. */
+  function slowAborts(abortMs: number): { runtime: Runtime; abortedAt: number[]; queueClosedAt: number[] } {
+    const abortedAt: number[] = [];
+    const queueClosedAt: number[] = [];
+    const runtime = Object.create(nativeRuntime) as Runtime;
+    runtime.initComms = async (...args) =>
+      (await nativeRuntime.initComms(...args)).map((c) => {
+        // The addon's own communicator (the Queue takes no other), its abort and `aborting` shadowed.
+        let until = 0;
+        const abort = c.abort.bind(c);
+        return Object.defineProperties(c, {
+          aborting: { get: () => Date.now() < until },
+          abort: { value: () => (abortedAt.push(Date.now()), (until = Date.now() + abortMs), abort()) },
+        });
+      });
+    runtime.Queue = function (backend: BackendName, onProgress: QueueProgress) {
+      const q = new nativeRuntime.Queue(backend, onProgress);
+      const proxy: Record<string, unknown> = {};
+      for (const k of Object.getOwnPropertyNames(Object.getPrototypeOf(q))) {
+        const f = (q as unknown as Record<string, unknown>)[k];
+        if (k !== 'constructor' && typeof f === 'function') proxy[k] = f.bind(q);
+      }
+      proxy.close = () => (queueClosedAt.push(Date.now()), q.close());
+      return proxy;
+    } as unknown as Runtime['Queue'];
+    return { runtime, abortedAt, queueClosedAt };
+  }
+
+  it('releases the queue and streams only once the aborts are over', async () => {
+    const { runtime, abortedAt, queueClosedAt } = slowAborts(250);
+    const world = await simulate({ machines: 1, devicesPerMachine: 2, timeoutMs: 300, pipeline: lonely('reduceScatter'), runtime });
+    const tensors = await Promise.all(world.devices.map((d) => d.upload(randomArray('float32', 16))));
+    expect(await rejection(world.allReduce(tensors))).to.be.instanceOf(TimeoutError);
+    await world.close();
+    expect(abortedAt.length).to.be.above(0);
+    expect(queueClosedAt).to.have.length(1);
+    expect(queueClosedAt[0]! - Math.max(...abortedAt)).to.be.at.least(245);
+  });
+
+  it('an abort that never ends holds close() back for timeoutMs at most', async () => {
+    const { runtime, queueClosedAt } = slowAborts(1e9);
+    const world = await simulate({ machines: 1, devicesPerMachine: 2, timeoutMs: 300, pipeline: lonely('reduceScatter'), runtime });
+    const tensors = await Promise.all(world.devices.map((d) => d.upload(randomArray('float32', 16))));
+    expect(await rejection(world.allReduce(tensors))).to.be.instanceOf(TimeoutError);
+    const t0 = Date.now();
+    await world.close();
+    expect(queueClosedAt).to.have.length(1);
+    expect(Date.now() - t0).to.be.within(250, 2000);
+  });
+});
+

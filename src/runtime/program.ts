@@ -30,7 +30,7 @@ export class Program {
   private groupAt = -1;
   /** Ops [0, committed) are whole units, waiting for the next flush; the rest is a unit being packed. */
   private committed = 0;
-  /** End offset and error maker of each committed unit, in order. */
+  /** End offset, error maker and subject of each committed unit, in order. */
   private readonly unitEnds: number[] = [];
   private readonly unitDescribe: Array<Describe | undefined> = [];
   private readonly unitSubject: unknown[] = [];

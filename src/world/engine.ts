@@ -486,7 +486,8 @@ export class Engine {
       this.arm();
       return;
     }
-    // Failed already, and a slice still has not settled a whole timeout later: its device no longer reports.
+    // Failed already, and the oldest slice is past its deadline (at once after a timeout): its device may never
+    // report; every slice still live is given up, so close() returns.
     for (const slice of this.live.slice(this.liveHead)) {
       if (slice.state !== 'settled') this.settled({ slice, error: null });
     }

@@ -23,11 +23,11 @@ import {
   type World,
   type EngineContext,
 } from '../../src/index.js';
-import { dtypes, reduceOps, type BackendName, type NativeBuffer, type QueueProgress } from '../../src/native.js';
-import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { dtypes, reduceOps, type NativeBuffer } from '../../src/native.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
 import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
+import { runtimeOverridingQueue } from '../helpers/queue.js';
 
 const topologies: Array<[number, number, RankLayout]> = [
   [1, 1, 'machine-major'],
@@ -260,19 +260,10 @@ describe('all-reduce on the CPU backend', () => {
     });
     it('a tensor is registered with the world once, kept across all-reduces, and let go when it is closed', async () => {
       const calls = { add: 0, remove: 0 };
-      const counting = Object.create(nativeRuntime) as Runtime;
-      counting.Queue = function (backend: BackendName, onProgress: QueueProgress) {
-        const q = new nativeRuntime.Queue(backend, onProgress);
-        // The addon's methods are read-only: a plain object stands in, delegating every method.
-        const proxy: Record<string, unknown> = {};
-        for (const k of Object.getOwnPropertyNames(Object.getPrototypeOf(q))) {
-          const f = (q as unknown as Record<string, unknown>)[k];
-          if (k !== 'constructor' && typeof f === 'function') proxy[k] = f.bind(q);
-        }
-        proxy.addBuffer = (b: NativeBuffer) => (calls.add++, q.addBuffer(b));
-        proxy.removeBuffer = (i: number) => (calls.remove++, q.removeBuffer(i));
-        return proxy;
-      } as unknown as Runtime['Queue'];
+      const counting = runtimeOverridingQueue((q) => ({
+        addBuffer: (b: NativeBuffer) => (calls.add++, q.addBuffer(b)),
+        removeBuffer: (i: number) => (calls.remove++, q.removeBuffer(i)),
+      }));
       const world = await simulate({ machines: 2, devicesPerMachine: 2, runtime: counting });
       const data = world.devices.map(() => Int32Array.from({ length: 301 }, () => Math.floor(Math.random() * 2000) - 1000));
       const tensors = await Promise.all(world.devices.map((d, i) => d.upload(data[i]!)));

@@ -3,8 +3,8 @@
 // ClosedError saying why, new uploads work, and close() frees everything.
 import { expect } from 'chai';
 import { ClosedError, StageError, TimeoutError, simulate, type World } from '../../src/index.js';
-import type { BackendName, QueueProgress } from '../../src/native.js';
 import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { runtimeOverridingQueue } from '../helpers/queue.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { randomArray } from '../helpers/data.js';
 import { describeBackends } from '../helpers/backends.js';
@@ -104,7 +104,7 @@ describe('close() after a failure waits for communicator aborts still running', 
   function slowAborts(abortMs: number): { runtime: Runtime; abortedAt: number[]; queueClosedAt: number[] } {
     const abortedAt: number[] = [];
     const queueClosedAt: number[] = [];
-    const runtime = Object.create(nativeRuntime) as Runtime;
+    const runtime = runtimeOverridingQueue((q) => ({ close: () => (queueClosedAt.push(Date.now()), q.close()) }));
     runtime.initComms = async (...args) =>
       (await nativeRuntime.initComms(...args)).map((c) => {
         // The addon's own communicator (the Queue takes no other), its abort and `aborting` shadowed.
@@ -115,16 +115,6 @@ describe('close() after a failure waits for communicator aborts still running', 
           abort: { value: () => (abortedAt.push(Date.now()), (until = Date.now() + abortMs), abort()) },
         });
       });
-    runtime.Queue = function (backend: BackendName, onProgress: QueueProgress) {
-      const q = new nativeRuntime.Queue(backend, onProgress);
-      const proxy: Record<string, unknown> = {};
-      for (const k of Object.getOwnPropertyNames(Object.getPrototypeOf(q))) {
-        const f = (q as unknown as Record<string, unknown>)[k];
-        if (k !== 'constructor' && typeof f === 'function') proxy[k] = f.bind(q);
-      }
-      proxy.close = () => (queueClosedAt.push(Date.now()), q.close());
-      return proxy;
-    } as unknown as Runtime['Queue'];
     return { runtime, abortedAt, queueClosedAt };
   }
 

@@ -2,6 +2,7 @@
 // in one JS turn to the Queue in one call; a unit the Queue refuses is reported, never thrown at the flush.
 import { expect } from 'chai';
 import { Program, native } from '../../src/index.js';
+import { overriding } from '../helpers/queue.js';
 
 describe('Program over the native CPU Queue', () => {
   function setup(): { program: Program; queue: InstanceType<typeof native.Queue>; stream: number; calls: number[]; close(): void } {
@@ -11,18 +12,12 @@ describe('Program over the native CPU Queue', () => {
     const stream = queue.addStream(s);
     // Every submit call's length, to see how units are batched.
     const calls: number[] = [];
-    const counting = new Proxy(queue, {
-      get: (target, key) => {
-        if (key === 'submit') {
-          return (ops: Float64Array, length: number) => {
-            calls.push(length);
-            target.submit(ops, length);
-          };
-        }
-        const value = Reflect.get(target, key, target) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    const counting = overriding(queue, (q) => ({
+      submit: (ops, length) => {
+        calls.push(length);
+        q.submit(ops, length);
       },
-    });
+    }));
     const program = new Program(counting);
     program.track(stream);
     return { program, queue, stream, calls, close: () => (queue.close(), s.close()) };

@@ -2,50 +2,16 @@
 
 #ifdef FAIRRING_WITH_CUDA
 
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "cuda_util.h"
+#include "task_thread.h"
 
 namespace fr::cuda {
 
 namespace {
-
-class Reaper {
- public:
-  void post(std::function<void()> release) {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      queue_.push_back(std::move(release));
-      if (!started_) {
-        started_ = true;
-        std::thread([this] { run(); }).detach();
-      }
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::deque<std::function<void()>> batch;
-      {
-        std::unique_lock<std::mutex> lock(m_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
-        batch.swap(queue_);
-      }
-      for (auto& release : batch) release();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool started_ = false;
-};
 
 // Blocks of at most kLargest bytes are kept, kKept bytes in all; sizes are rounded up to a power of two from
 // kSmallest, so a block serves every request of its class.
@@ -66,8 +32,9 @@ struct Cache {
   size_t kept = 0;
 };
 
-// Never destroyed: the reaper's detached thread and late releases may use them while the process exits.
-Reaper& g_reaper = *new Reaper();
+// Never destroyed: the reaper's detached thread and late releases may use them while the process exits. The
+// reaper runs the frees no thread that issues work may wait for.
+TaskThread& g_reaper = *new TaskThread();
 Cache& g_cache = *new Cache();
 
 // Back into the cache once the copy is over (the caller made sure of that).

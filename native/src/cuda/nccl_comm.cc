@@ -7,19 +7,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <system_error>
-#include <thread>
 
 #include "../cpu/elem.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
 #include "nccl_comm.h"
+#include "task_thread.h"
 
 namespace fr::cuda {
 
@@ -67,42 +64,8 @@ bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
-// The aborter: one thread, started on first use, that runs communicator aborts in order. Never destroyed: a
-// process may exit while an abort waits on the device (exitIfNcclBusy ends it then).
-struct Aborter {
-  std::mutex m;
-  std::condition_variable cv;
-  std::deque<std::function<void()>> queue;
-  bool started = false;
-};
-Aborter& g_aborter = *new Aborter();
-
-// Queues an abort for the aborter thread; false when no thread could be made (the caller then runs it itself).
-bool postAbort(std::function<void()> run) {
-  std::lock_guard<std::mutex> lock(g_aborter.m);
-  if (!g_aborter.started) {
-    try {
-      std::thread([] {
-        for (;;) {
-          std::function<void()> next;
-          {
-            std::unique_lock<std::mutex> wait(g_aborter.m);
-            g_aborter.cv.wait(wait, [] { return !g_aborter.queue.empty(); });
-            next = std::move(g_aborter.queue.front());
-            g_aborter.queue.pop_front();
-          }
-          next();
-        }
-      }).detach();
-    } catch (const std::system_error&) {
-      return false;
-    }
-    g_aborter.started = true;
-  }
-  g_aborter.queue.push_back(std::move(run));
-  g_aborter.cv.notify_one();
-  return true;
-}
+// Runs communicator aborts one after the other, in the order asked (see NcclComm::abort).
+TaskThread& g_aborter = *new TaskThread();
 
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
@@ -132,7 +95,15 @@ struct NcclComm final : CommImpl {
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
     };
-    if (g_shuttingDown.load() || !postAbort(run)) run();
+    if (!g_shuttingDown.load()) {
+      try {
+        g_aborter.post(run);
+        return;
+      } catch (const std::system_error&) {
+        // No thread to be had: abort here rather than not at all.
+      }
+    }
+    run();
   }
 
   bool aborting() const override { return abortRunning->load(); }

@@ -11,12 +11,12 @@
 #include <map>
 #include <mutex>
 #include <system_error>
+#include <thread>
 
 #include "../cpu/elem.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
 #include "nccl_comm.h"
-#include "task_thread.h"
 
 namespace fr::cuda {
 
@@ -64,9 +64,6 @@ bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
-// Runs communicator aborts one after the other, in the order asked (see NcclComm::abort).
-TaskThread& g_aborter = *new TaskThread();
-
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   std::atomic<bool> aborted{false};
@@ -80,10 +77,10 @@ struct NcclComm final : CommImpl {
   std::mutex use;
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
-  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize for good. So it runs on the aborter
-  // thread, one abort after the other in the order asked (as they ran on the JS thread before), and the caller
-  // (JS) goes on; while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown it runs here:
-  // NCCL must not be torn down under a running abort.
+  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until the peer's communicator was
+  // aborted too. So each abort runs on a thread of its own, all at once (one after the other, the first waited
+  // for good: 2 x H200, session 7), and the caller (JS) goes on; while it runs it counts as an NCCL call in
+  // progress (exitIfNcclBusy). At shutdown it runs here: NCCL must not be torn down under a running abort.
   void abort() override {
     std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
@@ -97,7 +94,7 @@ struct NcclComm final : CommImpl {
     };
     if (!g_shuttingDown.load()) {
       try {
-        g_aborter.post(run);
+        std::thread(run).detach();
         return;
       } catch (const std::system_error&) {
         // No thread to be had: abort here rather than not at all.

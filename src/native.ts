@@ -193,6 +193,15 @@ export interface NativeQueue {
   close(): void;
 }
 
+/** The addon's Queue, which can also show how its CUDA issuer orders a program. */
+export interface AddonQueue extends NativeQueue {
+  /**
+   * How the CUDA issuer issues `ops[0, length)` when it gets that program alone, checked as `submit` checks it
+   * and not issued: op ordinals (0 = the first op) in issue order, one array per single op or merged NCCL group.
+   */
+  plan(ops: Float64Array, length: number): number[][];
+}
+
 export interface CommMember {
   rank: number;
   device: NativeDevice;
@@ -219,7 +228,12 @@ export interface NativeAddon {
   Buffer: new (device: NativeDevice, bytes: number, host?: boolean) => NativeBuffer;
   Stream: new (device: NativeDevice) => NativeStream;
   Event: new (device: NativeDevice, timing?: boolean) => NativeEvent;
-  Queue: new (backend: BackendName, onProgress: QueueProgress) => NativeQueue;
+  /**
+   * `mergeGroups` (1 to 256, default 1): how many NCCL groups of sends and receives only (items of at most 1 MiB)
+   * the CUDA issuer may merge into one when several slices' programs reach it together. Only for a world whose
+   * every rank is in this process: there one thread issues every rank's work, so every rank sees one order.
+   */
+  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) => AddonQueue;
   info(): NativeInfo;
   /** 128 bytes naming a new communicator; hand it to every rank. */
   uniqueId(backend: BackendName): Uint8Array;

@@ -141,9 +141,11 @@ class Queue : public Napi::ObjectWrap<Queue> {
   Napi::Value Want(const Napi::CallbackInfo& info);
   Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Replay(const Napi::CallbackInfo& info);
+  Napi::Value Plan(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void checkOpen(Napi::Env env) const;
   void checkBackend(Napi::Env env, const DeviceImpl& d, const char* what) const;
+  void check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed);
   void run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay);
   void parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out);
   void issue(Program program, const std::vector<uint32_t>& itemStreams);

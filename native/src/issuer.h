@@ -5,11 +5,18 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <vector>
 
 namespace fr::issuer {
 
 // Runs task on the issuer thread after everything posted before it. Starts the thread on first use.
 void post(std::function<void()> task);
+
+// Runs items of one kind in batches: items posted with the same runner that the issuer finds queued one after
+// the other go to one call of the runner, in posting order. Otherwise like post.
+using BatchRunner = void (*)(std::vector<std::shared_ptr<void>>& items);
+void postBatch(BatchRunner runner, std::shared_ptr<void> item);
 
 // Environment shutdown: stops the thread after its current task and drops the tasks not yet run. Communicators
 // must have been aborted first, so that a task blocked inside NCCL returns.

@@ -7,6 +7,7 @@
 #include "cuda/cuda_api.h"
 #include "executor.h"
 #include "handles.h"
+#include "issue_plan.h"
 #include "issuer.h"
 
 namespace fr {
@@ -18,6 +19,7 @@ constexpr uint64_t kDTypeCount = 8;
 constexpr uint64_t kRedOpCount = 5;
 constexpr uint64_t kCollKindCount = 5;
 constexpr size_t kItemWidth = 11;
+constexpr uint64_t kMaxMergeGroups = 256;
 
 const char* const kOpNames[] = {"?", "wait", "record", "copy", "reduce", "group"};
 
@@ -84,19 +86,26 @@ Napi::Function Queue::Init(Napi::Env env) {
                          InstanceMethod<&Queue::Want>("want"),
                          InstanceMethod<&Queue::Submit>("submit"),
                          InstanceMethod<&Queue::Replay>("replay"),
+                         InstanceMethod<&Queue::Plan>("plan"),
                          InstanceMethod<&Queue::Close>("close"),
                          InstanceAccessor<&Queue::Closed>("closed"),
                      });
 }
 
-// new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings))
+// new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings), mergeGroups = 1)
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info) {
   Napi::Env env = info.Env();
   std::string backend = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (backend != "cpu" && backend != "cuda") throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda'");
   if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "onProgress must be a function");
+  uint64_t mergeGroups = info[2].IsUndefined() ? 1 : toIndex(info[2], "mergeGroups");
+  if (mergeGroups < 1 || mergeGroups > kMaxMergeGroups) {
+    throw Napi::RangeError::New(env, "mergeGroups must be an integer from 1 to " + std::to_string(kMaxMergeGroups) +
+                                         ", got " + std::to_string(mergeGroups));
+  }
   core_ = std::make_shared<QueueCore>();
   core_->kind = backend == "cpu" ? BackendKind::Cpu : BackendKind::Cuda;
+  core_->mergeGroups = static_cast<size_t>(mergeGroups);
   if (core_->kind == BackendKind::Cuda) {
     cuda::RuntimeInfo rt = cuda::runtimeInfo();
     if (rt.deviceCount == 0) throw Napi::Error::New(env, "CUDA backend unavailable: " + rt.error);
@@ -304,8 +313,38 @@ Napi::Value Queue::Closed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core_->closed.load());
 }
 
-// submit(ops, length) and replay(ops, length, iterations): check everything, then commit and issue.
-void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay) {
+// plan(ops, length): checked as submit checks it, not issued: the op ordinals in the order the CUDA issuer issues
+// them when it gets the program alone, an array per single op or merged NCCL group (issue_plan.h).
+Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Parsed parsed;
+  check(info, false, parsed);
+  class Recorder : public PlanSink {
+   public:
+    std::vector<std::vector<uint32_t>> order;
+    void single(const PlanOp& p) override { order.push_back({p.op}); }
+    void merged(const std::vector<PlanOp>& groups) override {
+      order.emplace_back();
+      for (const PlanOp& g : groups) order.back().push_back(g.op);
+    }
+  } recorder;
+  MergePolicy policy;
+  policy.maxGroups = core_->mergeGroups;
+  IssuePlan plan(recorder, policy);
+  const Program& p = parsed.program;
+  for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, 0, op});
+  plan.finish();
+  auto out = Napi::Array::New(env, recorder.order.size());
+  for (size_t i = 0; i < recorder.order.size(); i++) {
+    auto step = Napi::Array::New(env, recorder.order[i].size());
+    for (size_t j = 0; j < recorder.order[i].size(); j++) step.Set(static_cast<uint32_t>(j), recorder.order[i][j]);
+    out.Set(static_cast<uint32_t>(i), step);
+  }
+  return out;
+}
+
+// The ops argument of submit, replay and plan, parsed and checked.
+void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
   Napi::Env env = info.Env();
   checkOpen(env);
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
@@ -317,8 +356,13 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
     throw Napi::RangeError::New(env, "length " + std::to_string(length) + " exceeds ops.length " +
                                          std::to_string(ops.ElementLength()));
   }
-  Parsed parsed;
   parse(env, ops.Data(), static_cast<size_t>(length), replay, parsed);
+}
+
+// submit(ops, length) and replay(ops, length, iterations): check everything, then commit and issue.
+void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay) {
+  Parsed parsed;
+  check(info, replay, parsed);
 
   // Commit: record numbers (a replayed record or a wait on one moves on by the records of one iteration),
   // timing pairs, what JS waits for.
@@ -559,12 +603,7 @@ void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
   if (program.ops.empty()) return;
   std::shared_ptr<Generation> gen = gen_;
   if (core_->kind == BackendKind::Cuda) {
-    auto shared = std::make_shared<Program>(std::move(program));
-    issuer::post([gen, shared] {
-      // Always Done on CUDA: every record a wait names was issued before it, on this thread.
-      ProgramCursor at;
-      runProgram(*shared, at, *cudaBackend());
-    });
+    issuer::postBatch(issueProgramsOnCuda, std::make_shared<ProgramWork>(ProgramWork{gen, core_, std::move(program)}));
     return;
   }
   auto& streams = core_->streams;

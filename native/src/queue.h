@@ -79,6 +79,11 @@ struct QueueCore {
 
   std::vector<double> timings;  // under m: measured, waiting for the next report
 
+  // Groups of sends and receives the CUDA issuer may merge into one NCCL group (1: none). Only a world whose
+  // every communicator has all its ranks in this process merges: there one thread issues every rank's work, so
+  // all ranks see the same order (issue_plan.h).
+  size_t mergeGroups = 1;
+
   // JS thread.
   uint64_t asking = 0;       // streams whose `asked` is set: the queue keeps the event loop alive meanwhile
   bool envGone = false;      // the environment tore the tsfn down
@@ -135,9 +140,19 @@ struct ProgramStep {
   StepResult operator()(StreamImpl&);
 };
 
-// Runs a program from the cursor on the thread that issues its streams' work: the CPU executor (the ops of one
-// stream) or the CUDA issuer (all ops, always to the end). Unless Done, it stopped at an op that waits (a record
-// of another stream not reached yet, a peer rank): call it again with the same cursor.
+// A program for the CUDA issuer, with what keeps its pointers alive.
+struct ProgramWork {
+  std::shared_ptr<Generation> gen;
+  std::shared_ptr<QueueCore> core;
+  Program program;
+};
+
+// The CUDA issuer's runner of ProgramWork items (issuer::postBatch): the programs of one queue found queued
+// together are issued as one plan (issue_plan.h), whose p2p groups merge as the queue allows.
+void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch);
+
+// Runs a program from the cursor on the CPU executor (the ops of one stream). Unless Done, it stopped at an op
+// that waits (a record of another stream not reached yet, a peer rank): call it again with the same cursor.
 StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend);
 
 // One watcher pass over a queue: harvests completed records and sends one report of the streams that reached

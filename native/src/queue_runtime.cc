@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "issue_plan.h"
 #include "queue.h"
 
 namespace fr {
@@ -75,6 +76,82 @@ bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) 
 }  // namespace
 
 StepResult ProgramStep::operator()(StreamImpl&) { return runProgram(*program, at, cpuBackend()); }
+
+namespace {
+
+// Issues a plan's ops on CUDA, from the issuer thread.
+class CudaSink : public PlanSink {
+ public:
+  explicit CudaSink(Backend& backend) : backend_(backend) {}
+
+  void single(const PlanOp& p) override {
+    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+    const QueueOp& op = p.get();
+    const Program& prog = *p.program;
+    if (op.code == QueueOpCode::Group) {
+      backend_.stepGroup(prog.items.data() + op.first, op.n, progress_);
+      return;
+    }
+    StreamImpl& st = *op.stream->stream;
+    switch (op.code) {
+      case QueueOpCode::Wait:
+        // The plan issues a wait only once the record it names is issued.
+        issueWait(*op.stream, *op.on, op.seq + p.iteration * op.step, backend_);
+        break;
+      case QueueOpCode::Record:
+        issueRecord(*op.stream, op.seq + p.iteration * op.step, op.mode, op.startSeq, backend_);
+        break;
+      case QueueOpCode::Copy:
+        if (!st.error.empty() || op.size == 0) break;
+        applyStatus(st, backend_.copy(st, op.dst, op.src, op.size), "copy");
+        break;
+      case QueueOpCode::Reduce:
+        if (!st.error.empty() || op.size == 0) break;
+        inputs_.assign(prog.srcs.begin() + op.first, prog.srcs.begin() + op.first + op.n);
+        applyStatus(st, backend_.reduce(st, op.dst, inputs_, op.size, op.dtype, op.redop, op.divisor), "reduce");
+        break;
+      case QueueOpCode::Group:
+        break;
+    }
+  }
+
+  void merged(const std::vector<PlanOp>& groups) override {
+    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+    if (groups.size() == 1) return single(groups.front());
+    items_.clear();
+    for (const PlanOp& g : groups) {
+      const QueueOp& op = g.get();
+      items_.insert(items_.end(), g.program->items.begin() + op.first, g.program->items.begin() + op.first + op.n);
+    }
+    backend_.stepGroup(items_.data(), items_.size(), progress_);
+  }
+
+ private:
+  Backend& backend_;
+  GroupProgress progress_;  // unused on CUDA, where a group is issued whole
+  std::vector<const void*> inputs_;
+  std::vector<CollItem> items_;
+};
+
+}  // namespace
+
+void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
+  CudaSink sink(*cudaBackend());
+  // Programs of one queue found queued together are planned together; a queue's policy says how they merge.
+  for (size_t i = 0; i < batch.size();) {
+    const QueueCore* core = static_cast<ProgramWork*>(batch[i].get())->core.get();
+    MergePolicy policy;
+    policy.maxGroups = core->mergeGroups;
+    IssuePlan plan(sink, policy);
+    for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
+      const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
+      for (uint64_t it = 0; it < p.iterations; it++) {
+        for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, it, op});
+      }
+    }
+    plan.finish();
+  }
+}
 
 StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend) {
   const uint64_t fromIteration = at.iteration, fromGroup = at.group.mark();

@@ -2,9 +2,10 @@
 // The engine never asks which backend is underneath (invariant 6); tests substitute a virtual runtime whose
 // events complete on a TestScheduler's virtual time.
 import { defer, from, type Observable } from 'rxjs';
-import { native, type BackendName, type NativeAddon, type NativeEvent } from '../native.js';
+import { native, type BackendName, type NativeAddon, type NativeEvent, type NativeQueue, type QueueProgress } from '../native.js';
 
-export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'Queue' | 'group' | 'initComms' | 'uniqueId'> {
+export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'group' | 'initComms' | 'uniqueId'> {
+  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) => NativeQueue;
   /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
   completion(event: NativeEvent): Observable<void>;
   /** Milliseconds on the runtime's clock (virtual time for the virtual runtime). */

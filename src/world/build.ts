@@ -15,6 +15,12 @@ import { SlotPool, SlotRing } from '../engine/pool.js';
 import { WorldHandles } from './handles.js';
 import { World, type WorldSession } from './world.js';
 
+/**
+ * NCCL groups of sends and receives the CUDA issuer may merge into one (docs/engine.md, "Merged groups"): the
+ * default number of slices in flight.
+ */
+const MERGE_GROUPS = 8;
+
 export interface WorldParts {
   runtime: Runtime;
   backend: BackendName;
@@ -38,11 +44,17 @@ export interface WorldParts {
 export function buildWorld(parts: WorldParts): World {
   const { runtime, backend, topology, layout, devices } = parts;
   const completions = new Completions((stream, seq) => program.want(stream, seq));
+  // With every rank in this process, the CUDA issuer merges the p2p groups of slices that reach it together.
+  const allLocal = devices.length === topology.machines * topology.devicesPerMachine;
   // What a report's settling enqueued (the next slices admitted) reaches the Queue in one call at its end.
-  const queue = new runtime.Queue(backend, (done, errors, timings) => {
-    completions.onProgress(done, errors, timings);
-    program.flush();
-  });
+  const queue = new runtime.Queue(
+    backend,
+    (done, errors, timings) => {
+      completions.onProgress(done, errors, timings);
+      program.flush();
+    },
+    allLocal ? MERGE_GROUPS : 1,
+  );
   const program = new Program(queue);
   const checkComms = parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check]));
   const handles = new WorldHandles(runtime, queue, program, parts.allComms, checkComms);

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Probe (GPU machine): the CUDA vanishing-rank job (3 emulated machines, rank 2 exits with all-reduces in flight),
-# rank 2 run under cuda-gdb so that a crash at exit leaves a backtrace of every thread in $OUT/vanish-gdb.txt.
-# Usage: bash scripts/gpu-run.sh bash scripts/probes/vanish-gdb.sh
+# RUNS times (default 1), the ranks in GDB_RANKS (default "2") under cuda-gdb, so that a crash leaves a backtrace
+# of every thread. Each run's output in $OUT/vanish-gdb-<run>.txt; a summary of the runs and of each crash on stdout.
+# Usage: [RUNS=n] [GDB_RANKS="0 1"] bash scripts/gpu-run.sh bash scripts/probes/vanish-gdb.sh
 set -uo pipefail
 out=${OUT:-/tmp/fairring-out}
-cat > /tmp/vanish-rank.sh <<'EOS'
+mkdir -p "$out"
+cat > /tmp/vanish-rank.sh <<EOS
 #!/usr/bin/env bash
-if [[ $RANK == 2 ]]; then
-  exec cuda-gdb -batch -nx -ex 'set pagination off' -ex run -ex 'info threads' -ex 'thread apply all bt 25' --args "$@"
-fi
-exec "$@"
+for r in ${GDB_RANKS:-2}; do
+  if [[ \$RANK == \$r ]]; then
+    exec cuda-gdb -batch -nx -ex 'set pagination off' -ex 'handle SIGPIPE nostop noprint' -ex run -ex 'info threads' -ex 'thread apply all bt 30' --args "\$@"
+  fi
+done
+exec "\$@"
 EOS
 chmod +x /tmp/vanish-rank.sh
-job='{"seed":7,"lengths":[200000,200000,200000,200000,200000,200000,200000,200000],"op":"sum","dtype":"float32","pipeline":"fairring","backend":"cuda","vanish":[2],"timeoutMs":5000,"options":{"0":{"sliceBytes":65536},"1":{"sliceBytes":65536},"2":{"sliceBytes":65536}}}'
-FR_WORKER=$job timeout 120 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port 29900 -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$out/vanish-gdb.txt" 2>&1
-echo "launch rc=$?"
-grep -E 'RESULT|SIGSEGV|signal|exited' "$out/vanish-gdb.txt" | head -10
-grep -n -B2 -A30 'received signal' "$out/vanish-gdb.txt" | head -80
+job='{"seed":7,"lengths":[200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000],"op":"sum","dtype":"float32","pipeline":"fairring","backend":"cuda","vanish":[2],"timeoutMs":5000,"options":{"0":{"sliceBytes":65536},"1":{"sliceBytes":65536},"2":{"sliceBytes":65536}}}'
+for ((i = 1; i <= ${RUNS:-1}; i++)); do
+  log="$out/vanish-gdb-$i.txt"
+  FR_WORKER=$job timeout 150 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port $((29900 + 10 * i)) -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$log" 2>&1
+  rc=$?
+  echo "run $i: launch rc=$rc, $(grep -c '^RESULT' "$log") results, $(grep -c 'received signal SIGSEGV' "$log") SIGSEGV"
+  grep -n -A40 'received signal SIGSEGV' "$log" | head -120
+  [[ $rc == 0 ]] || tail -5 "$log"
+done

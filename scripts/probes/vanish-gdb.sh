@@ -21,7 +21,7 @@ for ((i = 1; i <= ${RUNS:-1}; i++)); do
   log="$out/vanish-gdb-$i.txt"
   FR_WORKER=$job timeout 150 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port $((29900 + 10 * i)) -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$log" 2>&1
   rc=$?
-  echo "run $i: launch rc=$rc, $(grep -c '^RESULT' "$log") results, $(grep -c 'received signal SIGSEGV' "$log") SIGSEGV"
+  echo "run $i: launch rc=$rc, $(grep -c 'RESULT ' "$log") results, $(grep -c 'received signal SIGSEGV' "$log") SIGSEGV"
   grep -n -A40 'received signal SIGSEGV' "$log" | head -120
   [[ $rc == 0 ]] || tail -5 "$log"
 done

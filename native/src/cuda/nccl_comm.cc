@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -60,6 +61,9 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
   return nccl::ncclSum;
 }
 
+// How long an abort waits for an issue under way on its communicator to end (NcclComm::use).
+constexpr auto kIssueGrace = std::chrono::seconds(1);
+
 bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
@@ -71,10 +75,12 @@ struct NcclComm final : CommImpl {
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
   std::map<DType, nccl::ncclRedOp_t> averages;
-  // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
-  // between the issuer's check of `aborted` and its calls; when the issuer holds it, it may be blocked inside
-  // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
-  std::mutex use;
+  // Held while the issuer issues calls on `comm` (shared with the abort, which may outlive this). An abort
+  // waits for it: ncclCommAbort while the issuer is still enqueueing on the communicator crashed inside
+  // ncclGroupEnd (SIGSEGV, 11 of 12 survivors of the CUDA vanishing-rank job under cuda-gdb, 2 x H200). An
+  // issue that holds it past kIssueGrace is taken as blocked inside NCCL on a peer that never comes, which
+  // ncclCommAbort from another thread is NCCL's way to free.
+  std::shared_ptr<std::timed_mutex> use = std::make_shared<std::timed_mutex>();
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
   // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until the peer's communicator was
@@ -82,12 +88,14 @@ struct NcclComm final : CommImpl {
   // for good: 2 x H200, session 7), and the caller (JS) goes on; while it runs it counts as an NCCL call in
   // progress (exitIfNcclBusy). At shutdown it runs here: NCCL must not be torn down under a running abort.
   void abort() override {
-    std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
     abortRunning->store(true);
-    auto run = [raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+    auto run = [raw, ordinal, use = use, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+      // The issuer checks `aborted` under `use`: once this holds it, no issue on the communicator is under way.
+      std::unique_lock<std::timed_mutex> idle(*use, std::defer_lock);
+      if (!idle.try_lock_for(kIssueGrace)) idle = std::unique_lock<std::timed_mutex>();
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
@@ -203,14 +211,22 @@ Status issueGroup(const CollItem* begin, size_t n) {
   for (const CollItem* it = begin; it != end; ++it) comms.push_back(static_cast<NcclComm*>(it->comm));
   std::sort(comms.begin(), comms.end());
   comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (NcclComm* c : comms) locks.emplace_back(c->use);
-  for (const CollItem* p = begin; p != end; ++p) {
-    const CollItem& it = *p;
-    if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
-      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +
-                          ": communicator aborted");
+  auto abortedItem = [&]() -> const CollItem* {
+    for (const CollItem* p = begin; p != end; ++p) {
+      if (static_cast<NcclComm&>(*p->comm).aborted.load()) return p;
     }
+    return nullptr;
+  };
+  // Checked before the locks too: an abort holds a lock while ncclCommAbort runs, which can take long.
+  const CollItem* gone = abortedItem();
+  std::vector<std::unique_lock<std::timed_mutex>> locks;
+  if (gone == nullptr) {
+    for (NcclComm* c : comms) locks.emplace_back(*c->use);
+    gone = abortedItem();
+  }
+  if (gone != nullptr) {
+    return Status::Fail(std::string(callName(gone->kind)) + " on rank " + std::to_string(gone->comm->rank) +
+                        ": communicator aborted");
   }
   // Ops are resolved before the group: a PreMulSum op is made outside of it.
   std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);

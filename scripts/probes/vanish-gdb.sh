@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Probe (GPU machine): the CUDA vanishing-rank job (3 emulated machines, rank 2 exits with all-reduces in flight),
 # RUNS times (default 1), the ranks in GDB_RANKS (default "2") under cuda-gdb, so that a crash leaves a backtrace
-# of every thread. Each run's output in $OUT/vanish-gdb-<run>.txt; a summary of the runs and of each crash on stdout.
-# Usage: [RUNS=n] [GDB_RANKS="0 1"] bash scripts/gpu-run.sh bash scripts/probes/vanish-gdb.sh
+# of every thread. Each run's output in $LOGS/vanish-gdb-<run>.txt (LOGS defaults to $OUT); a summary of the runs and
+# of each crash on stdout. Usage: [RUNS=n] [GDB_RANKS="0 1"] [LOGS=dir] bash scripts/gpu-run.sh bash scripts/probes/vanish-gdb.sh
 set -uo pipefail
 out=${OUT:-/tmp/fairring-out}
-mkdir -p "$out"
+logs=${LOGS:-$out}
+mkdir -p "$out" "$logs"
 cat > /tmp/vanish-rank.sh <<EOS
 #!/usr/bin/env bash
 for r in ${GDB_RANKS:-2}; do
@@ -18,7 +19,7 @@ EOS
 chmod +x /tmp/vanish-rank.sh
 job='{"seed":7,"lengths":[200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000],"op":"sum","dtype":"float32","pipeline":"fairring","backend":"cuda","vanish":[2],"timeoutMs":5000,"options":{"0":{"sliceBytes":65536},"1":{"sliceBytes":65536},"2":{"sliceBytes":65536}}}'
 for ((i = 1; i <= ${RUNS:-1}; i++)); do
-  log="$out/vanish-gdb-$i.txt"
+  log="$logs/vanish-gdb-$i.txt"
   FR_WORKER=$job timeout 150 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port $((29900 + 10 * i)) -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$log" 2>&1
   rc=$?
   echo "run $i: launch rc=$rc, $(grep -c 'RESULT ' "$log") results, $(grep -c 'received signal SIGSEGV' "$log") SIGSEGV"

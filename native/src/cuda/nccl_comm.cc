@@ -61,7 +61,7 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
   return nccl::ncclSum;
 }
 
-// How long an abort waits for an issue under way on its communicator to end (NcclComm::use).
+// How long an abort at shutdown waits for an issue under way on its communicator to end (NcclComm::use).
 constexpr auto kIssueGrace = std::chrono::seconds(1);
 
 bool isFloating(DType t) {
@@ -76,39 +76,46 @@ struct NcclComm final : CommImpl {
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
   std::map<DType, nccl::ncclRedOp_t> averages;
   // Held while the issuer issues calls on `comm` (shared with the abort, which may outlive this). An abort
-  // waits for it: ncclCommAbort while the issuer is still enqueueing on the communicator crashed inside
-  // ncclGroupEnd (SIGSEGV, 11 of 12 survivors of the CUDA vanishing-rank job under cuda-gdb, 2 x H200). An
-  // issue that holds it past kIssueGrace is taken as blocked inside NCCL on a peer that never comes, which
-  // ncclCommAbort from another thread is NCCL's way to free.
+  // waits for it: ncclCommAbort from another thread while the issuer is inside an NCCL call on the communicator
+  // (blocked in ncclGroupEnd connecting to a peer that is gone, or still enqueueing) crashed that call on its
+  // return (SIGSEGV in ncclGroupEnd: 13 survivors of the CUDA vanishing-rank job under cuda-gdb, 2 x H200).
   std::shared_ptr<std::timed_mutex> use = std::make_shared<std::timed_mutex>();
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
   // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until the peer's communicator was
   // aborted too. So each abort runs on a thread of its own, all at once (one after the other, the first waited
   // for good: 2 x H200, session 7), and the caller (JS) goes on; while it runs it counts as an NCCL call in
-  // progress (exitIfNcclBusy). At shutdown it runs here: NCCL must not be torn down under a running abort.
+  // progress (exitIfNcclBusy). It first waits until no issue on the communicator is under way: an issuer blocked
+  // for good inside NCCL (a peer gone while connecting) then keeps it from ever running, and the communicator
+  // stays as it is: the failure is reported all the same, and a process that exits meanwhile ends at once
+  // (exitIfNcclBusy). At shutdown it runs here, waiting at most kIssueGrace for the issuer: NCCL must not be torn
+  // down under a running abort, and an exit must not hang.
   void abort() override {
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
     abortRunning->store(true);
-    auto run = [raw, ordinal, use = use, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+    auto run = [raw, ordinal, use = use, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()](bool bounded) {
       // The issuer checks `aborted` under `use`: once this holds it, no issue on the communicator is under way.
       std::unique_lock<std::timed_mutex> idle(*use, std::defer_lock);
-      if (!idle.try_lock_for(kIssueGrace)) idle = std::unique_lock<std::timed_mutex>();
+      if (!bounded) {
+        idle.lock();
+      } else if (!idle.try_lock_for(kIssueGrace)) {
+        return;
+      }
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
     };
     if (!g_shuttingDown.load()) {
       try {
-        std::thread(run).detach();
+        std::thread(run, false).detach();
         return;
       } catch (const std::system_error&) {
         // No thread to be had: abort here rather than not at all.
       }
     }
-    run();
+    run(true);
   }
 
   bool aborting() const override { return abortRunning->load(); }

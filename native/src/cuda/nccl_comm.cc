@@ -7,8 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -61,61 +62,110 @@ nccl::ncclRedOp_t ncclOp(RedOp op) {
   return nccl::ncclSum;
 }
 
-// How long an abort at shutdown waits for an issue under way on its communicator to end (NcclComm::use).
-constexpr auto kIssueGrace = std::chrono::seconds(1);
-
 bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
+// Runs communicator aborts: the members of one clique (the communicators one initComms call made in this
+// process) all at once, each on a thread of its own, and cliques one after the other, in the order asked.
+// ncclCommAbort of a member can wait for the kernel of another local member of its clique, which only that
+// member's abort frees (NCCL 2.28: the CUDA failure test's process waited for good when they ran one after the
+// other); and aborts of different communicators run at once crashed the process (SIGSEGV in ncclGroupEnd on the
+// issuer, SIGABRT in free() inside another abort: survivors of the CUDA vanishing-rank job, 2 x H200), where one
+// after the other they passed every run.
+class Aborter {
+ public:
+  // Runs task for clique: at once when that clique's aborts are running, else after the aborts asked before.
+  // Throws std::system_error when no thread can be started (and then runs nothing).
+  void post(const void* clique, std::function<void()> task) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (running_ > 0 && clique == current_) {
+      start(std::move(task));
+      return;
+    }
+    queue_.emplace_back(clique, std::move(task));
+    if (running_ == 0) startNext();
+  }
+
+ private:
+  // Under m_.
+  void start(std::function<void()> task) {
+    std::thread([this, task = std::move(task)] {
+      task();
+      std::lock_guard<std::mutex> lock(m_);
+      if (--running_ == 0) startNext();
+    }).detach();
+    running_++;
+  }
+
+  // Under m_: the next clique's aborts, every one of them asked so far.
+  void startNext() {
+    if (queue_.empty()) return;
+    current_ = queue_.front().first;
+    std::deque<std::pair<const void*, std::function<void()>>> rest;
+    for (auto& [clique, task] : queue_) {
+      if (clique != current_) {
+        rest.emplace_back(clique, std::move(task));
+        continue;
+      }
+      try {
+        start(std::move(task));
+      } catch (const std::system_error&) {
+        // No thread: run it here, so that the queue moves on (this thread may be the JS thread).
+        task();
+      }
+    }
+    queue_.swap(rest);
+  }
+
+  std::mutex m_;
+  std::deque<std::pair<const void*, std::function<void()>>> queue_;
+  const void* current_ = nullptr;
+  int running_ = 0;
+};
+
+// Never destroyed: its detached threads may still run while the process exits.
+Aborter& g_aborter = *new Aborter();
+
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
+  // What this process's members of the communicator share (see Aborter).
+  std::shared_ptr<const int> clique;
   std::atomic<bool> aborted{false};
   // True from an abort's start until ncclCommAbort returned (shared with the aborter, which may outlive this).
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
   std::map<DType, nccl::ncclRedOp_t> averages;
-  // Held while the issuer issues calls on `comm` (shared with the abort, which may outlive this). An abort
-  // waits for it: ncclCommAbort from another thread while the issuer is inside an NCCL call on the communicator
-  // (blocked in ncclGroupEnd connecting to a peer that is gone, or still enqueueing) crashed that call on its
-  // return (SIGSEGV in ncclGroupEnd: 13 survivors of the CUDA vanishing-rank job under cuda-gdb, 2 x H200).
-  std::shared_ptr<std::timed_mutex> use = std::make_shared<std::timed_mutex>();
+  // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
+  // between the issuer's check of `aborted` and its calls; when the issuer holds it, it may be blocked inside
+  // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
+  std::mutex use;
 
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
-  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until the peer's communicator was
-  // aborted too. So each abort runs on a thread of its own, all at once (one after the other, the first waited
-  // for good: 2 x H200, session 7), and the caller (JS) goes on; while it runs it counts as an NCCL call in
-  // progress (exitIfNcclBusy). It first waits until no issue on the communicator is under way: an issuer blocked
-  // for good inside NCCL (a peer gone while connecting) then keeps it from ever running, and the communicator
-  // stays as it is: the failure is reported all the same, and a process that exits meanwhile ends at once
-  // (exitIfNcclBusy). At shutdown it runs here, waiting at most kIssueGrace for the issuer: NCCL must not be torn
-  // down under a running abort, and an exit must not hang.
+  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until that peer's communicator was
+  // aborted too. So it runs on the aborter (see Aborter for the order), and the caller (JS) goes on; while it
+  // runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown it runs here: NCCL must not be torn
+  // down under a running abort.
   void abort() override {
+    std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
     abortRunning->store(true);
-    auto run = [raw, ordinal, use = use, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()](bool bounded) {
-      // The issuer checks `aborted` under `use`: once this holds it, no issue on the communicator is under way.
-      std::unique_lock<std::timed_mutex> idle(*use, std::defer_lock);
-      if (!bounded) {
-        idle.lock();
-      } else if (!idle.try_lock_for(kIssueGrace)) {
-        return;
-      }
+    auto run = [raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
     };
     if (!g_shuttingDown.load()) {
       try {
-        std::thread(run, false).detach();
+        g_aborter.post(clique.get(), run);
         return;
       } catch (const std::system_error&) {
         // No thread to be had: abort here rather than not at all.
       }
     }
-    run(true);
+    run();
   }
 
   bool aborting() const override { return abortRunning->load(); }
@@ -218,22 +268,14 @@ Status issueGroup(const CollItem* begin, size_t n) {
   for (const CollItem* it = begin; it != end; ++it) comms.push_back(static_cast<NcclComm*>(it->comm));
   std::sort(comms.begin(), comms.end());
   comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
-  auto abortedItem = [&]() -> const CollItem* {
-    for (const CollItem* p = begin; p != end; ++p) {
-      if (static_cast<NcclComm&>(*p->comm).aborted.load()) return p;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (NcclComm* c : comms) locks.emplace_back(c->use);
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
+    if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
+      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +
+                          ": communicator aborted");
     }
-    return nullptr;
-  };
-  // Checked before the locks too: an abort holds a lock while ncclCommAbort runs, which can take long.
-  const CollItem* gone = abortedItem();
-  std::vector<std::unique_lock<std::timed_mutex>> locks;
-  if (gone == nullptr) {
-    for (NcclComm* c : comms) locks.emplace_back(*c->use);
-    gone = abortedItem();
-  }
-  if (gone != nullptr) {
-    return Status::Fail(std::string(callName(gone->kind)) + " on rank " + std::to_string(gone->comm->rank) +
-                        ": communicator aborted");
   }
   // Ops are resolved before the group: a PreMulSum op is made outside of it.
   std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
@@ -369,8 +411,10 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     return {};
   }
   std::vector<std::shared_ptr<CommImpl>> comms;
+  auto clique = std::make_shared<const int>(0);
   for (size_t i = 0; i < members.size(); i++) {
     auto c = std::make_shared<NcclComm>();
+    c->clique = clique;
     c->device = members[i].device;
     c->rank = members[i].rank;
     c->size = nranks;

@@ -1,6 +1,6 @@
 // A thread, started on first use, that runs the tasks posted to it one after the other in posting order, for
-// work the posting thread must not wait for (frees that wait for the device). Its instances
-// are never destroyed: the detached thread may still run a task while the process exits.
+// work the posting thread must not wait for (frees that wait for the device). Its instances are never destroyed:
+// the detached thread may still run a task while the process exits.
 #pragma once
 
 #include <condition_variable>

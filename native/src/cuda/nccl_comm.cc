@@ -75,47 +75,54 @@ bool isFloating(DType t) {
 // after the other they passed every run.
 class Aborter {
  public:
-  // Runs task for clique: at once when that clique's aborts are running, else after the aborts asked before.
-  // Throws std::system_error when no thread can be started (and then runs nothing).
-  void post(const void* clique, std::function<void()> task) {
+  // Runs task for clique: at once when that clique's aborts are running or none are, else after the aborts
+  // asked before it. Throws std::system_error, having taken nothing, when a thread for it cannot be started.
+  void post(const void* clique, const std::function<void()>& task) {
     std::lock_guard<std::mutex> lock(m_);
-    if (running_ > 0 && clique == current_) {
-      start(std::move(task));
+    if (running_ > 0 && clique != current_) {
+      queue_.emplace_back(clique, task);
       return;
     }
-    queue_.emplace_back(clique, std::move(task));
-    if (running_ == 0) startNext();
+    current_ = clique;
+    start(task);
   }
 
  private:
   // Under m_.
-  void start(std::function<void()> task) {
-    std::thread([this, task = std::move(task)] {
+  void start(const std::function<void()>& task) {
+    std::thread([this, task] {
       task();
-      std::lock_guard<std::mutex> lock(m_);
-      if (--running_ == 0) startNext();
+      finished();
     }).detach();
     running_++;
   }
 
-  // Under m_: the next clique's aborts, every one of them asked so far.
-  void startNext() {
-    if (queue_.empty()) return;
-    current_ = queue_.front().first;
-    std::deque<std::pair<const void*, std::function<void()>>> rest;
-    for (auto& [clique, task] : queue_) {
-      if (clique != current_) {
-        rest.emplace_back(clique, std::move(task));
-        continue;
+  // When the last running abort ends: the next clique's, every one asked so far.
+  void finished() {
+    std::unique_lock<std::mutex> lock(m_);
+    --running_;
+    while (running_ == 0 && !queue_.empty()) {
+      current_ = queue_.front().first;
+      std::vector<std::function<void()>> next;
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if (it->first != current_) {
+          ++it;
+          continue;
+        }
+        next.push_back(std::move(it->second));
+        it = queue_.erase(it);
       }
-      try {
-        start(std::move(task));
-      } catch (const std::system_error&) {
-        // No thread: run it here, so that the queue moves on (this thread may be the JS thread).
-        task();
+      for (const auto& task : next) {
+        try {
+          start(task);
+        } catch (const std::system_error&) {
+          // No thread to be had: run it here, on this aborter thread.
+          lock.unlock();
+          task();
+          lock.lock();
+        }
       }
     }
-    queue_.swap(rest);
   }
 
   std::mutex m_;

@@ -73,6 +73,31 @@ bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) 
   return true;
 }
 
+// Issues op (not a group) of iteration i. False for a wait whose record has not been reached (CPU: it is behind
+// other work of its stream; the CUDA plan issues a wait only once its record is issued).
+bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, std::vector<const void*>& inputs) {
+  StreamImpl& st = *op.stream->stream;
+  switch (op.code) {
+    case QueueOpCode::Wait:
+      return issueWait(*op.stream, *op.on, op.seq + i * op.step, backend);
+    case QueueOpCode::Record:
+      issueRecord(*op.stream, op.seq + i * op.step, op.mode, op.startSeq, backend);
+      break;
+    case QueueOpCode::Copy:
+      if (!st.error.empty() || op.size == 0) break;
+      applyStatus(st, backend.copy(st, op.dst, op.src, op.size), "copy");
+      break;
+    case QueueOpCode::Reduce:
+      if (!st.error.empty() || op.size == 0) break;
+      inputs.assign(p.srcs.begin() + op.first, p.srcs.begin() + op.first + op.n);
+      applyStatus(st, backend.reduce(st, op.dst, inputs, op.size, op.dtype, op.redop, op.divisor), "reduce");
+      break;
+    case QueueOpCode::Group:
+      break;
+  }
+  return true;
+}
+
 }  // namespace
 
 StepResult ProgramStep::operator()(StreamImpl&) { return runProgram(*program, at, cpuBackend()); }
@@ -92,27 +117,7 @@ class CudaSink : public PlanSink {
       backend_.stepGroup(prog.items.data() + op.first, op.n, progress_);
       return;
     }
-    StreamImpl& st = *op.stream->stream;
-    switch (op.code) {
-      case QueueOpCode::Wait:
-        // The plan issues a wait only once the record it names is issued.
-        issueWait(*op.stream, *op.on, op.seq + p.iteration * op.step, backend_);
-        break;
-      case QueueOpCode::Record:
-        issueRecord(*op.stream, op.seq + p.iteration * op.step, op.mode, op.startSeq, backend_);
-        break;
-      case QueueOpCode::Copy:
-        if (!st.error.empty() || op.size == 0) break;
-        applyStatus(st, backend_.copy(st, op.dst, op.src, op.size), "copy");
-        break;
-      case QueueOpCode::Reduce:
-        if (!st.error.empty() || op.size == 0) break;
-        inputs_.assign(prog.srcs.begin() + op.first, prog.srcs.begin() + op.first + op.n);
-        applyStatus(st, backend_.reduce(st, op.dst, inputs_, op.size, op.dtype, op.redop, op.divisor), "reduce");
-        break;
-      case QueueOpCode::Group:
-        break;
-    }
+    issueOp(prog, op, p.iteration, backend_, inputs_);
   }
 
   void merged(const std::vector<PlanOp>& groups) override {
@@ -166,32 +171,12 @@ StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend) {
     for (; at.op < p.ops.size(); at.op++) {
       if (g_shuttingDown.load(std::memory_order_relaxed)) return StepResult::Done;
       const QueueOp& op = p.ops[at.op];
-      // A whole group (CUDA) names its streams in its items only.
       if (op.code == QueueOpCode::Group) {
         if (!backend.stepGroup(p.items.data() + op.first, op.n, at.group)) return waiting();
         at.group = GroupProgress();
         continue;
       }
-      StreamImpl& st = *op.stream->stream;
-      switch (op.code) {
-        case QueueOpCode::Wait:
-          if (!issueWait(*op.stream, *op.on, op.seq + i * op.step, backend)) return waiting();
-          break;
-        case QueueOpCode::Record:
-          issueRecord(*op.stream, op.seq + i * op.step, op.mode, op.startSeq, backend);
-          break;
-        case QueueOpCode::Copy:
-          if (!st.error.empty() || op.size == 0) break;
-          applyStatus(st, backend.copy(st, op.dst, op.src, op.size), "copy");
-          break;
-        case QueueOpCode::Reduce:
-          if (!st.error.empty() || op.size == 0) break;
-          inputs.assign(p.srcs.begin() + op.first, p.srcs.begin() + op.first + op.n);
-          applyStatus(st, backend.reduce(st, op.dst, inputs, op.size, op.dtype, op.redop, op.divisor), "reduce");
-          break;
-        case QueueOpCode::Group:
-          break;
-      }
+      if (!issueOp(p, op, i, backend, inputs)) return waiting();
     }
   }
   return StepResult::Done;

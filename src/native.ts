@@ -84,7 +84,7 @@ export interface NativeComm {
   readonly rank: number;
   readonly size: number;
   readonly closed: boolean;
-  /** Whether an abort is still running (NCCL runs ncclCommAbort on the aborter thread; the call returns at once). */
+  /** Whether an abort is still running (NCCL runs ncclCommAbort off the JS thread; the call returns at once). */
   readonly aborting: boolean;
   /** Fails this communicator's pending and later operations on every rank (in-process) or this rank (NCCL). */
   abort(): void;

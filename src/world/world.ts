@@ -333,7 +333,7 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   /**
-   * NCCL's abort runs on the aborter thread and may still be waiting on the devices' work: streams and memory
+   * NCCL's abort runs off the JS thread and may still be waiting on the devices' work: streams and memory
    * are released once it is over, as when it ran on the JS thread, or after timeoutMs (an abort that waits for a
    * kernel that never ends; the process then exits at once, exitIfNcclBusy).
    */

@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { native, OpCode, RecordMode, type AddonQueue, type CollectiveKind, type NativeBuffer, type NativeComm, type NativeDevice, type NativeStream } from '../../src/native.js';
 import { Program } from '../../src/runtime/program.js';
-import { overriding } from '../helpers/queue.js';
+import { simulate } from '../../src/index.js';
+import { overriding, runtimeOverridingQueue } from '../helpers/queue.js';
 
 /** One op of a program, as the plan checks need it. */
 interface Op {
@@ -16,10 +17,10 @@ interface Op {
   p2p?: boolean;
 }
 
-/** Splits a packed program into ops, with the streams, communicators and records of each. */
-function opsOf(f: Float64Array, length: number, seqStart: Map<number, number>): Op[] {
+/** Splits a packed program into ops, with the streams, communicators and records of each (`base`: a stream's records before it). */
+function opsOf(f: Float64Array, length: number, base: (stream: number) => number): Op[] {
   const ops: Op[] = [];
-  const seqs = new Map(seqStart);
+  const seqs = new Map<number, number>();
   for (let at = 0; at < length; ) {
     const code = f[at]!;
     if (code === OpCode.wait) {
@@ -27,7 +28,7 @@ function opsOf(f: Float64Array, length: number, seqStart: Map<number, number>): 
       at += 4;
     } else if (code === OpCode.record) {
       const s = f[at + 1]!;
-      seqs.set(s, (seqs.get(s) ?? 0) + 1);
+      seqs.set(s, (seqs.get(s) ?? base(s)) + 1);
       ops.push({ code, streams: [s], comms: [], mark: { stream: s, seq: seqs.get(s)! }, timing: f[at + 2] !== RecordMode.plain });
       at += 4;
     } else if (code === OpCode.copy) {
@@ -138,7 +139,7 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     const plans: Array<{ plan: number[][]; ops: Op[] }> = [];
     const program = new Program(
       overriding(queue, (q) => ({
-        submit: (ops, length) => plans.push({ plan: (q as AddonQueue).plan(ops, length), ops: opsOf(ops, length, new Map()) }),
+        submit: (ops, length) => plans.push({ plan: (q as AddonQueue).plan(ops, length), ops: opsOf(ops, length, () => 0) }),
       })),
     );
     for (const r of rank) for (const s of [r.admit, r.collect, r.add, r.diffuse]) program.track(s);
@@ -287,5 +288,32 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
       }
       w.queue.close();
     }
+  });
+
+  it("the engine's own programs: a job's slices admitted together at 2 x 1 merge their collect and diffuse groups, every plan keeping the rules", async () => {
+    const seen: Array<{ plan: number[][]; ops: Op[] }> = [];
+    const runtime = runtimeOverridingQueue((q) => ({
+      submit: (ops, length) => {
+        seen.push({ plan: (q as AddonQueue).plan(ops, length), ops: opsOf(ops, length, (stream) => q.records(stream)) });
+        q.submit(ops, length);
+      },
+    }));
+    // 64 KiB of staging at one device per machine: slices of about 8 KiB, so the job below has 9 and a tail.
+    const world = await simulate({ machines: 2, devicesPerMachine: 1, pipeline: 'fairring', runtime, memoryBytes: 65536 });
+    try {
+      const n = 16384 + 5;
+      const inputs = world.devices.map(() => Float32Array.from({ length: n }, () => Math.random() - 0.5));
+      const tensors = await Promise.all(world.devices.map((d, r) => d.upload(inputs[r]!)));
+      await world.allReduce(tensors);
+      for (const t of tensors) {
+        const got = await t.download();
+        for (let i = 0; i < n; i++) expect(got[i]).to.be.closeTo(inputs[0]![i]! + inputs[1]![i]!, 1e-6);
+      }
+    } finally {
+      await world.close();
+    }
+    for (const { plan, ops } of seen) checkPlan(ops, plan, 8);
+    const sizes = seen.flatMap(({ plan }) => plan.filter((step) => step.length > 1).map((step) => step.length));
+    expect(Math.max(0, ...sizes), 'groups merged into one at most').to.be.at.least(4);
   });
 });

@@ -8,10 +8,14 @@
 //   the set: those records then also cover the later slices' transfers (they complete later, never earlier),
 //   and records keep their order on every stream;
 // - a wait issues ahead of the set's groups and held records of its stream, once the record it names is issued:
-//   work issued so far never depends on work not yet issued, so no cycle can form;
+//   work issued so far never depends on work not yet issued, so no cycle can form. That holds because a group
+//   op is whole: it holds every item that its sends and receives pair with (the engine packs every local
+//   rank's items of a stage into one group, and merging is on only where every rank is local). A program that
+//   split a send and its receive into two group ops could deadlock here; mergeGroups > 1 requires whole groups;
 // - nothing else moves past a held op of its stream: kernels, copies, timing records and other groups keep
-//   program order; a timed group (one right after a timing start on its stream) is never merged, since a
-//   merged group's streams wait for each other, so timings stay those of the stage alone;
+//   program order; a timed group (one right after a timing start on its stream, in the same plan) is never
+//   merged, since a merged group's streams wait for each other (a timed group may still wait behind a merge
+//   set on one of its streams, which its timing then includes);
 // - groups on one communicator keep program order (NCCL matches sends and receives per peer in that order);
 //   only sends and receives merge, whose grouping may differ between ranks, unlike collectives'.
 #pragma once

@@ -76,22 +76,25 @@ bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) 
 // Issues op (not a group) of iteration i. False for a wait whose record has not been reached (CPU: it is behind
 // other work of its stream; the CUDA plan issues a wait only once its record is issued).
 bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, std::vector<const void*>& inputs) {
-  StreamImpl& st = *op.stream->stream;
   switch (op.code) {
     case QueueOpCode::Wait:
       return issueWait(*op.stream, *op.on, op.seq + i * op.step, backend);
     case QueueOpCode::Record:
       issueRecord(*op.stream, op.seq + i * op.step, op.mode, op.startSeq, backend);
       break;
-    case QueueOpCode::Copy:
+    case QueueOpCode::Copy: {
+      StreamImpl& st = *op.stream->stream;
       if (!st.error.empty() || op.size == 0) break;
       applyStatus(st, backend.copy(st, op.dst, op.src, op.size), "copy");
       break;
-    case QueueOpCode::Reduce:
+    }
+    case QueueOpCode::Reduce: {
+      StreamImpl& st = *op.stream->stream;
       if (!st.error.empty() || op.size == 0) break;
       inputs.assign(p.srcs.begin() + op.first, p.srcs.begin() + op.first + op.n);
       applyStatus(st, backend.reduce(st, op.dst, inputs, op.size, op.dtype, op.redop, op.divisor), "reduce");
       break;
+    }
     case QueueOpCode::Group:
       break;
   }
@@ -117,18 +120,32 @@ class CudaSink : public PlanSink {
       backend_.stepGroup(prog.items.data() + op.first, op.n, progress_);
       return;
     }
-    issueOp(prog, op, p.iteration, backend_, inputs_);
+    if (!issueOp(prog, op, p.iteration, backend_, inputs_)) {
+      // The plan issues a wait only after its record: this would be a defect of the plan, not of the program.
+      applyStatus(*op.stream->stream, Status::Fail("internal: a wait reached the issuer before its record"), "wait");
+    }
   }
 
   void merged(const std::vector<PlanOp>& groups) override {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    if (groups.size() == 1) return single(groups.front());
+    // A group on a stream that has failed is issued alone (and skipped, its streams failed): merged, it would
+    // fail the others' streams too.
     items_.clear();
+    size_t merging = 0;
+    const PlanOp* last = nullptr;
     for (const PlanOp& g : groups) {
       const QueueOp& op = g.get();
-      items_.insert(items_.end(), g.program->items.begin() + op.first, g.program->items.begin() + op.first + op.n);
+      const CollItem* first = g.program->items.data() + op.first;
+      if (std::any_of(first, first + op.n, [](const CollItem& it) { return !it.stream->error.empty(); })) {
+        single(g);
+        continue;
+      }
+      items_.insert(items_.end(), first, first + op.n);
+      merging++;
+      last = &g;
     }
-    backend_.stepGroup(items_.data(), items_.size(), progress_);
+    if (merging == 1) return single(*last);
+    if (merging > 1) backend_.stepGroup(items_.data(), items_.size(), progress_);
   }
 
  private:
@@ -150,7 +167,8 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     IssuePlan plan(sink, policy);
     for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
       const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
-      for (uint64_t it = 0; it < p.iterations; it++) {
+      // At shutdown the rest is dropped (a replay may have billions of iterations).
+      for (uint64_t it = 0; it < p.iterations && !g_shuttingDown.load(std::memory_order_relaxed); it++) {
         for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, it, op});
       }
     }

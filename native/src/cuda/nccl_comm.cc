@@ -75,9 +75,12 @@ bool isFloating(DType t) {
 // after the other they passed every run.
 class Aborter {
  public:
+  // A clique's identity, held while its aborts are queued or running, so that a new clique never takes its address.
+  using Clique = std::shared_ptr<const int>;
+
   // Runs task for clique: at once when that clique's aborts are running or none are, else after the aborts
   // asked before it. Throws std::system_error, having taken nothing, when a thread for it cannot be started.
-  void post(const void* clique, const std::function<void()>& task) {
+  void post(const Clique& clique, const std::function<void()>& task) {
     std::lock_guard<std::mutex> lock(m_);
     if (running_ > 0 && clique != current_) {
       queue_.emplace_back(clique, task);
@@ -116,18 +119,22 @@ class Aborter {
         try {
           start(task);
         } catch (const std::system_error&) {
-          // No thread to be had: run it here, on this aborter thread.
+          // No thread to be had: run it here, on this aborter thread, counted as running so that no other
+          // clique starts meanwhile.
+          running_++;
           lock.unlock();
           task();
           lock.lock();
+          running_--;
         }
       }
     }
+    if (running_ == 0) current_.reset();
   }
 
   std::mutex m_;
-  std::deque<std::pair<const void*, std::function<void()>>> queue_;
-  const void* current_ = nullptr;
+  std::deque<std::pair<Clique, std::function<void()>>> queue_;
+  Clique current_;
   int running_ = 0;
 };
 
@@ -137,7 +144,7 @@ Aborter& g_aborter = *new Aborter();
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
   // What this process's members of the communicator share (see Aborter).
-  std::shared_ptr<const int> clique;
+  Aborter::Clique clique;
   std::atomic<bool> aborted{false};
   // True from an abort's start until ncclCommAbort returned (shared with the aborter, which may outlive this).
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
@@ -166,7 +173,7 @@ struct NcclComm final : CommImpl {
     };
     if (!g_shuttingDown.load()) {
       try {
-        g_aborter.post(clique.get(), run);
+        g_aborter.post(clique, run);
         return;
       } catch (const std::system_error&) {
         // No thread to be had: abort here rather than not at all.

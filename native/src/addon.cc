@@ -112,6 +112,7 @@ Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
 void Shutdown(void*) {
   g_shuttingDown = true;
   abortAllComms();
+  cuda::waitForAborts();
   shutdownStreams();
   issuer::shutdown();
   Watcher::Stop();

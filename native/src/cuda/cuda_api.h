@@ -43,4 +43,8 @@ struct Member {
 std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
                                                  std::string* error);
 
+// Shutdown, after every communicator's abort was asked: returns once every NCCL abort has ended, so that NCCL is
+// not torn down under one.
+void waitForAborts();
+
 }  // namespace fr::cuda

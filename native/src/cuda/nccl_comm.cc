@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -78,6 +79,12 @@ class Aborter {
   // A clique's identity, held while its aborts are queued or running, so that a new clique never takes its address.
   using Clique = std::shared_ptr<const int>;
 
+  // Returns once no abort is queued or running.
+  void waitIdle() {
+    std::unique_lock<std::mutex> lock(m_);
+    idle_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
+  }
+
   // Runs task for clique: at once when that clique's aborts are running or none are, else after the aborts
   // asked before it. Throws std::system_error, having taken nothing, when a thread for it cannot be started.
   void post(const Clique& clique, const std::function<void()>& task) {
@@ -129,10 +136,14 @@ class Aborter {
         }
       }
     }
-    if (running_ == 0) current_.reset();
+    if (running_ == 0) {
+      current_.reset();
+      idle_.notify_all();
+    }
   }
 
   std::mutex m_;
+  std::condition_variable idle_;
   std::deque<std::pair<Clique, std::function<void()>>> queue_;
   Clique current_;
   int running_ = 0;
@@ -158,8 +169,9 @@ struct NcclComm final : CommImpl {
   // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
   // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until that peer's communicator was
   // aborted too. So it runs on the aborter (see Aborter for the order), and the caller (JS) goes on; while it
-  // runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown it runs here: NCCL must not be torn
-  // down under a running abort.
+  // runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too, so that the members of a
+  // clique free one another; the shutdown then waits for them (waitForAborts): NCCL must not be torn down under
+  // a running abort.
   void abort() override {
     std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
@@ -171,15 +183,12 @@ struct NcclComm final : CommImpl {
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
     };
-    if (!g_shuttingDown.load()) {
-      try {
-        g_aborter.post(clique, run);
-        return;
-      } catch (const std::system_error&) {
-        // No thread to be had: abort here rather than not at all.
-      }
+    try {
+      g_aborter.post(clique, run);
+    } catch (const std::system_error&) {
+      // No thread to be had: abort here rather than not at all.
+      run();
     }
-    run();
   }
 
   bool aborting() const override { return abortRunning->load(); }
@@ -438,6 +447,8 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   return comms;
 }
 
+void waitForAborts() { g_aborter.waitIdle(); }
+
 }  // namespace fr::cuda
 
 #else  // !FAIRRING_WITH_CUDA
@@ -464,6 +475,8 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const 
   *error = kNotBuilt;
   return {};
 }
+
+void waitForAborts() {}
 
 }  // namespace fr::cuda
 

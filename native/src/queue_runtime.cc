@@ -165,11 +165,19 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     MergePolicy policy;
     policy.maxGroups = core->mergeGroups;
     IssuePlan plan(sink, policy);
+    // Without merging the plan is program order: issued as it comes, without the plan's bookkeeping.
+    bool direct = policy.maxGroups == 1;
     for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
       const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
       // At shutdown the rest is dropped (a replay may have billions of iterations).
       for (uint64_t it = 0; it < p.iterations && !g_shuttingDown.load(std::memory_order_relaxed); it++) {
-        for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, it, op});
+        for (uint32_t op = 0; op < p.ops.size(); op++) {
+          if (direct) {
+            sink.single(PlanOp{&p, it, op});
+          } else {
+            plan.add(PlanOp{&p, it, op});
+          }
+        }
       }
     }
     plan.finish();

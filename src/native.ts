@@ -196,10 +196,11 @@ export interface NativeQueue {
 /** The addon's Queue, which can also show how its CUDA issuer orders a program. */
 export interface AddonQueue extends NativeQueue {
   /**
-   * How the CUDA issuer issues `ops[0, length)` when it gets that program alone, checked as `submit` checks it
-   * and not issued: op ordinals (0 = the first op) in issue order, one array per single op or merged NCCL group.
+   * How the CUDA issuer issues `ops[0, length)` when it gets that program alone (with `iterations`, 1 to 1000:
+   * replayed that many times), checked as `submit` (or `replay`) checks it and not issued: op ordinals
+   * (iteration · ops + op, 0 = the first op) in issue order, one array per single op or merged NCCL group.
    */
-  plan(ops: Float64Array, length: number): number[][];
+  plan(ops: Float64Array, length: number, iterations?: number): number[][];
 }
 
 export interface CommMember {

@@ -20,6 +20,7 @@ constexpr uint64_t kRedOpCount = 5;
 constexpr uint64_t kCollKindCount = 5;
 constexpr size_t kItemWidth = 11;
 constexpr uint64_t kMaxMergeGroups = 256;
+constexpr uint64_t kMaxPlanIterations = 1000;
 
 const char* const kOpNames[] = {"?", "wait", "record", "copy", "reduce", "group"};
 
@@ -313,26 +314,41 @@ Napi::Value Queue::Closed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core_->closed.load());
 }
 
-// plan(ops, length): checked as submit checks it, not issued: the op ordinals in the order the CUDA issuer issues
-// them when it gets the program alone, an array per single op or merged NCCL group (issue_plan.h).
+// plan(ops, length, iterations?): checked as submit (or, with iterations, replay) checks it, not issued: the op
+// ordinals (iteration · ops + op) in the order the CUDA issuer issues them when it gets the program alone, an
+// array per single op or merged NCCL group (issue_plan.h).
 Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  bool replay = !info[2].IsUndefined();
+  uint64_t iterations = replay ? toIndex(info[2], "iterations") : 1;
+  if (iterations == 0 || iterations > kMaxPlanIterations) {
+    throw Napi::RangeError::New(env, "iterations must be between 1 and " + std::to_string(kMaxPlanIterations) +
+                                         ", got " + std::to_string(iterations));
+  }
   Parsed parsed;
-  check(info, false, parsed);
+  check(info, replay, parsed);
+  if (replay) replaySteps(parsed.program);
+  const Program& p = parsed.program;
   class Recorder : public PlanSink {
    public:
-    std::vector<std::vector<uint32_t>> order;
-    void single(const PlanOp& p) override { order.push_back({p.op}); }
+    explicit Recorder(size_t ops) : ops_(ops) {}
+    std::vector<std::vector<double>> order;
+    void single(const PlanOp& p) override { order.push_back({ordinal(p)}); }
     void merged(const std::vector<PlanOp>& groups) override {
       order.emplace_back();
-      for (const PlanOp& g : groups) order.back().push_back(g.op);
+      for (const PlanOp& g : groups) order.back().push_back(ordinal(g));
     }
-  } recorder;
+
+   private:
+    double ordinal(const PlanOp& p) const { return static_cast<double>(p.iteration * ops_ + p.op); }
+    size_t ops_;
+  } recorder(p.ops.size());
   MergePolicy policy;
   policy.maxGroups = core_->mergeGroups;
   IssuePlan plan(recorder, policy);
-  const Program& p = parsed.program;
-  for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, 0, op});
+  for (uint64_t it = 0; it < iterations; it++) {
+    for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, it, op});
+  }
   plan.finish();
   auto out = Napi::Array::New(env, recorder.order.size());
   for (size_t i = 0; i < recorder.order.size(); i++) {
@@ -341,6 +357,15 @@ Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
     out.Set(static_cast<uint32_t>(i), step);
   }
   return out;
+}
+
+// A replayed record, and a wait on a record the program itself makes, move on by the records of one iteration
+// (after parse: recs_ holds the counts at the program's end).
+void Queue::replaySteps(Program& program) const {
+  for (QueueOp& op : program.ops) {
+    if (op.code == QueueOpCode::Record) op.step = recs_[op.stream->index] - op.stream->submitted;
+    if (op.code == QueueOpCode::Wait && op.seq > op.on->submitted) op.step = recs_[op.on->index] - op.on->submitted;
+  }
 }
 
 // The ops argument of submit, replay and plan, parsed and checked.
@@ -367,12 +392,7 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
   // Commit: record numbers (a replayed record or a wait on one moves on by the records of one iteration),
   // timing pairs, what JS waits for.
   auto& streams = core_->streams;
-  if (replay) {
-    for (QueueOp& op : parsed.program.ops) {
-      if (op.code == QueueOpCode::Record) op.step = recs_[op.stream->index] - op.stream->submitted;
-      if (op.code == QueueOpCode::Wait && op.seq > op.on->submitted) op.step = recs_[op.on->index] - op.on->submitted;
-    }
-  }
+  if (replay) replaySteps(parsed.program);
   for (size_t i = 0; i < streams.size(); i++) streams[i]->submitted += (recs_[i] - streams[i]->submitted) * iterations;
   if (!replay) {
     for (const auto& [stream, seq] : parsed.startsAdded) streams[stream]->openStarts.push_back(seq);

@@ -54,6 +54,21 @@ function opsOf(f: Float64Array, length: number, base: (stream: number) => number
 }
 
 /**
+ * The plan of a program of fresh streams and its ops; replayed `iterations` times, every record and every wait
+ * (all on the program's own records) moved on by the stream's records per iteration, as `replay` moves them.
+ */
+function planned(q: AddonQueue, f: Float64Array, length: number, iterations?: number): { plan: number[][]; ops: Op[] } {
+  const once = opsOf(f, length, () => 0);
+  if (iterations === undefined) return { plan: q.plan(f, length), ops: once };
+  const perIteration = new Map<number, number>();
+  for (const op of once) if (op.code === OpCode.record) perIteration.set(op.mark!.stream, (perIteration.get(op.mark!.stream) ?? 0) + 1);
+  const ops = Array.from({ length: iterations }, (_, i) =>
+    once.map((op) => (op.mark === undefined ? op : { ...op, timing: false, mark: { stream: op.mark.stream, seq: op.mark.seq + i * perIteration.get(op.mark.stream)! } })),
+  ).flat();
+  return { plan: q.plan(f, length, iterations), ops };
+}
+
+/**
  * Checks a plan against its program: every op once; merged sets only of p2p groups, at most `cap`, in program
  * order; a wait after the record it names; records of a stream in order; per communicator, groups in order; and
  * on a stream, an op goes before an earlier one only where that cannot change a result: a wait (on a record
@@ -116,7 +131,8 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
   });
 
   /** A queue with per rank: streams admit, collect, add, diffuse; collect and diffuse communicators; a 4 MiB buffer. */
-  function world(mergeGroups: number) {
+  /** With `iterations`, flushes ask for the plan of the program replayed that many times. */
+  function world(mergeGroups: number, iterations?: number) {
     const queue = new native.Queue('cpu', () => undefined, mergeGroups);
     const rank = devices.map((device, r) => {
       const own = Array.from({ length: 4 }, () => new native.Stream(device));
@@ -139,7 +155,7 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     const plans: Array<{ plan: number[][]; ops: Op[] }> = [];
     const program = new Program(
       overriding(queue, (q) => ({
-        submit: (ops, length) => plans.push({ plan: (q as AddonQueue).plan(ops, length), ops: opsOf(ops, length, () => 0) }),
+        submit: (ops, length) => plans.push(planned(q as AddonQueue, ops, length, iterations)),
       })),
     );
     for (const r of rank) for (const s of [r.admit, r.collect, r.add, r.diffuse]) program.track(s);
@@ -236,6 +252,20 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     }
   });
 
+  it('a replayed program: its iterations plan as one, records and waits moved on per iteration, merging across them', () => {
+    const w = world(8, 3);
+    for (let k = 0; k < 3; k++) slice(w, k, 1024);
+    const { plan, ops } = planOf(w);
+    checkPlan(ops, plan, 8);
+    const sets = plan.filter((step) => step.length > 1);
+    const opsPerIteration = ops.length / 3;
+    expect(sets.some((set) => new Set(set.map((o) => Math.floor(o / opsPerIteration))).size > 1), 'a set spans iterations').to.equal(true);
+    const groups = new Set(groupsOf(ops));
+    const groupCalls = plan.filter((step) => step.some((o) => groups.has(o))).length;
+    expect([groups.size, groupCalls], '18 groups in 4 NCCL calls: 9 collects and 9 diffuses, 8 to a call').to.deep.equal([18, 4]);
+    w.queue.close();
+  });
+
   it('random programs: every plan keeps what the program computes', () => {
     let seed = (Math.random() * 2 ** 32) >>> 0;
     const random = (): number => {
@@ -248,7 +278,8 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     const startSeed = seed;
     for (let trial = 0; trial < 60; trial++) {
       const cap = pick([2, 3, 8]);
-      const w = world(cap);
+      // Half of the programs replayed, their iterations planned as one.
+      const w = world(cap, pick([undefined, undefined, 2, 3]));
       const p = w.program;
       const recorded: Array<{ stream: number; seq: number }> = [];
       const streamsOf = (r: (typeof w.rank)[number]) => [r.admit, r.collect, r.add, r.diffuse];

@@ -260,20 +260,18 @@ void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Pa
           it.count = r.integer(at + 5, "count");
           uint64_t esz = dtypeSize(it.dtype);
           uint64_t size = static_cast<uint64_t>(it.comm->size);
-          if (it.kind == CollKind::Recv) {
-            r.unused(at + 6, "send", it.kind);
-            r.unused(at + 7, "sendOffset", it.kind);
-          } else {
-            uint64_t bytes = bytesOf(it.count, esz, it.kind == CollKind::ReduceScatter ? size : 1, "count");
-            it.send = bufferAt(at + 6, at + 7, bytes, esz, *s, "send", "sendOffset");
-          }
-          if (it.kind == CollKind::Send) {
-            r.unused(at + 8, "recv", it.kind);
-            r.unused(at + 9, "recvOffset", it.kind);
-          } else {
-            uint64_t bytes = bytesOf(it.count, esz, it.kind == CollKind::AllGather ? size : 1, "count");
-            it.recv = bufferAt(at + 8, at + 9, bytes, esz, *s, "recv", "recvOffset");
-          }
+          // The send or the receive side: unused by the kind that has none, else count elements (times the comm
+          // size where the collective moves that many) of a buffer.
+          auto side = [&](bool none, size_t fieldAt, const char* field, const char* offField, uint64_t mult) -> char* {
+            if (none) {
+              r.unused(fieldAt, field, it.kind);
+              r.unused(fieldAt + 1, offField, it.kind);
+              return nullptr;
+            }
+            return bufferAt(fieldAt, fieldAt + 1, bytesOf(it.count, esz, mult, "count"), esz, *s, field, offField);
+          };
+          it.send = side(it.kind == CollKind::Recv, at + 6, "send", "sendOffset", it.kind == CollKind::ReduceScatter ? size : 1);
+          it.recv = side(it.kind == CollKind::Send, at + 8, "recv", "recvOffset", it.kind == CollKind::AllGather ? size : 1);
           if (it.kind == CollKind::Send || it.kind == CollKind::Recv) {
             uint64_t peer = r.integer(at + 10, "peer");
             if (peer >= size) {

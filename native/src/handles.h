@@ -146,7 +146,6 @@ class Queue : public Napi::ObjectWrap<Queue> {
   void checkOpen(Napi::Env env) const;
   void checkBackend(Napi::Env env, const DeviceImpl& d, const char* what) const;
   void check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed);
-  void replaySteps(Program& program) const;
   void run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay);
   void parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out);
   void issue(Program program, const std::vector<uint32_t>& itemStreams);

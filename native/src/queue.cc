@@ -270,7 +270,6 @@ Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
   }
   Parsed parsed;
   check(info, replay, parsed);
-  if (replay) replaySteps(parsed.program);
   const Program& p = parsed.program;
   class Recorder : public PlanSink {
    public:
@@ -307,10 +306,8 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
   Parsed parsed;
   check(info, replay, parsed);
 
-  // Commit: record numbers (a replayed record or a wait on one moves on by the records of one iteration),
-  // timing pairs, what JS waits for.
+  // Commit: record numbers (a replay's iterations each add the program's), timing pairs, what JS waits for.
   auto& streams = core_->streams;
-  if (replay) replaySteps(parsed.program);
   for (size_t i = 0; i < streams.size(); i++) streams[i]->submitted += (recs_[i] - streams[i]->submitted) * iterations;
   if (!replay) {
     for (const auto& [stream, seq] : parsed.startsAdded) streams[stream]->openStarts.push_back(seq);

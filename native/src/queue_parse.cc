@@ -58,16 +58,8 @@ struct Reader {
 
 }  // namespace
 
-// A replayed record, and a wait on a record the program itself makes, move on by the records of one iteration
-// (after parse: recs_ holds the counts at the program's end).
-void Queue::replaySteps(Program& program) const {
-  for (QueueOp& op : program.ops) {
-    if (op.code == QueueOpCode::Record) op.step = recs_[op.stream->index] - op.stream->submitted;
-    if (op.code == QueueOpCode::Wait && op.seq > op.on->submitted) op.step = recs_[op.on->index] - op.on->submitted;
-  }
-}
-
-// The ops argument of submit, replay and plan, parsed and checked.
+// The ops argument of submit, replay and plan, parsed and checked. Replayed, a record and a wait on a record the
+// program itself makes move on by the stream's records of one iteration (recs_ holds the counts at its end).
 void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
   Napi::Env env = info.Env();
   checkOpen(env);
@@ -81,6 +73,11 @@ void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
                                          std::to_string(ops.ElementLength()));
   }
   parse(env, ops.Data(), static_cast<size_t>(length), replay, parsed);
+  if (!replay) return;
+  for (QueueOp& op : parsed.program.ops) {
+    if (op.code == QueueOpCode::Record) op.step = recs_[op.stream->index] - op.stream->submitted;
+    if (op.code == QueueOpCode::Wait && op.seq > op.on->submitted) op.step = recs_[op.on->index] - op.on->submitted;
+  }
 }
 
 void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out) {

@@ -1,7 +1,7 @@
 // The CUDA issuer's plan (native/src/issue_plan.h), asked of a CPU Queue with `plan`: which p2p groups merge
 // into one NCCL group, and that no reordering it makes can change what the program computes.
 import { expect } from 'chai';
-import { native, OpCode, RecordMode, type AddonQueue, type CollectiveKind, type NativeBuffer, type NativeComm, type NativeDevice, type NativeStream } from '../../src/native.js';
+import { native, OpCode, RecordMode, collectiveKinds, opWidth, type AddonQueue, type CollectiveKind, type NativeBuffer, type NativeComm, type NativeDevice, type NativeStream } from '../../src/native.js';
 import { Program } from '../../src/runtime/program.js';
 import { simulate } from '../../src/index.js';
 import { overriding, runtimeOverridingQueue } from '../helpers/queue.js';
@@ -17,6 +17,8 @@ interface Op {
   p2p?: boolean;
 }
 
+const p2pKinds = [collectiveKinds.indexOf('send'), collectiveKinds.indexOf('recv')];
+
 /** Splits a packed program into ops, with the streams, communicators and records of each (`base`: a stream's records before it). */
 function opsOf(f: Float64Array, length: number, base: (stream: number) => number): Op[] {
   const ops: Op[] = [];
@@ -25,29 +27,29 @@ function opsOf(f: Float64Array, length: number, base: (stream: number) => number
     const code = f[at]!;
     if (code === OpCode.wait) {
       ops.push({ code, streams: [f[at + 1]!], comms: [], mark: { stream: f[at + 2]!, seq: f[at + 3]! } });
-      at += 4;
+      at += opWidth.wait;
     } else if (code === OpCode.record) {
       const s = f[at + 1]!;
       seqs.set(s, (seqs.get(s) ?? base(s)) + 1);
       ops.push({ code, streams: [s], comms: [], mark: { stream: s, seq: seqs.get(s)! }, timing: f[at + 2] !== RecordMode.plain });
-      at += 4;
+      at += opWidth.record;
     } else if (code === OpCode.copy) {
       ops.push({ code, streams: [f[at + 1]!], comms: [] });
-      at += 7;
+      at += opWidth.copy;
     } else if (code === OpCode.reduce) {
       ops.push({ code, streams: [f[at + 1]!], comms: [] });
-      at += 9 + 2 * f[at + 8]!;
+      at += opWidth.reduceBase + 2 * f[at + 8]!;
     } else {
       const n = f[at + 1]!;
       const op: Op = { code, streams: [], comms: [], p2p: true };
       for (let j = 0; j < n; j++) {
-        const item = at + 2 + 11 * j;
+        const item = at + opWidth.groupBase + opWidth.groupItem * j;
         if (!op.streams.includes(f[item + 1]!)) op.streams.push(f[item + 1]!);
         if (!op.comms.includes(f[item + 2]!)) op.comms.push(f[item + 2]!);
-        if (f[item] !== 3 && f[item] !== 4) op.p2p = false;
+        if (f[item] !== p2pKinds[0] && f[item] !== p2pKinds[1]) op.p2p = false;
       }
       ops.push(op);
-      at += 2 + 11 * n;
+      at += opWidth.groupBase + opWidth.groupItem * n;
     }
   }
   return ops;

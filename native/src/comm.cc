@@ -156,7 +156,7 @@ class InitWorker : public Napi::AsyncWorker {
     } else {
       std::vector<cuda::Member> members;
       for (const auto& m : members_) members.push_back(cuda::Member{m.rank, m.device});
-      comms_ = cuda::initComms(id_, nranks_, members, &error);
+      comms_ = cuda::initComms(id_, nranks_, members, timeoutMs_, &error);
     }
     if (!error.empty()) SetError(error);
   }

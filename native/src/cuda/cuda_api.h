@@ -38,10 +38,11 @@ struct Member {
   int rank;
   std::shared_ptr<DeviceImpl> device;
 };
-// ncclCommInitRank for every member inside one ncclGroupStart/End (several local ranks in one process).
-// Blocks until the communicator is up: call it off the JS thread.
+// ncclCommInitRankConfig (nonblocking communicators) for every member inside one ncclGroupStart/End (several
+// local ranks in one process). Blocks until the communicator is up, or fails after timeoutMs: call it off the
+// JS thread.
 std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
-                                                 std::string* error);
+                                                 int timeoutMs, std::string* error);
 
 // Shutdown, after every communicator's abort was asked: returns once every NCCL abort has ended, so that NCCL is
 // not torn down under one.

@@ -1,18 +1,20 @@
-// NCCL communicators of the CUDA backend: creation (ncclCommInitRank for this process's ranks in one group),
-// abort and destroy, and the issue of a whole group from the issuer thread. NCCL is loaded at run time
-// (nccl/nccl.cc). Without the CUDA toolkit at build time only the entry points of cuda_api.h remain.
+// NCCL communicators of the CUDA backend, nonblocking: creation (ncclCommInitRankConfig for this process's
+// ranks in one group), abort and destroy, and the issue of a whole group from the issuer thread. NCCL is loaded
+// at run time (nccl/nccl.cc). Without the CUDA toolkit at build time only the entry points of cuda_api.h remain.
 #include "cuda_api.h"
 
 #ifdef FAIRRING_WITH_CUDA
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <system_error>
 #include <thread>
 
@@ -67,85 +69,51 @@ bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
-// Runs communicator aborts: the members of one clique (the communicators one initComms call made in this
-// process) all at once, each on a thread of its own, and cliques one after the other, in the order asked.
-// ncclCommAbort of a member can wait for the kernel of another local member of its clique, which only that
-// member's abort frees (NCCL 2.28: the CUDA failure test's process waited for good when they ran one after the
-// other); and aborts of different communicators run at once crashed the process (SIGSEGV in ncclGroupEnd on the
-// issuer, SIGABRT in free() inside another abort: survivors of the CUDA vanishing-rank job, 2 x H200), where one
-// after the other they passed every run.
+// Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort
+// (shared) around ncclCommAbort: an abort never runs while the issuer is inside NCCL, and aborts run at once.
+// Aborts run concurrently with a group being issued crashed the process (SIGSEGV in ncclGroupEnd on the
+// issuer: survivors of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Communicators are nonblocking, so the
+// issuer is never inside NCCL for long (a group that has to connect to its peers returns ncclInProgress and the
+// issuer polls it between calls, see issueGroup), and an abort waits for the lock briefly.
+std::shared_mutex g_ncclCalls;
+
+// Runs communicator aborts, each on a thread of its own, all at once. ncclCommAbort of one communicator can wait
+// for the device, where a kernel of another communicator waits for a peer that never comes until that
+// communicator is aborted too (NCCL 2.28: the CUDA failure test's process waited for good when aborts ran one
+// after the other).
 class Aborter {
  public:
-  // A clique's identity, held while its aborts are queued or running, so that a new clique never takes its address.
-  using Clique = std::shared_ptr<const int>;
-
-  // Returns once no abort is queued or running.
+  // Returns once no abort is running.
   void waitIdle() {
     std::unique_lock<std::mutex> lock(m_);
-    idle_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
+    idle_.wait(lock, [this] { return running_ == 0; });
   }
 
-  // Runs task for clique: at once when that clique's aborts are running or none are, else after the aborts
-  // asked before it. Throws std::system_error, having taken nothing, when a thread for it cannot be started.
-  void post(const Clique& clique, const std::function<void()>& task) {
-    std::lock_guard<std::mutex> lock(m_);
-    if (running_ > 0 && clique != current_) {
-      queue_.emplace_back(clique, task);
-      return;
+  // Starts task on a thread of its own; with no thread to be had, runs it here rather than not at all.
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      running_++;
     }
-    current_ = clique;
-    start(task);
+    try {
+      std::thread([this, task] {
+        task();
+        finished();
+      }).detach();
+    } catch (const std::system_error&) {
+      task();
+      finished();
+    }
   }
 
  private:
-  // Under m_.
-  void start(const std::function<void()>& task) {
-    std::thread([this, task] {
-      task();
-      finished();
-    }).detach();
-    running_++;
-  }
-
-  // When the last running abort ends: the next clique's, every one asked so far.
   void finished() {
-    std::unique_lock<std::mutex> lock(m_);
-    --running_;
-    while (running_ == 0 && !queue_.empty()) {
-      current_ = queue_.front().first;
-      std::vector<std::function<void()>> next;
-      for (auto it = queue_.begin(); it != queue_.end();) {
-        if (it->first != current_) {
-          ++it;
-          continue;
-        }
-        next.push_back(std::move(it->second));
-        it = queue_.erase(it);
-      }
-      for (const auto& task : next) {
-        try {
-          start(task);
-        } catch (const std::system_error&) {
-          // No thread to be had: run it here, on this aborter thread, counted as running so that no other
-          // clique starts meanwhile.
-          running_++;
-          lock.unlock();
-          task();
-          lock.lock();
-          running_--;
-        }
-      }
-    }
-    if (running_ == 0) {
-      current_.reset();
-      idle_.notify_all();
-    }
+    std::lock_guard<std::mutex> lock(m_);
+    if (--running_ == 0) idle_.notify_all();
   }
 
   std::mutex m_;
   std::condition_variable idle_;
-  std::deque<std::pair<Clique, std::function<void()>>> queue_;
-  Clique current_;
   int running_ = 0;
 };
 
@@ -154,41 +122,28 @@ Aborter& g_aborter = *new Aborter();
 
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
-  // What this process's members of the communicator share (see Aborter).
-  Aborter::Clique clique;
+  // Set (on the JS thread, or at shutdown) before the abort is posted; the issuer reads it under g_ncclCalls
+  // before each call on comm, and never touches comm once it is set.
   std::atomic<bool> aborted{false};
   // True from an abort's start until ncclCommAbort returned (shared with the aborter, which may outlive this).
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
-  // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under `use`).
+  // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under g_ncclCalls).
   std::map<DType, nccl::ncclRedOp_t> averages;
-  // Held while the issuer issues calls on `comm`. An abort takes it when it is free, so that no issue starts
-  // between the issuer's check of `aborted` and its calls; when the issuer holds it, it may be blocked inside
-  // NCCL on a peer that never comes, and ncclCommAbort from another thread is NCCL's way to free it.
-  std::mutex use;
 
-  // ncclCommAbort can wait for the device: with a kernel whose peer never launched (a rank of this process
-  // left alone in a collective), NCCL 2.28 waited in cuStreamSynchronize until that peer's communicator was
-  // aborted too. So it runs on the aborter (see Aborter for the order), and the caller (JS) goes on; while it
-  // runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too, so that the members of a
-  // clique free one another; the shutdown then waits for them (waitForAborts): NCCL must not be torn down under
-  // a running abort.
+  // ncclCommAbort can wait for the device (see Aborter), so it runs on the aborter and the caller (JS) goes on;
+  // while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too; the shutdown then
+  // waits for them (waitForAborts): NCCL must not be torn down under a running abort.
   void abort() override {
-    std::unique_lock<std::mutex> lock(use, std::try_to_lock);
     if (aborted.exchange(true)) return;
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
     abortRunning->store(true);
-    auto run = [raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+    g_aborter.post([raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+      std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
       running->store(false);
-    };
-    try {
-      g_aborter.post(clique, run);
-    } catch (const std::system_error&) {
-      // No thread to be had: abort here rather than not at all.
-      run();
-    }
+    });
   }
 
   bool aborting() const override { return abortRunning->load(); }
@@ -283,6 +238,40 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
   return nccl::ncclInvalidArgument;
 }
 
+std::string rankOf(const CommImpl& c) { return "rank " + std::to_string(c.rank) + " of " + std::to_string(c.size); }
+
+// After a group that returned ncclInProgress (its communicators connecting to their peers, on NCCL's own
+// thread): polls the communicators until none is in progress. Only then are its kernels on the streams, so
+// nothing else is issued meanwhile. `calls` is left between polls so that aborts get in; a communicator
+// aborted meanwhile fails the group and is not touched again.
+Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shared_mutex>& calls) {
+  const nccl::Api& api = nccl::library().api;
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    bool pending = false;
+    for (NcclComm* c : comms) {
+      if (c->aborted.load()) return Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group connected");
+      nccl::ncclResult_t state = nccl::ncclSuccess;
+      nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
+      if (r != nccl::ncclSuccess) return Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
+      if (state == nccl::ncclInProgress) {
+        pending = true;
+      } else if (state != nccl::ncclSuccess) {
+        return Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
+      }
+    }
+    if (!pending) return Status::Ok();
+    if (g_shuttingDown.load()) return Status::Fail("the runtime shut down while a group connected");
+    calls.unlock();
+    if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(200)) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    calls.lock();
+  }
+}
+
 // Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd.
 // A comm exists only when NCCL loaded, so the library needs no check here.
 Status issueGroup(const CollItem* begin, size_t n) {
@@ -291,8 +280,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
   for (const CollItem* it = begin; it != end; ++it) comms.push_back(static_cast<NcclComm*>(it->comm));
   std::sort(comms.begin(), comms.end());
   comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (NcclComm* c : comms) locks.emplace_back(c->use);
+  std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
   for (const CollItem* p = begin; p != end; ++p) {
     const CollItem& it = *p;
     if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
@@ -324,7 +312,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
     const CollItem& it = begin[i];
     nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
     r = issue(api, it, comm, ops[i]);
-    if (r != nccl::ncclSuccess && first.ok()) {
+    if (r != nccl::ncclSuccess && r != nccl::ncclInProgress && first.ok()) {
       first = Status::Fail(std::string(callName(it.kind)) + " (rank " + std::to_string(it.comm->rank) + " of " +
                            std::to_string(it.comm->size) + ", " + std::to_string(it.count) +
                            " elements) failed: " + nccl::describe(r, comm));
@@ -332,7 +320,12 @@ Status issueGroup(const CollItem* begin, size_t n) {
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
   r = api.ncclGroupEnd();
-  if (r != nccl::ncclSuccess && first.ok()) first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  if (r == nccl::ncclInProgress) {
+    Status ready = waitReady(comms, calls);
+    if (first.ok()) first = ready;
+  } else if (r != nccl::ncclSuccess && first.ok()) {
+    first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  }
   return first;
 }
 
@@ -381,7 +374,7 @@ std::string ncclUniqueId(std::string* error) {
 }
 
 std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
-                                                 std::string* error) {
+                                                 int timeoutMs, std::string* error) {
   const nccl::Library& lib = nccl::library();
   if (!lib.loaded) {
     *error = "NCCL not available: " + lib.error;
@@ -394,7 +387,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     return {};
   }
   std::memcpy(uid.internal, id.data(), sizeof(uid.internal));
-  // Devices are checked before the group: a member left out of it would leave ncclGroupEnd waiting for a rank
+  // Devices are checked before the group: a member left out of it would leave the others waiting for a rank
   // that never joins.
   for (const auto& mem : members) {
     Status st = selectDevice(mem.device->ordinal);
@@ -405,39 +398,71 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   }
   const nccl::Api& api = lib.api;
   NcclCallScope inNccl;
-  nccl::ncclResult_t r = api.ncclGroupStart();
-  if (r != nccl::ncclSuccess) {
-    *error = "ncclGroupStart failed: " + nccl::describe(r, nullptr);
-    return {};
-  }
   std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
   std::string failed;
-  for (size_t i = 0; i < members.size() && failed.empty(); i++) {
-    const Member& mem = members[i];
-    selectDevice(mem.device->ordinal);
-    r = api.ncclCommInitRank(&raw[i], nranks, uid, mem.rank);
+  auto rankOn = [&](size_t i) {
+    return "rank " + std::to_string(members[i].rank) + " of " + std::to_string(nranks) + " on cuda:" +
+           std::to_string(members[i].device->ordinal);
+  };
+  {
+    std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+    nccl::ncclResult_t r = api.ncclGroupStart();
     if (r != nccl::ncclSuccess) {
-      failed = "ncclCommInitRank (rank " + std::to_string(mem.rank) + " of " + std::to_string(nranks) + " on cuda:" +
-               std::to_string(mem.device->ordinal) + ") failed: " + nccl::describe(r, nullptr);
+      *error = "ncclGroupStart failed: " + nccl::describe(r, nullptr);
+      return {};
+    }
+    nccl::ncclConfig_t config = nccl::commConfig(std::getenv("FAIRRING_NCCL_BLOCKING") != nullptr);
+    for (size_t i = 0; i < members.size() && failed.empty(); i++) {
+      selectDevice(members[i].device->ordinal);
+      r = api.ncclCommInitRankConfig(&raw[i], nranks, uid, members[i].rank, &config);
+      if (r != nccl::ncclSuccess && r != nccl::ncclInProgress) {
+        failed = "ncclCommInitRankConfig (" + rankOn(i) + ") failed: " + nccl::describe(r, nullptr);
+      }
+    }
+    // A failed call inside the group makes ncclGroupEnd clean up instead of initialising the rest.
+    r = api.ncclGroupEnd();
+    if (r != nccl::ncclSuccess && r != nccl::ncclInProgress && failed.empty()) {
+      failed = "ncclGroupEnd (ncclCommInitRankConfig) failed: " + nccl::describe(r, nullptr);
     }
   }
-  // A failed call inside the group makes ncclGroupEnd clean up instead of initialising the rest.
-  r = api.ncclGroupEnd();
-  if (r != nccl::ncclSuccess && failed.empty()) {
-    failed = "ncclGroupEnd (ncclCommInitRank) failed: " + nccl::describe(r, nullptr);
+  // The communicators connect on NCCL's threads: wait for them here (a worker thread), up to timeoutMs.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  for (size_t i = 0; i < raw.size() && failed.empty(); i++) {
+    if (raw[i] == nullptr) continue;
+    for (;;) {
+      nccl::ncclResult_t state = nccl::ncclSuccess;
+      nccl::ncclResult_t r = api.ncclCommGetAsyncError(raw[i], &state);
+      if (r != nccl::ncclSuccess) state = r;
+      if (state == nccl::ncclSuccess) break;
+      if (state != nccl::ncclInProgress) {
+        failed = "ncclCommInitRankConfig (" + rankOn(i) + ") failed: " + nccl::describe(state, raw[i]);
+        break;
+      }
+      if (g_shuttingDown.load()) {
+        failed = "communicator init stopped: the runtime shut down";
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        failed = "communicator init timed out after " + std::to_string(timeoutMs) + " ms (" + rankOn(i) +
+                 "): not every rank joined";
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   if (!failed.empty()) {
-    for (nccl::ncclComm_t c : raw) {
-      if (c != nullptr) api.ncclCommAbort(c);
+    std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
+    for (size_t i = 0; i < raw.size(); i++) {
+      if (raw[i] == nullptr) continue;
+      selectDevice(members[i].device->ordinal);
+      api.ncclCommAbort(raw[i]);
     }
     *error = failed;
     return {};
   }
   std::vector<std::shared_ptr<CommImpl>> comms;
-  auto clique = std::make_shared<const int>(0);
   for (size_t i = 0; i < members.size(); i++) {
     auto c = std::make_shared<NcclComm>();
-    c->clique = clique;
     c->device = members[i].device;
     c->rank = members[i].rank;
     c->size = nranks;
@@ -470,7 +495,7 @@ std::string ncclUniqueId(std::string* error) {
   return {};
 }
 
-std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const std::vector<Member>&,
+std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const std::vector<Member>&, int,
                                                  std::string* error) {
   *error = kNotBuilt;
   return {};

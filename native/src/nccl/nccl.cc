@@ -20,7 +20,7 @@ template <class Fn>
 bool resolve(void* handle, const char* name, Fn* out, Library* lib) {
   void* sym = dlsym(handle, name);
   if (sym == nullptr) {
-    lib->error = lib->path + " is not NCCL 2.13 or newer: it has no " + name;
+    lib->error = lib->path + " is not NCCL 2.14 or newer: it has no " + name;
     return false;
   }
   *out = reinterpret_cast<Fn>(sym);
@@ -46,7 +46,7 @@ void load(Library* lib) {
   Api& a = lib->api;
   bool ok = resolve(handle, "ncclGetVersion", &a.ncclGetVersion, lib) &&
             resolve(handle, "ncclGetUniqueId", &a.ncclGetUniqueId, lib) &&
-            resolve(handle, "ncclCommInitRank", &a.ncclCommInitRank, lib) &&
+            resolve(handle, "ncclCommInitRankConfig", &a.ncclCommInitRankConfig, lib) &&
             resolve(handle, "ncclCommDestroy", &a.ncclCommDestroy, lib) &&
             resolve(handle, "ncclCommAbort", &a.ncclCommAbort, lib) &&
             resolve(handle, "ncclCommGetAsyncError", &a.ncclCommGetAsyncError, lib) &&

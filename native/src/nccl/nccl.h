@@ -42,13 +42,29 @@ enum ncclRedOp_t : int { ncclSum = 0, ncclProd = 1, ncclMax = 2, ncclMin = 3, nc
 
 enum ncclScalarResidence_t : int { ncclScalarDevice = 0, ncclScalarHostImmediate = 1 };
 
+// ncclConfig_t as NCCL 2.14 laid it out: NCCL copies `size` bytes over its defaults and reads only the fields
+// that `version` had, so the fields later versions added keep their defaults.
+struct ncclConfig_t {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int blocking;
+};
+
+// A configuration; with blocking 0 the communicators never block the calling thread: their calls may return
+// ncclInProgress, and ncclCommGetAsyncError says when they are done.
+inline ncclConfig_t commConfig(bool blocking) {
+  return ncclConfig_t{sizeof(ncclConfig_t), 0xcafebeef, 21400, blocking ? 1 : 0};
+}
+
 // cudaStream_t is a pointer to an opaque driver struct; this file compiles without the CUDA headers.
 using CudaStream = void*;
 
 struct Api {
   ncclResult_t (*ncclGetVersion)(int* version);
   ncclResult_t (*ncclGetUniqueId)(ncclUniqueId* uniqueId);
-  ncclResult_t (*ncclCommInitRank)(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank);
+  ncclResult_t (*ncclCommInitRankConfig)(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank,
+                                         ncclConfig_t* config);
   ncclResult_t (*ncclCommDestroy)(ncclComm_t comm);
   ncclResult_t (*ncclCommAbort)(ncclComm_t comm);
   ncclResult_t (*ncclCommGetAsyncError)(ncclComm_t comm, ncclResult_t* asyncError);

@@ -9,7 +9,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -71,10 +70,11 @@ bool isFloating(DType t) {
 
 // Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort
 // (shared) around ncclCommAbort: an abort never runs while the issuer is inside NCCL, and aborts run at once.
-// Aborts run concurrently with a group being issued crashed the process (SIGSEGV in ncclGroupEnd on the
-// issuer: survivors of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Communicators are nonblocking, so the
-// issuer is never inside NCCL for long (a group that has to connect to its peers returns ncclInProgress and the
-// issuer polls it between calls, see issueGroup), and an abort waits for the lock briefly.
+// Aborts run beside a group being issued crashed the process (SIGSEGV in ncclGroupEnd on the issuer: survivors
+// of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Communicators are nonblocking (nonblockingConfig), so
+// the issuer is never inside NCCL for long: a group returns ncclInProgress while NCCL's own thread connects and
+// launches it, and the issuer polls it between calls (waitReady). With blocking communicators a group could
+// hold the issuer, and so every abort, for good: the vanishing-rank job's survivors hung (docs/engine.md).
 std::shared_mutex g_ncclCalls;
 
 // Runs communicator aborts, each on a thread of its own, all at once. ncclCommAbort of one communicator can wait
@@ -240,17 +240,18 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
 
 std::string rankOf(const CommImpl& c) { return "rank " + std::to_string(c.rank) + " of " + std::to_string(c.size); }
 
-// After a group that returned ncclInProgress (its communicators connecting to their peers, on NCCL's own
-// thread): polls the communicators until none is in progress. Only then are its kernels on the streams, so
-// nothing else is issued meanwhile. `calls` is left between polls so that aborts get in; a communicator
-// aborted meanwhile fails the group and is not touched again.
+// After a group that returned ncclInProgress (NCCL's own thread connecting the peers and launching it): polls
+// the communicators until none is in progress, spinning the first 200 us (a group usually takes tens) and then
+// sleeping 50 us between polls. Only then are its kernels on the streams, so nothing else is issued meanwhile.
+// `calls` is left between polls so that aborts get in; a communicator aborted meanwhile fails the group and is
+// not touched again.
 Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shared_mutex>& calls) {
   const nccl::Api& api = nccl::library().api;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     bool pending = false;
     for (NcclComm* c : comms) {
-      if (c->aborted.load()) return Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group connected");
+      if (c->aborted.load()) return Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
       nccl::ncclResult_t state = nccl::ncclSuccess;
       nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
       if (r != nccl::ncclSuccess) return Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
@@ -261,7 +262,7 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
       }
     }
     if (!pending) return Status::Ok();
-    if (g_shuttingDown.load()) return Status::Fail("the runtime shut down while a group connected");
+    if (g_shuttingDown.load()) return Status::Fail("the runtime shut down while a group was in progress");
     calls.unlock();
     if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(200)) {
       std::this_thread::yield();
@@ -411,7 +412,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
       *error = "ncclGroupStart failed: " + nccl::describe(r, nullptr);
       return {};
     }
-    nccl::ncclConfig_t config = nccl::commConfig(std::getenv("FAIRRING_NCCL_BLOCKING") != nullptr);
+    nccl::ncclConfig_t config = nccl::nonblockingConfig();
     for (size_t i = 0; i < members.size() && failed.empty(); i++) {
       selectDevice(members[i].device->ordinal);
       r = api.ncclCommInitRankConfig(&raw[i], nranks, uid, members[i].rank, &config);

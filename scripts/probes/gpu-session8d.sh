@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Probe (GPU machine, 2 GPUs), session 8, fourth lease: blocking communicators again, aborts all at once and
+# never under the issuer's NCCL calls, communicators across processes connected to their peers when made. The
+# 2 x 1 stream of 2000 x 64 KiB against bundle/base.tar.xz, 2 interleaved rounds (small.txt); the CUDA suite
+# (gpu-tests.txt); the vanishing-rank test twice more, each in a mocha of its own (vanish.txt).
+# Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session8d.sh
+set -uo pipefail
+out=${OUT:-/tmp/fairring-out}
+mkdir -p "$out" base && tar -xJf bundle/base.tar.xz -C base && ln -sfn ../node_modules base/node_modules
+start=$(date +%s)
+small() {  # small <folder> <label>
+  (cd "$1" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 --pipelines fairring \
+    --bytes 64KiB --buckets 2000 --iters 3 --warmup 1 --repeat 3) | grep -E '^\| 64 KiB' | sed "s/^/$2 /"
+}
+for round in 1 2; do
+  small . "round $round this:"
+  small base "round $round base:"
+done 2>&1 | tee "$out/small.txt"
+echo "small took $(( $(date +%s) - start )) s"
+timeout 300 bash scripts/gpu-suite.sh tests
+echo "suite done at $(( $(date +%s) - start )) s"
+for i in 1 2; do
+  timeout 60 node node_modules/mocha/bin/mocha.js --grep 'CUDA.*a rank that vanishes' > /tmp/run.txt 2>&1
+  echo "vanish $i: rc=$? $(grep -E '^\s+[0-9]+ (passing|failing|pending)' /tmp/run.txt | tr -s ' \n' ' ')"
+  grep -A14 -E '^\s+[0-9]+\) ' /tmp/run.txt | head -30
+done 2>&1 | tee "$out/vanish.txt"
+echo "all took $(( $(date +%s) - start )) s"

@@ -75,11 +75,14 @@ async function createComms(
     }
     return M === 1 ? [] : Array.from({ length: D }, (_, d) => Array.from({ length: M }, (_, m) => globalRank(topology, m, d)));
   };
+  // Every rank is in this process and joins in the same call, so creation waits for no one: its bound (the CUDA
+  // backend's NCCL init takes seconds on some hosts) only stops a library that never returns.
+  const initTimeoutMs = Math.max(timeoutMs, 60_000);
   const results = await Promise.allSettled(
     families.flatMap((family) =>
       groupsOf(family).map(async (ranks) => {
         const comms = await runtime
-          .initComms(backend, runtime.uniqueId(backend), ranks.length, ranks.map((g, rank) => ({ rank, device: devices[g]!.native })), timeoutMs)
+          .initComms(backend, runtime.uniqueId(backend), ranks.length, ranks.map((g, rank) => ({ rank, device: devices[g]!.native })), initTimeoutMs)
           .catch((e: unknown) => {
             throw new SetupError(`simulate(): the ${family} communicator of global ranks ${ranks.join(', ')} could not be created: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
           });

@@ -40,9 +40,9 @@ struct Status {
 // threads can be joined instead of blocking process exit.
 extern std::atomic<bool> g_shuttingDown;
 
-// NCCL calls in progress on any thread (a group being issued, communicators being made). Aborting a blocking
-// communicator from another thread while such a call runs crashes inside NCCL, and so does the libraries'
-// teardown at exit: a process that exits meanwhile ends at once instead (exitIfNcclBusy in addon.cc).
+// NCCL calls in progress on any thread (a group being issued or polled, communicators being made, aborted or
+// released). The libraries' teardown at exit crashed inside NCCL while such a call ran: a process that exits
+// meanwhile ends at once instead (exitIfNcclBusy in addon.cc).
 extern std::atomic<int> g_ncclCallsInFlight;
 
 struct NcclCallScope {

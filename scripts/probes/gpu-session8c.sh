@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Probe (GPU machine, 2 GPUs), session 8, third lease: nonblocking communicators (the default of this build; the
-# group's completion polled, spinning its first 200 us) against the same build with blocking ones
-# (FAIRRING_NCCL_BLOCKING=1: aborts still never under the issuer's NCCL calls, waiting for it however long) and
-# against bundle/base.tar.xz: the 2 x 1 stream of 2000 x 64 KiB, 2 interleaved rounds (small.txt); then, blocking,
-# the CUDA failure tests and the vanishing-rank test 3 times, each in a mocha of its own (blocking.txt).
+# Probe (GPU machine, 2 GPUs), session 8, third lease (build 76bac3d, the only one with the switch below): nonblocking
+# communicators (the default of this build; the group's completion polled, spinning its first 200 us) against the same
+# build with blocking ones (FAIRRING_NCCL_BLOCKING=1: aborts still never under the issuer's NCCL calls, waiting for it
+# however long) and against bundle/base.tar.xz: the 2 x 1 stream of 2000 x 64 KiB, 2 interleaved rounds (small.txt);
+# then, blocking, the CUDA failure tests and the vanishing-rank test 3 times, each in a mocha of its own
+# (blocking.txt).
 # Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session8c.sh
 set -uo pipefail
 out=${OUT:-/tmp/fairring-out}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Probe (GPU machine, 2 GPUs), session 8, fourth lease: blocking communicators again, aborts all at once and
-# never under the issuer's NCCL calls, communicators across processes connected to their peers when made. The
-# 2 x 1 stream of 2000 x 64 KiB against bundle/base.tar.xz, 2 interleaved rounds (small.txt); the CUDA suite
-# (gpu-tests.txt); the vanishing-rank test twice more, each in a mocha of its own (vanish.txt).
+# Probe (GPU machine, 2 GPUs), session 8, fourth lease (a build not kept, see
+# docs/results/2026-11-30-2xH200-session8.md): blocking communicators again, aborts all at once and never under the
+# issuer's NCCL calls, communicators across processes connected to their peers when made. The 2 x 1 stream of 2000 x
+# 64 KiB against bundle/base.tar.xz, 2 interleaved rounds (small.txt); the CUDA suite (gpu-tests.txt); the vanishing-
+# rank test twice more, each in a mocha of its own (vanish.txt).
 # Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session8d.sh
 set -uo pipefail
 out=${OUT:-/tmp/fairring-out}

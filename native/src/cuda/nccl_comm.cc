@@ -77,10 +77,11 @@ bool isFloating(DType t) {
 // hold the issuer, and so every abort, for good: the vanishing-rank job's survivors hung (docs/engine.md).
 std::shared_mutex g_ncclCalls;
 
-// Runs communicator aborts, each on a thread of its own, all at once. ncclCommAbort of one communicator can wait
-// for the device, where a kernel of another communicator waits for a peer that never comes until that
-// communicator is aborted too (NCCL 2.28: the CUDA failure test's process waited for good when aborts ran one
-// after the other).
+// Runs communicator aborts and releases, each on a thread of its own, all at once. ncclCommAbort of one
+// communicator can wait for the device, where a kernel of another communicator waits for a peer that never comes
+// until that communicator is aborted too (NCCL 2.28: the CUDA failure test's process waited for good when aborts
+// ran one after the other, or clique by clique). Aborts at once with blocking communicators once crashed in
+// free() inside an abort, beside an issuer inside ncclGroupEnd; the NCCL lock now keeps the issuer out.
 class Aborter {
  public:
   // Returns once no abort is running.
@@ -129,6 +130,8 @@ struct NcclComm final : CommImpl {
   std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
   // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under g_ncclCalls).
   std::map<DType, nccl::ncclRedOp_t> averages;
+  // The last error asyncError read (JS thread only); once failed, a nonblocking communicator stays failed.
+  std::string lastAsyncError;
 
   // ncclCommAbort can wait for the device (see Aborter), so it runs on the aborter and the caller (JS) goes on;
   // while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too; the shutdown then
@@ -148,13 +151,21 @@ struct NcclComm final : CommImpl {
 
   bool aborting() const override { return abortRunning->load(); }
 
+  // On the JS thread. On a nonblocking communicator ncclCommGetAsyncError is no mere read (it may complete and
+  // free the group job that the issuer's poll or an abort also holds), so it runs only with the NCCL lock held
+  // exclusively; while the lock is busy the answer it gave last stands.
   std::string asyncError() override {
     if (aborted.load()) return "communicator aborted";
+    std::unique_lock<std::shared_mutex> calls(g_ncclCalls, std::try_to_lock);
+    if (!calls.owns_lock()) return lastAsyncError;
     nccl::ncclResult_t async = nccl::ncclSuccess;
     nccl::ncclResult_t r = nccl::library().api.ncclCommGetAsyncError(comm, &async);
-    if (r != nccl::ncclSuccess) return "ncclCommGetAsyncError failed: " + nccl::describe(r, comm);
-    if (async == nccl::ncclSuccess || async == nccl::ncclInProgress) return {};
-    return nccl::describe(async, comm);
+    if (r != nccl::ncclSuccess) {
+      lastAsyncError = "ncclCommGetAsyncError failed: " + nccl::describe(r, comm);
+    } else if (async != nccl::ncclSuccess && async != nccl::ncclInProgress) {
+      lastAsyncError = nccl::describe(async, comm);
+    }
+    return lastAsyncError;
   }
 
   // The op an average of `size` contributions of t reduces with: ncclAvg on integers (NCCL's SumPostDiv), on
@@ -186,12 +197,24 @@ struct NcclComm final : CommImpl {
     return Status::Ok();
   }
 
+  // The last reference may go on any thread (JS, the issuer), so the communicator is released on the aborter,
+  // under the NCCL lock like an abort. One that failed, or whose last group did not finish, is aborted instead:
+  // NCCL 2.28's ncclCommDestroy frees nothing then, and may wait for a kernel whose peer is gone.
   ~NcclComm() override {
     if (aborted.load()) return;
-    selectDevice(device->ordinal);
-    const nccl::Api& api = nccl::library().api;
-    for (const auto& [dtype, op] : averages) api.ncclRedOpDestroy(op, comm);
-    api.ncclCommDestroy(comm);
+    g_aborter.post([raw = comm, ordinal = device->ordinal, ops = std::move(averages),
+                    inNccl = std::make_shared<NcclCallScope>()] {
+      std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
+      selectDevice(ordinal);
+      const nccl::Api& api = nccl::library().api;
+      nccl::ncclResult_t state = nccl::ncclSuccess;
+      if (api.ncclCommGetAsyncError(raw, &state) != nccl::ncclSuccess || state != nccl::ncclSuccess) {
+        api.ncclCommAbort(raw);
+        return;
+      }
+      for (const auto& [dtype, op] : ops) api.ncclRedOpDestroy(op, raw);
+      api.ncclCommDestroy(raw);
+    });
   }
 };
 
@@ -244,24 +267,31 @@ std::string rankOf(const CommImpl& c) { return "rank " + std::to_string(c.rank) 
 // the communicators until none is in progress, spinning the first 200 us (a group usually takes tens) and then
 // sleeping 50 us between polls. Only then are its kernels on the streams, so nothing else is issued meanwhile.
 // `calls` is left between polls so that aborts get in; a communicator aborted meanwhile fails the group and is
-// not touched again.
+// not touched again (an abort ends the group job of every communicator in it).
 Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shared_mutex>& calls) {
   const nccl::Api& api = nccl::library().api;
   const auto start = std::chrono::steady_clock::now();
+  Status outcome;
   for (;;) {
     bool pending = false;
     for (NcclComm* c : comms) {
-      if (c->aborted.load()) return Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
+      if (c->aborted.load()) {
+        if (outcome.ok()) outcome = Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
+        continue;
+      }
       nccl::ncclResult_t state = nccl::ncclSuccess;
       nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
-      if (r != nccl::ncclSuccess) return Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
-      if (state == nccl::ncclInProgress) {
+      if (r != nccl::ncclSuccess) {
+        if (outcome.ok()) outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
+      } else if (state == nccl::ncclInProgress) {
         pending = true;
-      } else if (state != nccl::ncclSuccess) {
-        return Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
+      } else if (state != nccl::ncclSuccess && outcome.ok()) {
+        outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
       }
     }
-    if (!pending) return Status::Ok();
+    // Every communicator of the group settled, also after one failed: a later call on one still in progress
+    // would fail it for good.
+    if (!pending) return outcome;
     if (g_shuttingDown.load()) return Status::Fail("the runtime shut down while a group was in progress");
     calls.unlock();
     if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(200)) {
@@ -445,7 +475,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         failed = "communicator init timed out after " + std::to_string(timeoutMs) + " ms (" + rankOn(i) +
-                 "): not every rank joined";
+                 "): a rank did not join, or setting up took longer";
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

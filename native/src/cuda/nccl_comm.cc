@@ -84,7 +84,7 @@ std::shared_mutex g_ncclCalls;
 // free() inside an abort, beside an issuer inside ncclGroupEnd; the NCCL lock now keeps the issuer out.
 class Aborter {
  public:
-  // Returns once no abort is running.
+  // Returns once no abort or release is running.
   void waitIdle() {
     std::unique_lock<std::mutex> lock(m_);
     idle_.wait(lock, [this] { return running_ == 0; });
@@ -198,8 +198,9 @@ struct NcclComm final : CommImpl {
   }
 
   // The last reference may go on any thread (JS, the issuer), so the communicator is released on the aborter,
-  // under the NCCL lock like an abort. One that failed, or whose last group did not finish, is aborted instead:
-  // NCCL 2.28's ncclCommDestroy frees nothing then, and may wait for a kernel whose peer is gone.
+  // under the NCCL lock like an abort but leaving it between polls: ncclCommFinalize, then ncclCommDestroy once
+  // NCCL says its work is over (a kernel whose peer is gone would hold ncclCommDestroy, and with it the lock, for
+  // good). One that failed, or fails to finish, or is still finishing at shutdown, is aborted instead.
   ~NcclComm() override {
     if (aborted.load()) return;
     g_aborter.post([raw = comm, ordinal = device->ordinal, ops = std::move(averages),
@@ -207,15 +208,31 @@ struct NcclComm final : CommImpl {
       std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
       selectDevice(ordinal);
       const nccl::Api& api = nccl::library().api;
-      nccl::ncclResult_t state = nccl::ncclSuccess;
-      if (api.ncclCommGetAsyncError(raw, &state) != nccl::ncclSuccess || state != nccl::ncclSuccess) {
-        api.ncclCommAbort(raw);
-        return;
+      auto state = [&] {
+        nccl::ncclResult_t async = nccl::ncclSuccess;
+        nccl::ncclResult_t r = api.ncclCommGetAsyncError(raw, &async);
+        return r != nccl::ncclSuccess ? r : async;
+      };
+      nccl::ncclResult_t now = state();
+      if (now == nccl::ncclSuccess) {
+        for (const auto& [dtype, op] : ops) api.ncclRedOpDestroy(op, raw);
+        nccl::ncclResult_t r = api.ncclCommFinalize(raw);
+        now = r == nccl::ncclSuccess || r == nccl::ncclInProgress ? state() : r;
       }
-      for (const auto& [dtype, op] : ops) api.ncclRedOpDestroy(op, raw);
-      api.ncclCommDestroy(raw);
+      while (now == nccl::ncclInProgress && !g_shuttingDown.load()) {
+        calls.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        calls.lock();
+        now = state();
+      }
+      if (now == nccl::ncclSuccess) {
+        api.ncclCommDestroy(raw);
+      } else {
+        api.ncclCommAbort(raw);
+      }
     });
   }
+
 };
 
 const char* callName(CollKind k) {
@@ -272,19 +289,27 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
   const nccl::Api& api = nccl::library().api;
   const auto start = std::chrono::steady_clock::now();
   Status outcome;
+  // A communicator is asked again only while in progress: asked once more after it settled, NCCL 2.28 can let go
+  // of its group job twice.
+  std::vector<bool> settled(comms.size(), false);
   for (;;) {
     bool pending = false;
-    for (NcclComm* c : comms) {
+    for (size_t i = 0; i < comms.size(); i++) {
+      NcclComm* c = comms[i];
+      if (settled[i]) continue;
       if (c->aborted.load()) {
         if (outcome.ok()) outcome = Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
         continue;
       }
       nccl::ncclResult_t state = nccl::ncclSuccess;
       nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
+      if (r == nccl::ncclSuccess && state == nccl::ncclInProgress) {
+        pending = true;
+        continue;
+      }
+      settled[i] = true;
       if (r != nccl::ncclSuccess) {
         if (outcome.ok()) outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
-      } else if (state == nccl::ncclInProgress) {
-        pending = true;
       } else if (state != nccl::ncclSuccess && outcome.ok()) {
         outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
       }

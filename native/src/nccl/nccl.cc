@@ -47,6 +47,7 @@ void load(Library* lib) {
   bool ok = resolve(handle, "ncclGetVersion", &a.ncclGetVersion, lib) &&
             resolve(handle, "ncclGetUniqueId", &a.ncclGetUniqueId, lib) &&
             resolve(handle, "ncclCommInitRankConfig", &a.ncclCommInitRankConfig, lib) &&
+            resolve(handle, "ncclCommFinalize", &a.ncclCommFinalize, lib) &&
             resolve(handle, "ncclCommDestroy", &a.ncclCommDestroy, lib) &&
             resolve(handle, "ncclCommAbort", &a.ncclCommAbort, lib) &&
             resolve(handle, "ncclCommGetAsyncError", &a.ncclCommGetAsyncError, lib) &&

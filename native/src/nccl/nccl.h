@@ -63,6 +63,7 @@ struct Api {
   ncclResult_t (*ncclGetUniqueId)(ncclUniqueId* uniqueId);
   ncclResult_t (*ncclCommInitRankConfig)(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank,
                                          ncclConfig_t* config);
+  ncclResult_t (*ncclCommFinalize)(ncclComm_t comm);
   ncclResult_t (*ncclCommDestroy)(ncclComm_t comm);
   ncclResult_t (*ncclCommAbort)(ncclComm_t comm);
   ncclResult_t (*ncclCommGetAsyncError)(ncclComm_t comm, ncclResult_t* asyncError);

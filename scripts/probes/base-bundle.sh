@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Development machine: builds another revision (default 333bdb1, the last build with blocking NCCL
+# communicators) in a worktree under /tmp and packs its dist/ and addon into bundle/base.tar.xz, for probes that
+# run it beside this build in one lease. Run after scripts/bundle.sh (which empties bundle/).
+# Usage: bash scripts/probes/base-bundle.sh [revision]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rev=${1:-333bdb1}
+wt=/tmp/fairring-base-$rev
+[[ -d $wt ]] || git worktree add -f "$wt" "$rev" -q
+ln -sfn "$PWD/node_modules" "$wt/node_modules"
+(cd "$wt" && npm run build > /tmp/fairring-base-build.log 2>&1) || { tail -20 /tmp/fairring-base-build.log >&2; exit 1; }
+mkdir -p bundle
+(cd "$wt" && tar -cJf "$OLDPWD/bundle/base.tar.xz" dist native/build/Release/fairring.node)
+ls -la bundle/base.tar.xz

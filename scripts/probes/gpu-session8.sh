@@ -3,13 +3,9 @@
 # suite (gpu-tests.txt), then the vanishing-rank job RUNS times (default 4) with ranks 0 and 1 under cuda-gdb
 # (summary on stdout; logs of failed runs copied to $OUT). Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session8.sh
 set -uo pipefail
-out=${OUT:-/tmp/fairring-out}
-mkdir -p "$out"
-start=$(date +%s)
+source scripts/probes/lib.sh
+probe_begin
 timeout 330 bash scripts/gpu-suite.sh tests
 echo "suite took $(( $(date +%s) - start )) s"
-RUNS=${RUNS:-4} GDB_RANKS="0 1" LOGS=/tmp/vanish timeout 240 bash scripts/probes/vanish-gdb.sh
-for f in /tmp/vanish/vanish-gdb-*.txt; do
-  grep -q 'received signal' "$f" && cp "$f" "$out/"
-done
+vanish_gdb "${RUNS:-4}" 240 "$out"
 echo "all took $(( $(date +%s) - start )) s"

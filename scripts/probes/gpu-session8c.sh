@@ -7,17 +7,13 @@
 # (blocking.txt).
 # Usage: bash scripts/gpu-run.sh bash scripts/probes/gpu-session8c.sh
 set -uo pipefail
-out=${OUT:-/tmp/fairring-out}
-mkdir -p "$out" base && tar -xJf bundle/base.tar.xz -C base && ln -sfn ../node_modules base/node_modules
-start=$(date +%s)
-small() {  # small <folder> <label>
-  (cd "$1" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 --pipelines fairring \
-    --bytes 64KiB --buckets 2000 --iters 3 --warmup 1 --repeat 3) | grep -E '^\| 64 KiB' | sed "s/^/$2 /"
-}
+source scripts/probes/lib.sh
+probe_begin
+unpack_base
 for round in 1 2; do
-  small . "round $round nonblocking:"
-  FAIRRING_NCCL_BLOCKING=1 small . "round $round blocking:"
-  small base "round $round base:"
+  bench_rows . "round $round nonblocking:" 64KiB 2000
+  FAIRRING_NCCL_BLOCKING=1 bench_rows . "round $round blocking:" 64KiB 2000
+  bench_rows base "round $round base:" 64KiB 2000
 done 2>&1 | tee "$out/small.txt"
 echo "small took $(( $(date +%s) - start )) s"
 run() {  # run <seconds> <grep>

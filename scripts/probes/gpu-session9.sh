@@ -8,25 +8,12 @@
 # Usage: bash scripts/probes/base-bundle.sh (after scripts/bundle.sh), then
 #        bash scripts/gpu-run.sh bash scripts/probes/gpu-session9.sh
 set -uo pipefail
-out=${OUT:-/tmp/fairring-out}
-mkdir -p "$out" base && tar -xJf bundle/base.tar.xz -C base && ln -sfn ../node_modules base/node_modules
-start=$(date +%s)
+source scripts/probes/lib.sh
+probe_begin
+unpack_base
 timeout 300 bash scripts/gpu-suite.sh tests
 echo "suite done at $(( $(date +%s) - start )) s"
-RUNS=2 GDB_RANKS="0 1" LOGS=/tmp/vanish timeout 120 bash scripts/probes/vanish-gdb.sh
-for f in /tmp/vanish/vanish-gdb-*.txt; do
-  grep -q 'received signal' "$f" && cp "$f" "$out/"
-done
-bench() {  # bench <folder> <label> <size> <buckets>
-  (cd "$1" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 --pipelines fairring \
-    --bytes "$3" --buckets "$4" --iters 3 --warmup 1 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/$2 /"
-}
-for round in 1 2; do
-  bench . "round $round this:" 64KiB 2000
-  bench base "round $round base:" 64KiB 2000
-done 2>&1 | tee "$out/small.txt"
-for round in 1 2; do
-  bench . "round $round this:" 25MiB 64
-  bench base "round $round base:" 25MiB 64
-done 2>&1 | tee "$out/big.txt"
+vanish_gdb 2 120 "$out"
+compare_rounds 64KiB 2000 small.txt
+compare_rounds 25MiB 64 big.txt
 echo "all took $(( $(date +%s) - start )) s"

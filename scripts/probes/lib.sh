@@ -1,0 +1,38 @@
+# Sourced by the GPU probes (run through scripts/gpu-run.sh, from the repository root): the base build beside
+# this one, labelled bench rows at 2 x 1, and the vanishing-rank job under cuda-gdb.
+
+# Unpacks bundle/base.tar.xz (scripts/probes/base-bundle.sh) into base/, sharing this tree's node_modules.
+unpack_base() {
+  mkdir -p base && tar -xJf bundle/base.tar.xz -C base && ln -sfn ../node_modules base/node_modules
+}
+
+# bench_rows <folder> <label> <size> <buckets>: the build in <folder>, `fairring` at 2 x 1, its bench rows
+# (engine and native loop, medians of 3 runs) each prefixed with <label>.
+bench_rows() {
+  (cd "$1" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 --pipelines fairring \
+    --bytes "$3" --buckets "$4" --iters 3 --warmup 1 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/$2 /"
+}
+
+# vanish_gdb <runs> <seconds> <out>: the vanishing-rank job <runs> times within <seconds>, both survivors under
+# cuda-gdb (a summary on stdout); the logs of runs that received a signal are copied into <out>.
+vanish_gdb() {
+  RUNS=$1 GDB_RANKS="0 1" LOGS=/tmp/vanish timeout "$2" bash scripts/probes/vanish-gdb.sh
+  for f in /tmp/vanish/vanish-gdb-*.txt; do
+    grep -q 'received signal' "$f" && cp "$f" "$3/"
+  done
+}
+
+# The probes' first step: `out` ($OUT, created) and `start` (seconds, for the timings they print).
+probe_begin() {
+  out=${OUT:-/tmp/fairring-out}
+  mkdir -p "$out"
+  start=$(date +%s)
+}
+
+# compare_rounds <size> <buckets> <file>: this build and base/, 2 interleaved rounds, into $out/<file> and stdout.
+compare_rounds() {
+  for round in 1 2; do
+    bench_rows . "round $round this:" "$1" "$2"
+    bench_rows base "round $round base:" "$1" "$2"
+  done 2>&1 | tee "$out/$3"
+}

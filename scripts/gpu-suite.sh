@@ -9,10 +9,11 @@ mkdir -p "$out"
 { nvidia-smi -L; node dist/src/cli/main.js info; } > "$out/info.txt" 2>&1
 cat "$out/info.txt"
 if [[ $what == tests || $what == all ]]; then
-  node node_modules/mocha/bin/mocha.js --grep "$pattern" > "$out/gpu-tests.txt" 2>&1
+  # Failures are printed as they happen (mocha-inline-reporter.cjs): a run cut by a time limit still says why.
+  node node_modules/mocha/bin/mocha.js --reporter scripts/mocha-inline-reporter.cjs --grep "$pattern" > "$out/gpu-tests.txt" 2>&1
   echo "tests rc=$?"
   grep -E 'passing|failing|pending' "$out/gpu-tests.txt"
-  grep -A12 -E '^\s+[0-9]+\) ' "$out/gpu-tests.txt" | head -80
+  grep -A12 -E '^      failed: ' "$out/gpu-tests.txt" | head -80
 fi
 if [[ $what == bench || $what == all ]]; then
   gpus=$(nvidia-smi -L | wc -l)

@@ -1,5 +1,9 @@
 # Sourced by the GPU probes (run through scripts/gpu-run.sh, from the repository root): the base build beside
-# this one, labelled bench rows at 2 x 1, and the vanishing-rank job under cuda-gdb.
+# this one, labelled bench rows at 2 x 1, and the vanishing-rank job.
+
+# The CUDA vanishing-rank job (test/helpers/connect-worker.ts): 3 emulated machines, rank 2 exits with 12
+# all-reduces of 200,000 float32 in 64 KiB slices in flight; the others should reject within 5 s and exit.
+vanish_job='{"seed":7,"lengths":[200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000],"op":"sum","dtype":"float32","pipeline":"fairring","backend":"cuda","vanish":[2],"timeoutMs":5000,"options":{"0":{"sliceBytes":65536},"1":{"sliceBytes":65536},"2":{"sliceBytes":65536}}}'
 
 # Unpacks bundle/base.tar.xz (scripts/probes/base-bundle.sh) into base/, sharing this tree's node_modules.
 unpack_base() {

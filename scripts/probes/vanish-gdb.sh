@@ -17,10 +17,10 @@ done
 exec "\$@"
 EOS
 chmod +x /tmp/vanish-rank.sh
-job='{"seed":7,"lengths":[200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000,200000],"op":"sum","dtype":"float32","pipeline":"fairring","backend":"cuda","vanish":[2],"timeoutMs":5000,"options":{"0":{"sliceBytes":65536},"1":{"sliceBytes":65536},"2":{"sliceBytes":65536}}}'
+source "$(dirname "$0")/lib.sh"
 for ((i = 1; i <= ${RUNS:-1}; i++)); do
   log="$logs/vanish-gdb-$i.txt"
-  FR_WORKER=$job timeout 150 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port $((29900 + 10 * i)) -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$log" 2>&1
+  FR_WORKER=$vanish_job timeout 150 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines --master-port $((29900 + 10 * i)) -- /tmp/vanish-rank.sh "$(command -v node)" dist/test/helpers/connect-worker.js > "$log" 2>&1
   rc=$?
   echo "run $i: launch rc=$rc, $(grep -c 'RESULT ' "$log") results, $(grep -c 'received signal SIGSEGV' "$log") SIGSEGV"
   grep -n -A40 'received signal SIGSEGV' "$log" | head -120

@@ -12,6 +12,7 @@ import type { Completions } from '../engine/completion.js';
 import type { Job, RankContext } from '../engine/context.js';
 import type { Mark, Program } from '../runtime/program.js';
 import { MismatchError, StageError, TimeoutError } from '../errors.js';
+import { Watchdog, unrefClock } from '../engine/watchdog.js';
 
 const fieldNames = ['sequence number', 'length', 'dtype', 'op'] as const;
 const showField = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)] as const;
@@ -66,9 +67,23 @@ interface Pending {
 
 export class CallCheck {
   private readonly devices = new Map<Device, DeviceState>();
-  /** Checks in flight, oldest first; one timer for the oldest. */
+  /** Checks in flight, oldest first; one timer for the oldest, on wall time, that lets the process exit. */
   private readonly pending: Pending[] = [];
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly watchdog = new Watchdog(
+    unrefClock,
+    () => {
+      while (this.pending.length > 0 && this.pending[0]!.settled) this.pending.shift();
+      return this.pending[0]?.deadline ?? null;
+    },
+    () => {
+      const oldest = this.pending[0];
+      if (oldest !== undefined && !oldest.settled && Date.now() >= oldest.deadline) {
+        oldest.settled = true;
+        oldest.expire();
+      }
+      this.watchdog.arm();
+    },
+  );
 
   constructor(private readonly world: CheckWorld) {}
 
@@ -141,8 +156,7 @@ export class CallCheck {
 
   /** Frees the pooled probes and the read streams (the world is closing and frees the rest); `release` collects refusals. */
   close(release: (free: () => void) => void): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.watchdog.disarm();
     for (const { probes, readStream } of this.devices.values()) {
       for (const p of probes) release(() => p.close());
       if (readStream !== null) release(() => readStream.close());
@@ -167,7 +181,7 @@ export class CallCheck {
         },
       };
       this.pending.push(entry);
-      this.arm();
+      this.watchdog.arm();
       for (const [i, m] of marks.entries()) {
         this.world.completions.whenDone(m, (error) => {
           if (error !== null) failure ??= { rank: this.world.ranks[i]!.place.rank, error };
@@ -178,22 +192,6 @@ export class CallCheck {
         });
       }
     });
-  }
-
-  /** One timer, for the oldest check in flight. */
-  private arm(): void {
-    while (this.pending.length > 0 && this.pending[0]!.settled) this.pending.shift();
-    if (this.timer !== null || this.pending.length === 0) return;
-    const oldest = this.pending[0]!;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (!oldest.settled && Date.now() >= oldest.deadline) {
-        oldest.settled = true;
-        oldest.expire();
-      }
-      this.arm();
-    }, Math.max(0, oldest.deadline - Date.now()));
-    this.timer.unref();
   }
 
   private giveBack(states: readonly DeviceState[], probes: readonly Tensor[], slots: readonly Slot[]): void {

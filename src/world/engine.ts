@@ -3,6 +3,7 @@
 // pipeline's contract), and settle when the host learns their last records completed on every local rank.
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
 import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
+import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice } from '../engine/context.js';
 import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
@@ -68,7 +69,8 @@ export class Engine {
   private nextJob = 0;
   /** Slices submitted and neither admitted nor dropped yet. */
   private queued = 0;
-  private watchdog: Subscription | null = null;
+  /** One timer, for the oldest slice in flight. */
+  private readonly watchdog: Watchdog;
   /** Jobs with a slice admitted that have neither completed nor been let go (cancelled, nothing live). */
   private readonly underway = new Set<Job>();
   /**
@@ -84,6 +86,14 @@ export class Engine {
     private readonly onTiming: (t: StageTiming) => void,
     private readonly abortComms: () => void,
   ) {
+    this.watchdog = new Watchdog(
+      scheduler,
+      () => {
+        const oldest = this.oldest();
+        return oldest === null ? null : oldest.admittedAt + ctx.timeoutMs;
+      },
+      () => this.check(),
+    );
     this.drained = new Promise((resolve) => (this.markDrained = resolve));
     this.subscription = this.jobs
       .pipe(
@@ -261,7 +271,7 @@ export class Engine {
     this.live.push(slice);
     this.liveCount++;
     this.inPipeline.push(slice);
-    this.arm();
+    this.watchdog.arm();
   }
 
   /** The pipeline's contract: every admitted slice comes out once, in order. */
@@ -362,7 +372,7 @@ export class Engine {
   private checkDrained(): void {
     if (this.liveCount > 0) return;
     if (!this.chainDone && !(this.failure !== null && this.closed)) return;
-    this.disarm();
+    this.watchdog.disarm();
     this.subscription?.unsubscribe();
     this.markDrained();
   }
@@ -445,23 +455,6 @@ export class Engine {
     for (const s of states) s.listener.error(e);
   }
 
-  /** One timer for the oldest slice in flight. */
-  private arm(): void {
-    if (this.watchdog !== null) return;
-    const oldest = this.oldest();
-    if (oldest === null) return;
-    const delay = Math.max(0, oldest.admittedAt + this.ctx.timeoutMs - this.scheduler.now());
-    this.watchdog = this.scheduler.schedule(() => {
-      this.watchdog = null;
-      this.check();
-    }, delay);
-  }
-
-  private disarm(): void {
-    this.watchdog?.unsubscribe();
-    this.watchdog = null;
-  }
-
   private oldest(): Slice | null {
     while (this.liveHead < this.live.length && this.live[this.liveHead]!.state === 'settled') this.liveHead++;
     if (this.liveHead > 256 && this.liveHead * 2 > this.live.length) {
@@ -475,7 +468,7 @@ export class Engine {
     const oldest = this.oldest();
     if (oldest === null) return;
     if (this.scheduler.now() - oldest.admittedAt < this.ctx.timeoutMs) {
-      this.arm();
+      this.watchdog.arm();
       return;
     }
     if (this.failure === null) {
@@ -483,7 +476,7 @@ export class Engine {
       const { stage, ranks } = this.pending(oldest);
       this.fail(new TimeoutError(stage, ranks, oldest.index, oldest.job.id, this.ctx.timeoutMs));
       this.settleStranded();
-      this.arm();
+      this.watchdog.arm();
       return;
     }
     // Failed already, and the oldest slice is past its deadline (at once after a timeout): its device may never
@@ -494,7 +487,7 @@ export class Engine {
   }
 
   dispose(): void {
-    this.disarm();
+    this.watchdog.disarm();
     this.subscription.unsubscribe();
   }
 }

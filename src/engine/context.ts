@@ -86,6 +86,11 @@ export interface Job {
   /** Per local rank: recorded on the device's own stream when the call was made; the first stage waits on it. */
   start: Mark[];
   cancelled: boolean;
+  /**
+   * The call enqueued work of its own on the devices' own streams when submitted (a broadcast's zeros): a
+   * failure cuts it short even before a slice of it is admitted.
+   */
+  touched: boolean;
   /** Slices admitted and not yet settled. */
   live: number;
   /** Called once when the job is over: completed, failed, or cancelled with no slice left on the devices. */

@@ -60,7 +60,8 @@ export class Device {
   /** Settles once the retired streams' work enqueued before they were given up is over (or given up on). */
   private retiring: Promise<void> = Promise.resolve();
   /** Tensors whose all-reduce a failure cut short, with why: their contents are undefined. */
-  private readonly failed = new WeakMap<Tensor, { job: number; cause: Error }>();
+  // By memory, not by Tensor: a broadcast runs on views of its tensors' memory.
+  private readonly failed = new WeakMap<NativeBuffer, { job: number; cause: Error }>();
   /** All-reduces this device takes part in that are not over yet. */
   private readonly pending = new Set<Promise<void>>();
   private isClosed = false;
@@ -157,7 +158,7 @@ export class Device {
    */
   renew(failedJobs: ReadonlyArray<{ id: number; tensors: readonly Tensor[] }>, cause: Error, settleMs: number): void {
     for (const job of failedJobs) {
-      for (const t of job.tensors) if (t.device === this && !this.failed.has(t)) this.failed.set(t, { job: job.id, cause });
+      for (const t of job.tensors) if (t.device === this && !this.failed.has(t.buffer)) this.failed.set(t.buffer, { job: job.id, cause });
     }
     if (this.isClosed || this.current.closed) return;
     const old = this.current;
@@ -190,7 +191,7 @@ export class Device {
   private checkDownload(tensor: Tensor): void {
     if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
     this.checkOpen('download');
-    const failed = this.failed.get(tensor);
+    const failed = this.failed.get(tensor.buffer);
     if (failed !== undefined) {
       throw new ClosedError(
         `the tensor (rank ${this.rank}) was part of all-reduce #${failed.job}, which failed, so its contents are undefined ` +

@@ -39,6 +39,7 @@ export interface Listener {
 }
 
 interface JobState {
+  job: Job;
   listener: Listener;
   done: number;
   bytes: number;
@@ -118,6 +119,9 @@ export class Engine {
             const s = this.inPipeline[0]!;
             this.fail(new ContractError(`the ${this.pipeline.name} pipeline completed without emitting slice ${s.index} of all-reduce #${s.job.id}`));
             this.settleStranded();
+          } else if (!this.closed) {
+            // Only close() ends the slices coming in: a pipeline that completes first takes no more of them.
+            this.fail(new ContractError(`the ${this.pipeline.name} pipeline completed before the world was closed: a pipeline must pass every slice on until its input completes`));
           }
           this.chainDone = true;
           this.checkDrained();
@@ -174,7 +178,7 @@ export class Engine {
       listener.complete();
       return;
     }
-    this.listeners.set(job.id, { listener, done: 0, bytes: 0 });
+    this.listeners.set(job.id, { job, listener, done: 0, bytes: 0 });
     this.queued += job.sliceCount;
     this.jobs.next(job);
   }
@@ -276,14 +280,23 @@ export class Engine {
 
   /** The pipeline's contract: every admitted slice comes out once, in order. */
   private arrived(slice: Slice): boolean {
-    if (slice.state !== 'pipeline') return false;
+    if (slice.state !== 'pipeline') {
+      // After a failure a slice given up on may still come out of a slow pipeline; otherwise it came out before.
+      if (this.failure !== null) return false;
+      throw new ContractError(`the ${this.pipeline.name} pipeline emitted slice ${slice.index} of all-reduce #${slice.job.id} twice: a pipeline must emit every slice once, in order`);
+    }
     const expected = this.inPipeline[0];
     if (expected !== slice) {
       const what = expected === undefined ? `slice ${slice.index} of all-reduce #${slice.job.id}, which it had emitted already or never got` : `slice ${slice.index} of all-reduce #${slice.job.id} where slice ${expected.index} of all-reduce #${expected.job.id} was due`;
       throw new ContractError(`the ${this.pipeline.name} pipeline emitted ${what}: a pipeline must emit every slice once, in order`);
     }
     if (!this.sameStagesAsBefore(slice)) {
-      const missing = missingStages(this.ctx.topology, slice.marks.map((m) => m.stage));
+      const stages = slice.marks.map((m) => m.stage);
+      const twice = stages.find((stage, i) => stages.indexOf(stage) !== i);
+      if (twice !== undefined) {
+        throw new ContractError(`the ${this.pipeline.name} pipeline ran ${twice} twice for slice ${slice.index} of all-reduce #${slice.job.id}: each stage must run once per slice`);
+      }
+      const missing = missingStages(this.ctx.topology, stages);
       if (missing !== null && missing.length > 0) {
         const { machines: M, devicesPerMachine: D } = this.ctx.topology;
         const ran = slice.marks.map((m) => m.stage).filter((s) => s !== 'admit');
@@ -444,6 +457,7 @@ export class Engine {
     this.failure = e;
     this.abortComms();
     const cut = [...this.underway];
+    for (const { job } of this.listeners.values()) if (job.touched && !this.underway.has(job)) cut.push(job);
     this.underway.clear();
     try {
       this.onFailure?.(e, cut);

@@ -169,7 +169,10 @@ export class World extends EventEmitter<WorldEvents> {
           const agreed = checked ? this.callCheck().check(seq, job) : null;
           // The check's records on the devices' own streams go before what beforeStart issues there.
           if (agreed !== null) program.flush();
-          beforeStart?.();
+          if (beforeStart !== undefined) {
+            job.touched = true;
+            beforeStart();
+          }
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
           program.commit((cause) => new StageError(null, 'admit', 0, job.id, cause));
           this.engine.submit(job, {
@@ -428,6 +431,7 @@ export class World extends EventEmitter<WorldEvents> {
       sliceCount: this.engine.countSlices(first.dtype, first.length),
       start: [],
       cancelled: false,
+      touched: false,
       live: 0,
       ended: () => undefined,
     };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { delay, filter, map, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
+import { delay, filter, map, mergeMap, of, pipe, take, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import {
   ArgumentError,
   ClosedError,
@@ -22,6 +22,7 @@ import {
   type StageTiming,
   type World,
   type EngineContext,
+  type Tensor,
 } from '../../src/index.js';
 import { dtypes, reduceOps, type NativeBuffer } from '../../src/native.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
@@ -313,6 +314,42 @@ describe('all-reduce on the CPU backend', () => {
       });
     }
 
+    it('cut short by an earlier failure before it starts, refuses downloads of its tensors (their zeros may have landed); a later all-reduce\'s keep their data', async () => {
+      const failing: PipelineSpec = {
+        name: 'failing',
+        padded: true,
+        comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'],
+        build: (ctx) =>
+          pipe(
+            reduceScatter(ctx),
+            map((s: Slice) => {
+              if (s.job.id === 0 && s.index === 12) throw new Error('injected');
+              return s;
+            }),
+            collect(ctx),
+            add(ctx),
+            diffuse(ctx),
+            allGather(ctx),
+          ),
+      };
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline: failing });
+      const upload = (): Promise<Tensor[]> => Promise.all(world.devices.map((d) => d.upload(randomArray('float32', 480))));
+      const [A, B, C] = [await upload(), await upload(), await upload()];
+      const cData = await Promise.all(C.map((t) => t.download()));
+      const calls = [world.allReduce(A), world.broadcast(B, { root: 0 }), world.allReduce(C)].map((p) => p.then(() => null, (e: Error) => e));
+      const [a, b, c] = await Promise.all(calls);
+      expect(a).to.be.instanceOf(StageError);
+      expect(b).to.be.instanceOf(StageError);
+      expect(c).to.be.instanceOf(StageError);
+      for (let i = 0; i < B.length; i++) {
+        const e = await B[i]!.download().then(() => null, (err: Error) => err);
+        expect(e, `B on rank ${i}`).to.be.instanceOf(ClosedError);
+        expect(e!.message).to.match(/was part of all-reduce #1, which failed/);
+      }
+      for (let i = 0; i < C.length; i++) expect(Array.from((await C[i]!.download()) as Float32Array), `C on rank ${i}`).to.deep.equal(Array.from(cData[i] as Float32Array));
+      await world.close();
+    });
+
     it('waits for an all-reduce of the same tensors called before it, and refuses a bad root', async () => {
       const world = await simulate({ machines: 2, devicesPerMachine: 1, memoryBytes: 4096, parallelism: 1 });
       const tensors = await Promise.all(world.devices.map((d) => d.upload(Int32Array.from({ length: 5000 }, (_, i) => i + d.rank))));
@@ -411,6 +448,37 @@ describe('all-reduce on the CPU backend', () => {
       const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
       expect(e).to.be.instanceOf(ContractError);
       expect(e!.message).to.match(/the dropping pipeline emitted slice 2 of all-reduce #0 where slice 1 of all-reduce #0 was due/);
+      await world.close();
+      expect(world.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    it('a pipeline that emits a slice twice, or runs a stage twice, fails with a ContractError, not a wrong sum', async () => {
+      const cases: Array<[PipelineSpec, RegExp]> = [
+        [spliced('doubling', mergeMap((s: Slice) => of(s, s))), /the doubling pipeline emitted slice 0 of all-reduce #0 twice/],
+        [
+          { name: 'twice', padded: true, comms: ['reduceScatter', 'collect', 'diffuse', 'allGather'], build: (ctx) => pipe(reduceScatter(ctx), reduceScatter(ctx), collect(ctx), add(ctx), diffuse(ctx), allGather(ctx)) },
+          /the twice pipeline ran reduceScatter twice for slice 0 of all-reduce #0: each stage must run once per slice/,
+        ],
+      ];
+      for (const [pipeline, message] of cases) {
+        const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, pipeline });
+        const tensors = await Promise.all(world.devices.map((d) => d.upload(randomArray('float32', 48))));
+        const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+        expect(e, pipeline.name).to.be.instanceOf(ContractError);
+        expect(e!.message).to.match(message);
+        expect(await tensors[0]!.download().then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
+        await world.close();
+        expect(world.memory().pools.inflight.inUse).to.equal(0);
+      }
+    });
+
+    it('a pipeline that completes before the world is closed fails the calls still to run with a ContractError, and later ones at once', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 64, parallelism: 2, timeoutMs: 60000, pipeline: spliced('short', take(2)) });
+      const tensors = await Promise.all(world.devices.map((d) => d.upload(new Float32Array(480).fill(1))));
+      const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
+      expect(e).to.be.instanceOf(ContractError);
+      expect(e!.message).to.match(/the short pipeline completed before the world was closed/);
+      expect(await world.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
       await world.close();
       expect(world.memory().pools.inflight.inUse).to.equal(0);
     });

@@ -9,7 +9,7 @@ export interface BucketSink {
   start(bucket: readonly Tensor[]): Observable<Progress>;
   /** Whether a bucket started now would be admitted at once, or the world takes no more work (its all-reduce then says why). */
   ready(): boolean;
-  /** Emits when an in-flight token comes back. */
+  /** Emits when a bucket may have become ready: an in-flight token came back, or nothing is deferred any more. */
   released$: Observable<unknown>;
 }
 

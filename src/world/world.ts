@@ -1,6 +1,6 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
-import { Observable, firstValueFrom, fromEvent, lastValueFrom } from 'rxjs';
+import { Observable, Subject, firstValueFrom, fromEvent, lastValueFrom, merge } from 'rxjs';
 import type { NativeBuffer } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
@@ -66,6 +66,8 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly registrations: Registrations;
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
+  /** Emits when the last deferred job has been submitted (or dropped, unsubscribed): `allReduceEach$` may pull again. */
+  private readonly undeferred = new Subject<void>();
   /** The cross-rank check of every call (connect() worlds), made on first use. */
   private checker: CallCheck | null = null;
   /** The roll call after a failure (connect()), once. */
@@ -216,6 +218,8 @@ export class World extends EventEmitter<WorldEvents> {
           this.deferred--;
           if (this.deferredTail === tail) this.deferredTail = null;
           submit();
+          // A job dropped here takes no token, so no token's return would tell a waiting producer.
+          if (this.deferred === 0) this.undeferred.next();
         });
         this.deferredTail = tail;
       }
@@ -247,7 +251,7 @@ export class World extends EventEmitter<WorldEvents> {
       return eachBucket$(source, {
         start: (bucket) => this.allReduce$(bucket, options),
         ready: () => (this.deferred === 0 && this.engine.admittable) || !this.engine.accepting,
-        released$: this.ctx.pools.inflight.released$,
+        released$: merge(this.ctx.pools.inflight.released$, this.undeferred),
       }).subscribe(subscriber);
     });
   }

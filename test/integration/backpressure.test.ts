@@ -106,6 +106,25 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
       await world.close();
     }
   });
+
+  it('allReduceEach$ pulls again once a call deferred behind another on the same tensors is dropped unsubscribed', async () => {
+    const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 64, parallelism: 2 });
+    try {
+      const n = 480;
+      const { tensors, inputs } = await buckets(world, 2, n);
+      const [X, Y] = tensors as [Tensor[], Tensor[]];
+      const first = world.allReduce(X);
+      // Deferred behind `first` (same tensors), then dropped: it never takes an in-flight token.
+      world.allReduce$(X).subscribe().unsubscribe();
+      const each = lastValueFrom(world.allReduceEach$([Y]).pipe(toArray()));
+      const outcome = await Promise.race([each.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 10_000))]);
+      expect(outcome).to.equal('done');
+      await first;
+      await expectReduced(world, [Y], [inputs[1]!], n);
+    } finally {
+      await world.close();
+    }
+  });
 });
 
 describe('memory of finished all-reduces (CPU backend)', () => {

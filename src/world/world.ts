@@ -74,6 +74,11 @@ export class World extends EventEmitter<WorldEvents> {
   private absent: Promise<number[]> | null = null;
   /** The last deferred job's submission: later jobs wait for it, so that jobs reach the engine in call order. */
   private deferredTail: Promise<void> | null = null;
+  /** A reference loop's replay still running on the devices: close() lets it finish first (for at most timeoutMs). */
+  private replaying: Promise<unknown> | null = null;
+  /** Rejects once close() has released the handles: a replay still waited for then can never be reported. */
+  private readonly released: Promise<never>;
+  private markReleased: (e: Error) => void = () => undefined;
   /** All-reduces called so far (their sequence numbers, the same on every rank of a job). */
   private calls = 0;
 
@@ -90,6 +95,8 @@ export class World extends EventEmitter<WorldEvents> {
     super();
     this.timings$ = guarded(fromEvent(this, 'timing') as Observable<StageTiming>);
     this.registrations = new Registrations(handles.queue, ctx.program, () => this.closing !== null);
+    this.released = new Promise<never>((_, reject) => (this.markReleased = reject));
+    this.released.catch(() => undefined);
     // A failure poisons the devices' own streams (each all-reduce orders them after its last slice): every device
     // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.
     engine.onFailure = (error, jobs) => {
@@ -284,9 +291,16 @@ export class World extends EventEmitter<WorldEvents> {
       } finally {
         captured = program.endCapture();
       }
+      if (this.closing !== null) throw new ClosedError('referenceLoop: the world was closed (world.close()) while it captured');
       const t0 = performance.now();
       const last = program.replay(captured, iterations);
-      await Promise.all(last.map((m) => firstValueFrom(completions.reached$(m))));
+      const replayed = Promise.all(last.map((m) => firstValueFrom(completions.reached$(m))));
+      this.replaying = replayed.catch(() => undefined);
+      try {
+        await Promise.race([replayed, this.released]);
+      } finally {
+        this.replaying = null;
+      }
       return { wallMs: performance.now() - t0, slicesPerIteration: held.sliceCount };
     } finally {
       this.registrations.unregister(held.tensors);
@@ -307,7 +321,7 @@ export class World extends EventEmitter<WorldEvents> {
    * most timeoutMs), then releases every handle. Idempotent.
    */
   close(): Promise<void> {
-    this.closing ??= this.engine.close().then(() => this.abortsSettled()).then(() => {
+    this.closing ??= this.engine.close().then(() => this.replaySettled()).then(() => this.abortsSettled()).then(() => {
       // Every handle is released even if one refuses; the first refusal is reported after.
       const errors: unknown[] = [];
       const release = (f: () => void): void => {
@@ -325,6 +339,7 @@ export class World extends EventEmitter<WorldEvents> {
       for (const c of this.handles.comms) release(() => c.close());
       for (const d of this.devices) release(() => d.close());
       this.removeAllListeners();
+      this.markReleased(new ClosedError('referenceLoop: the world was closed (world.close()) before its replay was over'));
       return errors;
     }).then(async (errors) => {
       if (this.session !== null) {
@@ -344,6 +359,14 @@ export class World extends EventEmitter<WorldEvents> {
    * are released once it is over, as when it ran on the JS thread, or after timeoutMs (an abort that waits for a
    * kernel that never ends; the process then exits at once, exitIfNcclBusy).
    */
+  /** Waits for a reference loop's replay still running, for at most timeoutMs. */
+  private async replaySettled(): Promise<void> {
+    if (this.replaying === null) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.replaying, new Promise((resolve) => (timer = setTimeout(resolve, this.ctx.timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   private async abortsSettled(): Promise<void> {
     const deadline = Date.now() + this.ctx.timeoutMs;
     while (this.handles.comms.some((c) => c.aborting) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));

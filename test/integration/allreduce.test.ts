@@ -483,6 +483,25 @@ describe('all-reduce on the CPU backend', () => {
       expect(world.memory().pools.inflight.inUse).to.equal(0);
     });
 
+    it('close() while a reference loop runs lets its replay finish first: both settle, none hangs', async () => {
+      for (const closeAfterMs of [0, 5]) {
+        const world = await simulate({ machines: 2, devicesPerMachine: 2, sliceBytes: 4096 });
+        const tensors = await Promise.all(world.devices.map((d) => d.upload(randomArray('float32', 100_000))));
+        const loop = world.referenceLoop(tensors, { iterations: 5 }).then(
+          (r) => r,
+          (e: Error) => e,
+        );
+        await new Promise((resolve) => setTimeout(resolve, closeAfterMs));
+        const closed = world.close().then(() => 'closed');
+        const outcome = await Promise.race([Promise.all([loop, closed]), new Promise((resolve) => setTimeout(() => resolve('stuck'), 15_000))]);
+        expect(outcome, `close after ${closeAfterMs} ms`).to.not.equal('stuck');
+        const [result] = outcome as [unknown, string];
+        // Closed before it was captured, the loop says so; else its replay ran to the end.
+        if (result instanceof Error) expect(result).to.be.instanceOf(ClosedError);
+        else expect(result).to.have.property('slicesPerIteration').above(0);
+      }
+    });
+
     it('work the Queue refuses (a stage naming a buffer never registered) fails the world naming that stage and slice, and close() returns at once with every slot back', async () => {
       const bogus = (ctx: Parameters<PipelineSpec['build']>[0]): MonoTypeOperatorFunction<Slice> =>
         stage(ctx, {

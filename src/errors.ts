@@ -88,7 +88,7 @@ export class TimeoutError extends FairringError {
     readonly timeoutMs: number,
   ) {
     super(
-      `all-reduce #${job} slice ${slice} did not finish ${stage} on rank(s) ${ranks.join(', ')} within ${timeoutMs} ms; communicators aborted ` +
+      `all-reduce #${job} slice ${slice} did not finish ${stage}${ranks.length > 0 ? ` on rank(s) ${ranks.join(', ')}` : ''} within ${timeoutMs} ms; communicators aborted ` +
         `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`,
     );
   }

@@ -1,7 +1,7 @@
 // Thin typed wrappers the user sees: a Device (one rank's device with its default stream) and a Tensor.
 import { firstValueFrom } from 'rxjs';
 import type { DType, NativeBuffer, NativeDevice, NativeHostBuffer, NativeStream } from '../native.js';
-import { ClosedError } from '../errors.js';
+import { ArgumentError, ClosedError } from '../errors.js';
 import { dtypeOf, elementSize, hostArray, type HostArray } from './dtype.js';
 import type { Runtime } from './runtime.js';
 import { checkOptionsObject } from './options.js';
@@ -102,8 +102,10 @@ export class Device {
     const dtype = dtypeOf(data, options.dtype);
     const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, data.byteLength));
     // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;
-    // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once.
-    const source = this.pending.size === 0 ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once. The
+    // addon reads only an ArrayBuffer's memory: a SharedArrayBuffer's is copied first.
+    const shared = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer;
+    const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     try {
       await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));
     } catch (e) {
@@ -189,6 +191,10 @@ export class Device {
   }
 
   private checkDownload(tensor: Tensor): void {
+    if (!(tensor instanceof Tensor)) throw new ArgumentError('download takes a Tensor this device uploaded');
+    if (tensor.device !== this) {
+      throw new ArgumentError(`the tensor lives on rank ${tensor.device.rank}, not on this device (rank ${this.rank}): call tensor.download()`);
+    }
     if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
     this.checkOpen('download');
     const failed = this.failed.get(tensor.buffer);

@@ -33,7 +33,9 @@ export function checkTensors(tensors: readonly Tensor[], devices: readonly Devic
         `(upload one per device of world.devices, in that order)`,
     );
   }
-  tensors.forEach((t, i) => {
+  // Every index, holes of a sparse array included (forEach would skip them).
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
     if (!(t instanceof Tensor)) throw new ArgumentError(`tensors[${i}] is not a Tensor: upload it with world.devices[${i}].upload(data)`);
     if (t.closed) throw new ArgumentError(`tensors[${i}] is closed: upload it again with world.devices[${i}].upload(data)`);
     if (t.device !== devices[i]) {
@@ -49,5 +51,5 @@ export function checkTensors(tensors: readonly Tensor[], devices: readonly Devic
     if (t.dtype !== first.dtype || t.length !== first.length) {
       throw new ArgumentError(`tensors[${i}] is ${t.dtype} x ${t.length} but tensors[0] is ${first.dtype} x ${first.length}: every rank's tensor must have the same dtype and length`);
     }
-  });
+  }
 }

@@ -378,6 +378,16 @@ describe('all-reduce on the CPU backend', () => {
       expect(await err(world.allReduce([a!, d]))).to.be.instanceOf(ArgumentError);
       expect(await err(world.allReduce([a!, b!], { op: 'mean' as ReduceOp }))).to.be.instanceOf(ArgumentError);
       expect(await err(world.devices[0]!.upload(new Uint16Array(4)))).to.be.instanceOf(ArgumentError).with.property('message').match(/float16 or bfloat16/);
+      // A sparse array's hole is checked like any other element.
+      expect(await err(world.allReduce([a!, ,] as never))).to.be.instanceOf(ArgumentError).with.property('message').match(/^tensors\[1\] is not a Tensor/);
+      expect(await err(world.devices[0]!.download(b!))).to.be.instanceOf(ArgumentError).with.property('message').match(/lives on rank 1, not on this device \(rank 0\)/);
+      // Memory a SharedArrayBuffer holds is copied in like any other.
+      const shared = new Float32Array(new SharedArrayBuffer(16));
+      shared.set([1.5, -2, 3, 4]);
+      const fromShared = await world.devices[0]!.upload(shared);
+      expect(Array.from((await fromShared.download()) as Float32Array)).to.deep.equal([1.5, -2, 3, 4]);
+      // The inputs those refused calls named are untouched and still usable.
+      await world.allReduce([a!, b!]);
       await world.close();
       expect(await err(world.allReduce([a!, b!]))).to.be.instanceOf(ClosedError);
     });

@@ -91,6 +91,8 @@ export interface Job {
    * failure cuts it short even before a slice of it is admitted.
    */
   touched: boolean;
+  /** The global rank a broadcast copies from; -1 for an all-reduce. The call check compares it across ranks. */
+  root: number;
   /** Slices admitted and not yet settled. */
   live: number;
   /** Called once when the job is over: completed, failed, or cancelled with no slice left on the devices. */

@@ -1,9 +1,9 @@
-// The cross-rank check of every call in a world made by connect(): just before each all-reduce, in the same
-// order on every rank, an all-reduce (max) of its sequence number, length, dtype and op, each also negated;
-// equal maxima and minima mean every rank made the same call. The check is one NCCL (or Gloo) all-reduce of 64
-// bytes on a stream and a world-wide communicator of its own, overlapping the data all-reduces on the pipeline's
-// streams; it ends by copying its result into a slot of a host mailbox, so its completion is the moment the host
-// can read the verdict. Probe tensors and mailbox slots are pooled per device.
+// The cross-rank check of every call in a world made by connect(): just before each all-reduce, in the same order
+// on every rank, an all-reduce (max) of its sequence number, length, dtype, op and broadcast root, each also
+// negated; equal maxima and minima mean every rank made the same call. The check is one NCCL (or Gloo) all-reduce
+// of 80 bytes on a stream and a world-wide communicator of its own, overlapping the data all-reduces on the
+// pipeline's streams; it ends by copying its result into a slot of a host mailbox, so its completion is the moment
+// the host can read the verdict. Probe tensors and mailbox slots are pooled per device.
 import { firstValueFrom } from 'rxjs';
 import { dtypes, reduceOps, type NativeBuffer, type NativeStream } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
@@ -14,8 +14,14 @@ import type { Mark, Program } from '../runtime/program.js';
 import { MismatchError, StageError, TimeoutError } from '../errors.js';
 import { Watchdog, unrefClock } from '../engine/watchdog.js';
 
-const fieldNames = ['sequence number', 'length', 'dtype', 'op'] as const;
-const showField = [String, String, (i: number) => dtypes[i] ?? String(i), (i: number) => reduceOps[i] ?? String(i)] as const;
+const fieldNames = ['sequence number', 'length', 'dtype', 'op', 'broadcast root'] as const;
+const showField = [
+  String,
+  String,
+  (i: number) => dtypes[i] ?? String(i),
+  (i: number) => reduceOps[i] ?? String(i),
+  (i: number) => (i < 0 ? 'none (an all-reduce)' : String(i)),
+] as const;
 /** Each field and its negation, as int64. */
 const probeFields = fieldNames.length * 2;
 const probeBytes = 8 * probeFields;
@@ -93,7 +99,7 @@ export class CallCheck {
    */
   check(seq: number, job: Job): Promise<void> {
     const { program: p, ranks } = this.world;
-    const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op)];
+    const fields = [seq, job.length, dtypes.indexOf(job.dtype), reduceOps.indexOf(job.op), job.root];
     const mine = BigInt64Array.from(fields.flatMap((v) => [BigInt(v), BigInt(-v)]));
     const states = job.tensors.map((t) => this.stateOf(t.device));
     const probes = job.tensors.map((t, i) => {

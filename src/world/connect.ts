@@ -91,9 +91,11 @@ function deviceOrdinal(backend: BackendName, job: JobEnv, given: unknown, env: R
 }
 
 /** The options that must be the same on every rank, in a form that compares. */
-function agreed(settings: WorldSettings): Hello['settings'] {
+function agreed(settings: WorldSettings, checkCalls: boolean): Hello['settings'] {
   return {
     backend: settings.backend,
+    // It decides whether the call check's communicator is made: ranks that differ would wait for each other.
+    checkCalls,
     pipeline: settings.pipeline?.name ?? null,
     memoryBytes: settings.memoryBytes,
     paddingBytes: settings.paddingBytes,
@@ -172,11 +174,17 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
   try {
     if (job.rank === 0) {
       server = new StoreServer({ token: worldToken });
-      await server.listen(isLoopback(job.storeAddr) ? job.storeAddr : '0.0.0.0', job.storePort);
+      const address = isLoopback(job.storeAddr) ? job.storeAddr : '0.0.0.0';
+      await server.listen(address, job.storePort).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'EADDRINUSE') {
+          throw new ArgumentError(`connect(): rank 0 cannot serve the rendezvous store on ${address}:${job.storePort}: the port is in use (MASTER_PORT): pick a free one, or end what holds it`, { cause: e });
+        }
+        throw new SetupError(`connect(): rank 0 cannot serve the rendezvous store on ${address}:${job.storePort}: ${e.message}`, { cause: e });
+      });
     }
     client = await joinStore(job, worldToken, rendezvousMs);
     const store = client;
-    const hello: Hello = { machine: job.machineId ?? detectMachineId(), host: store.localAddress, settings: agreed(settings) };
+    const hello: Hello = { machine: job.machineId ?? detectMachineId(), host: store.localAddress, settings: agreed(settings, options.checkCalls !== false) };
     await store.set(key(`hello/${job.rank}`), encode(hello), { timeoutMs: rendezvousMs });
     const hellos = await Promise.all(
       Array.from({ length: job.worldSize }, async (_, r) => decode<Hello>(await store.get(key(`hello/${r}`), { timeoutMs: rendezvousMs }))),

@@ -128,11 +128,12 @@ export class World extends EventEmitter<WorldEvents> {
    * that could not match). `beforeStart` enqueues work on the devices' own streams just before the job's start is
    * recorded there, once every earlier job on the same memory is over.
    */
-  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void): Observable<Progress> {
+  private reduce$(tensors: readonly Tensor[], options: AllReduceOptions, checked: boolean, beforeStart?: () => void, root = -1): Observable<Progress> {
     return new Observable<Progress>((subscriber) => {
       let job: Job;
       try {
         job = this.prepare(tensors, options);
+        job.root = root;
       } catch (e) {
         subscriber.error(e);
         return undefined;
@@ -393,7 +394,7 @@ export class World extends EventEmitter<WorldEvents> {
     const zeros = (): void => {
       for (const view of bytes) if (view.device.rank !== root) view.device.stream.fill(view.buffer, 0, view.length, 'uint8', 0);
     };
-    await lastValueFrom(this.reduce$(bytes, { op: 'sum' }, this.session?.checkCalls === true, zeros), { defaultValue: undefined });
+    await lastValueFrom(this.reduce$(bytes, { op: 'sum' }, this.session?.checkCalls === true, zeros, root), { defaultValue: undefined });
   }
 
   /**
@@ -459,6 +460,7 @@ export class World extends EventEmitter<WorldEvents> {
       start: [],
       cancelled: false,
       touched: false,
+      root: -1,
       live: 0,
       ended: () => undefined,
     };

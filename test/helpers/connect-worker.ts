@@ -26,6 +26,8 @@ interface WorkerJob {
   options?: Record<string, ConnectOptions>;
   /** After the all-reduces: broadcast a tensor from this rank and check every rank got its bytes. */
   broadcastRoot?: number;
+  /** Per rank (by global rank, as a string): the root this rank names instead (a mismatch the call check catches). */
+  broadcastRootOf?: Record<string, number>;
   /** Ranks that subscribe to bucket 0's allReduce$ and unsubscribe at once (the others await it). */
   unsubscribeFirst?: number[];
   /**
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
       const mine = typed(job.dtype, values(job.seed, 999, rank, 257, job.dtype));
       const root = typed(job.dtype, values(job.seed, 999, job.broadcastRoot, 257, job.dtype));
       const t = await me.upload(mine);
-      await world.broadcast([t], { root: job.broadcastRoot });
+      await world.broadcast([t], { root: job.broadcastRootOf?.[String(rank)] ?? job.broadcastRoot });
       const got = await t.download();
       broadcastOk = fnv(new Uint8Array(got.buffer, got.byteOffset, got.byteLength)) === fnv(new Uint8Array(root.buffer));
     }

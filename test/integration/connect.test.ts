@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
-import { placeRanks } from '../../src/index.js';
+import net from 'node:net';
+import { ArgumentError, connect, placeRanks } from '../../src/index.js';
 import { expectVanishHandled, launch, launchScript, randomSeed, trainExample } from '../helpers/launch.js';
 
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -87,12 +88,19 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('options that differ across ranks are an ArgumentError on every rank, naming the option', async () => {
-    const r = await launch(['--nproc-per-node', '2'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', options: { '1': { parallelism: 4 } } });
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.results).to.have.length(2);
-    for (const x of r.results) {
-      expect(x.error?.code).to.equal('ERR_FAIRRING_ARGUMENT');
-      expect(x.error?.message).to.match(/options differ across the job: rank \d has parallelism \d but rank \d has \d; give every rank the same options/);
+    const cases = [
+      { options: { '1': { parallelism: 4 } }, what: /rank \d has parallelism \d but rank \d has \d/ },
+      // It decides whether the call check's communicator is made: ranks that differ would wait for each other.
+      { options: { '1': { checkCalls: false } }, what: /rank \d has checkCalls (true|false) but rank \d has (true|false)/ },
+    ];
+    for (const { options, what } of cases) {
+      const r = await launch(['--nproc-per-node', '2'], { seed: randomSeed(), lengths: [8], op: 'sum', dtype: 'float32', options });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.results).to.have.length(2);
+      for (const x of r.results) {
+        expect(x.error?.code).to.equal('ERR_FAIRRING_ARGUMENT');
+        expect(x.error?.message).to.match(/options differ across the job: /).and.match(what).and.match(/; give every rank the same options/);
+      }
     }
   });
 
@@ -112,19 +120,21 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   const twoRanks = ['--nnodes', '2', '--nproc-per-node', '1', '--emulate-machines'];
   const baseCall = { lengths: [1000], op: 'sum', dtype: 'float32', pipeline: 'fairring' };
 
-  it('calls that differ across ranks (length, op) are a MismatchError on every rank naming what differs, well within timeoutMs', async () => {
+  it('calls that differ across ranks (length, op, broadcast root) are a MismatchError on every rank naming what differs, well within timeoutMs', async () => {
     const cases = [
-      { skew: [0, 5], what: /length from 1000 to 1005/ },
-      { opOf: { '1': 'avg' }, what: /op from sum to avg/ },
+      { skew: [0, 5], what: /length from 1000 to 1005/, call: 0 },
+      { opOf: { '1': 'avg' }, what: /op from sum to avg/, call: 0 },
+      // The broadcast follows the data all-reduce: call #1.
+      { broadcastRoot: 0, broadcastRootOf: { '1': 1 }, what: /broadcast root from 0 to 1/, call: 1 },
     ];
-    for (const { what, ...mismatch } of cases) {
+    for (const { what, call, ...mismatch } of cases) {
       const r = await launch(twoRanks, { seed: randomSeed(), ...baseCall, timeoutMs: 60_000, ...mismatch });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.ms).to.be.below(20_000);
       expect(r.results).to.have.length(2);
       for (const x of r.results) {
         expect(x.error?.code, `rank ${x.rank}: ${JSON.stringify(x.error)}`).to.equal('ERR_FAIRRING_MISMATCH');
-        expect(x.error!.message).to.match(/^all-reduce #0 was called differently across ranks: /).and.match(what);
+        expect(x.error!.message).to.match(new RegExp(`^all-reduce #${call} was called differently across ranks: `)).and.match(what);
       }
     }
   });
@@ -226,5 +236,26 @@ describe('placeRanks', () => {
     expect(placeRanks(['a', 'b', 'a', 'b'])).to.deep.include({ ranksByMachine: [[0, 2], [1, 3]], rankLayout: 'device-major' });
     expect(placeRanks(['b', 'a', 'a', 'b'])).to.deep.include({ machines: ['b', 'a'], ranksByMachine: [[0, 3], [1, 2]], rankLayout: null });
     expect(placeRanks(['a', 'a', 'b'])).to.deep.include({ ranksByMachine: [[0, 1], [2]], rankLayout: null });
+  });
+});
+
+describe('connect(): the rendezvous store port', () => {
+  it('a port in use is an ArgumentError naming it, not a socket error', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const e = await connect({ job: { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, masterAddr: '127.0.0.1', storePort: port } }).then(
+        async (w) => {
+          await w.close();
+          return null;
+        },
+        (err: Error) => err,
+      );
+      expect(e).to.be.instanceOf(ArgumentError);
+      expect(e!.message).to.match(new RegExp(`cannot serve the rendezvous store on 127\\.0\\.0\\.1:${port}: the port is in use \\(MASTER_PORT\\)`));
+    } finally {
+      holder.close();
+    }
   });
 });

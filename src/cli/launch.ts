@@ -85,9 +85,10 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       const lines = [`fairring-rx launch: ${why}${running.length > 0 ? '; ending the other ranks' : ''}`];
       if (last.length > 0) lines.push('its last lines on stderr:', ...last);
       process.stderr.write(lines.join('\n') + '\n');
-      for (const c of running) c.kill('SIGTERM');
+      for (const c of running) signalRank(c, 'SIGTERM');
+      // Every rank's group, also where its first process is gone: what it started may live on.
       const hard = setTimeout(() => {
-        for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+        for (const c of children) signalRank(c, 'SIGKILL');
       }, 5000);
       hard.unref();
     };
@@ -98,12 +99,13 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       }, o.timeout * 1000);
     }
     const forward = (signal: NodeJS.Signals): void => {
-      for (const c of children) c.kill(signal);
+      for (const c of children) signalRank(c, signal);
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     for (const { rank, env } of plan) {
-      const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'] });
+      // A process group of its own: ending a rank ends what it started too (a wrapper script's program).
+      const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
       children.push(child);
       const prefix = `[rank ${String(rank).padStart(width)}] `;
       // The last lines of each rank's stderr, repeated when it is the one that fails the job.
@@ -131,6 +133,16 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       });
     }
   });
+}
+
+/** Signals a rank's whole process group (it leads one, spawned detached); the rank alone where that fails. */
+function signalRank(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
 }
 
 export function addLaunchCommand(program: Command): void {

@@ -72,4 +72,12 @@ describe('fairring-rx launch', function () {
     expect(r.code).to.equal(124);
     expect(r.stderr).to.contain('the job ran past --timeout 1 s; ending the other ranks');
   });
+
+  it('ends what a rank started too: a wrapper script and its program, within seconds of --timeout', async () => {
+    const t0 = Date.now();
+    const r = await run(['--nproc-per-node', '2', '--timeout', '1', '--', 'bash', '-c', `"${process.execPath}" -e 'setInterval(() => {}, 1000);'; echo after`]);
+    expect(r.code).to.equal(124);
+    expect(Date.now() - t0).to.be.below(10_000);
+    expect(r.stdout).to.not.contain('after');
+  });
 });

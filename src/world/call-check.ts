@@ -83,7 +83,7 @@ export class CallCheck {
     },
     () => {
       const oldest = this.pending[0];
-      if (oldest !== undefined && !oldest.settled && Date.now() >= oldest.deadline) {
+      if (oldest !== undefined && !oldest.settled && unrefClock.now() >= oldest.deadline) {
         oldest.settled = true;
         oldest.expire();
       }
@@ -176,7 +176,7 @@ export class CallCheck {
       let left = marks.length;
       let failure: { rank: number; error: string } | null = null;
       const entry: Pending = {
-        deadline: Date.now() + this.world.timeoutMs,
+        deadline: unrefClock.now() + this.world.timeoutMs,
         settled: false,
         expire: () => {
           const ranks = marks.flatMap((m, i) => (this.world.completions.statusNow(m) === null ? [this.world.ranks[i]!.place.rank] : []));

@@ -299,7 +299,7 @@ export class Engine {
       const missing = missingStages(this.ctx.topology, stages);
       if (missing !== null && missing.length > 0) {
         const { machines: M, devicesPerMachine: D } = this.ctx.topology;
-        const ran = slice.marks.map((m) => m.stage).filter((s) => s !== 'admit');
+        const ran = stages.filter((s) => s !== 'admit');
         throw new ContractError(
           `the ${this.pipeline.name} pipeline ran ${ran.length > 0 ? ran.join(', ') : 'no stage'} for slice ${slice.index} of all-reduce #${slice.job.id}, ` +
             `but ${M} machine(s) x ${D} device(s) also need ${missing.join(', ')}: without them ranks would get partial results`,

@@ -68,6 +68,14 @@ bool isFloating(DType t) {
   return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
+// The communicator's state (ncclCommGetAsyncError), or that call's own failure: ncclSuccess once its work is
+// issued, ncclInProgress while NCCL's thread still works on it, else what failed.
+nccl::ncclResult_t commState(const nccl::Api& api, nccl::ncclComm_t comm) {
+  nccl::ncclResult_t state = nccl::ncclSuccess;
+  nccl::ncclResult_t r = api.ncclCommGetAsyncError(comm, &state);
+  return r != nccl::ncclSuccess ? r : state;
+}
+
 // Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort
 // (shared) around ncclCommAbort: an abort never runs while the issuer is inside NCCL, and aborts run at once.
 // Aborts run beside a group being issued crashed the process (SIGSEGV in ncclGroupEnd on the issuer: survivors
@@ -208,22 +216,17 @@ struct NcclComm final : CommImpl {
       std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
       selectDevice(ordinal);
       const nccl::Api& api = nccl::library().api;
-      auto state = [&] {
-        nccl::ncclResult_t async = nccl::ncclSuccess;
-        nccl::ncclResult_t r = api.ncclCommGetAsyncError(raw, &async);
-        return r != nccl::ncclSuccess ? r : async;
-      };
-      nccl::ncclResult_t now = state();
+      nccl::ncclResult_t now = commState(api, raw);
       if (now == nccl::ncclSuccess) {
         for (const auto& [dtype, op] : ops) api.ncclRedOpDestroy(op, raw);
         nccl::ncclResult_t r = api.ncclCommFinalize(raw);
-        now = r == nccl::ncclSuccess || r == nccl::ncclInProgress ? state() : r;
+        now = r == nccl::ncclSuccess || r == nccl::ncclInProgress ? commState(api, raw) : r;
       }
       while (now == nccl::ncclInProgress && !g_shuttingDown.load()) {
         calls.unlock();
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         calls.lock();
-        now = state();
+        now = commState(api, raw);
       }
       if (now == nccl::ncclSuccess) {
         api.ncclCommDestroy(raw);
@@ -232,7 +235,6 @@ struct NcclComm final : CommImpl {
       }
     });
   }
-
 };
 
 const char* callName(CollKind k) {
@@ -486,9 +488,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   for (size_t i = 0; i < raw.size() && failed.empty(); i++) {
     if (raw[i] == nullptr) continue;
     for (;;) {
-      nccl::ncclResult_t state = nccl::ncclSuccess;
-      nccl::ncclResult_t r = api.ncclCommGetAsyncError(raw[i], &state);
-      if (r != nccl::ncclSuccess) state = r;
+      nccl::ncclResult_t state = commState(api, raw[i]);
       if (state == nccl::ncclSuccess) break;
       if (state != nccl::ncclInProgress) {
         failed = "ncclCommInitRankConfig (" + rankOn(i) + ") failed: " + nccl::describe(state, raw[i]);

@@ -20,6 +20,7 @@
 #include "../cpu/elem.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
+#include "group_profile.h"
 #include "nccl_comm.h"
 
 namespace fr::cuda {
@@ -363,6 +364,8 @@ Status issueGroup(const CollItem* begin, size_t n) {
   }
   const nccl::Api& api = nccl::library().api;
   NcclCallScope inNccl;
+  const bool profiled = profile::enabled();
+  const auto started = profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
   Status first;
@@ -378,11 +381,18 @@ Status issueGroup(const CollItem* begin, size_t n) {
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
   r = api.ncclGroupEnd();
+  const auto ended = profiled ? std::chrono::steady_clock::now() : started;
   if (r == nccl::ncclInProgress) {
     Status ready = waitReady(comms, calls);
     if (first.ok()) first = ready;
   } else if (r != nccl::ncclSuccess && first.ok()) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  }
+  if (profiled) {
+    auto ns = [&](std::chrono::steady_clock::time_point t) {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - started).count());
+    };
+    profile::group(ns(ended), ns(std::chrono::steady_clock::now()), r == nccl::ncclInProgress);
   }
   return first;
 }

@@ -230,8 +230,8 @@ export interface NativeAddon {
   Stream: new (device: NativeDevice) => NativeStream;
   Event: new (device: NativeDevice, timing?: boolean) => NativeEvent;
   /**
-   * `mergeGroups` (1 to 256, default 1): how many NCCL groups of sends and receives only (items of at most 1 MiB)
-   * the CUDA issuer may merge into one when several slices' programs reach it together. Only for a world whose
+   * `mergeGroups` (1 to 256, default 1): how many NCCL groups of sends and receives only (of any size) the CUDA
+   * issuer may merge into one when several slices' programs reach it together. Only for a world whose
    * every rank is in this process (there one thread issues every rank's work, so every rank sees one order), and
    * only for programs whose group ops are whole: every send's receive in the same group op, as the engine packs them.
    */

@@ -24,7 +24,7 @@ void IssuePlan::offer(PlanOp& op) {
 bool IssuePlan::mergeable(const QueueOp& op, const Program& p) const {
   for (uint32_t j = op.first; j < op.first + op.n; j++) {
     const CollItem& it = p.items[j];
-    if (!isP2p(it.kind) || it.count * dtypeSize(it.dtype) > policy_.maxItemBytes) return false;
+    if (!isP2p(it.kind)) return false;
   }
   return op.n > 0;
 }

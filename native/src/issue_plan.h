@@ -49,7 +49,6 @@ class PlanSink {
 
 struct MergePolicy {
   size_t maxGroups = 8;              // groups per merge set (8: the default number of slices in flight)
-  uint64_t maxItemBytes = 1u << 20;  // a group merges only when none of its items moves more
   size_t window = 1024;              // held ops at most before the open set is issued
 };
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cuda/group_profile.h"
 #include "issue_plan.h"
 #include "queue.h"
 
@@ -167,6 +168,7 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     IssuePlan plan(sink, policy);
     // Without merging the plan is program order: issued as it comes, without the plan's bookkeeping.
     bool direct = policy.maxGroups == 1;
+    const size_t from = i;
     for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
       const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
       // At shutdown the rest is dropped (a replay may have billions of iterations).
@@ -181,6 +183,7 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
       }
     }
     plan.finish();
+    if (cuda::profile::enabled()) cuda::profile::batch(i - from);
   }
 }
 

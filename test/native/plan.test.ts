@@ -208,18 +208,20 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
 
   const groupsOf = (ops: Op[]) => ops.flatMap((op, i) => (op.code === OpCode.group ? [i] : []));
 
-  it('merges the collect groups of the slices of one program into one NCCL group, and their diffuse groups into another', () => {
-    const w = world(8);
-    for (let k = 0; k < 3; k++) slice(w, k, 1024);
-    const { plan, ops } = planOf(w);
-    checkPlan(ops, plan, 8);
-    const groups = groupsOf(ops);
-    const sets = plan.filter((s) => s.length > 1);
-    expect(sets, 'collect groups, then diffuse groups').to.deep.equal([
-      [groups[0], groups[2], groups[4]],
-      [groups[1], groups[3], groups[5]],
-    ]);
-    w.queue.close();
+  it('merges the collect groups of the slices of one program into one NCCL group, and their diffuse groups into another, whatever their size', () => {
+    for (const count of [1024, (1 << 18) + 1]) {
+      const w = world(8);
+      for (let k = 0; k < 3; k++) slice(w, k, count);
+      const { plan, ops } = planOf(w);
+      checkPlan(ops, plan, 8);
+      const groups = groupsOf(ops);
+      const sets = plan.filter((s) => s.length > 1);
+      expect(sets, `collect groups, then diffuse groups (${count} elements)`).to.deep.equal([
+        [groups[0], groups[2], groups[4]],
+        [groups[1], groups[3], groups[5]],
+      ]);
+      w.queue.close();
+    }
   });
 
   it('with mergeGroups 1, issues in program order', () => {
@@ -239,10 +241,9 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     w.queue.close();
   });
 
-  it('never merges a timed stage (its timing start stays before its group), items over 1 MiB or collectives', () => {
+  it('never merges a timed stage (its timing start stays before its group) or collectives', () => {
     for (const [what, count, options] of [
       ['timed', 1024, { timing: true }],
-      ['items over 1 MiB', (1 << 18) + 1, {}],
       ['collectives', 1024, { collective: true }],
     ] as const) {
       const w = world(8);

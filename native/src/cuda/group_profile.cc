@@ -9,29 +9,47 @@ namespace fr::cuda::profile {
 
 namespace {
 
-// Upper bounds of the histogram's buckets, in microseconds; the last bucket holds everything longer.
-constexpr std::array<uint64_t, 8> kBoundsUs = {5, 10, 20, 50, 100, 200, 500, 1000};
+// Settle times in whole microseconds up to this bound; longer ones share the last bucket.
+constexpr size_t kMaxUs = 4000;
 
-// Written by the issuer only, read once at exit (after the issuer stopped, or printing a near snapshot).
+// Written by the issuer only; printed at exit, when the issuer no longer runs groups.
 struct Totals {
-  uint64_t groups = 0, inProgress = 0, endNs = 0, settledNs = 0, maxEndNs = 0, maxSettledNs = 0;
-  std::array<uint64_t, kBoundsUs.size() + 1> buckets{};
+  uint64_t groups = 0, inProgress = 0, endNs = 0, maxEndNs = 0, maxSettledNs = 0, items = 0;
+  uint64_t batches = 0, programs = 0, maxPrograms = 0;
+  std::array<uint64_t, kMaxUs + 1> settledUs{};
+
+  // The settle time that `share` of the groups took at most, in microseconds ("> kMaxUs" past the histogram).
+  void percentile(double share, char* out, size_t size) const {
+    uint64_t want = static_cast<uint64_t>(share * static_cast<double>(groups) + 0.5), seen = 0;
+    for (size_t us = 0; us < settledUs.size(); us++) {
+      seen += settledUs[us];
+      if (seen >= want && want > 0) {
+        if (us == kMaxUs) {
+          std::snprintf(out, size, "> %zu", kMaxUs);
+        } else {
+          std::snprintf(out, size, "%zu", us + 1);
+        }
+        return;
+      }
+    }
+    std::snprintf(out, size, "-");
+  }
 
   ~Totals() {
     if (groups == 0) return;
+    char p50[16], p90[16], p99[16];
+    percentile(0.5, p50, sizeof p50);
+    percentile(0.9, p90, sizeof p90);
+    percentile(0.99, p99, sizeof p99);
     std::fprintf(stderr,
-                 "fairring-rx NCCL groups: %llu (%llu in progress); ncclGroupEnd returned after %.1f us mean, %.1f "
-                 "max; settled after %.1f us mean, %.1f max; settled within",
+                 "fairring-rx NCCL groups: %llu (%llu returned ncclInProgress), %.2f calls each; ncclGroupEnd "
+                 "returned after %.1f us mean (%.1f max); settled within %s us (50%%), %s us (90%%), %s us "
+                 "(99%%), %.1f max; %llu issuer batches of %.2f programs mean, %llu max\n",
                  static_cast<unsigned long long>(groups), static_cast<unsigned long long>(inProgress),
-                 endNs / 1e3 / groups, maxEndNs / 1e3, settledNs / 1e3 / groups, maxSettledNs / 1e3);
-    for (size_t i = 0; i < buckets.size(); i++) {
-      if (i < kBoundsUs.size()) {
-        std::fprintf(stderr, " %llu us: %llu,", static_cast<unsigned long long>(kBoundsUs[i]),
-                     static_cast<unsigned long long>(buckets[i]));
-      } else {
-        std::fprintf(stderr, " longer: %llu\n", static_cast<unsigned long long>(buckets[i]));
-      }
-    }
+                 static_cast<double>(items) / groups, endNs / 1e3 / groups, maxEndNs / 1e3, p50, p90, p99,
+                 maxSettledNs / 1e3, static_cast<unsigned long long>(batches),
+                 batches ? static_cast<double>(programs) / batches : 0.0,
+                 static_cast<unsigned long long>(maxPrograms));
   }
 };
 
@@ -47,17 +65,23 @@ bool enabled() {
   return on;
 }
 
-void group(uint64_t endNs, uint64_t settledNs, bool inProgress) {
+void group(uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {
   Totals& t = g_totals;
   t.groups++;
+  t.items += items;
   t.inProgress += inProgress ? 1 : 0;
   t.endNs += endNs;
-  t.settledNs += settledNs;
   if (endNs > t.maxEndNs) t.maxEndNs = endNs;
   if (settledNs > t.maxSettledNs) t.maxSettledNs = settledNs;
-  size_t b = 0;
-  while (b < kBoundsUs.size() && settledNs > kBoundsUs[b] * 1000) b++;
-  t.buckets[b]++;
+  uint64_t us = settledNs / 1000;
+  t.settledUs[us < kMaxUs ? us : kMaxUs]++;
+}
+
+void batch(size_t programs) {
+  Totals& t = g_totals;
+  t.batches++;
+  t.programs += programs;
+  if (programs > t.maxPrograms) t.maxPrograms = programs;
 }
 
 }  // namespace fr::cuda::profile

@@ -8,19 +8,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
-#include <system_error>
 #include <thread>
 
 #include "../cpu/elem.h"
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
 #include "group_profile.h"
+#include "nccl_calls.h"
 #include "nccl_comm.h"
 
 namespace fr::cuda {
@@ -77,58 +75,6 @@ nccl::ncclResult_t commState(const nccl::Api& api, nccl::ncclComm_t comm) {
   return r != nccl::ncclSuccess ? r : state;
 }
 
-// Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort
-// (shared) around ncclCommAbort: an abort never runs while the issuer is inside NCCL, and aborts run at once.
-// Aborts run beside a group being issued crashed the process (SIGSEGV in ncclGroupEnd on the issuer: survivors
-// of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Communicators are nonblocking (nonblockingConfig), so
-// the issuer is never inside NCCL for long: a group returns ncclInProgress while NCCL's own thread connects and
-// launches it, and the issuer polls it between calls (waitReady). With blocking communicators a group could
-// hold the issuer, and so every abort, for good: the vanishing-rank job's survivors hung (docs/engine.md).
-std::shared_mutex g_ncclCalls;
-
-// Runs communicator aborts and releases, each on a thread of its own, all at once. ncclCommAbort of one
-// communicator can wait for the device, where a kernel of another communicator waits for a peer that never comes
-// until that communicator is aborted too (NCCL 2.28: the CUDA failure test's process waited for good when aborts
-// ran one after the other, or clique by clique). Aborts at once with blocking communicators once crashed in
-// free() inside an abort, beside an issuer inside ncclGroupEnd; the NCCL lock now keeps the issuer out.
-class Aborter {
- public:
-  // Returns once no abort or release is running.
-  void waitIdle() {
-    std::unique_lock<std::mutex> lock(m_);
-    idle_.wait(lock, [this] { return running_ == 0; });
-  }
-
-  // Starts task on a thread of its own; with no thread to be had, runs it here rather than not at all.
-  void post(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      running_++;
-    }
-    try {
-      std::thread([this, task] {
-        task();
-        finished();
-      }).detach();
-    } catch (const std::system_error&) {
-      task();
-      finished();
-    }
-  }
-
- private:
-  void finished() {
-    std::lock_guard<std::mutex> lock(m_);
-    if (--running_ == 0) idle_.notify_all();
-  }
-
-  std::mutex m_;
-  std::condition_variable idle_;
-  int running_ = 0;
-};
-
-// Never destroyed: its detached threads may still run while the process exits.
-Aborter& g_aborter = *new Aborter();
 
 struct NcclComm final : CommImpl {
   nccl::ncclComm_t comm = nullptr;
@@ -150,7 +96,7 @@ struct NcclComm final : CommImpl {
     nccl::ncclComm_t raw = comm;
     int ordinal = device->ordinal;
     abortRunning->store(true);
-    g_aborter.post([raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
+    postAbort([raw, ordinal, running = abortRunning, inNccl = std::make_shared<NcclCallScope>()] {
       std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
       selectDevice(ordinal);
       nccl::library().api.ncclCommAbort(raw);
@@ -212,7 +158,7 @@ struct NcclComm final : CommImpl {
   // good). One that failed, or fails to finish, or is still finishing at shutdown, is aborted instead.
   ~NcclComm() override {
     if (aborted.load()) return;
-    g_aborter.post([raw = comm, ordinal = device->ordinal, ops = std::move(averages),
+    postAbort([raw = comm, ordinal = device->ordinal, ops = std::move(averages),
                     inNccl = std::make_shared<NcclCallScope>()] {
       std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
       selectDevice(ordinal);
@@ -538,8 +484,6 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   return comms;
 }
 
-void waitForAborts() { g_aborter.waitIdle(); }
-
 }  // namespace fr::cuda
 
 #else  // !FAIRRING_WITH_CUDA
@@ -566,8 +510,6 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const 
   *error = kNotBuilt;
   return {};
 }
-
-void waitForAborts() {}
 
 }  // namespace fr::cuda
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Probe (GPU machine, 2 GPUs), session 9's last lease: the session's final build. The CUDA suite (now with the
+# NCCL profile test); the vanishing-rank job twice with both survivors under cuda-gdb; the floor (gpu-floor.sh,
+# 5 pairs) with the session's first build (0995e61, scripts/probes/base-bundle.sh 0995e61) as BASE in every
+# pair. Needs FR_SRC (fr.cu's folder).
+# Usage: bash scripts/bundle.sh && bash scripts/probes/base-bundle.sh 0995e61, then
+#        FR_SRC=.fr bash scripts/gpu-run.sh bash scripts/probes/gpu-session9g.sh
+set -uo pipefail
+source scripts/probes/lib.sh
+probe_begin
+unpack_base
+timeout 330 bash scripts/gpu-suite.sh tests
+echo "suite done at $(( $(date +%s) - start )) s"
+vanish_gdb 2 120 "$out"
+echo "vanish done at $(( $(date +%s) - start )) s"
+BASE=base timeout 240 bash scripts/gpu-floor.sh 5 | grep -E "^pair|ratio" 
+echo "all took $(( $(date +%s) - start )) s"

@@ -1,0 +1,62 @@
+// FAIRRING_NCCL_PROFILE=1 on CUDA: a child process all-reduces at 2 x 1 and, at exit, writes one line with its
+// NCCL groups' host times; without the variable it writes none. Skipped where CUDA or NCCL is absent, or where
+// fewer than two GPUs are.
+import { expect } from 'chai';
+import { native } from '../../src/native.js';
+import { cudaUnavailableReason } from '../helpers/backends.js';
+import { runChild } from '../helpers/child.js';
+
+const reason = cudaUnavailableReason();
+const gpus = reason === null ? native.info().cuda.deviceCount : 0;
+
+// 16 buckets of 64 KiB per rank, random, checked against float64 sums; prints "ok" when every sum matched.
+const script = `
+import { simulate } from ${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)};
+const world = await simulate({ machines: 2, devicesPerMachine: 1, backend: 'cuda', pipeline: 'fairring', timeoutMs: 60000 });
+const inputs = Array.from({ length: 16 }, () => world.devices.map(() => Float32Array.from({ length: 16384 }, () => Math.random() - 0.5)));
+const tensors = await Promise.all(inputs.map((bucket) => Promise.all(world.devices.map((d, r) => d.upload(bucket[r])))));
+await Promise.all(tensors.map((t) => world.allReduce(t)));
+let worst = 0;
+for (let b = 0; b < 16; b++) {
+  for (const t of tensors[b]) {
+    const got = await t.download();
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - (inputs[b][0][i] + inputs[b][1][i])));
+  }
+}
+await world.close();
+console.log(worst <= 1e-6 ? 'ok' : 'wrong by ' + worst);
+`;
+
+describe('FAIRRING_NCCL_PROFILE on CUDA', function () {
+  this.timeout(120_000);
+  before(function () {
+    if (reason !== null || gpus < 2) {
+      console.log(`      skipping the NCCL profile test: ${reason ?? `${gpus} GPU(s), 2 needed`}`);
+      this.skip();
+    }
+  });
+
+  it('writes one line of group host times at exit, and nothing without the variable', async () => {
+    const run = (profile: boolean) =>
+      runChild(process.execPath, ['--input-type=module', '-e', script], {
+        timeoutMs: 100_000,
+        env: { ...process.env, FAIRRING_NCCL_PROFILE: profile ? '1' : '' },
+      });
+    const on = await run(true);
+    expect(on.code, on.stderr).to.equal(0);
+    expect(on.stdout.trim()).to.equal('ok');
+    const lines = on.stderr.split('\n').filter((l) => l.startsWith('fairring-rx NCCL groups: '));
+    expect(lines, on.stderr).to.have.length(1);
+    const m = /^fairring-rx NCCL groups: (\d+) \((\d+) returned ncclInProgress\), ([\d.]+) calls each; .* settled within (\d+) us \(50%\)/.exec(lines[0]!);
+    expect(m, lines[0]).to.not.equal(null);
+    const [groups, inProgress, calls, p50] = [Number(m![1]), Number(m![2]), Number(m![3]), Number(m![4])];
+    expect(groups, 'two groups per slice at most, 16 slices and the call checks').to.be.within(1, 64);
+    expect(inProgress, 'nonblocking communicators').to.equal(groups);
+    expect(calls).to.be.at.least(2);
+    expect(p50).to.be.above(0);
+    const off = await run(false);
+    expect(off.code, off.stderr).to.equal(0);
+    expect(off.stdout.trim()).to.equal('ok');
+    expect(off.stderr).to.not.contain('NCCL groups');
+  });
+});

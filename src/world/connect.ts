@@ -96,7 +96,8 @@ function agreed(settings: WorldSettings, checkCalls: boolean): Hello['settings']
     backend: settings.backend,
     // It decides whether the call check's communicator is made: ranks that differ would wait for each other.
     checkCalls,
-    pipeline: settings.pipeline?.name ?? null,
+    // 'auto' asked for by name is the default: it chooses as the default does, unequal machines included.
+    pipeline: settings.pipeline === null || settings.pipeline === auto ? 'auto' : settings.pipeline.name,
     memoryBytes: settings.memoryBytes,
     paddingBytes: settings.paddingBytes,
     parallelism: settings.parallelism,
@@ -205,7 +206,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     const uniform = placement.ranksByMachine.every((rs) => rs.length === placement.ranksByMachine[0]!.length);
     let topology: Topology;
     let place: { rank: number; machine: number; local: number };
-    let pipelineSpec = settings.pipeline;
+    let pipelineSpec = settings.pipeline === auto ? null : settings.pipeline;
     if (uniform) {
       topology = { machines: placement.machines.length, devicesPerMachine: placement.ranksByMachine[0]!.length, rankLayout: placement.rankLayout ?? 'machine-major' };
       place = { rank: job.rank, machine, local: localIndex };

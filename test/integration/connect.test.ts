@@ -71,17 +71,27 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     }
   });
 
-  it('one machine of 3, the default pipeline, float64 avg; machines of unequal size fall back to nccl with a warning', async () => {
+  it('one machine of 3, the default pipeline, float64 avg; machines of unequal size fall back to nccl with a warning, the default and auto by name alike', async () => {
     const one = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [513], op: 'avg', dtype: 'float64' });
     expect(one.code, one.stderr).to.equal(0);
     for (const x of one.results) {
       expect(x.topology).to.deep.include({ machines: 1, devicesPerMachine: 3 });
       expect(x.maxError).to.be.below(1e-12);
     }
-    const unequal = await launch(['--nproc-per-node', '3'], { seed: randomSeed(), lengths: [100], op: 'sum', dtype: 'float32', machineOf: [0, 0, 1] });
+    // Rank 1 asks for 'auto' by name, the others take the default: the same choice, no mismatch.
+    const unequal = await launch(['--nproc-per-node', '3'], {
+      seed: randomSeed(),
+      lengths: [100],
+      op: 'sum',
+      dtype: 'float32',
+      machineOf: [0, 0, 1],
+      options: { '1': { pipeline: 'auto' } },
+    });
     expect(unequal.code, unequal.stderr).to.equal(0);
     expect(unequal.stderr).to.match(/unequal device counts \(2, 1\).*nccl/);
+    expect(unequal.results).to.have.length(3);
     for (const x of unequal.results) {
+      expect(x.error, JSON.stringify(x.error)).to.equal(undefined);
       expect(x.pipeline).to.equal('nccl');
       expect(x.maxError).to.be.below(1e-5);
     }

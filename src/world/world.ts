@@ -75,7 +75,7 @@ export class World extends EventEmitter<WorldEvents> {
   /** The last deferred job's submission: later jobs wait for it, so that jobs reach the engine in call order. */
   private deferredTail: Promise<void> | null = null;
   /** A reference loop's replay still running on the devices: close() lets it finish first (for at most timeoutMs). */
-  private replaying: Promise<unknown> | null = null;
+  private replaying = false;
   /** Rejects once close() has released the handles: a replay still waited for then can never be reported. */
   private readonly released: Promise<never>;
   private markReleased: (e: Error) => void = () => undefined;
@@ -296,11 +296,11 @@ export class World extends EventEmitter<WorldEvents> {
       const t0 = performance.now();
       const last = program.replay(captured, iterations);
       const replayed = Promise.all(last.map((m) => firstValueFrom(completions.reached$(m))));
-      this.replaying = replayed.catch(() => undefined);
+      this.replaying = true;
       try {
         await Promise.race([replayed, this.released]);
       } finally {
-        this.replaying = null;
+        this.replaying = false;
       }
       return { wallMs: performance.now() - t0, slicesPerIteration: held.sliceCount };
     } finally {
@@ -322,7 +322,7 @@ export class World extends EventEmitter<WorldEvents> {
    * most timeoutMs), then releases every handle. Idempotent.
    */
   close(): Promise<void> {
-    this.closing ??= this.engine.close().then(() => this.replaySettled()).then(() => this.abortsSettled()).then(() => {
+    this.closing ??= this.engine.close().then(() => this.settled()).then(() => {
       // Every handle is released even if one refuses; the first refusal is reported after.
       const errors: unknown[] = [];
       const release = (f: () => void): void => {
@@ -356,21 +356,16 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   /**
-   * NCCL's abort runs off the JS thread and may still be waiting on the devices' work: streams and memory
-   * are released once it is over, as when it ran on the JS thread, or after timeoutMs (an abort that waits for a
-   * kernel that never ends; the process then exits at once, exitIfNcclBusy).
+   * What close() waits for before it releases the handles, for at most timeoutMs in all: a reference loop's
+   * replay still running, and NCCL aborts still running off the JS thread (an abort may wait on the devices'
+   * work, so streams and memory are released once it is over, as when it ran on the JS thread; an abort that
+   * waits for a kernel that never ends is left at the deadline, and the process then exits at once,
+   * exitIfNcclBusy).
    */
-  /** Waits for a reference loop's replay still running, for at most timeoutMs. */
-  private async replaySettled(): Promise<void> {
-    if (this.replaying === null) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.replaying, new Promise((resolve) => (timer = setTimeout(resolve, this.ctx.timeoutMs)))]);
-    clearTimeout(timer);
-  }
-
-  private async abortsSettled(): Promise<void> {
+  private async settled(): Promise<void> {
     const deadline = Date.now() + this.ctx.timeoutMs;
-    while (this.handles.comms.some((c) => c.aborting) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    const busy = (): boolean => this.replaying || this.handles.comms.some((c) => c.aborting);
+    while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /**

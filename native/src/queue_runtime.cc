@@ -169,6 +169,7 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     // Without merging the plan is program order: issued as it comes, without the plan's bookkeeping.
     bool direct = policy.maxGroups == 1;
     const size_t from = i;
+    const auto started = cuda::profile::enabled() ? cuda::profile::Clock::now() : cuda::profile::Clock::time_point();
     for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
       const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
       // At shutdown the rest is dropped (a replay may have billions of iterations).
@@ -183,7 +184,7 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
       }
     }
     plan.finish();
-    if (cuda::profile::enabled()) cuda::profile::batch(i - from);
+    if (cuda::profile::enabled()) cuda::profile::batch(started, i - from);
   }
 }
 

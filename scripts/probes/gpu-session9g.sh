@@ -2,7 +2,8 @@
 # Probe (GPU machine, 2 GPUs), session 9's last lease: the session's final build. The CUDA suite (now with the
 # NCCL profile test); the vanishing-rank job twice with both survivors under cuda-gdb; the floor (gpu-floor.sh,
 # 5 pairs) with the session's first build (0995e61, scripts/probes/base-bundle.sh 0995e61) as BASE in every
-# pair. Needs FR_SRC (fr.cu's folder).
+# pair; the issuer's timeline (FAIRRING_NCCL_PROFILE_LOG, issuer-timeline.mjs) for the engine alone at 2 x 1,
+# 25 MiB x 64 and 64 KiB x 2000 (timeline.txt). Needs FR_SRC (fr.cu's folder).
 # Usage: bash scripts/bundle.sh && bash scripts/probes/base-bundle.sh 0995e61, then
 #        FR_SRC=.fr bash scripts/gpu-run.sh bash scripts/probes/gpu-session9g.sh
 set -uo pipefail
@@ -13,5 +14,9 @@ timeout 330 bash scripts/gpu-suite.sh tests
 echo "suite done at $(( $(date +%s) - start )) s"
 vanish_gdb 2 120 "$out"
 echo "vanish done at $(( $(date +%s) - start )) s"
-BASE=base timeout 240 bash scripts/gpu-floor.sh 5 | grep -E "^pair|ratio" 
+for size in "6553600 64 5" "16384 2000 1"; do
+  FAIRRING_NCCL_PROFILE_LOG=/tmp/timeline.csv timeout 60 node scripts/probes/engine-groups.mjs $size 2>&1 | grep -v "^$"
+  node scripts/probes/issuer-timeline.mjs /tmp/timeline.csv 1000
+done 2>&1 | tee "$out/timeline.txt"
+BASE=base timeout 240 bash scripts/gpu-floor.sh 5 | grep -E "^pair|ratio"
 echo "all took $(( $(date +%s) - start )) s"

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace fr::cuda::profile {
 
@@ -12,11 +13,59 @@ namespace {
 // Settle times in whole microseconds up to this bound; longer ones share the last bucket.
 constexpr size_t kMaxUs = 4000;
 
+// Timeline entries kept for FAIRRING_NCCL_PROFILE_LOG at most (later ones are dropped and counted).
+constexpr size_t kMaxEntries = 1 << 21;
+
+struct Entry {
+  Clock::time_point start;
+  uint64_t ns;
+  uint32_t n;
+  char kind;  // 'g' group (n calls), 'b' batch (n programs)
+};
+
+const char* logPath() {
+  static const char* path = [] {
+    const char* v = std::getenv("FAIRRING_NCCL_PROFILE_LOG");
+    return v != nullptr && *v != '\0' ? v : nullptr;
+  }();
+  return path;
+}
+
 // Written by the issuer only; printed at exit, when the issuer no longer runs groups.
 struct Totals {
   uint64_t groups = 0, inProgress = 0, endNs = 0, maxEndNs = 0, maxSettledNs = 0, items = 0;
   uint64_t batches = 0, programs = 0, maxPrograms = 0;
   std::array<uint64_t, kMaxUs + 1> settledUs{};
+  std::vector<Entry> entries;
+  uint64_t dropped = 0;
+
+  void log(Clock::time_point start, uint64_t ns, size_t n, char kind) {
+    if (logPath() == nullptr) return;
+    if (entries.size() >= kMaxEntries) {
+      dropped++;
+      return;
+    }
+    if (entries.empty()) entries.reserve(1 << 16);
+    entries.push_back(Entry{start, ns, static_cast<uint32_t>(n), kind});
+  }
+
+  void writeLog() const {
+    const char* path = logPath();
+    if (path == nullptr) return;
+    std::FILE* f = std::fopen(path, "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "fairring-rx: FAIRRING_NCCL_PROFILE_LOG: cannot write %s\n", path);
+      return;
+    }
+    std::fprintf(f, "kind,start_us,duration_us,n\n");
+    const Clock::time_point origin = entries.empty() ? Clock::time_point() : entries.front().start;
+    for (const Entry& e : entries) {
+      double at = std::chrono::duration<double, std::micro>(e.start - origin).count();
+      std::fprintf(f, "%s,%.1f,%.1f,%u\n", e.kind == 'g' ? "group" : "batch", at, e.ns / 1e3, e.n);
+    }
+    if (dropped > 0) std::fprintf(f, "# %llu entries dropped\n", static_cast<unsigned long long>(dropped));
+    std::fclose(f);
+  }
 
   // The settle time that `share` of the groups took at most, in microseconds ("> kMaxUs" past the histogram).
   void percentile(double share, char* out, size_t size) const {
@@ -36,6 +85,7 @@ struct Totals {
   }
 
   ~Totals() {
+    writeLog();
     if (groups == 0) return;
     char p50[16], p90[16], p99[16];
     percentile(0.5, p50, sizeof p50);
@@ -60,13 +110,14 @@ Totals g_totals;
 bool enabled() {
   static const bool on = [] {
     const char* v = std::getenv("FAIRRING_NCCL_PROFILE");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    return (v != nullptr && std::strcmp(v, "1") == 0) || logPath() != nullptr;
   }();
   return on;
 }
 
-void group(uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {
+void group(Clock::time_point start, uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {
   Totals& t = g_totals;
+  t.log(start, settledNs, items, 'g');
   t.groups++;
   t.items += items;
   t.inProgress += inProgress ? 1 : 0;
@@ -77,8 +128,10 @@ void group(uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {
   t.settledUs[us < kMaxUs ? us : kMaxUs]++;
 }
 
-void batch(size_t programs) {
+void batch(Clock::time_point start, size_t programs) {
   Totals& t = g_totals;
+  t.log(start, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count()),
+        programs, 'b');
   t.batches++;
   t.programs += programs;
   if (programs > t.maxPrograms) t.maxPrograms = programs;

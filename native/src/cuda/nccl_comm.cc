@@ -338,7 +338,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
     auto ns = [&](std::chrono::steady_clock::time_point t) {
       return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - started).count());
     };
-    profile::group(ns(ended), ns(std::chrono::steady_clock::now()), r == nccl::ncclInProgress, n);
+    profile::group(started, ns(ended), ns(std::chrono::steady_clock::now()), r == nccl::ncclInProgress, n);
   }
   return first;
 }

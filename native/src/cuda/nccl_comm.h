@@ -20,6 +20,9 @@ struct GroupInFlight {
   size_t calls = 0;
   bool profiled = false;
   std::chrono::steady_clock::time_point started, ended;
+  // Counted as an NCCL call in progress until it settled: NCCL's thread may still run it, and a process that
+  // exits meanwhile must end at once (exitIfNcclBusy) rather than tear the libraries down under it.
+  NcclCallScope inNccl;
 };
 
 // Issues a group (ncclGroupStart ... ncclGroupEnd) on the calling thread, the issuer. When it is over at once

@@ -32,10 +32,13 @@ class CudaSink : public PlanSink {
   // Per batch: whether groups may stay in flight (a planned queue), and what keeps the batch's programs alive
   // for ops held past it.
   void begin(bool async, std::shared_ptr<void> keep) {
+    if (!async) pump(true);
     async_ = async;
     keep_ = std::move(keep);
-    if (!async_) pump(true);
   }
+
+  // After the batch: what is still in flight or held keeps its own programs alive, and nothing else is kept.
+  void end() { keep_.reset(); }
 
   void single(const PlanOp& p) override { offer(Held{{p}, false, nullptr}); }
 
@@ -132,6 +135,13 @@ class CudaSink : public PlanSink {
     h.keep = keep_;
     hold(std::move(h));
     pump(false);
+    // A long batch (a replay) behind a group would otherwise be held whole: past kMaxHeld entries the oldest
+    // group is waited for.
+    while (held_.size() > kMaxHeld && !inFlight_.empty()) {
+      cuda::settleGroup(*inFlight_.front());
+      inFlight_.erase(inFlight_.begin());
+      release();
+    }
   }
 
   // Issues the held entries that can go, in order; the ones that stay hold their streams and communicators
@@ -194,12 +204,15 @@ class CudaSink : public PlanSink {
   void startGroup(const CollItem* items, size_t n) {
     std::unique_ptr<cuda::GroupInFlight> g = cuda::startGroup(items, n);
     if (!g) return;
+    g->keep = keep_;
     if (async_) {
       inFlight_.push_back(std::move(g));
     } else {
       cuda::settleGroup(*g);
     }
   }
+
+  static constexpr size_t kMaxHeld = 1024;
 
   Backend& backend_;
   bool async_ = false;
@@ -255,6 +268,7 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     }
     plan.finish();
     sink.pump(false);
+    sink.end();
     if (cuda::profile::enabled()) cuda::profile::batch(started, i - from);
   }
 }

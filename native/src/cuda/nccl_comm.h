@@ -20,6 +20,8 @@ struct GroupInFlight {
   size_t calls = 0;
   bool profiled = false;
   std::chrono::steady_clock::time_point started, ended;
+  // What its items point to (streams, communicators, buffers), kept until it settled.
+  std::shared_ptr<void> keep;
   // Counted as an NCCL call in progress until it settled: NCCL's thread may still run it, and a process that
   // exits meanwhile must end at once (exitIfNcclBusy) rather than tear the libraries down under it.
   NcclCallScope inNccl;

@@ -12,13 +12,4 @@ source scripts/probes/dump-if-hung.sh
 probe_begin
 unpack_base
 cd base
-FAIRRING_NCCL_BLOCKING=1 FR_WORKER=$vanish_job timeout 90 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines \
-  --master-port 29950 -- node dist/test/helpers/connect-worker.js > "$out/blocking-launch.txt" 2>&1 &
-launcher=$!
-sleep 25
-for pid in $(pgrep -f '^[^ ]*node dist/test/helpers/connect-worker.js'); do
-  dump_if_hung "$pid" 1 "$out/blocking-hang.txt" "$out/stacks-$pid.txt"
-done
-wait "$launcher"
-echo "launcher rc=$? after $(( $(date +%s) - start )) s"
-cat "$out/blocking-hang.txt" 2>/dev/null
+blocking_vanish "$out"

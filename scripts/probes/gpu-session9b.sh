@@ -10,20 +10,13 @@ set -uo pipefail
 source scripts/probes/lib.sh
 source scripts/probes/dump-if-hung.sh
 probe_begin
-run() {  # run <label> <size> <buckets> <iters> [env...]
-  local label=$1 size=$2 buckets=$3 iters=$4
-  shift 4
-  env FAIRRING_NCCL_PROFILE=1 "$@" timeout 120 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 \
-    --pipelines fairring --bytes "$size" --buckets "$buckets" --iters "$iters" --warmup 1 --repeat 3 > /tmp/run.txt 2>&1
-  grep -E '^\| [0-9]|NCCL groups' /tmp/run.txt | sed "s/^/$label /"
-}
 for round in 1 2; do
-  run "r$round nonblocking 64KiB" 64KiB 2000 1
-  run "r$round blocking 64KiB" 64KiB 2000 1 FAIRRING_NCCL_BLOCKING=1
-  run "r$round nonblocking 25MiB" 25MiB 64 3
-  run "r$round blocking 25MiB" 25MiB 64 3 FAIRRING_NCCL_BLOCKING=1
+  profile_row "r$round nonblocking 64KiB" 64KiB 2000 1
+  profile_row "r$round blocking 64KiB" 64KiB 2000 1 FAIRRING_NCCL_BLOCKING=1
+  profile_row "r$round nonblocking 25MiB" 25MiB 64 3
+  profile_row "r$round blocking 25MiB" 25MiB 64 3 FAIRRING_NCCL_BLOCKING=1
 done 2>&1 | tee "$out/profile.txt"
-run "nonblocking 25MiB GRAPH_MIXING=0" 25MiB 64 3 NCCL_GRAPH_MIXING_SUPPORT=0 | tee -a "$out/profile.txt"
+profile_row "nonblocking 25MiB GRAPH_MIXING=0" 25MiB 64 3 NCCL_GRAPH_MIXING_SUPPORT=0 | tee -a "$out/profile.txt"
 cat > /tmp/threads.c <<'C'
 #include <pthread.h>
 #include <stdio.h>
@@ -42,14 +35,5 @@ int main(void) {
 }
 C
 gcc -O2 -pthread -o /tmp/threads /tmp/threads.c && /tmp/threads | tee "$out/threads.txt"
-FAIRRING_NCCL_BLOCKING=1 FR_WORKER=$vanish_job timeout 90 node dist/src/cli/main.js launch --nnodes 3 --emulate-machines \
-  --master-port 29950 -- node dist/test/helpers/connect-worker.js > "$out/blocking-launch.txt" 2>&1 &
-launcher=$!
-sleep 25
-for pid in $(pgrep -f '^[^ ]*node dist/test/helpers/connect-worker.js'); do
-  dump_if_hung "$pid" 1 "$out/blocking-hang.txt" "$out/stacks-$pid.txt"
-done
-wait "$launcher"
-echo "launcher rc=$? after $(( $(date +%s) - start )) s"
-cat "$out/blocking-hang.txt" 2>/dev/null
+blocking_vanish "$out"
 tail -5 "$out/blocking-launch.txt"

@@ -9,19 +9,12 @@ set -uo pipefail
 source scripts/probes/lib.sh
 source scripts/fr-yardstick.sh
 probe_begin
-run() {  # run <label> <size> <buckets> <iters> [env...]
-  local label=$1 size=$2 buckets=$3 iters=$4
-  shift 4
-  env FAIRRING_NCCL_PROFILE=1 "$@" timeout 120 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 \
-    --pipelines fairring --bytes "$size" --buckets "$buckets" --iters "$iters" --warmup 1 --repeat 3 > /tmp/run.txt 2>&1
-  grep -E '^\| [0-9]|NCCL groups' /tmp/run.txt | sed "s/^/$label /"
-}
 lift=FAIRRING_MERGE_MAX_ITEM_BYTES=1099511627776
 for round in 1 2; do
-  run "r$round capped 25MiB" 25MiB 64 3
-  run "r$round lifted 25MiB" 25MiB 64 3 $lift
-  run "r$round capped 64KiB" 64KiB 2000 1
-  run "r$round lifted 64KiB" 64KiB 2000 1 $lift
+  profile_row "r$round capped 25MiB" 25MiB 64 3
+  profile_row "r$round lifted 25MiB" 25MiB 64 3 $lift
+  profile_row "r$round capped 64KiB" 64KiB 2000 1
+  profile_row "r$round lifted 64KiB" 64KiB 2000 1 $lift
 done 2>&1 | tee "$out/merge.txt"
 fr=$(fr_build)
 [[ -n $fr ]] || { echo "fr.cu did not build" >&2; exit 1; }

@@ -40,3 +40,13 @@ compare_rounds() {
     bench_rows base "round $round base:" "$1" "$2"
   done 2>&1 | tee "$out/$3"
 }
+
+# profile_row <label> <size> <buckets> <iters> [env...]: `fairring` at 2 x 1 with FAIRRING_NCCL_PROFILE=1 and
+# the environment given, its bench rows and the profile's line, each prefixed with <label>.
+profile_row() {
+  local label=$1 size=$2 buckets=$3 iters=$4
+  shift 4
+  env FAIRRING_NCCL_PROFILE=1 "$@" timeout 120 node dist/src/cli/main.js bench --backend cuda --machines 2 --devices 1 \
+    --pipelines fairring --bytes "$size" --buckets "$buckets" --iters "$iters" --warmup 1 --repeat 3 > /tmp/run.txt 2>&1
+  grep -E '^\| [0-9]|NCCL groups' /tmp/run.txt | sed "s/^/$label /"
+}

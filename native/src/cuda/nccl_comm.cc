@@ -87,6 +87,10 @@ struct NcclComm final : CommImpl {
   std::map<DType, nccl::ncclRedOp_t> averages;
   // The last error asyncError read (JS thread only); once failed, a nonblocking communicator stays failed.
   std::string lastAsyncError;
+  // Under g_ncclCalls: a group of it returned ncclInProgress and has not been seen settled. asyncError leaves
+  // it alone meanwhile (the issuer leaves the lock between its polls): the call that sees the group settled
+  // completes its job, and only the issuer may.
+  bool groupInFlight = false;
 
   // ncclCommAbort can wait for the device (see Aborter), so it runs on the aborter and the caller (JS) goes on;
   // while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too; the shutdown then
@@ -112,7 +116,7 @@ struct NcclComm final : CommImpl {
   std::string asyncError() override {
     if (aborted.load()) return "communicator aborted";
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls, std::try_to_lock);
-    if (!calls.owns_lock()) return lastAsyncError;
+    if (!calls.owns_lock() || groupInFlight) return lastAsyncError;
     nccl::ncclResult_t async = nccl::ncclSuccess;
     nccl::ncclResult_t r = nccl::library().api.ncclCommGetAsyncError(comm, &async);
     if (r != nccl::ncclSuccess) {
@@ -257,6 +261,7 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
         continue;
       }
       settled[i] = true;
+      c->groupInFlight = false;
       if (r != nccl::ncclSuccess) {
         if (outcome.ok()) outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
       } else if (state != nccl::ncclSuccess && outcome.ok()) {
@@ -329,6 +334,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
   r = api.ncclGroupEnd();
   const auto ended = profiled ? std::chrono::steady_clock::now() : started;
   if (r == nccl::ncclInProgress) {
+    for (NcclComm* c : comms) c->groupInFlight = true;
     Status ready = waitReady(comms, calls);
     if (first.ok()) first = ready;
   } else if (r != nccl::ncclSuccess && first.ok()) {

@@ -88,7 +88,8 @@ struct NcclComm final : CommImpl {
   // The last error asyncError read (JS thread only); once failed, a nonblocking communicator stays failed.
   std::string lastAsyncError;
   // Under g_ncclCalls: a group of it returned ncclInProgress and has not been seen settled. asyncError leaves
-  // it alone meanwhile: the call that sees the group settled completes its job, and only the issuer may.
+  // it alone meanwhile (the issuer leaves the lock between its polls): the call that sees the group settled
+  // completes its job, and only the issuer may.
   bool groupInFlight = false;
 
   // ncclCommAbort can wait for the device (see Aborter), so it runs on the aborter and the caller (JS) goes on;

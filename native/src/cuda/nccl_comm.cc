@@ -315,6 +315,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
   }
   const nccl::Api& api = nccl::library().api;
   NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
   const bool profiled = profile::enabled();
   const auto started = profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   nccl::ncclResult_t r = api.ncclGroupStart();
@@ -418,6 +419,10 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   }
   const nccl::Api& api = lib.api;
   NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) {
+    *error = "the process is exiting";
+    return {};
+  }
   std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
   std::string failed;
   auto rankOn = [&](size_t i) {

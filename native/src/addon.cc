@@ -101,6 +101,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 // safe (both crashed inside NCCL), and nothing can be released: the process ends at once with its exit code,
 // its output flushed. Otherwise the exit goes on as usual.
 Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
+  g_exiting = true;
   if (g_ncclCallsInFlight.load() > 0) {
     std::fflush(nullptr);
     std::_Exit(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);

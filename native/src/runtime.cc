@@ -11,6 +11,7 @@ namespace fr {
 
 std::atomic<bool> g_shuttingDown{false};
 std::atomic<int> g_ncclCallsInFlight{0};
+std::atomic<bool> g_exiting{false};
 
 size_t dtypeSize(DType t) {
   switch (t) {

@@ -45,11 +45,18 @@ extern std::atomic<bool> g_shuttingDown;
 // meanwhile ends at once instead (exitIfNcclBusy in addon.cc).
 extern std::atomic<int> g_ncclCallsInFlight;
 
+// Set by exitIfNcclBusy before it reads g_ncclCallsInFlight: a call counted after that check must not start
+// (exiting() below), or the exit would tear NCCL down under it.
+extern std::atomic<bool> g_exiting;
+
 struct NcclCallScope {
   NcclCallScope() { g_ncclCallsInFlight.fetch_add(1); }
   ~NcclCallScope() { g_ncclCallsInFlight.fetch_sub(1); }
   NcclCallScope(const NcclCallScope&) = delete;
   NcclCallScope& operator=(const NcclCallScope&) = delete;
+  // Whether the process began to exit. Read after the count went up (both sequentially consistent): either the
+  // exit's check sees this call and ends the process at once, or this call sees the exit and does not start.
+  static bool exiting() { return g_exiting.load(); }
 };
 
 // Waits on cv until pred() holds, the runtime shuts down, or the deadline passes. Returns pred().

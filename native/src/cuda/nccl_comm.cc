@@ -320,6 +320,7 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   }
   const nccl::Api& api = nccl::library().api;
   NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
   g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
@@ -456,6 +457,10 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   }
   const nccl::Api& api = lib.api;
   NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) {
+    *error = "the process is exiting";
+    return {};
+  }
   std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
   std::string failed;
   auto rankOn = [&](size_t i) {

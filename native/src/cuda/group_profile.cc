@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 namespace fr::cuda::profile {
@@ -31,8 +32,9 @@ const char* logPath() {
   return path;
 }
 
-// Written by the issuer only; printed at exit, when the issuer no longer runs groups.
+// Written by the issuer; reported at exit (std::atexit), where the issuer may still run: m orders the two.
 struct Totals {
+  std::mutex m;
   uint64_t groups = 0, inProgress = 0, endNs = 0, maxEndNs = 0, maxSettledNs = 0, items = 0;
   uint64_t batches = 0, programs = 0, maxPrograms = 0;
   std::array<uint64_t, kMaxUs + 1> settledUs{};
@@ -84,7 +86,8 @@ struct Totals {
     std::snprintf(out, size, "-");
   }
 
-  ~Totals() {
+  void report() {
+    std::lock_guard<std::mutex> lock(m);
     writeLog();
     if (groups == 0) return;
     char p50[16], p90[16], p99[16];
@@ -103,20 +106,26 @@ struct Totals {
   }
 };
 
-Totals g_totals;
+// Never destroyed: the issuer may still add a group while the process exits.
+Totals& g_totals = *new Totals();
+
+void reportAtExit() { g_totals.report(); }
 
 }  // namespace
 
 bool enabled() {
   static const bool on = [] {
     const char* v = std::getenv("FAIRRING_NCCL_PROFILE");
-    return (v != nullptr && std::strcmp(v, "1") == 0) || logPath() != nullptr;
+    bool wanted = (v != nullptr && std::strcmp(v, "1") == 0) || logPath() != nullptr;
+    if (wanted) std::atexit(reportAtExit);
+    return wanted;
   }();
   return on;
 }
 
 void group(Clock::time_point start, uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {
   Totals& t = g_totals;
+  std::lock_guard<std::mutex> lock(t.m);
   t.log(start, settledNs, items, 'g');
   t.groups++;
   t.items += items;
@@ -130,6 +139,7 @@ void group(Clock::time_point start, uint64_t endNs, uint64_t settledNs, bool inP
 
 void batch(Clock::time_point start, size_t programs) {
   Totals& t = g_totals;
+  std::lock_guard<std::mutex> lock(t.m);
   t.log(start, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count()),
         programs, 'b');
   t.batches++;

@@ -31,7 +31,8 @@ export function autoPipeline(options: AutoOptions = {}): PipelineSpec {
   }
   const routes = [fairring, nccl];
   return {
-    name: 'auto',
+    // The threshold is in the name where it is not the default: ranks of one job compare pipelines by name.
+    name: min === AUTO_FAIRRING_MIN_BYTES ? 'auto' : `auto(fairringMinBytes=${min})`,
     padded: true,
     comms: [...new Set(routes.flatMap((r) => r.comms))],
     select: (t, bytes) => (t.machines === 1 || t.devicesPerMachine === 1 || bytes < min ? nccl : fairring),

@@ -1,7 +1,7 @@
-// The order in which the CUDA issuer issues queue programs: program order, except that small NCCL groups of
-// sends and receives only are merged into one ncclGroupStart/ncclGroupEnd. When several slices' programs reach
-// the issuer together (one flush of several slices, or flushes queued while the issuer was busy), each p2p
-// stage of all of them costs one NCCL group instead of one per slice.
+// The order in which the CUDA issuer issues queue programs: program order, except that NCCL groups of sends
+// and receives only (of any size) are merged into one ncclGroupStart/ncclGroupEnd. When several slices'
+// programs reach the issuer together (one flush of several slices, or flushes queued while the issuer was
+// busy), each p2p stage of all of them costs one NCCL group instead of one per slice.
 //
 // What may move, and why it is safe:
 // - a p2p group joins the open merge set ahead of plain records of its streams that follow earlier groups of

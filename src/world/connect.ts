@@ -96,8 +96,9 @@ function agreed(settings: WorldSettings, checkCalls: boolean): Hello['settings']
     backend: settings.backend,
     // It decides whether the call check's communicator is made: ranks that differ would wait for each other.
     checkCalls,
-    // 'auto' asked for by name is the default: it chooses as the default does, unequal machines included.
-    pipeline: settings.pipeline === null || settings.pipeline === auto ? 'auto' : settings.pipeline.name,
+    // The default is 'auto', and 'auto' asked for by name chooses as the default does, unequal machines
+    // included. An auto pipeline with its own threshold carries it in its name.
+    pipeline: settings.pipeline?.name ?? auto.name,
     memoryBytes: settings.memoryBytes,
     paddingBytes: settings.paddingBytes,
     parallelism: settings.parallelism,
@@ -206,7 +207,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     const uniform = placement.ranksByMachine.every((rs) => rs.length === placement.ranksByMachine[0]!.length);
     let topology: Topology;
     let place: { rank: number; machine: number; local: number };
-    let pipelineSpec = settings.pipeline === auto ? null : settings.pipeline;
+    let pipelineSpec = settings.pipeline?.name === auto.name ? null : settings.pipeline;
     if (uniform) {
       topology = { machines: placement.machines.length, devicesPerMachine: placement.ranksByMachine[0]!.length, rankLayout: placement.rankLayout ?? 'machine-major' };
       place = { rank: job.rank, machine, local: localIndex };

@@ -1,7 +1,10 @@
 // FAIRRING_NCCL_PROFILE=1 on CUDA: a child process all-reduces at 2 x 1 and, at exit, writes one line with its
-// NCCL groups' host times; without the variable it writes none. Skipped where CUDA or NCCL is absent, or where
+// NCCL groups' host times (and with FAIRRING_NCCL_PROFILE_LOG their CSV timeline); without them it writes none. Skipped where CUDA or NCCL is absent, or where
 // fewer than two GPUs are.
 import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { native } from '../../src/native.js';
 import { cudaUnavailableReason } from '../helpers/backends.js';
 import { runChild } from '../helpers/child.js';
@@ -36,24 +39,32 @@ describe('FAIRRING_NCCL_PROFILE on CUDA', function () {
     }
   });
 
-  it('writes one line of group host times at exit, and nothing without the variable', async () => {
+  it('writes one line of group host times at exit, the timeline to a file, and nothing without the variables', async () => {
+    const log = path.join(os.tmpdir(), `fairring-profile-${process.pid}.csv`);
     const run = (profile: boolean) =>
       runChild(process.execPath, ['--input-type=module', '-e', script], {
         timeoutMs: 100_000,
-        env: { ...process.env, FAIRRING_NCCL_PROFILE: profile ? '1' : '' },
+        env: { ...process.env, FAIRRING_NCCL_PROFILE: profile ? '1' : '', FAIRRING_NCCL_PROFILE_LOG: profile ? log : '' },
       });
     const on = await run(true);
     expect(on.code, on.stderr).to.equal(0);
     expect(on.stdout.trim()).to.equal('ok');
     const lines = on.stderr.split('\n').filter((l) => l.startsWith('fairring-rx NCCL groups: '));
     expect(lines, on.stderr).to.have.length(1);
-    const m = /^fairring-rx NCCL groups: (\d+) \((\d+) returned ncclInProgress\), ([\d.]+) calls each; .* settled within (\d+) us \(50%\)/.exec(lines[0]!);
+    const m = /^fairring-rx NCCL groups: (\d+) \((\d+) returned ncclInProgress\), ([\d.]+) calls each; .* settled within (\d+) us \(50%\), (\d+) us \(90%\), (\d+) us \(99%\)/.exec(lines[0]!);
     expect(m, lines[0]).to.not.equal(null);
-    const [groups, inProgress, calls, p50] = [Number(m![1]), Number(m![2]), Number(m![3]), Number(m![4])];
+    const [groups, inProgress, calls, p50, p90, p99] = m!.slice(1).map(Number) as [number, number, number, number, number, number];
     expect(groups, 'two groups per slice at most, 16 slices and the call checks').to.be.within(1, 64);
     expect(inProgress, 'nonblocking communicators').to.equal(groups);
     expect(calls).to.be.at.least(2);
-    expect(p50).to.be.above(0);
+    expect(p50).to.be.at.most(p90);
+    expect(p90).to.be.at.most(p99);
+    const rows = fs.readFileSync(log, 'utf8').trim().split('\n');
+    fs.rmSync(log);
+    expect(rows[0]).to.equal('kind,start_us,duration_us,n');
+    const kinds = rows.slice(1).map((r) => r.split(',')[0]);
+    expect(kinds.filter((k) => k === 'group'), 'a line per group').to.have.length(groups);
+    expect(kinds.every((k) => k === 'group' || k === 'batch')).to.equal(true);
     const off = await run(false);
     expect(off.code, off.stderr).to.equal(0);
     expect(off.stdout.trim()).to.equal('ok');

@@ -40,6 +40,11 @@ describe('the auto pipeline (CPU backend)', () => {
     });
   }
 
+  it('carries a threshold of its own in its name, which ranks of a job compare', () => {
+    expect(autoPipeline().name).to.equal('auto');
+    expect(autoPipeline({ fairringMinBytes: 4096 }).name).to.equal('auto(fairringMinBytes=4096)');
+  });
+
   it('is the default pipeline', async () => {
     const world = await simulate({ machines: 2, devicesPerMachine: 2 });
     try {

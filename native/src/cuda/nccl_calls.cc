@@ -9,7 +9,7 @@
 
 namespace fr::cuda {
 
-std::shared_mutex g_ncclCalls;
+std::shared_mutex& g_ncclCalls = *new std::shared_mutex();
 
 namespace {
 

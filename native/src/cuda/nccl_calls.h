@@ -15,7 +15,8 @@ namespace fr::cuda {
 // and launches it, and the issuer polls it, leaving the lock between polls. With blocking communicators a group
 // could hold the issuer, and so every abort, for good: the vanishing-rank job's survivors hung, the issuer
 // inside ncclGroupEnd and every abort waiting for this lock (docs/engine.md).
-extern std::shared_mutex g_ncclCalls;
+// Never destroyed: detached aborts and the issuer may still take it while the process exits.
+extern std::shared_mutex& g_ncclCalls;
 
 // Runs task (an abort or a release) on a thread of its own, beside every other one posted, and returns at once;
 // with no thread to be had, runs it here rather than not at all. ncclCommAbort of one communicator can wait for

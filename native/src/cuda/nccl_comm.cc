@@ -92,7 +92,7 @@ struct NcclComm final : CommImpl {
   // completes its job, and only the issuer may.
   bool groupInFlight = false;
 
-  // ncclCommAbort can wait for the device (see Aborter), so it runs on the aborter and the caller (JS) goes on;
+  // ncclCommAbort can wait for the device (nccl_calls.h), so it runs on the aborter and the caller (JS) goes on;
   // while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too; the shutdown then
   // waits for them (waitForAborts): NCCL must not be torn down under a running abort.
   void abort() override {
@@ -290,6 +290,10 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
 Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
+  // Counted from before any NCCL call of the group (a PreMulSum op is made below), and not started once the
+  // process is exiting.
+  NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
   const CollItem* end = begin + n;
   std::vector<CommImpl*>& comms = g->comms;
   for (const CollItem* it = begin; it != end; ++it) comms.push_back(it->comm);
@@ -319,8 +323,6 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
     }
   }
   const nccl::Api& api = nccl::library().api;
-  NcclCallScope inNccl;
-  if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
   g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));

@@ -40,9 +40,18 @@ class CudaSink : public PlanSink {
   // After the batch: what is still in flight or held keeps its own programs alive, and nothing else is kept.
   void end() { keep_.reset(); }
 
-  void single(const PlanOp& p) override { offer(Held{{p}, false, nullptr}); }
+  void single(const PlanOp& p) override {
+    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+    // Nothing in flight or held (always, for a direct queue): issued at once, with nothing to build.
+    if (!async_ || (inFlight_.empty() && held_.empty())) return issueSingle(p);
+    offer(Held{{p}, false, nullptr});
+  }
 
-  void merged(const std::vector<PlanOp>& groups) override { offer(Held{groups, true, nullptr}); }
+  void merged(const std::vector<PlanOp>& groups) override {
+    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
+    if (!async_ || (inFlight_.empty() && held_.empty())) return issueMerged(groups);
+    offer(Held{groups, true, nullptr});
+  }
 
   // Polls the groups in flight and issues the ops they held up, in order; with block, until no group is in
   // flight and nothing is held.
@@ -129,8 +138,6 @@ class CudaSink : public PlanSink {
   }
 
   void offer(Held h) {
-    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    if (!async_ || (inFlight_.empty() && held_.empty())) return issue(h);
     if (ready(h)) return issue(h);
     h.keep = keep_;
     hold(std::move(h));
@@ -167,7 +174,10 @@ class CudaSink : public PlanSink {
   void issue(const Held& h) {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
     if (h.mergedSet) return issueMerged(h.ops);
-    const PlanOp& p = h.ops.front();
+    issueSingle(h.ops.front());
+  }
+
+  void issueSingle(const PlanOp& p) {
     const QueueOp& op = p.get();
     const Program& prog = *p.program;
     if (op.code == QueueOpCode::Group) return startGroup(prog.items.data() + op.first, op.n);

@@ -43,13 +43,13 @@ class CudaSink : public PlanSink {
   void single(const PlanOp& p) override {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
     // Nothing in flight or held (always, for a direct queue): issued at once, with nothing to build.
-    if (!async_ || (inFlight_.empty() && held_.empty())) return issueSingle(p);
+    if (!async_ || (inFlight_.empty() && held_.empty())) return issueSingle(p, keep_);
     offer(Held{{p}, false, nullptr});
   }
 
   void merged(const std::vector<PlanOp>& groups) override {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    if (!async_ || (inFlight_.empty() && held_.empty())) return issueMerged(groups);
+    if (!async_ || (inFlight_.empty() && held_.empty())) return issueMerged(groups, keep_);
     offer(Held{groups, true, nullptr});
   }
 
@@ -173,21 +173,23 @@ class CudaSink : public PlanSink {
 
   void issue(const Held& h) {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    if (h.mergedSet) return issueMerged(h.ops);
-    issueSingle(h.ops.front());
+    // A held entry keeps its own batch; one issued as it came, the batch being issued.
+    const std::shared_ptr<void>& keep = h.keep ? h.keep : keep_;
+    if (h.mergedSet) return issueMerged(h.ops, keep);
+    issueSingle(h.ops.front(), keep);
   }
 
-  void issueSingle(const PlanOp& p) {
+  void issueSingle(const PlanOp& p, const std::shared_ptr<void>& keep) {
     const QueueOp& op = p.get();
     const Program& prog = *p.program;
-    if (op.code == QueueOpCode::Group) return startGroup(prog.items.data() + op.first, op.n);
+    if (op.code == QueueOpCode::Group) return startGroup(prog.items.data() + op.first, op.n, keep);
     if (!issueOp(prog, op, p.iteration, backend_, inputs_)) {
       // The plan issues a wait only after its record: this would be a defect of the plan, not of the program.
       applyStatus(*op.stream->stream, Status::Fail("internal: a wait reached the issuer before its record"), "wait");
     }
   }
 
-  void issueMerged(const std::vector<PlanOp>& groups) {
+  void issueMerged(const std::vector<PlanOp>& groups, const std::shared_ptr<void>& keep) {
     // A group on a stream that has failed is issued alone (and skipped, its streams failed): merged, it would
     // fail the others' streams too.
     std::vector<CollItem> items;
@@ -197,7 +199,7 @@ class CudaSink : public PlanSink {
       const QueueOp& op = g.get();
       const CollItem* first = g.program->items.data() + op.first;
       if (std::any_of(first, first + op.n, [](const CollItem& it) { return !it.stream->error.empty(); })) {
-        startGroup(first, op.n);
+        startGroup(first, op.n, keep);
         continue;
       }
       items.insert(items.end(), first, first + op.n);
@@ -206,15 +208,16 @@ class CudaSink : public PlanSink {
     }
     if (merging == 1) {
       const QueueOp& op = last->get();
-      return startGroup(last->program->items.data() + op.first, op.n);
+      return startGroup(last->program->items.data() + op.first, op.n, keep);
     }
-    if (merging > 1) startGroup(items.data(), items.size());
+    if (merging > 1) startGroup(items.data(), items.size(), keep);
   }
 
-  void startGroup(const CollItem* items, size_t n) {
+  // `keep` holds the program the items come from, and with it their streams and communicators.
+  void startGroup(const CollItem* items, size_t n, const std::shared_ptr<void>& keep) {
     std::unique_ptr<cuda::GroupInFlight> g = cuda::startGroup(items, n);
     if (!g) return;
-    g->keep = keep_;
+    g->keep = keep;
     if (async_) {
       inFlight_.push_back(std::move(g));
     } else {

@@ -231,7 +231,7 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
   return nccl::ncclInvalidArgument;
 }
 
-std::string rankOf(const CommImpl& c) { return "rank " + std::to_string(c.rank) + " of " + std::to_string(c.size); }
+std::string rankOf(int rank, int size) { return "rank " + std::to_string(rank) + " of " + std::to_string(size); }
 
 // After a group that returned ncclInProgress (NCCL's own thread connecting the peers and launching it): polls
 // the communicators until none is in progress, spinning the first 200 us (a group usually takes tens) and then
@@ -251,7 +251,7 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
       NcclComm* c = comms[i];
       if (settled[i]) continue;
       if (c->aborted.load()) {
-        if (outcome.ok()) outcome = Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
+        if (outcome.ok()) outcome = Status::Fail("communicator aborted (" + rankOf(c->rank, c->size) + ") while its group was in progress");
         continue;
       }
       nccl::ncclResult_t state = nccl::ncclSuccess;
@@ -265,7 +265,7 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
       if (r != nccl::ncclSuccess) {
         if (outcome.ok()) outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
       } else if (state != nccl::ncclSuccess && outcome.ok()) {
-        outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
+        outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(c->rank, c->size) + "): " + nccl::describe(state, c->comm));
       }
     }
     // Every communicator of the group settled, also after one failed: a later call on one still in progress
@@ -328,9 +328,8 @@ Status issueGroup(const CollItem* begin, size_t n) {
     nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
     r = issue(api, it, comm, ops[i]);
     if (r != nccl::ncclSuccess && r != nccl::ncclInProgress && first.ok()) {
-      first = Status::Fail(std::string(callName(it.kind)) + " (rank " + std::to_string(it.comm->rank) + " of " +
-                           std::to_string(it.comm->size) + ", " + std::to_string(it.count) +
-                           " elements) failed: " + nccl::describe(r, comm));
+      first = Status::Fail(std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size) + ", " +
+                           std::to_string(it.count) + " elements) failed: " + nccl::describe(r, comm));
     }
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
@@ -428,8 +427,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
   std::string failed;
   auto rankOn = [&](size_t i) {
-    return "rank " + std::to_string(members[i].rank) + " of " + std::to_string(nranks) + " on cuda:" +
-           std::to_string(members[i].device->ordinal);
+    return rankOf(members[i].rank, nranks) + " on cuda:" + std::to_string(members[i].device->ordinal);
   };
   {
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls);

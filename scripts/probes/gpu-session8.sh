@@ -5,7 +5,6 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-timeout 330 bash scripts/gpu-suite.sh tests
-echo "suite took $(( $(date +%s) - start )) s"
+run_suite 330
 vanish_gdb "${RUNS:-4}" 240 "$out"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

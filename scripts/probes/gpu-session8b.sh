@@ -9,8 +9,7 @@ source scripts/probes/lib.sh
 probe_begin
 unpack_base
 compare_rounds 64KiB 2000 small.txt
-echo "small took $(( $(date +%s) - start )) s"
-timeout 330 bash scripts/gpu-suite.sh tests
-echo "suite done at $(( $(date +%s) - start )) s"
+since "small took"
+run_suite 330
 vanish_gdb "${RUNS:-2}" 150 "$out"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

@@ -15,7 +15,7 @@ for round in 1 2; do
   FAIRRING_NCCL_BLOCKING=1 bench_rows . "round $round blocking:" 64KiB 2000
   bench_rows base "round $round base:" 64KiB 2000
 done 2>&1 | tee "$out/small.txt"
-echo "small took $(( $(date +%s) - start )) s"
+since "small took"
 run() {  # run <seconds> <grep>
   timeout "$1" node node_modules/mocha/bin/mocha.js --grep "$2" > /tmp/run.txt 2>&1
   echo "$2: rc=$? $(grep -E '^\s+[0-9]+ (passing|failing|pending)' /tmp/run.txt | tr -s ' \n' ' ')"
@@ -26,4 +26,4 @@ export FAIRRING_NCCL_BLOCKING=1
   run 90 'failures leave the devices usable \[cuda\]'
   for i in 1 2 3; do run 60 'CUDA.*a rank that vanishes'; done
 } 2>&1 | tee "$out/blocking.txt"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

@@ -10,12 +10,11 @@ source scripts/probes/lib.sh
 probe_begin
 unpack_base
 compare_rounds 64KiB 2000 small.txt
-echo "small took $(( $(date +%s) - start )) s"
-timeout 300 bash scripts/gpu-suite.sh tests
-echo "suite done at $(( $(date +%s) - start )) s"
+since "small took"
+run_suite 300
 for i in 1 2; do
   timeout 60 node node_modules/mocha/bin/mocha.js --grep 'CUDA.*a rank that vanishes' > /tmp/run.txt 2>&1
   echo "vanish $i: rc=$? $(grep -E '^\s+[0-9]+ (passing|failing|pending)' /tmp/run.txt | tr -s ' \n' ' ')"
   grep -A14 -E '^\s+[0-9]+\) ' /tmp/run.txt | head -30
 done 2>&1 | tee "$out/vanish.txt"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

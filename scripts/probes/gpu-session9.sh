@@ -11,9 +11,8 @@ set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
 unpack_base
-timeout 300 bash scripts/gpu-suite.sh tests
-echo "suite done at $(( $(date +%s) - start )) s"
+run_suite 300
 vanish_gdb 2 120 "$out"
 compare_rounds 64KiB 2000 small.txt
 compare_rounds 25MiB 64 big.txt
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

@@ -33,4 +33,4 @@ for i in 1 2 3 4 5; do
   read -r lb lm < <(engine "lifted-$i" $lift)
   echo "pair $i: fr.cu best $frBest mean $frMean; capped best $cb median $cm; lifted best $lb median $lm; ratios capped $(node -e "console.log(($cb/$frBest).toFixed(3), ($cm/$frMean).toFixed(3))") lifted $(node -e "console.log(($lb/$frBest).toFixed(3), ($lm/$frMean).toFixed(3))")"
 done 2>&1 | tee "$out/floor.txt"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

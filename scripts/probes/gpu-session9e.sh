@@ -24,4 +24,4 @@ one() {  # one <label> <floats> [env...]
   done
 } 2>&1 | tee "$out/cap.txt"
 bash scripts/probes/floor-pairs.sh "$lift" | tee "$out/floor.txt"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

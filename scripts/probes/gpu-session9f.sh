@@ -10,4 +10,4 @@ probe_begin
 bash scripts/probes/floor-pairs.sh FAIRRING_NCCL_PROFILE=1 "--parallelism 16 --memory-bytes 512MiB" 2>&1 | tee "$out/floor-16.txt"
 bash scripts/probes/floor-pairs.sh FAIRRING_NCCL_PROFILE=1 "--parallelism 32 --memory-bytes 1GiB" 2>&1 | tee "$out/floor-32.txt"
 grep -h "NCCL groups" /tmp/floor.md | tail -1
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

@@ -10,13 +10,12 @@ set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
 unpack_base
-timeout 330 bash scripts/gpu-suite.sh tests
-echo "suite done at $(( $(date +%s) - start )) s"
+run_suite 330
 vanish_gdb 2 120 "$out"
-echo "vanish done at $(( $(date +%s) - start )) s"
+since "vanish done at"
 for size in "6553600 64 20" "16384 2000 3"; do
   FAIRRING_NCCL_PROFILE_LOG=/tmp/timeline.csv timeout 60 node scripts/probes/engine-groups.mjs $size 2>&1 | grep -v "^$"
   node scripts/probes/issuer-timeline.mjs /tmp/timeline.csv 150
 done 2>&1 | tee "$out/timeline.txt"
 BASE=base timeout 240 bash scripts/gpu-floor.sh 5 | grep -E "^pair|ratio"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

@@ -18,4 +18,4 @@ probe_begin
   done
 } 2>&1 | tee "$out/watch.txt"
 bash scripts/probes/floor-pairs.sh FAIRRING_WATCH_CAP_US=100 2>&1 | tee "$out/floor.txt"
-echo "all took $(( $(date +%s) - start )) s"
+since "all took"

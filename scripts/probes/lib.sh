@@ -33,6 +33,17 @@ probe_begin() {
   start=$(date +%s)
 }
 
+# since <words...>: prints the words and the seconds since probe_begin ("suite done at 178 s").
+since() {
+  echo "$* $(( $(date +%s) - start )) s"
+}
+
+# run_suite <seconds>: the CUDA suite (scripts/gpu-suite.sh tests) cut at <seconds>, then when it ended.
+run_suite() {
+  timeout "$1" bash scripts/gpu-suite.sh tests
+  since "suite done at"
+}
+
 # compare_rounds <size> <buckets> <file>: this build and base/, 2 interleaved rounds, into $out/<file> and stdout.
 compare_rounds() {
   for round in 1 2; do

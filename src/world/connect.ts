@@ -169,6 +169,8 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
   const gen = generation++;
   const key = (k: string): string => `w${gen}/${k}`;
   const worldToken = `${token}#w${gen}`;
+  // Asked for unless turned off; made only where there are other ranks to check against.
+  const checkCallsAsked = options.checkCalls !== false;
   let server: StoreServer | null = null;
   let client: StoreClient | null = null;
   const comms: NativeComm[] = [];
@@ -186,7 +188,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     }
     client = await joinStore(job, worldToken, rendezvousMs);
     const store = client;
-    const hello: Hello = { machine: job.machineId ?? detectMachineId(), host: store.localAddress, settings: agreed(settings, options.checkCalls !== false) };
+    const hello: Hello = { machine: job.machineId ?? detectMachineId(), host: store.localAddress, settings: agreed(settings, checkCallsAsked) };
     await store.set(key(`hello/${job.rank}`), encode(hello), { timeoutMs: rendezvousMs });
     const hellos = await Promise.all(
       Array.from({ length: job.worldSize }, async (_, r) => decode<Hello>(await store.get(key(`hello/${r}`), { timeoutMs: rendezvousMs }))),
@@ -248,7 +250,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     };
     const commTimeout = Math.min(Math.max(rendezvousMs, 2 * settings.timeoutMs), 86_400_000);
     // The call check has a communicator of its own: its all-reduces run beside the data's, on another stream.
-    const checkCalls = job.worldSize > 1 && options.checkCalls !== false;
+    const checkCalls = job.worldSize > 1 && checkCallsAsked;
     const families: readonly RankCommName[] = checkCalls ? [...pipeline.comms, 'check'] : pipeline.comms;
     for (const family of families) {
       const group = groupOf(family);

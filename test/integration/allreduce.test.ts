@@ -29,6 +29,7 @@ import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
 import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
 import { runtimeOverridingQueue } from '../helpers/queue.js';
+import { orAfter } from '../helpers/time.js';
 
 const topologies: Array<[number, number, RankLayout]> = [
   [1, 1, 'machine-major'],
@@ -503,7 +504,7 @@ describe('all-reduce on the CPU backend', () => {
         );
         await new Promise((resolve) => setTimeout(resolve, closeAfterMs));
         const closed = world.close().then(() => 'closed');
-        const outcome = await Promise.race([Promise.all([loop, closed]), new Promise((resolve) => setTimeout(() => resolve('stuck'), 15_000))]);
+        const outcome = await orAfter(Promise.all([loop, closed]), 15_000, 'stuck');
         expect(outcome, `close after ${closeAfterMs} ms`).to.not.equal('stuck');
         const [result] = outcome as [unknown, string];
         // Closed before it was captured, the loop says so; else its replay ran to the end.

@@ -6,6 +6,7 @@ import { runInNewContext } from 'node:vm';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import { simulate, type Tensor, type World } from '../../src/index.js';
 import { randomArray, reference, expectClose } from '../helpers/data.js';
+import { orAfter } from '../helpers/time.js';
 
 async function buckets(world: World, count: number, n: number): Promise<{ tensors: Tensor[][]; inputs: Float32Array[][] }> {
   const inputs = Array.from({ length: count }, () => world.devices.map(() => randomArray('float32', n) as Float32Array));
@@ -117,7 +118,7 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
       // Deferred behind `first` (same tensors), then dropped: it never takes an in-flight token.
       world.allReduce$(X).subscribe().unsubscribe();
       const each = lastValueFrom(world.allReduceEach$([Y]).pipe(toArray()));
-      const outcome = await Promise.race([each.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 10_000))]);
+      const outcome = await orAfter(each.then(() => 'done'), 10_000, 'stuck');
       expect(outcome).to.equal('done');
       await first;
       await expectReduced(world, [Y], [inputs[1]!], n);

@@ -14,6 +14,7 @@ import { elementSize, hostArray, type HostArray } from '../../src/runtime/dtype.
 import { describeBackends } from '../helpers/backends.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { download, sync, upload } from '../helpers/device.js';
+import { orAfter } from '../helpers/time.js';
 
 interface Rank {
   device: NativeDevice;
@@ -219,7 +220,7 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         const side = randomArray('float32', 5) as Float32Array;
         const copied = (await download(other, ranks[0]!.device, upload(other, ranks[0]!.device, side), 'float32')) as Float32Array;
         expect(Array.from(copied)).to.deep.equal(Array.from(side));
-        const late = await Promise.race([waiting.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 50))]);
+        const late = await orAfter(waiting.then(() => 'done'), 50, 'waiting');
         expect(late).to.equal('waiting');
         native.group([allReduce(ranks[1]!, bufs[1]!, 33)]);
         await expectPairSum(ranks, bufs, values);
@@ -302,7 +303,7 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
           const settled = Promise.all(ranks.map((r) => sync(r.stream, r.device).then(() => 'ok', () => 'failed')));
           if (trial % 2) await new Promise((resolve) => setImmediate(resolve));
           ranks[trial % 2]!.comm.abort();
-          const outcome = await Promise.race([settled, new Promise((resolve) => setTimeout(() => resolve('hung'), 5000))]);
+          const outcome = await orAfter(settled, 5000, 'hung');
           expect(outcome, `trial ${trial}`).to.not.equal('hung');
           ranks.forEach((r) => r.stream.close());
         }

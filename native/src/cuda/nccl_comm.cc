@@ -231,7 +231,7 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
   return nccl::ncclInvalidArgument;
 }
 
-std::string rankOf(const CommImpl& c) { return "rank " + std::to_string(c.rank) + " of " + std::to_string(c.size); }
+std::string rankOf(int rank, int size) { return "rank " + std::to_string(rank) + " of " + std::to_string(size); }
 
 // Asks each communicator of a group whose ncclGroupEnd returned ncclInProgress (NCCL's own thread connecting the
 // peers and launching it) once whether it settled, under `calls`; folds what failed into *outcome. Returns
@@ -245,7 +245,7 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
     NcclComm* c = static_cast<NcclComm*>(comms[i]);
     if (settled[i]) continue;
     if (c->aborted.load()) {
-      if (outcome->ok()) *outcome = Status::Fail("communicator aborted (" + rankOf(*c) + ") while its group was in progress");
+      if (outcome->ok()) *outcome = Status::Fail("communicator aborted (" + rankOf(c->rank, c->size) + ") while its group was in progress");
       continue;
     }
     nccl::ncclResult_t state = nccl::ncclSuccess;
@@ -259,7 +259,7 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
     if (r != nccl::ncclSuccess) {
       if (outcome->ok()) *outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
     } else if (state != nccl::ncclSuccess && outcome->ok()) {
-      *outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(*c) + "): " + nccl::describe(state, c->comm));
+      *outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(c->rank, c->size) + "): " + nccl::describe(state, c->comm));
     }
   }
   return pending;
@@ -332,9 +332,8 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
     nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
     r = issue(api, it, comm, ops[i]);
     if (r != nccl::ncclSuccess && r != nccl::ncclInProgress && first.ok()) {
-      first = Status::Fail(std::string(callName(it.kind)) + " (rank " + std::to_string(it.comm->rank) + " of " +
-                           std::to_string(it.comm->size) + ", " + std::to_string(it.count) +
-                           " elements) failed: " + nccl::describe(r, comm));
+      first = Status::Fail(std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size) + ", " +
+                           std::to_string(it.count) + " elements) failed: " + nccl::describe(r, comm));
     }
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
@@ -466,8 +465,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   std::vector<nccl::ncclComm_t> raw(members.size(), nullptr);
   std::string failed;
   auto rankOn = [&](size_t i) {
-    return "rank " + std::to_string(members[i].rank) + " of " + std::to_string(nranks) + " on cuda:" +
-           std::to_string(members[i].device->ordinal);
+    return rankOf(members[i].rank, nranks) + " on cuda:" + std::to_string(members[i].device->ordinal);
   };
   {
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls);

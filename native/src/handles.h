@@ -148,7 +148,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   void check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed);
   void run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay);
   void parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out);
-  void issue(Program program, const std::vector<uint32_t>& itemStreams);
+  void issue(const Parsed& parsed, uint64_t iterations);
   void closeNow();
   static void envGone(void* core);
 
@@ -156,9 +156,14 @@ class Queue : public Napi::ObjectWrap<Queue> {
   std::shared_ptr<Generation> gen_;
   std::vector<std::shared_ptr<Memory>> buffers_;
   std::vector<uint32_t> freeBuffers_;
-  std::vector<uint64_t> recs_;       // scratch: records per stream as the program being checked goes
-  std::vector<int32_t> bucketOf_;    // scratch: CPU per-stream part of a program
-  std::vector<uint32_t> groupMark_;  // scratch: the group that last added an op to a part
+  // Scratch, reused by every submit so that the hot path allocates only what it hands on.
+  std::unique_ptr<Parsed> parsed_;   // the program being checked
+  std::vector<uint64_t> recs_;       // records per stream as the program being checked goes
+  std::vector<int32_t> partOf_;      // CPU: the part of each stream, -1 for none
+  std::vector<uint32_t> partStreams_;  // CPU: the stream of each part
+  std::vector<uint32_t> groupStreams_;  // CPU: the streams of a group's items
+  std::vector<std::pair<uint32_t, CpuProgram::Entry>> tagged_;  // CPU: entries with their part, in program order
+  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> steps_;  // CPU: one per part
 };
 
 // Module functions implemented in comm.cc.

@@ -63,6 +63,7 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info) {
   napi_add_env_cleanup_hook(env, envGone, core_.get());
   gen_ = std::make_shared<Generation>();
   gen_->core = core_;
+  parsed_ = std::make_unique<Parsed>();
   watchQueue(core_);
 }
 
@@ -303,7 +304,7 @@ Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
 
 // submit(ops, length) and replay(ops, length, iterations): check everything, then commit and issue.
 void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay) {
-  Parsed parsed;
+  Parsed& parsed = *parsed_;
   check(info, replay, parsed);
 
   // Commit: record numbers (a replay's iterations each add the program's), timing pairs, what JS waits for.
@@ -316,66 +317,72 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
       open.erase(std::find(open.begin(), open.end(), seq));
     }
   }
-  parsed.program.iterations = iterations;
-  issue(std::move(parsed.program), parsed.itemStreams);
+  issue(parsed, iterations);
 }
 
-// CUDA: one issuer task. CPU: one executor step per stream touched, each running that stream's ops in program
-// order (a group split into each stream's part).
-void Queue::issue(Program program, const std::vector<uint32_t>& itemStreams) {
-  if (program.ops.empty()) return;
-  std::shared_ptr<Generation> gen = gen_;
+// CUDA: one issuer task. CPU: one executor step per stream touched, each running that stream's part of one
+// shared program (a group split into each stream's items).
+void Queue::issue(const Parsed& parsed, uint64_t iterations) {
+  const Program& src = parsed.program;
+  if (src.ops.empty()) return;
   if (core_->kind == BackendKind::Cuda) {
-    issuer::postBatch(issueProgramsOnCuda, std::make_shared<ProgramWork>(ProgramWork{gen, core_, std::move(program)}));
+    auto work = std::make_shared<ProgramWork>(ProgramWork{gen_, core_, src});
+    work->program.iterations = iterations;
+    issuer::postBatch(issueProgramsOnCuda, std::move(work));
     return;
   }
   auto& streams = core_->streams;
-  bucketOf_.assign(streams.size(), -1);
-  groupMark_.assign(streams.size(), 0);
-  std::vector<Program> parts;
-  std::vector<QueueStream*> owners;
-  auto partOf = [&](uint32_t stream) -> Program& {
-    if (bucketOf_[stream] < 0) {
-      bucketOf_[stream] = static_cast<int32_t>(parts.size());
-      parts.emplace_back();
-      parts.back().iterations = program.iterations;
-      owners.push_back(streams[stream].get());
+  auto cpu = std::make_shared<CpuProgram>();
+  cpu->gen = gen_;
+  Program& prog = cpu->program;
+  prog.ops = src.ops;
+  prog.srcs = src.srcs;
+  prog.iterations = iterations;
+  prog.items.reserve(src.items.size());
+  partOf_.assign(streams.size(), -1);
+  partStreams_.clear();
+  tagged_.clear();
+  auto partOf = [&](uint32_t stream) -> uint32_t {
+    if (partOf_[stream] < 0) {
+      partOf_[stream] = static_cast<int32_t>(partStreams_.size());
+      partStreams_.push_back(stream);
     }
-    return parts[static_cast<size_t>(bucketOf_[stream])];
+    return static_cast<uint32_t>(partOf_[stream]);
   };
-  uint32_t group = 0;
-  for (const QueueOp& op : program.ops) {
+  for (uint32_t o = 0; o < src.ops.size(); o++) {
+    const QueueOp& op = src.ops[o];
     if (op.code != QueueOpCode::Group) {
-      Program& part = partOf(op.stream->index);
-      part.ops.push_back(op);
-      if (op.code == QueueOpCode::Reduce) {
-        part.ops.back().first = static_cast<uint32_t>(part.srcs.size());
-        part.srcs.insert(part.srcs.end(), program.srcs.begin() + op.first, program.srcs.begin() + op.first + op.n);
-      }
+      tagged_.push_back({partOf(op.stream->index), CpuProgram::Entry{o, 0, 0}});
       continue;
     }
-    group++;
+    // The group's items stream by stream, in the order the streams first appear.
+    groupStreams_.clear();
     for (uint32_t j = op.first; j < op.first + op.n; j++) {
-      uint32_t stream = itemStreams[j];
-      Program& part = partOf(stream);
-      if (groupMark_[stream] != group) {
-        groupMark_[stream] = group;
-        QueueOp g = op;
-        g.stream = streams[stream].get();
-        g.first = static_cast<uint32_t>(part.items.size());
-        g.n = 0;
-        part.ops.push_back(g);
+      uint32_t stream = parsed.itemStreams[j];
+      if (std::find(groupStreams_.begin(), groupStreams_.end(), stream) == groupStreams_.end()) groupStreams_.push_back(stream);
+    }
+    for (uint32_t stream : groupStreams_) {
+      auto first = static_cast<uint32_t>(prog.items.size());
+      for (uint32_t j = op.first; j < op.first + op.n; j++) {
+        if (parsed.itemStreams[j] == stream) prog.items.push_back(src.items[j]);
       }
-      part.items.push_back(program.items[j]);
-      part.ops.back().n++;
+      tagged_.push_back({partOf(stream), CpuProgram::Entry{o, first, static_cast<uint32_t>(prog.items.size()) - first}});
     }
   }
-  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> steps;
-  steps.reserve(parts.size());
-  for (size_t i = 0; i < parts.size(); i++) {
-    steps.emplace_back(owners[i]->stream, ProgramStep{gen, std::make_shared<Program>(std::move(parts[i])), ProgramCursor()});
+  // The parts one after another, each in program order.
+  cpu->parts.resize(partStreams_.size());
+  for (const auto& t : tagged_) cpu->parts[t.first].end++;
+  uint32_t at = 0;
+  for (CpuProgram::Part& part : cpu->parts) {
+    part.begin = at;
+    at += part.end;
+    part.end = part.begin;
   }
-  executor::postAll(steps);
+  cpu->entries.resize(tagged_.size());
+  for (const auto& t : tagged_) cpu->entries[cpu->parts[t.first].end++] = t.second;
+  for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.emplace_back(streams[partStreams_[i]]->stream, ProgramStep{cpu, i});
+  executor::postAll(steps_);
+  steps_.clear();
 }
 
 }  // namespace fr

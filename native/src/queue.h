@@ -131,12 +131,30 @@ struct ProgramCursor {
   GroupProgress group;  // of the group op the cursor is at
 };
 
-// A CPU stream's part of a program, as an executor step. Members go in reverse order: the cursor (whose group
-// progress joins a Gloo group's thread) before the program and the generation its pointers live in.
-struct ProgramStep {
+// A submit's program as the CPU executor runs it, shared by the steps of the streams it touches; built with a
+// few allocations, whatever the number of ops and streams. Each stream's part is a run of entries: an op, or
+// for a group op that stream's items (contiguous: the items of each group are ordered by stream). Members go in
+// reverse order: the parts' cursors (whose group progress joins a Gloo group's thread) before the program and
+// the generation its pointers live in.
+struct CpuProgram {
+  struct Entry {
+    uint32_t op = 0;
+    uint32_t first = 0, n = 0;  // group: the part's items in program.items
+  };
+  struct Part {
+    uint32_t begin = 0, end = 0;  // its entries
+    ProgramCursor at;
+  };
   std::shared_ptr<Generation> gen;
-  std::shared_ptr<Program> program;
-  ProgramCursor at;
+  Program program;
+  std::vector<Entry> entries;
+  std::vector<Part> parts;
+};
+
+// A CPU stream's part of a program, as an executor step.
+struct ProgramStep {
+  std::shared_ptr<CpuProgram> program;
+  uint32_t part = 0;
   StepResult operator()(StreamImpl&);
 };
 
@@ -155,9 +173,9 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch);
 // behind other work of its stream; the CUDA plan issues a wait only once its record is issued).
 bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, std::vector<const void*>& inputs);
 
-// Runs a program from the cursor on the CPU executor (the ops of one stream). Unless Done, it stopped at an op
-// that waits (a record of another stream not reached yet, a peer rank): call it again with the same cursor.
-StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend);
+// Runs a CPU program's part from its cursor on the executor (the ops of one stream). Unless Done, it stopped at
+// an op that waits (a record of another stream not reached yet, a peer rank): call it again.
+StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend);
 
 // One watcher pass over a queue: harvests completed records and sends one report of the streams that reached
 // what JS asked for (want), failed, or measured a timing. Returns whether any record was harvested; sets

@@ -100,28 +100,32 @@ bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, 
   return true;
 }
 
+StepResult ProgramStep::operator()(StreamImpl&) { return runPart(*program, program->parts[part], cpuBackend()); }
 
-StepResult ProgramStep::operator()(StreamImpl&) { return runProgram(*program, at, cpuBackend()); }
-
-StepResult runProgram(const Program& p, ProgramCursor& at, Backend& backend) {
+StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend) {
+  ProgramCursor& at = part.at;
+  const Program& prog = p.program;
   const uint64_t fromIteration = at.iteration, fromGroup = at.group.mark();
   const size_t fromOp = at.op;
   auto waiting = [&] {
     bool moved = at.iteration != fromIteration || at.op != fromOp || at.group.mark() != fromGroup;
     return moved ? StepResult::Advanced : StepResult::Waiting;
   };
-  std::vector<const void*> inputs;
-  for (; at.iteration < p.iterations; at.iteration++, at.op = 0) {
+  // The executor's one thread reuses the reduce's list of inputs.
+  thread_local std::vector<const void*> inputs;
+  const size_t n = part.end - part.begin;
+  for (; at.iteration < prog.iterations; at.iteration++, at.op = 0) {
     uint64_t i = at.iteration;
-    for (; at.op < p.ops.size(); at.op++) {
+    for (; at.op < n; at.op++) {
       if (g_shuttingDown.load(std::memory_order_relaxed)) return StepResult::Done;
-      const QueueOp& op = p.ops[at.op];
+      const CpuProgram::Entry& e = p.entries[part.begin + at.op];
+      const QueueOp& op = prog.ops[e.op];
       if (op.code == QueueOpCode::Group) {
-        if (!backend.stepGroup(p.items.data() + op.first, op.n, at.group)) return waiting();
+        if (!backend.stepGroup(prog.items.data() + e.first, e.n, at.group)) return waiting();
         at.group = GroupProgress();
         continue;
       }
-      if (!issueOp(p, op, i, backend, inputs)) return waiting();
+      if (!issueOp(prog, op, i, backend, inputs)) return waiting();
     }
   }
   return StepResult::Done;

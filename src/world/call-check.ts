@@ -111,6 +111,7 @@ export class CallCheck {
     const streams = states.map((s) => s.stream);
     const indices = this.world.register(probes);
     let marks: Mark[];
+    let reduced: Mark[];
     try {
       // After the probe's upload on the device's own stream; the probe reduced in place, then copied out.
       const uploaded = ranks.map((r) => ({ stream: r.deviceStream, seq: p.record(r.deviceStream) }));
@@ -118,6 +119,7 @@ export class CallCheck {
       p.beginGroup();
       ranks.forEach((r, i) => p.item('allReduce', streams[i]!, r.comms.check!, 'int64', 'max', probeFields, indices[i]!, 0, indices[i]!, 0, -1));
       p.endGroup();
+      reduced = streams.map((s) => ({ stream: s, seq: p.record(s) }));
       ranks.forEach((_, i) => p.copy(streams[i]!, slots[i]!.index, slots[i]!.offset, indices[i]!, 0, probeBytes));
       marks = streams.map((s) => ({ stream: s, seq: p.record(s) }));
       p.commit((cause) => new StageError(null, 'callCheck', 0, job.id, cause));
@@ -134,8 +136,10 @@ export class CallCheck {
       )
       .then(async (checkError) => {
         // A world that fails meanwhile cuts the copy to the mailbox short; the probe is then read from the
-        // device: values from a subset of the ranks never make up a difference.
-        const v = checkError === null ? slots[0]!.values : await this.read(probes[0]!, states[0]!).catch(() => null);
+        // device, where a rank's reduction completed (values from a subset of the ranks never make up a
+        // difference). Where none did there is no verdict: the probe may never have been uploaded.
+        const reducedOn = reduced.findIndex((m) => this.world.completions.statusNow(m) === '');
+        const v = checkError === null ? slots[0]!.values : reducedOn < 0 ? null : await this.read(probes[reducedOn]!, states[reducedOn]!).catch(() => null);
         const differ =
           v === null
             ? []

@@ -341,9 +341,10 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
     await store.wait([key(`${name}/done`)], { timeoutMs });
   };
   let closed = false;
-  // Every process answers a roll call (absent()) as soon as one starts, whether it failed or not; the standing
-  // wait does not keep the process alive, and ends when the store closes.
-  const present = (): Promise<void> => store.set(key(`present/${job.rank}`), new Uint8Array(0), { timeoutMs: 10_000 });
+  // Every process answers a roll call (absent()) as soon as one starts, whether it failed or not, and one that
+  // leaves the job answers every later one (it is not gone); the standing wait does not keep the process alive,
+  // and ends when the store closes.
+  const present = (timeoutMs = 10_000): Promise<void> => store.set(key(`present/${job.rank}`), new Uint8Array(0), { timeoutMs });
   const answerRollCalls = (): void => {
     store.wait([key('rollcall')], { timeoutMs: 86_400_000, background: true }).then(
       () => present().catch(() => undefined),
@@ -361,8 +362,8 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
     },
     absent: async (windowMs) => {
       try {
-        await store.set(key('rollcall'), new Uint8Array(0), { timeoutMs: windowMs });
-        await present();
+        // This process's answer first: it stands even when the store is too slow to confirm it in time.
+        await Promise.all([present(windowMs), store.set(key('rollcall'), new Uint8Array(0), { timeoutMs: windowMs })]);
       } catch {
         return job.rank === 0 ? [] : [0];
       }
@@ -380,16 +381,13 @@ function jobSession(store: StoreClient, server: StoreServer | null, key: (k: str
     close: async (failed) => {
       if (closed) return;
       closed = true;
-      try {
-        // Rank 0's store goes away only once every process has left, or after 30 s for one that never does (2 s
-        // after a failure, when a rank may be gone for good).
-        await barrier('close', failed ? 2_000 : 30_000);
-      } catch {
-        // A process that died or hangs does not keep this one from closing.
-      } finally {
-        store.close();
-        await server?.close();
-      }
+      // Rank 0's store goes away only once every process has left, or after 30 s for one that never does (2 s
+      // after a failure, when a rank may be gone for good). A process that died or hangs does not keep this one
+      // from closing.
+      const limitMs = failed ? 2_000 : 30_000;
+      await Promise.allSettled([present(limitMs), barrier('close', limitMs)]);
+      store.close();
+      await server?.close();
     },
   };
 }

@@ -185,18 +185,19 @@ export class World extends EventEmitter<WorldEvents> {
           }
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
           program.commit((cause) => new StageError(null, 'admit', 0, job.id, cause));
+          // Across processes, a stage (the check's too) that failed or timed out names the ranks that no longer
+          // answer.
+          const deliver = (f: Error): void => {
+            const named = this.nameAbsent(f);
+            if (named === null) subscriber.error(f);
+            else void named.then((g) => subscriber.error(g));
+          };
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {
               job.ended();
               // A call that differs across ranks can fail its data all-reduce before its check is read: the
-              // check's MismatchError says what went wrong. Across processes, a stage that failed or timed out
-              // names the ranks that no longer answer.
-              const deliver = (f: Error): void => {
-                const named = this.nameAbsent(f);
-                if (named === null) subscriber.error(f);
-                else void named.then((g) => subscriber.error(g));
-              };
+              // check's MismatchError says what went wrong.
               if (agreed === null) deliver(e);
               else agreed.then(() => deliver(e), (m: unknown) => deliver(m instanceof MismatchError ? m : e));
             },
@@ -205,7 +206,7 @@ export class World extends EventEmitter<WorldEvents> {
               // hears of it once the check agrees.
               job.ended();
               if (agreed === null) subscriber.complete();
-              else agreed.then(() => subscriber.complete(), (e: unknown) => subscriber.error(e));
+              else agreed.then(() => subscriber.complete(), (e: unknown) => (e instanceof Error ? deliver(e) : subscriber.error(e)));
             },
           });
         } catch (e) {

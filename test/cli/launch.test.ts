@@ -8,8 +8,8 @@ import { runChild, type ChildResult } from '../helpers/child.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-function run(args: string[], sigtermAfterMs?: number): Promise<ChildResult> {
-  return runChild(process.execPath, [main, 'launch', ...args], { timeoutMs: 30_000, ...(sigtermAfterMs !== undefined ? { sigtermAfterMs } : {}) });
+function run(args: string[], sigtermWhen?: (stdout: string) => boolean): Promise<ChildResult> {
+  return runChild(process.execPath, [main, 'launch', ...args], { timeoutMs: 30_000, ...(sigtermWhen !== undefined ? { sigtermWhen } : {}) });
 }
 
 const base: LaunchOptions = {
@@ -60,11 +60,12 @@ describe('fairring-rx launch', function () {
     expect(r.stderr).to.contain('fairring-rx launch: rank 1 exited with status 3; ending the other ranks\nits last lines on stderr:\n  [rank 1] first\n  [rank 1] boom');
   });
 
-  it('forwards SIGTERM to every rank and exits non-zero once they are gone', async () => {
-    const r = await run(['--nproc-per-node', '2', '--', process.execPath, '-e', "console.log('up'); setInterval(() => {}, 1000);"], 1500);
-    expect(r.code).to.not.equal(0);
+  it('forwards SIGTERM to every rank once all are up, and exits with status 128 naming the signal once they are gone', async () => {
+    const bothUp = (out: string): boolean => out.includes('[rank 0] up') && out.includes('[rank 1] up');
+    const r = await run(['--nproc-per-node', '2', '--', process.execPath, '-e', "console.log('up'); setInterval(() => {}, 1000);"], bothUp);
+    expect(r.code).to.equal(128);
     expect(r.ms).to.be.below(15_000);
-    expect(r.stdout).to.contain('[rank 0] up').and.contain('[rank 1] up');
+    expect(r.stderr).to.match(/fairring-rx launch: rank [01] was killed by SIGTERM/);
   });
 
   it('--timeout ends a job that runs too long, with status 124', async () => {

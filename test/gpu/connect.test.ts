@@ -94,7 +94,7 @@ describe('connect() on CUDA across processes', function () {
   }
 
   it('a rank that vanishes with work in flight: the others reject within timeoutMs naming it, later calls at once, and they exit', async () => {
-    await expectVanishHandled({ backend: 'cuda', elements: 200_000, sliceBytes: 65536, timeoutMs: 5000, graceMs: 8000 });
+    await expectVanishHandled({ backend: 'cuda', buckets: 12, elements: 200_000, sliceBytes: 65536, timeoutMs: 5000, graceMs: 8000 });
   });
 
   it('under torchrun --no-python (where PyTorch is installed): a process per GPU, the environment torchrun sets', async function () {

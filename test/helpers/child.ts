@@ -1,5 +1,5 @@
 // A child process as the tests meet one: its exit status, signal and output, killed (SIGKILL) and failed when it
-// runs past its time; optionally sent SIGTERM after a while (to test signal handling).
+// runs past its time; optionally sent SIGTERM once its output says it is ready (to test signal handling).
 import { spawn } from 'node:child_process';
 
 export interface ChildResult {
@@ -15,8 +15,8 @@ export interface ChildOptions {
   /** Killed and rejected after this long. */
   timeoutMs: number;
   env?: NodeJS.ProcessEnv;
-  /** Sends SIGTERM after this long. */
-  sigtermAfterMs?: number;
+  /** Sends SIGTERM once, as soon as the output so far on stdout satisfies this. */
+  sigtermWhen?: (stdout: string) => boolean;
 }
 
 /** Runs `file args`, resolving once it has exited and its output is read. */
@@ -26,21 +26,25 @@ export function runChild(file: string, args: readonly string[], options: ChildOp
     const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let termed = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!termed && options.sigtermWhen?.(stdout) === true) {
+        termed = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${[file, ...args].join(' ').slice(0, 200)} did not exit within ${options.timeoutMs} ms: ${stdout} ${stderr}`));
     }, options.timeoutMs);
-    const term = options.sigtermAfterMs === undefined ? null : setTimeout(() => child.kill('SIGTERM'), options.sigtermAfterMs);
     child.on('error', (e) => {
       clearTimeout(timer);
-      if (term !== null) clearTimeout(term);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (term !== null) clearTimeout(term);
       resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
     });
   });

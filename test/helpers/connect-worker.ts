@@ -141,13 +141,15 @@ async function main(): Promise<void> {
       const outcomes = await Promise.allSettled(pending);
       const ms = Date.now() - t0;
       const codes = outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as { code?: string }).code ?? 'unknown'));
-      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')?.reason as { absentRanks?: number[]; message?: string } | undefined;
+      const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as { absentRanks?: number[]; message?: string }] : []));
+      const failed = failures[0];
+      const unnamed = failures.filter((f) => (f.absentRanks ?? []).length === 0).map((f) => f.message ?? '');
       const t1 = Date.now();
       const later = await world.allReduce([tensors[0]!], { op }).then(
         () => 'ok',
         (e: { code?: string }) => e.code ?? 'unknown',
       );
-      report({ vanished: { codes, ms, later, laterMs: Date.now() - t1, absentRanks: failed?.absentRanks ?? [], message: failed?.message ?? '' } });
+      report({ vanished: { codes, ms, later, laterMs: Date.now() - t1, absentRanks: failed?.absentRanks ?? [], message: failed?.message ?? '', unnamed } });
       await world.close();
       return;
     }

@@ -186,7 +186,11 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
   });
 
   it('a rank that vanishes with work in flight: the others\' pending all-reduces reject within timeoutMs naming it, later calls at once, and they exit', async () => {
-    await expectVanishHandled({ backend: 'cpu', elements: 20_000, sliceBytes: 4096, timeoutMs: 4000, graceMs: 6000 });
+    await expectVanishHandled({ backend: 'cpu', buckets: 12, elements: 20_000, sliceBytes: 4096, timeoutMs: 4000, graceMs: 6000 });
+  });
+
+  it('a rank that vanishes with 64 one-slice all-reduces in flight: their call checks, cut short, never make up a difference', async () => {
+    await expectVanishHandled({ backend: 'cpu', buckets: 64, elements: 64, sliceBytes: 4096, timeoutMs: 4000, graceMs: 6000 });
   });
 
   it('launch ends the other ranks when one dies, with its exit status', async () => {

@@ -380,9 +380,13 @@ void Queue::issue(const Parsed& parsed, uint64_t iterations) {
   }
   cpu->entries.resize(tagged_.size());
   for (const auto& t : tagged_) cpu->entries[cpu->parts[t.first].end++] = t.second;
+  // Emptied however postAll ends: steps left in the scratch would be posted again by the next submit.
+  struct Emptied {
+    std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps;
+    ~Emptied() { steps.clear(); }
+  } emptied{steps_};
   for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.emplace_back(streams[partStreams_[i]]->stream, ProgramStep{cpu, i});
   executor::postAll(steps_);
-  steps_.clear();
 }
 
 }  // namespace fr

@@ -70,6 +70,11 @@ export class Program {
     return this.queue.want(stream, seq);
   }
 
+  /** Whether the Queue is closed: it takes no program and answers no `want`. */
+  get queueClosed(): boolean {
+    return this.queue.closed;
+  }
+
   recordsOf(stream: number): number {
     return this.recorded[stream] ?? 0;
   }

@@ -138,7 +138,7 @@ export class CallCheck {
         // A world that fails meanwhile cuts the copy to the mailbox short; the probe is then read from the
         // device, where a rank's reduction completed (values from a subset of the ranks never make up a
         // difference). Where none did there is no verdict: the probe may never have been uploaded.
-        const reducedOn = reduced.findIndex((m) => this.world.completions.statusNow(m) === '');
+        const reducedOn = reduced.findIndex((m) => this.statusNow(m) === '');
         const v = checkError === null ? slots[0]!.values : reducedOn < 0 ? null : await this.read(probes[reducedOn]!, states[reducedOn]!).catch(() => null);
         const differ =
           v === null
@@ -183,7 +183,7 @@ export class CallCheck {
         deadline: unrefClock.now() + this.world.timeoutMs,
         settled: false,
         expire: () => {
-          const ranks = marks.flatMap((m, i) => (this.world.completions.statusNow(m) === null ? [this.world.ranks[i]!.place.rank] : []));
+          const ranks = marks.flatMap((m, i) => (this.statusNow(m) === null ? [this.world.ranks[i]!.place.rank] : []));
           const error = new TimeoutError('callCheck', ranks, 0, job.id, this.world.timeoutMs);
           this.world.fail(error);
           this.world.abort();
@@ -202,6 +202,11 @@ export class CallCheck {
         });
       }
     });
+  }
+
+  /** Where the record stands (completions.statusNow); null also once the world's Queue is closed and cannot say. */
+  private statusNow(mark: Mark): string | null {
+    return this.world.program.queueClosed ? null : this.world.completions.statusNow(mark);
   }
 
   private giveBack(states: readonly DeviceState[], probes: readonly Tensor[], slots: readonly Slot[]): void {

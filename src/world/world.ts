@@ -1,6 +1,6 @@
 // The public face of a set of ranks: devices, all-reduce (Promise and Observable forms), timings, close.
 import { EventEmitter } from 'eventemitter3';
-import { Observable, Subject, firstValueFrom, fromEvent, lastValueFrom, merge } from 'rxjs';
+import { Observable, Subject, firstValueFrom, fromEvent, lastValueFrom, merge, type Subscriber } from 'rxjs';
 import type { NativeBuffer } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import type { EngineContext, Job } from '../engine/context.js';
@@ -185,28 +185,21 @@ export class World extends EventEmitter<WorldEvents> {
           }
           job.start = this.ctx.ranks.map((r) => ({ stream: r.deviceStream, seq: program.record(r.deviceStream) }));
           program.commit((cause) => new StageError(null, 'admit', 0, job.id, cause));
-          // Across processes, a stage (the check's too) that failed or timed out names the ranks that no longer
-          // answer.
-          const deliver = (f: Error): void => {
-            const named = this.nameAbsent(f);
-            if (named === null) subscriber.error(f);
-            else void named.then((g) => subscriber.error(g));
-          };
           this.engine.submit(job, {
             next: (p) => subscriber.next(p),
             error: (e) => {
               job.ended();
               // A call that differs across ranks can fail its data all-reduce before its check is read: the
               // check's MismatchError says what went wrong.
-              if (agreed === null) deliver(e);
-              else agreed.then(() => deliver(e), (m: unknown) => deliver(m instanceof MismatchError ? m : e));
+              if (agreed === null) this.deliverFailure(subscriber, e);
+              else agreed.then(() => this.deliverFailure(subscriber, e), (m: unknown) => this.deliverFailure(subscriber, m instanceof MismatchError ? m : e));
             },
             complete: () => {
               // The job is over on the devices (so the check's own download need not wait for it); the caller
               // hears of it once the check agrees.
               job.ended();
               if (agreed === null) subscriber.complete();
-              else agreed.then(() => subscriber.complete(), (e: unknown) => (e instanceof Error ? deliver(e) : subscriber.error(e)));
+              else agreed.then(() => subscriber.complete(), (e: unknown) => (e instanceof Error ? this.deliverFailure(subscriber, e) : subscriber.error(e)));
             },
           });
         } catch (e) {
@@ -401,6 +394,16 @@ export class World extends EventEmitter<WorldEvents> {
   async barrier(): Promise<void> {
     if (this.closing) throw new ClosedError('barrier on a closed world (world.close() was called)');
     await this.session?.barrier(this.ctx.timeoutMs);
+  }
+
+  /**
+   * Fails a call's Observable with the error; across processes, a stage (the call check's too) that failed or
+   * timed out first names the ranks that no longer answer.
+   */
+  private deliverFailure(subscriber: Subscriber<Progress>, e: Error): void {
+    const named = this.nameAbsent(e);
+    if (named === null) subscriber.error(e);
+    else void named.then((g) => subscriber.error(g));
   }
 
   /**

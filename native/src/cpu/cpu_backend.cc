@@ -143,8 +143,9 @@ StepResult GroupStep::operator()(StreamImpl&) {
 }  // namespace fr::cpu
 
 namespace fr {
+// Never destroyed: the executor may still run steps while the process exits.
 Backend& cpuBackend() {
-  static cpu::CpuBackend backend;
-  return backend;
+  static auto* backend = new cpu::CpuBackend();
+  return *backend;
 }
 }  // namespace fr

@@ -311,9 +311,10 @@ bool deviceInfo(int ordinal, std::string* name, uint64_t* totalMemory, std::stri
 }  // namespace fr::cuda
 
 namespace fr {
+// Never destroyed: the issuer and the watcher may still call it while the process exits.
 Backend* cudaBackend() {
-  static cuda::CudaBackend backend;
-  return &backend;
+  static auto* backend = new cuda::CudaBackend();
+  return backend;
 }
 }  // namespace fr
 

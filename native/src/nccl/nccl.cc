@@ -86,8 +86,9 @@ void load(Library* lib) {
 
 }  // namespace
 
+// Never destroyed: the issuer and the aborter may still read it while the process exits.
 const Library& library() {
-  static Library lib;
+  static Library& lib = *new Library();
   static std::once_flag once;
   std::call_once(once, [] { load(&lib); });
   return lib;

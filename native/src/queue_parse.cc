@@ -81,12 +81,7 @@ void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
 }
 
 void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out) {
-  out.program.ops.clear();
-  out.program.srcs.clear();
-  out.program.items.clear();
-  out.itemStreams.clear();
-  out.startsAdded.clear();
-  out.startsPaired.clear();
+  out.clear();
   auto& streams = core_->streams;
   recs_.resize(streams.size());
   for (size_t i = 0; i < streams.size(); i++) recs_[i] = streams[i]->submitted;

@@ -199,7 +199,7 @@ export class World extends EventEmitter<WorldEvents> {
               // hears of it once the check agrees.
               job.ended();
               if (agreed === null) subscriber.complete();
-              else agreed.then(() => subscriber.complete(), (e: unknown) => (e instanceof Error ? this.deliverFailure(subscriber, e) : subscriber.error(e)));
+              else agreed.then(() => subscriber.complete(), (e: unknown) => this.deliverFailure(subscriber, e));
             },
           });
         } catch (e) {
@@ -400,7 +400,7 @@ export class World extends EventEmitter<WorldEvents> {
    * Fails a call's Observable with the error; across processes, a stage (the call check's too) that failed or
    * timed out first names the ranks that no longer answer.
    */
-  private deliverFailure(subscriber: Subscriber<Progress>, e: Error): void {
+  private deliverFailure(subscriber: Subscriber<Progress>, e: unknown): void {
     const named = this.nameAbsent(e);
     if (named === null) subscriber.error(e);
     else void named.then((g) => subscriber.error(g));
@@ -411,7 +411,7 @@ export class World extends EventEmitter<WorldEvents> {
    * (session.absent, once per world) has named the ranks that did not answer: in its absentRanks and message.
    * Null for any other error or world: it is delivered as it is, at once.
    */
-  private nameAbsent(e: Error): Promise<Error> | null {
+  private nameAbsent(e: unknown): Promise<Error> | null {
     if (this.session === null || !(e instanceof StageError || e instanceof TimeoutError)) return null;
     this.absent ??= this.session.absent(absentWindowMs).catch(() => []);
     return this.absent.then((ranks) => {

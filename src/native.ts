@@ -259,6 +259,8 @@ export interface NativeAddon {
    * libraries' teardown survive), ends the process at once with `code`, its output flushed; otherwise returns.
    */
   exitIfNcclBusy(code: number): void;
+  /** Ends the process at once with the code, its output flushed (process.exit() once CUDA communicators exist). */
+  exitNow(code: number): never;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -7,6 +7,7 @@
 
 #include "cuda/cuda_api.h"
 #include "cpu/gloo_comm.h"
+#include "cuda/group_profile.h"
 #include "handles.h"
 #include "issuer.h"
 #include "watcher.h"
@@ -109,6 +110,17 @@ Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// exitNow(code), from process.exit() once CUDA communicators exist, after every 'exit' listener: process.exit()
+// skips the environment's cleanup, so the issuer, the watcher and NCCL's own threads would go on running while
+// the libraries tear down at exit (a launched collective's proxy thread among them). The process ends at once
+// instead, its output flushed and the NCCL profile's report written.
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  g_exiting = true;
+  cuda::profile::reportNow();
+  std::fflush(nullptr);
+  std::_Exit(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);
+}
+
 // Communicators are aborted first so that a Gloo group's thread or the issuer blocked in a collective returns.
 void Shutdown(void*) {
   g_shuttingDown = true;
@@ -141,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));
   exports.Set("group", Napi::Function::New(env, Group, "group"));
   exports.Set("exitIfNcclBusy", Napi::Function::New(env, ExitIfNcclBusy, "exitIfNcclBusy"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   Watcher::Start(env);
   napi_add_env_cleanup_hook(env, Shutdown, nullptr);
   return exports;

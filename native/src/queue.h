@@ -169,6 +169,10 @@ struct ProgramWork {
 // together are issued as one plan (issue_plan.h), whose p2p groups merge as the queue allows.
 void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch);
 
+// Issues op (not a group) of iteration i of p. False for a wait whose record has not been reached (CPU: it is
+// behind other work of its stream; the CUDA plan issues a wait only once its record is issued).
+bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, std::vector<const void*>& inputs);
+
 // Runs a CPU program's part from its cursor on the executor (the ops of one stream). Unless Done, it stopped at
 // an op that waits (a record of another stream not reached yet, a peer rank): call it again.
 StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend);

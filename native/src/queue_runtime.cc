@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "cuda/group_profile.h"
-#include "issue_plan.h"
 #include "queue.h"
 
 namespace fr {
@@ -74,8 +72,8 @@ bool issueWait(QueueStream& q, QueueStream& on, uint64_t seq, Backend& backend) 
   return true;
 }
 
-// Issues op (not a group) of iteration i. False for a wait whose record has not been reached (CPU: it is behind
-// other work of its stream; the CUDA plan issues a wait only once its record is issued).
+}  // namespace
+
 bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, std::vector<const void*>& inputs) {
   switch (op.code) {
     case QueueOpCode::Wait:
@@ -102,91 +100,7 @@ bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, 
   return true;
 }
 
-}  // namespace
-
 StepResult ProgramStep::operator()(StreamImpl&) { return runPart(*program, program->parts[part], cpuBackend()); }
-
-namespace {
-
-// Issues a plan's ops on CUDA, from the issuer thread.
-class CudaSink : public PlanSink {
- public:
-  explicit CudaSink(Backend& backend) : backend_(backend) {}
-
-  void single(const PlanOp& p) override {
-    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    const QueueOp& op = p.get();
-    const Program& prog = *p.program;
-    if (op.code == QueueOpCode::Group) {
-      backend_.stepGroup(prog.items.data() + op.first, op.n, progress_);
-      return;
-    }
-    if (!issueOp(prog, op, p.iteration, backend_, inputs_)) {
-      // The plan issues a wait only after its record: this would be a defect of the plan, not of the program.
-      applyStatus(*op.stream->stream, Status::Fail("internal: a wait reached the issuer before its record"), "wait");
-    }
-  }
-
-  void merged(const std::vector<PlanOp>& groups) override {
-    if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    // A group on a stream that has failed is issued alone (and skipped, its streams failed): merged, it would
-    // fail the others' streams too.
-    items_.clear();
-    size_t merging = 0;
-    const PlanOp* last = nullptr;
-    for (const PlanOp& g : groups) {
-      const QueueOp& op = g.get();
-      const CollItem* first = g.program->items.data() + op.first;
-      if (std::any_of(first, first + op.n, [](const CollItem& it) { return !it.stream->error.empty(); })) {
-        single(g);
-        continue;
-      }
-      items_.insert(items_.end(), first, first + op.n);
-      merging++;
-      last = &g;
-    }
-    if (merging == 1) return single(*last);
-    if (merging > 1) backend_.stepGroup(items_.data(), items_.size(), progress_);
-  }
-
- private:
-  Backend& backend_;
-  GroupProgress progress_;  // unused on CUDA, where a group is issued whole
-  std::vector<const void*> inputs_;
-  std::vector<CollItem> items_;
-};
-
-}  // namespace
-
-void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
-  CudaSink sink(*cudaBackend());
-  // Programs of one queue found queued together are planned together; a queue's policy says how they merge.
-  for (size_t i = 0; i < batch.size();) {
-    const QueueCore* core = static_cast<ProgramWork*>(batch[i].get())->core.get();
-    MergePolicy policy;
-    policy.maxGroups = core->mergeGroups;
-    IssuePlan plan(sink, policy);
-    // Without merging the plan is program order: issued as it comes, without the plan's bookkeeping.
-    bool direct = policy.maxGroups == 1;
-    const size_t from = i;
-    const auto started = cuda::profile::enabled() ? cuda::profile::Clock::now() : cuda::profile::Clock::time_point();
-    for (; i < batch.size() && static_cast<ProgramWork*>(batch[i].get())->core.get() == core; i++) {
-      const Program& p = static_cast<ProgramWork*>(batch[i].get())->program;
-      // At shutdown the rest is dropped (a replay may have billions of iterations).
-      for (uint64_t it = 0; it < p.iterations && !g_shuttingDown.load(std::memory_order_relaxed); it++) {
-        for (uint32_t op = 0; op < p.ops.size(); op++) {
-          if (direct) {
-            sink.single(PlanOp{&p, it, op});
-          } else {
-            plan.add(PlanOp{&p, it, op});
-          }
-        }
-      }
-    }
-    plan.finish();
-    if (cuda::profile::enabled()) cuda::profile::batch(started, i - from);
-  }
-}
 
 StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend) {
   ProgramCursor& at = part.at;

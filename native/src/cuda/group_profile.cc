@@ -109,7 +109,11 @@ struct Totals {
 // Never destroyed: the issuer may still add a group while the process exits.
 Totals& g_totals = *new Totals();
 
-void reportAtExit() { g_totals.report(); }
+std::once_flag g_reported;
+
+void reportAtExit() {
+  std::call_once(g_reported, [] { g_totals.report(); });
+}
 
 }  // namespace
 
@@ -121,6 +125,10 @@ bool enabled() {
     return wanted;
   }();
   return on;
+}
+
+void reportNow() {
+  if (enabled()) reportAtExit();
 }
 
 void group(Clock::time_point start, uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items) {

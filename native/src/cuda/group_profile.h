@@ -22,6 +22,9 @@ bool enabled();
 // ncclGroupEnd's return and until the group settled (equal where ncclGroupEnd did not return ncclInProgress).
 void group(Clock::time_point start, uint64_t endNs, uint64_t settledNs, bool inProgress, size_t items);
 
+// Writes the report now, where the process is about to end without its atexit handlers (std::_Exit); once.
+void reportNow();
+
 // One batch of a queue's programs that the issuer found queued together and planned as one, on the issuer,
 // from `start` to now.
 void batch(Clock::time_point start, size_t programs);

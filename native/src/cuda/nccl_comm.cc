@@ -233,45 +233,49 @@ nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclCom
 
 std::string rankOf(int rank, int size) { return "rank " + std::to_string(rank) + " of " + std::to_string(size); }
 
-// After a group that returned ncclInProgress (NCCL's own thread connecting the peers and launching it): polls
-// the communicators until none is in progress, spinning the first 200 us (a group usually takes tens) and then
-// sleeping 50 us between polls. Only then are its kernels on the streams, so nothing else is issued meanwhile.
-// `calls` is left between polls so that aborts get in; a communicator aborted meanwhile fails the group and is
-// not touched again (an abort ends the group job of every communicator in it).
-Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shared_mutex>& calls) {
+// Asks each communicator of a group whose ncclGroupEnd returned ncclInProgress (NCCL's own thread connecting the
+// peers and launching it) once whether it settled, under `calls`; folds what failed into *outcome. Returns
+// whether one is still in progress. A communicator is asked again only while in progress: asked once more after
+// it settled, NCCL 2.28 can let go of its group job twice. One aborted meanwhile fails the group and is not
+// touched again (an abort ends the group job of every communicator in it).
+bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, Status* outcome) {
   const nccl::Api& api = nccl::library().api;
-  const auto start = std::chrono::steady_clock::now();
-  Status outcome;
-  // A communicator is asked again only while in progress: asked once more after it settled, NCCL 2.28 can let go
-  // of its group job twice.
-  std::vector<bool> settled(comms.size(), false);
-  for (;;) {
-    bool pending = false;
-    for (size_t i = 0; i < comms.size(); i++) {
-      NcclComm* c = comms[i];
-      if (settled[i]) continue;
-      if (c->aborted.load()) {
-        if (outcome.ok()) outcome = Status::Fail("communicator aborted (" + rankOf(c->rank, c->size) + ") while its group was in progress");
-        continue;
-      }
-      nccl::ncclResult_t state = nccl::ncclSuccess;
-      nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
-      if (r == nccl::ncclSuccess && state == nccl::ncclInProgress) {
-        pending = true;
-        continue;
-      }
-      settled[i] = true;
-      c->groupInFlight = false;
-      if (r != nccl::ncclSuccess) {
-        if (outcome.ok()) outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
-      } else if (state != nccl::ncclSuccess && outcome.ok()) {
-        outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(c->rank, c->size) + "): " + nccl::describe(state, c->comm));
-      }
+  bool pending = false;
+  for (size_t i = 0; i < comms.size(); i++) {
+    NcclComm* c = static_cast<NcclComm*>(comms[i]);
+    if (settled[i]) continue;
+    if (c->aborted.load()) {
+      if (outcome->ok()) *outcome = Status::Fail("communicator aborted (" + rankOf(c->rank, c->size) + ") while its group was in progress");
+      continue;
     }
-    // Every communicator of the group settled, also after one failed: a later call on one still in progress
-    // would fail it for good.
-    if (!pending) return outcome;
-    if (g_shuttingDown.load()) return Status::Fail("the runtime shut down while a group was in progress");
+    nccl::ncclResult_t state = nccl::ncclSuccess;
+    nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
+    if (r == nccl::ncclSuccess && state == nccl::ncclInProgress) {
+      pending = true;
+      continue;
+    }
+    settled[i] = true;
+    c->groupInFlight = false;
+    if (r != nccl::ncclSuccess) {
+      if (outcome->ok()) *outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
+    } else if (state != nccl::ncclSuccess && outcome->ok()) {
+      *outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(c->rank, c->size) + "): " + nccl::describe(state, c->comm));
+    }
+  }
+  return pending;
+}
+
+// Polls a group in progress until every communicator settled (also after one failed: a later call on one still
+// in progress would fail it for good), spinning the first 200 us (a group usually takes tens) and then sleeping
+// 50 us between polls. `calls` is left between polls so that aborts get in.
+void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, Status* outcome,
+               std::unique_lock<std::shared_mutex>& calls) {
+  const auto start = std::chrono::steady_clock::now();
+  while (pollOnce(comms, settled, outcome)) {
+    if (g_shuttingDown.load()) {
+      if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
+      return;
+    }
     calls.unlock();
     if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(200)) {
       std::this_thread::yield();
@@ -282,16 +286,17 @@ Status waitReady(const std::vector<NcclComm*>& comms, std::unique_lock<std::shar
   }
 }
 
-// Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd.
-// A comm exists only when NCCL loaded, so the library needs no check here.
-Status issueGroup(const CollItem* begin, size_t n) {
+// Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd. Returns
+// what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
+// (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
+Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   // Counted from before any NCCL call of the group (a PreMulSum op is made below), and not started once the
   // process is exiting.
   NcclCallScope inNccl;
   if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
   const CollItem* end = begin + n;
-  std::vector<NcclComm*> comms;
-  for (const CollItem* it = begin; it != end; ++it) comms.push_back(static_cast<NcclComm*>(it->comm));
+  std::vector<CommImpl*>& comms = g->comms;
+  for (const CollItem* it = begin; it != end; ++it) comms.push_back(it->comm);
   std::sort(comms.begin(), comms.end());
   comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
   std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
@@ -318,8 +323,7 @@ Status issueGroup(const CollItem* begin, size_t n) {
     }
   }
   const nccl::Api& api = nccl::library().api;
-  const bool profiled = profile::enabled();
-  const auto started = profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
   Status first;
@@ -334,40 +338,74 @@ Status issueGroup(const CollItem* begin, size_t n) {
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
   r = api.ncclGroupEnd();
-  const auto ended = profiled ? std::chrono::steady_clock::now() : started;
+  if (g->profiled) g->ended = std::chrono::steady_clock::now();
   if (r == nccl::ncclInProgress) {
-    for (NcclComm* c : comms) c->groupInFlight = true;
-    Status ready = waitReady(comms, calls);
-    if (first.ok()) first = ready;
+    g->inProgress = true;
+    g->settled.assign(comms.size(), false);
+    for (CommImpl* c : comms) static_cast<NcclComm*>(c)->groupInFlight = true;
   } else if (r != nccl::ncclSuccess && first.ok()) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
-  }
-  if (profiled) {
-    auto ns = [&](std::chrono::steady_clock::time_point t) {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - started).count());
-    };
-    profile::group(started, ns(ended), ns(std::chrono::steady_clock::now()), r == nccl::ncclInProgress, n);
   }
   return first;
 }
 
 }  // namespace
 
-void runGroup(const CollItem* items, size_t n) {
-  std::vector<StreamImpl*> streams;
-  for (size_t i = 0; i < n; i++) {
-    if (std::find(streams.begin(), streams.end(), items[i].stream) == streams.end()) streams.push_back(items[i].stream);
+namespace {
+
+// Tells the group's streams its outcome, and the profile its times.
+void finish(GroupInFlight& g) {
+  for (StreamImpl* s : g.streams) applyStatus(*s, g.outcome, "group");
+  if (g.profiled) {
+    auto ns = [&](std::chrono::steady_clock::time_point t) {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - g.started).count());
+    };
+    profile::group(g.started, ns(g.ended), ns(std::chrono::steady_clock::now()), g.inProgress, g.calls);
   }
-  Status outcome;
-  for (StreamImpl* s : streams) {
+}
+
+}  // namespace
+
+std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
+  auto g = std::make_unique<GroupInFlight>();
+  g->calls = n;
+  g->profiled = profile::enabled();
+  for (size_t i = 0; i < n; i++) {
+    if (std::find(g->streams.begin(), g->streams.end(), items[i].stream) == g->streams.end()) {
+      g->streams.push_back(items[i].stream);
+    }
+  }
+  for (StreamImpl* s : g->streams) {
     if (!s->error.empty()) {
-      outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
-                             " had already failed (" + s->error + ")");
+      g->outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
+                                " had already failed (" + s->error + ")");
       break;
     }
   }
-  if (outcome.ok()) outcome = issueGroup(items, n);
-  for (StreamImpl* s : streams) applyStatus(*s, outcome, "group");
+  if (g->outcome.ok()) g->outcome = issueGroup(items, n, g.get());
+  if (g->inProgress) return g;
+  finish(*g);
+  return nullptr;
+}
+
+bool pollGroup(GroupInFlight& g) {
+  std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+  if (pollOnce(g.comms, g.settled, &g.outcome) && !g_shuttingDown.load()) return false;
+  finish(g);
+  return true;
+}
+
+void settleGroup(GroupInFlight& g) {
+  {
+    std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+    waitReady(g.comms, g.settled, &g.outcome, calls);
+  }
+  finish(g);
+}
+
+void runGroup(const CollItem* items, size_t n) {
+  std::unique_ptr<GroupInFlight> g = startGroup(items, n);
+  if (g) settleGroup(*g);
 }
 
 NcclInfo ncclInfo() {
@@ -499,6 +537,8 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
 
 #else  // !FAIRRING_WITH_CUDA
 
+#include "nccl_comm.h"
+
 namespace fr::cuda {
 
 namespace {
@@ -521,6 +561,16 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string&, int, const 
   *error = kNotBuilt;
   return {};
 }
+
+// No CUDA queue exists without CUDA; these only keep the CUDA issue path linking.
+std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
+  for (size_t i = 0; i < n; i++) applyStatus(*items[i].stream, Status::Fail(kNotBuilt), "group");
+  return nullptr;
+}
+
+bool pollGroup(GroupInFlight&) { return true; }
+
+void settleGroup(GroupInFlight&) {}
 
 }  // namespace fr::cuda
 

@@ -129,6 +129,7 @@ void Shutdown(void*) {
   shutdownStreams();
   issuer::shutdown();
   Watcher::Stop();
+  cuda::stopReaper();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -18,3 +18,13 @@ const gaps = batches.slice(1).map((b, i) => b.at - (batches[i].at + batches[i].d
 const pct = (q) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))].toFixed(0);
 const programs = batches.reduce((a, b) => a + b.n, 0);
 console.log(`span ${(span / 1000).toFixed(1)} ms: ${batches.length} batches (${(programs / batches.length).toFixed(2)} programs each), busy ${(100 * busy / span).toFixed(0)}%, in NCCL groups ${(100 * inGroups / span).toFixed(0)}% (${groups.length} groups, ${(inGroups / Math.max(1, groups.length)).toFixed(0)} us each); gaps between batches ${pct(0.5)} us (50%), ${pct(0.9)} us (90%), ${gaps.at(-1).toFixed(0)} us max`);
+// How much of the span had a group in flight, and two or more at once (groups of both stages overlapping).
+const edges = groups.flatMap((g) => [[g.at, 1], [g.at + g.dur, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+let depth = 0, last = t0, one = 0, two = 0;
+for (const [at, d] of edges) {
+  const from = Math.max(last, t0), to = Math.min(at, t1);
+  if (to > from) { if (depth >= 1) one += to - from; if (depth >= 2) two += to - from; }
+  depth += d;
+  last = at;
+}
+console.log(`groups in flight ${(100 * one / span).toFixed(0)}% of the span, two or more ${(100 * two / span).toFixed(0)}%`);

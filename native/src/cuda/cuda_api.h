@@ -48,4 +48,9 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
 // not torn down under one.
 void waitForAborts();
 
+// Shutdown, last: the device and pinned memory frees still queued on the reaper thread are dropped (the process
+// ends, and the driver takes the memory back), and the one running is waited for (2 s at most), so that no free
+// runs while exit() tears the CUDA runtime down (a SIGSEGV in cudaFree after a natural exit, on 2 x H200).
+void stopReaper();
+
 }  // namespace fr::cuda

@@ -337,6 +337,8 @@ bool deviceInfo(int, std::string*, uint64_t*, std::string* error) {
   return false;
 }
 
+void stopReaper() {}
+
 }  // namespace fr::cuda
 
 namespace fr {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cuda_api.h"
 #include "cuda_util.h"
 #include "task_thread.h"
 
@@ -59,6 +60,8 @@ void keep(int ordinal, size_t bytes, void* ptr, void* event) {
 }  // namespace
 
 void reap(std::function<void()> release) { g_reaper.post(std::move(release)); }
+
+void stopReaper() { g_reaper.stop(std::chrono::seconds(2)); }
 
 Status pinnedTake(int ordinal, size_t bytes, void** ptr, void** event) {
   size_t c = classOf(bytes);

@@ -3,6 +3,7 @@
 // the detached thread may still run a task while the process exits.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -13,11 +14,12 @@ namespace fr::cuda {
 
 class TaskThread {
  public:
-  // Queues task after those posted before it. Throws std::system_error, queueing nothing, when the thread cannot
-  // be started.
+  // Queues task after those posted before it; dropped once stopped. Throws std::system_error, queueing nothing,
+  // when the thread cannot be started.
   void post(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> lock(m_);
+      if (stopped_) return;
       if (!started_) {
         std::thread([this] { run(); }).detach();
         started_ = true;
@@ -27,22 +29,38 @@ class TaskThread {
     cv_.notify_one();
   }
 
+  // Environment shutdown, before the libraries the tasks call are torn down at exit: the tasks not yet started
+  // are dropped, and the one running is waited for, at most `limit`. Returns whether none is running.
+  bool stop(std::chrono::milliseconds limit) {
+    std::deque<std::function<void()>> dropped;
+    std::unique_lock<std::mutex> lock(m_);
+    stopped_ = true;
+    dropped.swap(queue_);
+    return idle_.wait_for(lock, limit, [this] { return !running_; });
+  }
+
  private:
   void run() {
+    std::unique_lock<std::mutex> lock(m_);
     for (;;) {
-      std::deque<std::function<void()>> batch;
-      {
-        std::unique_lock<std::mutex> lock(m_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
-        batch.swap(queue_);
-      }
-      for (auto& task : batch) task();
+      cv_.wait(lock, [this] { return !queue_.empty(); });
+      std::function<void()> task = std::move(queue_.front());
+      queue_.pop_front();
+      running_ = true;
+      lock.unlock();
+      task();
+      task = nullptr;
+      lock.lock();
+      running_ = false;
+      idle_.notify_all();
     }
   }
   std::mutex m_;
-  std::condition_variable cv_;
+  std::condition_variable cv_, idle_;
   std::deque<std::function<void()>> queue_;
   bool started_ = false;
+  bool stopped_ = false;
+  bool running_ = false;
 };
 
 }  // namespace fr::cuda

@@ -2,8 +2,8 @@
 // submitted at once (as the bench's 25 MiB x 64), for FAIRRING_NCCL_PROFILE's line at exit without the bench's
 // native loop mixed in. Prints µs per slice, and per round when the buckets' all-reduces resolved (the first, the
 // median gap between consecutive ones, the last). P sets the parallelism (default 8), MG the issuer's merge cap,
-// BACKEND the backend (default cuda).
-// Usage: FAIRRING_NCCL_PROFILE=1 [P=n] [MG=n] [BACKEND=cpu] node scripts/probes/engine-groups.mjs [floats] [buckets] [rounds]
+// BACKEND the backend (default cuda), MEM the world's memoryBytes.
+// Usage: FAIRRING_NCCL_PROFILE=1 [P=n] [MG=n] [MEM=bytes] [BACKEND=cpu] node scripts/probes/engine-groups.mjs [floats] [buckets] [rounds]
 import { simulate } from '../../dist/src/index.js';
 import { nativeRuntime } from '../../dist/src/runtime/runtime.js';
 // MG=n: the issuer merges at most n groups into one (the engine's default, 8, where every rank is local).
@@ -16,7 +16,7 @@ if (process.env.MG !== undefined) {
   };
 }
 const [floats, buckets, rounds] = [Number(process.argv[2] ?? 6553600), Number(process.argv[3] ?? 64), Number(process.argv[4] ?? 5)];
-const world = await simulate({ machines: 2, devicesPerMachine: 1, backend: process.env.BACKEND ?? 'cuda', pipeline: 'fairring', parallelism: Number(process.env.P ?? 8) });
+const world = await simulate({ machines: 2, devicesPerMachine: 1, backend: process.env.BACKEND ?? 'cuda', pipeline: 'fairring', parallelism: Number(process.env.P ?? 8), ...(process.env.MEM ? { memoryBytes: Number(process.env.MEM) } : {}) });
 const tensors = await Promise.all(Array.from({ length: buckets }, () => Promise.all(world.devices.map((d) => d.upload(new Float32Array(floats).fill(1))))));
 await Promise.all(tensors.map((t) => world.allReduce(t)));
 const t0 = performance.now();

@@ -51,9 +51,11 @@ struct ncclConfig_t {
   int blocking;
 };
 
-// A configuration whose communicators never block the calling thread: their calls may return ncclInProgress,
-// and ncclCommGetAsyncError says when they are done.
-inline ncclConfig_t nonblockingConfig() { return ncclConfig_t{sizeof(ncclConfig_t), 0xcafebeef, 21400, 0}; }
+// A configuration for communicators that block the calling thread in their calls (blocking = 1), or never do
+// (blocking = 0: their calls may return ncclInProgress, and ncclCommGetAsyncError says when they are done).
+inline ncclConfig_t commConfig(bool blocking) {
+  return ncclConfig_t{sizeof(ncclConfig_t), 0xcafebeef, 21400, blocking ? 1 : 0};
+}
 
 // cudaStream_t is a pointer to an opaque driver struct; this file compiles without the CUDA headers.
 using CudaStream = void*;

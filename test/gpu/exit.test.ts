@@ -5,12 +5,8 @@
 // there, so the exit must not run the libraries' teardown at all. Skipped where CUDA or NCCL is absent, or where
 // fewer than two GPUs are.
 import { expect } from 'chai';
-import { native } from '../../src/native.js';
-import { cudaUnavailableReason } from '../helpers/backends.js';
+import { skipUnlessGpus } from '../helpers/backends.js';
 import { runChild } from '../helpers/child.js';
-
-const reason = cudaUnavailableReason();
-const gpus = reason === null ? native.info().cuda.deviceCount : 0;
 
 // Random buckets; one of them checked against float64 sums; prints "ok" when it matched.
 const script = `
@@ -39,10 +35,7 @@ ${how === 'throw' ? "setImmediate(() => { throw new Error('planned failure'); })
 describe('process exit after a CUDA world [cuda]', function () {
   this.timeout(300_000);
   before(function () {
-    if (reason !== null || gpus < 2) {
-      console.log(`      skipping the CUDA exit test: ${reason ?? `${gpus} GPU(s), 2 needed`}`);
-      this.skip();
-    }
+    skipUnlessGpus(this, 2, 'the CUDA exit test');
   });
 
   it('ends by itself with status 0 after 2000 all-reduces at parallelism 32 and close(), 3 runs of 3', async () => {

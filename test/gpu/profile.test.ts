@@ -5,12 +5,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { native } from '../../src/native.js';
-import { cudaUnavailableReason } from '../helpers/backends.js';
+import { skipUnlessGpus } from '../helpers/backends.js';
 import { runChild } from '../helpers/child.js';
-
-const reason = cudaUnavailableReason();
-const gpus = reason === null ? native.info().cuda.deviceCount : 0;
 
 // 16 buckets of 64 KiB per rank, random, checked against float64 sums; prints "ok" when every sum matched.
 const script = `
@@ -33,10 +29,7 @@ console.log(worst <= 1e-6 ? 'ok' : 'wrong by ' + worst);
 describe('FAIRRING_NCCL_PROFILE on CUDA', function () {
   this.timeout(120_000);
   before(function () {
-    if (reason !== null || gpus < 2) {
-      console.log(`      skipping the NCCL profile test: ${reason ?? `${gpus} GPU(s), 2 needed`}`);
-      this.skip();
-    }
+    skipUnlessGpus(this, 2, 'the NCCL profile test');
   });
 
   it('writes one line of group host times at exit, the timeline to a file, and nothing without the variables', async () => {

@@ -16,6 +16,18 @@ export function cudaUnavailableReason(): string | null {
   return null;
 }
 
+/**
+ * For a suite's before(): skips it, saying why, unless CUDA and NCCL are there with at least `gpus` GPUs.
+ * `what` names the suite in the message.
+ */
+export function skipUnlessGpus(ctx: Mocha.Context, gpus: number, what: string): void {
+  const reason = cudaUnavailableReason();
+  const have = reason === null ? native.info().cuda.deviceCount : 0;
+  if (reason === null && have >= gpus) return;
+  console.log(`      skipping ${what}: ${reason ?? `${have} GPU(s), ${gpus} needed`}`);
+  ctx.skip();
+}
+
 export function describeBackends(title: string, body: (ctx: BackendContext) => void): void {
   describe(`${title} [cpu]`, () => body({ backend: 'cpu', deviceCount: 16 }));
   const reason = cudaUnavailableReason();

@@ -37,6 +37,9 @@ Device::Device(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device>(info) 
     if (!cuda::deviceInfo(impl->ordinal, &impl->name, &impl->totalMemory, &error)) {
       throw Napi::Error::New(env, "CUDA device " + std::to_string(ordinal) + ": " + error);
     }
+    // The CUDA runtime is initialised now: the process's exit must not run its teardown under the addon's
+    // threads.
+    endAtExit();
   } else {
     throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda', got '" + backend + "'");
   }

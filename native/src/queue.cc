@@ -82,6 +82,13 @@ void Queue::closeNow() {
     std::lock_guard<std::mutex> lock(core_->m);
     core_->closed = true;
   }
+  // Closed or collected, the Queue lets go of its buffers as RemoveBuffer does: work issued before, held behind
+  // a group in flight or not yet issued at all, keeps their memory through its generation.
+  for (auto& b : buffers_) {
+    if (b) gen_->retired.push_back(std::move(b));
+  }
+  buffers_.clear();
+  freeBuffers_.clear();
   napi_remove_env_cleanup_hook(Env(), envGone, core_.get());
   core_->tsfn.Release();
 }

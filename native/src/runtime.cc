@@ -3,7 +3,10 @@
 #include "runtime.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
+#include "cuda/group_profile.h"
 #include "executor.h"
 #include "issuer.h"
 
@@ -12,6 +15,23 @@ namespace fr {
 std::atomic<bool> g_shuttingDown{false};
 std::atomic<int> g_ncclCallsInFlight{0};
 std::atomic<bool> g_exiting{false};
+
+namespace {
+
+void endNow(int status, void*) {
+  g_exiting = true;
+  cuda::profile::reportNow();
+  std::fflush(nullptr);
+  std::_Exit(status);
+}
+
+}  // namespace
+
+void endAtExit() {
+#ifdef __GLIBC__
+  on_exit(endNow, nullptr);
+#endif
+}
 
 size_t dtypeSize(DType t) {
   switch (t) {

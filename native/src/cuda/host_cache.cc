@@ -2,6 +2,7 @@
 
 #ifdef FAIRRING_WITH_CUDA
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -61,7 +62,11 @@ void keep(int ordinal, size_t bytes, void* ptr, void* event) {
 
 void reap(std::function<void()> release) { g_reaper.post(std::move(release)); }
 
-void stopReaper() { g_reaper.stop(std::chrono::seconds(2)); }
+void stopReaper() {
+  if (!g_reaper.stop(std::chrono::seconds(2))) {
+    std::fprintf(stderr, "fairring-rx: a device memory release was still running 2 s into the shutdown\n");
+  }
+}
 
 Status pinnedTake(int ordinal, size_t bytes, void** ptr, void** event) {
   size_t c = classOf(bytes);

@@ -390,7 +390,11 @@ std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
 
 bool pollGroup(GroupInFlight& g) {
   std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
-  if (pollOnce(g.comms, g.settled, &g.outcome) && !g_shuttingDown.load()) return false;
+  if (pollOnce(g.comms, g.settled, &g.outcome)) {
+    if (!g_shuttingDown.load()) return false;
+    // As waitReady: a group cut short by the shutdown did not succeed.
+    if (g.outcome.ok()) g.outcome = Status::Fail("the runtime shut down while a group was in progress");
+  }
   finish(g);
   return true;
 }
@@ -525,6 +529,8 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     *error = failed;
     return {};
   }
+  // NCCL is initialised now: the process's exit must not run its teardown under its proxy threads.
+  endAtExit();
   std::vector<std::shared_ptr<CommImpl>> comms;
   for (size_t i = 0; i < members.size(); i++) {
     auto c = std::make_shared<NcclComm>();

@@ -39,7 +39,7 @@ Device::Device(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device>(info) 
     }
     // The CUDA runtime is initialised now: the process's exit must not run its teardown under the addon's
     // threads.
-    endAtExit();
+    endAtExit(ExitPoint::CudaRuntime);
   } else {
     throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda', got '" + backend + "'");
   }

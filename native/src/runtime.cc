@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "cuda/group_profile.h"
 #include "executor.h"
@@ -27,9 +28,12 @@ void endNow(int status, void*) {
 
 }  // namespace
 
-void endAtExit() {
+void endAtExit(ExitPoint when) {
 #ifdef __GLIBC__
-  on_exit(endNow, nullptr);
+  static std::once_flag cudaRuntime, nccl;
+  std::call_once(when == ExitPoint::CudaRuntime ? cudaRuntime : nccl, [] { on_exit(endNow, nullptr); });
+#else
+  (void)when;
 #endif
 }
 

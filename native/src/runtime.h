@@ -51,11 +51,13 @@ extern std::atomic<bool> g_exiting;
 
 // Once CUDA is in use (a CUDA device opened, NCCL communicators made): exit() ends the process at once with its
 // status, after the NCCL profile's report and a flush, instead of running the exit handlers registered before
-// this call: the CUDA runtime's and NCCL's teardown, under threads that may still use them (the reaper's
-// cudaFree, NCCL's proxy threads, the issuer after an uncaught error, which runs no environment cleanup). Each
-// call registers the handler again (glibc's on_exit, which passes the status), so that it runs before the
-// handlers of every library initialised until then.
-void endAtExit();
+// the handler: the CUDA runtime's and NCCL's teardown, under threads that may still use them (the reaper's
+// cudaFree, NCCL's proxy threads, the issuer after an uncaught error, which runs no environment cleanup). The
+// handler (glibc's on_exit, which passes the status) is registered at the first call of each `when` (the CUDA
+// runtime initialised, NCCL initialised), so that it runs before the handlers of the libraries initialised by
+// then.
+enum class ExitPoint { CudaRuntime, Nccl };
+void endAtExit(ExitPoint when);
 
 struct NcclCallScope {
   NcclCallScope() { g_ncclCallsInFlight.fetch_add(1); }

@@ -530,7 +530,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     return {};
   }
   // NCCL is initialised now: the process's exit must not run its teardown under its proxy threads.
-  endAtExit();
+  endAtExit(ExitPoint::Nccl);
   std::vector<std::shared_ptr<CommImpl>> comms;
   for (size_t i = 0; i < members.size(); i++) {
     auto c = std::make_shared<NcclComm>();

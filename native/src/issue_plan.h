@@ -48,7 +48,7 @@ class PlanSink {
 };
 
 struct MergePolicy {
-  size_t maxGroups = 8;              // groups per merge set at most (the Queue's mergeGroups)
+  size_t maxGroups = 1;              // groups per merge set at most (the Queue's mergeGroups; 1: no merging)
   size_t window = 1024;              // held ops at most before the open set is issued
 };
 

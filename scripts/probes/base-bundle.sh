@@ -7,7 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rev=${1:-333bdb1}
 wt=/tmp/fairring-base-$rev
-[[ -d $wt ]] || git worktree add -f "$wt" "$rev" -q
+# A worktree left by an earlier run is moved to the revision as it is now (a branch name moves).
+if [[ -d $wt ]]; then
+  git -C "$wt" checkout -q --detach "$(git rev-parse "$rev")"
+else
+  git worktree add -f --detach "$wt" "$rev" -q
+fi
 ln -sfn "$PWD/node_modules" "$wt/node_modules"
 (cd "$wt" && npm run build > /tmp/fairring-base-build.log 2>&1) || { tail -20 /tmp/fairring-base-build.log >&2; exit 1; }
 mkdir -p bundle

@@ -6,7 +6,9 @@
 // Usage: FAIRRING_NCCL_PROFILE=1 [P=n] [MG=n] [MEM=bytes] [BACKEND=cpu] node scripts/probes/engine-groups.mjs [floats] [buckets] [rounds]
 import { simulate } from '../../dist/src/index.js';
 import { nativeRuntime } from '../../dist/src/runtime/runtime.js';
-// MG=n: the issuer merges at most n groups into one (the engine's default, 8, where every rank is local).
+import { mergeGroupsFor } from '../../dist/src/world/build.js';
+// MG=n: the issuer merges at most n groups into one (the engine's default where every rank is local:
+// mergeGroupsFor(parallelism)).
 if (process.env.MG !== undefined) {
   const Queue = nativeRuntime.Queue;
   nativeRuntime.Queue = class extends Queue {
@@ -29,5 +31,5 @@ for (let r = 0; r < rounds; r++) {
   rows.push(`first ${(done[0] * 1000).toFixed(0)} us, gap ${(gaps[gaps.length >> 1] * 1000).toFixed(0)} us median ${(gaps.at(-1) * 1000).toFixed(0)} max, last ${(done.at(-1) * 1000).toFixed(0)} us`);
 }
 console.log(`engine: ${((performance.now() - t0) * 1000 / rounds / buckets).toFixed(1)} us per bucket (${floats} float32, ${buckets} buckets, ${rounds} rounds)`);
-console.log(`P=${process.env.P ?? 8} MG=${process.env.MG ?? 8} rounds: ${rows.slice(0, 3).join(' | ')}`);
+console.log(`P=${process.env.P ?? 8} MG=${process.env.MG ?? mergeGroupsFor(Number(process.env.P ?? 8))} rounds: ${rows.slice(0, 3).join(' | ')}`);
 await world.close();

@@ -325,6 +325,11 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     }
   });
 
+  it("the engine's merge cap: half the slices in flight, never below 2 (the issuer's direct path) nor above 4", () => {
+    const caps = [1, 2, 3, 4, 5, 8, 9, 16, 32, 1024].map((p) => mergeGroupsFor(p));
+    expect(caps).to.deep.equal([2, 2, 2, 2, 2, 4, 4, 4, 4, 4]);
+  });
+
   it("the engine's own programs: a job's slices admitted together at 2 x 1 merge their collect and diffuse groups, every plan keeping the rules", async () => {
     const seen: Array<{ plan: number[][]; ops: Op[] }> = [];
     const runtime = runtimeOverridingQueue((q) => ({

@@ -349,10 +349,6 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   return first;
 }
 
-}  // namespace
-
-namespace {
-
 // Tells the group's streams its outcome, and the profile its times.
 void finish(GroupInFlight& g) {
   for (StreamImpl* s : g.streams) applyStatus(*s, g.outcome, "group");

@@ -7,7 +7,6 @@
 
 #include "cuda/cuda_api.h"
 #include "cpu/gloo_comm.h"
-#include "cuda/group_profile.h"
 #include "handles.h"
 #include "issuer.h"
 #include "watcher.h"
@@ -115,10 +114,7 @@ Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
 // the libraries tear down at exit (a launched collective's proxy thread among them). The process ends at once
 // instead, its output flushed and the NCCL profile's report written.
 Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  g_exiting = true;
-  cuda::profile::reportNow();
-  std::fflush(nullptr);
-  std::_Exit(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);
+  endProcess(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);
 }
 
 // Communicators are aborted first so that a Gloo group's thread or the issuer blocked in a collective returns.

@@ -75,8 +75,7 @@ class CudaSink : public PlanSink {
       if (!block || (inFlight_.empty() && held_.empty())) return;
       if (progress) continue;
       if (!inFlight_.empty()) {
-        cuda::settleGroup(*inFlight_.front());
-        inFlight_.erase(inFlight_.begin());
+        settleOldest();
       } else {
         // Nothing in flight holds it: a wait whose record was never issued, a defect of the plan, reported as such.
         Held first = std::move(held_.front());
@@ -145,10 +144,15 @@ class CudaSink : public PlanSink {
     // A long batch (a replay) behind a group would otherwise be held whole: past kMaxHeld entries the oldest
     // group is waited for.
     while (held_.size() > kMaxHeld && !inFlight_.empty()) {
-      cuda::settleGroup(*inFlight_.front());
-      inFlight_.erase(inFlight_.begin());
+      settleOldest();
       release();
     }
+  }
+
+  // Waits for the group in flight longest and lets it go.
+  void settleOldest() {
+    cuda::settleGroup(*inFlight_.front());
+    inFlight_.erase(inFlight_.begin());
   }
 
   // Issues the held entries that can go, in order; the ones that stay hold their streams and communicators
@@ -238,21 +242,26 @@ class CudaSink : public PlanSink {
   std::unordered_set<const CommImpl*> heldComms_;
 };
 
-// The issuer's sink: groups in flight outlive a batch. Only the issuer thread touches it.
-CudaSink& issuerSink() {
-  static CudaSink* sink = new CudaSink(*cudaBackend());
-  return *sink;
-}
+CudaSink& issuerSink();
 
 // The issuer, about to run a task of another kind (block) or idle: the groups in flight settle and what they
 // held goes out before anything else touches the streams.
 void pumpIssuerSink(bool block) { issuerSink().pump(block); }
 
+// The issuer's sink: groups in flight outlive a batch. Only the issuer thread touches it; made on its first
+// batch, which also has the issuer pump it when idle.
+CudaSink& issuerSink() {
+  static CudaSink* sink = [] {
+    issuer::setIdle(pumpIssuerSink);
+    return new CudaSink(*cudaBackend());
+  }();
+  return *sink;
+}
+
 }  // namespace
 
 void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
   CudaSink& sink = issuerSink();
-  issuer::setIdle(pumpIssuerSink);
   auto keep = std::make_shared<std::vector<std::shared_ptr<void>>>(batch);
   // Programs of one queue found queued together are planned together; a queue's policy says how they merge.
   for (size_t i = 0; i < batch.size();) {

@@ -19,14 +19,16 @@ std::atomic<bool> g_exiting{false};
 
 namespace {
 
-void endNow(int status, void*) {
+void endNow(int status, void*) { endProcess(status); }
+
+}  // namespace
+
+void endProcess(int status) {
   g_exiting = true;
   cuda::profile::reportNow();
   std::fflush(nullptr);
   std::_Exit(status);
 }
-
-}  // namespace
 
 void endAtExit(ExitPoint when) {
 #ifdef __GLIBC__

@@ -59,6 +59,10 @@ extern std::atomic<bool> g_exiting;
 enum class ExitPoint { CudaRuntime, Nccl };
 void endAtExit(ExitPoint when);
 
+// Ends the process now with `status`: the NCCL profile's report, a flush, std::_Exit. What endAtExit's handler
+// and process.exit() (exitNow in addon.cc) do once CUDA is in use.
+[[noreturn]] void endProcess(int status);
+
 struct NcclCallScope {
   NcclCallScope() { g_ncclCallsInFlight.fetch_add(1); }
   ~NcclCallScope() { g_ncclCallsInFlight.fetch_sub(1); }

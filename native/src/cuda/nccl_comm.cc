@@ -265,6 +265,11 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
   return pending;
 }
 
+// A group the shutdown cut short did not succeed.
+void cutShort(Status* outcome) {
+  if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
+}
+
 // Polls a group in progress until every communicator settled (also after one failed: a later call on one still
 // in progress would fail it for good), spinning the first 200 us (a group usually takes tens) and then sleeping
 // 50 us between polls. `calls` is left between polls so that aborts get in.
@@ -273,7 +278,7 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
   const auto start = std::chrono::steady_clock::now();
   while (pollOnce(comms, settled, outcome)) {
     if (g_shuttingDown.load()) {
-      if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
+      cutShort(outcome);
       return;
     }
     calls.unlock();
@@ -349,10 +354,6 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   return first;
 }
 
-}  // namespace
-
-namespace {
-
 // Tells the group's streams its outcome, and the profile its times.
 void finish(GroupInFlight& g) {
   for (StreamImpl* s : g.streams) applyStatus(*s, g.outcome, "group");
@@ -392,8 +393,7 @@ bool pollGroup(GroupInFlight& g) {
   std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
   if (pollOnce(g.comms, g.settled, &g.outcome)) {
     if (!g_shuttingDown.load()) return false;
-    // As waitReady: a group cut short by the shutdown did not succeed.
-    if (g.outcome.ok()) g.outcome = Status::Fail("the runtime shut down while a group was in progress");
+    cutShort(&g.outcome);
   }
   finish(g);
   return true;

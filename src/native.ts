@@ -254,11 +254,6 @@ export interface NativeAddon {
   ): Promise<NativeComm[]>;
   /** One ncclGroupStart/End over items that may span several local ranks, streams and comms. */
   group(items: readonly GroupItem[]): void;
-  /**
-   * Called from the process's 'exit' event: while an NCCL call is in progress (which neither an abort nor the
-   * libraries' teardown survive), ends the process at once with `code`, its output flushed; otherwise returns.
-   */
-  exitIfNcclBusy(code: number): void;
   /** Ends the process at once with the code, its output flushed (process.exit() once CUDA communicators exist). */
   exitNow(code: number): never;
 }

@@ -96,16 +96,12 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// exitIfNcclBusy(code), from the process's 'exit' event: while an NCCL call is in progress (a group waiting for
-// a peer inside ncclGroupEnd, say), neither aborting its communicator nor the libraries' own teardown at exit is
-// safe (both crashed inside NCCL), and nothing can be released: the process ends at once with its exit code,
-// its output flushed. Otherwise the exit goes on as usual.
-Napi::Value ExitIfNcclBusy(const Napi::CallbackInfo& info) {
+// noteExit(code), the process's 'exit' listener (added when the addon loads): records the exit code for the
+// shutdown below, and from then on no NCCL call starts (NcclCallScope::exiting). It ends nothing itself: after an
+// uncaught error Node prints the error after the 'exit' listeners, and then exit() ends the process (endAtExit).
+Napi::Value NoteExit(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) g_exitStatus = info[0].As<Napi::Number>().Int32Value();
   g_exiting = true;
-  if (g_ncclCallsInFlight.load() > 0) {
-    std::fflush(nullptr);
-    std::_Exit(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1);
-  }
   return info.Env().Undefined();
 }
 
@@ -118,7 +114,12 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
 }
 
 // Communicators are aborted first so that a Gloo group's thread or the issuer blocked in a collective returns.
+// While an NCCL call is in progress (the issuer inside ncclGroupEnd for a peer that never comes, a group still in
+// flight), neither aborting its communicator nor the libraries' teardown at exit is safe (both crashed inside
+// NCCL), and nothing can be released: the process ends at once with the exit code the 'exit' listener saw.
 void Shutdown(void*) {
+  g_exiting = true;
+  if (g_ncclCallsInFlight.load() > 0) endProcess(g_exitStatus.load());
   g_shuttingDown = true;
   abortAllComms();
   cuda::waitForAborts();
@@ -149,9 +150,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("uniqueId", Napi::Function::New(env, UniqueId, "uniqueId"));
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));
   exports.Set("group", Napi::Function::New(env, Group, "group"));
-  exports.Set("exitIfNcclBusy", Napi::Function::New(env, ExitIfNcclBusy, "exitIfNcclBusy"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   Watcher::Start(env);
+  auto process = env.Global().Get("process").As<Napi::Object>();
+  process.Get("on").As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"), Napi::Function::New(env, NoteExit, "noteExit")});
   napi_add_env_cleanup_hook(env, Shutdown, nullptr);
   return exports;
 }

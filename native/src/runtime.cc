@@ -16,6 +16,7 @@ namespace fr {
 std::atomic<bool> g_shuttingDown{false};
 std::atomic<int> g_ncclCallsInFlight{0};
 std::atomic<bool> g_exiting{false};
+std::atomic<int> g_exitStatus{0};
 
 namespace {
 

@@ -42,12 +42,16 @@ extern std::atomic<bool> g_shuttingDown;
 
 // NCCL calls in progress on any thread (a group being issued or polled, communicators being made, aborted or
 // released). The libraries' teardown at exit crashed inside NCCL while such a call ran: a process that exits
-// meanwhile ends at once instead (exitIfNcclBusy in addon.cc).
+// meanwhile ends at once instead (Shutdown in addon.cc).
 extern std::atomic<int> g_ncclCallsInFlight;
 
-// Set by exitIfNcclBusy before it reads g_ncclCallsInFlight: a call counted after that check must not start
-// (exiting() below), or the exit would tear NCCL down under it.
+// Set at the process's 'exit' event and at shutdown, before g_ncclCallsInFlight is read: a call counted after
+// that check must not start (exiting() below), or the exit would tear NCCL down under it.
 extern std::atomic<bool> g_exiting;
+
+// The exit code the process's 'exit' event carried (0 until then): the status of a shutdown that ends the
+// process at once.
+extern std::atomic<int> g_exitStatus;
 
 // Once CUDA is in use (a CUDA device opened, NCCL communicators made): exit() ends the process at once with its
 // status, after the NCCL profile's report and a flush, instead of running the exit handlers registered before

@@ -20,15 +20,13 @@ interface ReallyExit {
 }
 
 /**
- * Once CUDA communicators exist: at exit, after the 'exit' listeners registered before this one, a process
- * whose issuer is still inside an NCCL call ends at once (native.exitIfNcclBusy) instead of crashing in NCCL.
- * process.exit() skips the environment's cleanup that stops the addon's threads, so there the process ends at
- * once (native.exitNow) after every 'exit' listener, where Node would tear the libraries down under them.
+ * Once CUDA communicators exist, process.exit() ends the process at once (native.exitNow) after every 'exit'
+ * listener: it skips the environment's cleanup that stops the addon's threads, and Node would tear the libraries
+ * down under them.
  */
 function guardExit(backend: BackendName): void {
   if (backend !== 'cuda' || exitGuarded) return;
   exitGuarded = true;
-  process.on('exit', (code) => native.exitIfNcclBusy(code));
   const proc = process as unknown as ReallyExit;
   proc.reallyExit = (code) => native.exitNow(code ?? 0);
 }

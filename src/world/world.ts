@@ -353,8 +353,7 @@ export class World extends EventEmitter<WorldEvents> {
    * What close() waits for before it releases the handles, for at most timeoutMs in all: a reference loop's
    * replay still running, and NCCL aborts still running off the JS thread (an abort may wait on the devices'
    * work, so streams and memory are released once it is over, as when it ran on the JS thread; an abort that
-   * waits for a kernel that never ends is left at the deadline, and the process then exits at once,
-   * exitIfNcclBusy).
+   * waits for a kernel that never ends is left at the deadline, and the process's exit then ends it at once).
    */
   private async settled(): Promise<void> {
     const deadline = Date.now() + this.ctx.timeoutMs;

@@ -22,11 +22,11 @@ describeBackends('process exit', ({ backend, deviceCount }) => {
     expect(r.stdout).to.contain('done');
   });
 
-  for (const mode of ['exit', 'return']) {
-    it(`exiting with work in flight (${mode}) does not crash or hang`, async () => {
+  for (const [mode, status] of [['exit', 3], ['return', 4]] as const) {
+    it(`exiting with work in flight (${mode}) does not crash or hang, and keeps its exit code`, async () => {
       const r = await runScript('exit-in-flight.mjs', [mode, backend], 60000);
       expect(r.signal, r.stderr).to.equal(null);
-      expect(r.code, r.stderr).to.equal(0);
+      expect(r.code, r.stderr).to.equal(status);
       expect(r.stdout).to.contain('enqueued');
     });
   }

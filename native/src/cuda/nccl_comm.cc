@@ -93,7 +93,7 @@ struct NcclComm final : CommImpl {
   bool groupInFlight = false;
 
   // ncclCommAbort can wait for the device (nccl_calls.h), so it runs on the aborter and the caller (JS) goes on;
-  // while it runs it counts as an NCCL call in progress (exitIfNcclBusy). At shutdown too; the shutdown then
+  // while it runs it counts as an NCCL call in progress (Shutdown in addon.cc). At shutdown too; the shutdown then
   // waits for them (waitForAborts): NCCL must not be torn down under a running abort.
   void abort() override {
     if (aborted.exchange(true)) return;

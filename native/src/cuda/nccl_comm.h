@@ -23,7 +23,7 @@ struct GroupInFlight {
   // What its items point to (streams, communicators, buffers), kept until it settled.
   std::shared_ptr<void> keep;
   // Counted as an NCCL call in progress until it settled: NCCL's thread may still run it, and a process that
-  // exits meanwhile must end at once (exitIfNcclBusy) rather than tear the libraries down under it.
+  // exits meanwhile must end at once (Shutdown in addon.cc) rather than tear the libraries down under it.
   NcclCallScope inNccl;
 };
 

@@ -130,8 +130,10 @@ void run(State* s) {
     }
     std::unique_lock<std::mutex> lock(s->m);
     uint64_t seen = s->kicks;
-    // CPU records kick the watcher; CUDA completions are only seen by polling, so cap the sleep.
-    auto cap = deviceWork ? std::chrono::microseconds(1000) : std::chrono::microseconds(50000);
+    // CPU records kick the watcher; CUDA completions are only seen by polling, so cap the sleep. The engine admits
+    // a slice only once an earlier one's completion is seen, so a late poll idles the devices: at 2 x 1 on
+    // 2 x H200 a cap of 100 µs took 25 MiB buckets from 136 to 117 µs against 1 ms (docs/benchmarks.md, session 12).
+    auto cap = deviceWork ? std::chrono::microseconds(100) : std::chrono::microseconds(50000);
     s->cv.wait_for(lock, std::min<std::chrono::microseconds>(sleep, cap),
                    [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
     sleep = std::min<std::chrono::microseconds>(sleep * 2, cap);

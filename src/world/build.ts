@@ -16,16 +16,16 @@ import { WorldHandles } from './handles.js';
 import { World, type WorldSession } from './world.js';
 
 /**
- * NCCL groups of sends and receives the CUDA issuer may merge into one (docs/engine.md, "Merged groups"): half
- * the slices in flight, at most 4. A merged group's slices complete together, so with every slice in flight in
- * one group the devices idle while the host settles them and admits the next; with half, the other half keeps
- * them busy (our reading of the bursts of completions measured, not traced on the device). Measured on 2 x H200
- * at 2 x 1 (docs/benchmarks.md, session 11): 25 MiB buckets 14% faster at parallelism 8 with 4 than with 8, 10%
- * at parallelism 16; 64 KiB buckets within 3%. At least 2:
- * a cap of 1 is the issuer's direct path, where no group stays in flight while the issuer goes on.
+ * NCCL groups of sends and receives the CUDA issuer may merge into one (docs/engine.md, "Merged groups"): a
+ * quarter of the slices in flight, from 2 to 4. A merged group's slices complete together, so with many slices
+ * in one group the devices idle while the host settles them and admits the next; with a few, the other groups
+ * keep them busy (our reading of the bursts of completions measured, not traced on the device). Measured on
+ * 2 x H200 at 2 x 1 (docs/benchmarks.md, sessions 11 and 12): with nonblocking communicators 4 beat 8 by 14% at
+ * parallelism 8; with blocking ones (every rank in the process) 2 beat 4 by 15% there, and 4 beat 8 at 16. At
+ * least 2: a cap of 1 is the issuer's direct path, where no group stays in flight while the issuer goes on.
  */
 export function mergeGroupsFor(parallelism: number): number {
-  return Math.min(4, Math.max(2, Math.floor(parallelism / 2)));
+  return Math.min(4, Math.max(2, Math.floor(parallelism / 4)));
 }
 
 export interface WorldParts {

@@ -55,7 +55,7 @@ describeBackends('failures leave the devices usable', ({ backend, deviceCount })
         const e = await failed;
         expect(e).to.be.instanceOf(f.Error);
         expect((e as TimeoutError | StageError).code).to.equal(f.code);
-        expect(e!.message).to.match(f.message);
+        expect(e!.message, e!.message).to.match(f.message);
 
         // Tensors that were not part of the failed all-reduce keep their data, on every rank.
         for (let i = 0; i < A.length; i++) {

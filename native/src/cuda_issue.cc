@@ -7,7 +7,7 @@
 #include <unordered_set>
 
 #include "cuda/group_profile.h"
-#include "cuda/nccl_comm.h"
+#include "cuda/nccl_group.h"
 #include "issue_plan.h"
 #include "issuer.h"
 #include "queue.h"

@@ -1,7 +1,7 @@
 // The CUDA backend: device memory from cudaMalloc, a non-blocking CUDA stream per runtime stream, CUDA events,
 // element-wise kernels and asynchronous copies into pinned host memory. Everything that touches a stream runs
-// on the issuer thread (issuer.h); communicators and groups are in nccl_comm.cc. Without the CUDA toolkit at
-// build time only the entry points of cuda_api.h remain, reporting why.
+// on the issuer thread (issuer.h); communicators are in nccl_comm.cc, the issue of groups in nccl_group.cc.
+// Without the CUDA toolkit at build time only the entry points of cuda_api.h remain, reporting why.
 #include "cuda_api.h"
 
 #ifdef FAIRRING_WITH_CUDA
@@ -15,7 +15,7 @@
 #include "cuda_util.h"
 #include "host_cache.h"
 #include "kernels.h"
-#include "nccl_comm.h"
+#include "nccl_group.h"
 
 namespace fr::cuda {
 

@@ -1,5 +1,6 @@
-// What orders NCCL calls between threads, for the CUDA backend's communicators (nccl_comm.cc): the NCCL lock,
-// and the aborter that runs communicator aborts and releases. Plain C++, built with or without CUDA.
+// What orders NCCL calls between threads, for the CUDA backend's communicators (nccl_comm.cc) and groups
+// (nccl_group.cc): the NCCL lock, and the aborter that runs communicator aborts and releases. Plain C++, built
+// with or without CUDA.
 #pragma once
 
 #include <functional>
@@ -10,11 +11,13 @@ namespace fr::cuda {
 // Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort or
 // release (shared) around ncclCommAbort and its kin: an abort never runs while the issuer is inside NCCL, and
 // aborts run at once. Aborts run beside a group being issued crashed the process (SIGSEGV in ncclGroupEnd on
-// the issuer: survivors of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Communicators are nonblocking,
-// so the issuer is never inside NCCL for long: a group returns ncclInProgress while NCCL's own thread connects
-// and launches it, and the issuer polls it, leaving the lock between polls. With blocking communicators a group
-// could hold the issuer, and so every abort, for good: the vanishing-rank job's survivors hung, the issuer
-// inside ncclGroupEnd and every abort waiting for this lock (docs/engine.md).
+// the issuer: survivors of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Where a peer lives in another
+// process communicators are nonblocking, so the issuer is never inside NCCL for long: a group returns
+// ncclInProgress while NCCL's own thread connects and launches it, and the issuer polls it, leaving the lock
+// between polls. With blocking communicators there, a group could hold the issuer, and so every abort, for good:
+// the vanishing-rank job's survivors hung, the issuer inside ncclGroupEnd and every abort waiting for this lock
+// (docs/engine.md). Where every rank is in the process they are blocking: the issuer issues every rank's side of
+// each group, so no peer is waited for inside the call.
 // Never destroyed: detached aborts and the issuer may still take it while the process exits.
 extern std::shared_mutex& g_ncclCalls;
 

@@ -1,46 +1,45 @@
-// NCCL communicators of the CUDA backend and the issue of a whole group from the issuer thread.
+// The CUDA backend's NCCL communicator (nccl_comm.cc) as the issue of groups (nccl_group.cc) uses it: its raw
+// communicator, its abort flag, the ops it made. Built only with the CUDA toolkit.
 #pragma once
 
-#include <chrono>
+#include <atomic>
+#include <map>
 #include <memory>
-#include <vector>
+#include <string>
 
+#include "../nccl/nccl.h"
 #include "../runtime.h"
 
 namespace fr::cuda {
 
-// A group whose ncclGroupEnd returned ncclInProgress: NCCL's own thread still connects and launches it, and
-// nothing may be issued on its streams or communicators until it settled (pollGroup, settleGroup).
-struct GroupInFlight {
-  std::vector<StreamImpl*> streams;
-  std::vector<CommImpl*> comms;  // sorted, each once
-  std::vector<bool> settled;     // per comm
-  Status outcome;
-  bool inProgress = false;
-  size_t calls = 0;
-  bool profiled = false;
-  std::chrono::steady_clock::time_point started, ended;
-  // What its items point to (streams, communicators, buffers), kept until it settled.
-  std::shared_ptr<void> keep;
-  // Counted as an NCCL call in progress until it settled: NCCL's thread may still run it, and a process that
-  // exits meanwhile must end at once (Shutdown in addon.cc) rather than tear the libraries down under it.
-  NcclCallScope inNccl;
+nccl::ncclDataType_t ncclType(DType t);
+
+// "rank r of n", for messages.
+std::string rankOf(int rank, int size);
+
+struct NcclComm final : CommImpl {
+  nccl::ncclComm_t comm = nullptr;
+  // Set (on the JS thread, or at shutdown) before the abort is posted; the issuer reads it under g_ncclCalls
+  // before each call on comm, and never touches comm once it is set.
+  std::atomic<bool> aborted{false};
+  // True from an abort's start until ncclCommAbort returned (shared with the aborter, which may outlive this).
+  std::shared_ptr<std::atomic<bool>> abortRunning = std::make_shared<std::atomic<bool>>(false);
+  // Avg on floats: one PreMulSum op per dtype, made on first use by the issuer (under g_ncclCalls).
+  std::map<DType, nccl::ncclRedOp_t> averages;
+  // The last error asyncError read (JS thread only); once failed, a nonblocking communicator stays failed.
+  std::string lastAsyncError;
+  // Under g_ncclCalls: a group of it returned ncclInProgress and has not been seen settled. asyncError leaves
+  // it alone meanwhile (the issuer leaves the lock between its polls): the call that sees the group settled
+  // completes its job, and only the issuer may.
+  bool groupInFlight = false;
+
+
+  void abort() override;
+  bool aborting() const override;
+  std::string asyncError() override;
+  // The op an average of `size` contributions of t reduces with (on the issuer, under g_ncclCalls).
+  Status averageOp(DType t, nccl::ncclRedOp_t* out);
+  ~NcclComm() override;
 };
-
-// Issues a group (ncclGroupStart ... ncclGroupEnd) on the calling thread, the issuer. When it is over at once
-// (issued, or failed) its outcome goes to the sticky error of every stream it names and the result is null;
-// else the group in flight, to be polled. When one of its streams has already failed, NCCL is skipped for all of
-// them: a peer left alone in a collective would never finish.
-std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n);
-
-// Asks once whether a group in flight settled; once it has, its streams are told its outcome and the result is
-// true. Never waits for NCCL's thread.
-bool pollGroup(GroupInFlight& g);
-
-// Waits until a group in flight settled and tells its streams.
-void settleGroup(GroupInFlight& g);
-
-// startGroup, then settleGroup where it is in flight.
-void runGroup(const CollItem* items, size_t n);
 
 }  // namespace fr::cuda

@@ -1,0 +1,280 @@
+// The issue of a whole NCCL group from the issuer thread, for the CUDA backend: its ops resolved, the calls
+// between ncclGroupStart and ncclGroupEnd, and a group that returned ncclInProgress polled until it settled.
+// Without the CUDA toolkit at build time only stubs remain (no CUDA queue exists then).
+#include "nccl_group.h"
+
+#ifdef FAIRRING_WITH_CUDA
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "../nccl/nccl.h"
+#include "cuda_util.h"
+#include "group_profile.h"
+#include "nccl_calls.h"
+#include "nccl_comm.h"
+
+namespace fr::cuda {
+
+namespace {
+
+nccl::ncclRedOp_t ncclOp(RedOp op) {
+  switch (op) {
+    case RedOp::Sum:
+      return nccl::ncclSum;
+    case RedOp::Prod:
+      return nccl::ncclProd;
+    case RedOp::Max:
+      return nccl::ncclMax;
+    case RedOp::Min:
+      return nccl::ncclMin;
+    case RedOp::Avg:
+      return nccl::ncclAvg;
+  }
+  return nccl::ncclSum;
+}
+
+const char* callName(CollKind k) {
+  switch (k) {
+    case CollKind::AllReduce:
+      return "ncclAllReduce";
+    case CollKind::ReduceScatter:
+      return "ncclReduceScatter";
+    case CollKind::AllGather:
+      return "ncclAllGather";
+    case CollKind::Send:
+      return "ncclSend";
+    case CollKind::Recv:
+      return "ncclRecv";
+  }
+  return "?";
+}
+
+nccl::ncclResult_t issue(const nccl::Api& api, const CollItem& it, nccl::ncclComm_t comm, nccl::ncclRedOp_t op) {
+  nccl::CudaStream stream = it.stream->cudaStream;
+  nccl::ncclDataType_t type = ncclType(it.dtype);
+  // NCCL 2.28.3 drops the last element of a one-rank ncclAvg on floating types for some counts
+  // (scripts/probes/nccl-one-rank.mjs, docs/gpu-results.md). With one rank every collective is a copy.
+  if (it.comm->size == 1 && it.kind != CollKind::Send && it.kind != CollKind::Recv) {
+    if (it.recv == it.send || it.count == 0) return nccl::ncclSuccess;
+    if (!selectDevice(it.stream->device->ordinal).ok()) return nccl::ncclUnhandledCudaError;
+    cudaError_t e = cudaMemcpyAsync(it.recv, it.send, it.count * dtypeSize(it.dtype), cudaMemcpyDefault,
+                                    static_cast<cudaStream_t>(stream));
+    return e == cudaSuccess ? nccl::ncclSuccess : nccl::ncclUnhandledCudaError;
+  }
+  switch (it.kind) {
+    case CollKind::AllReduce:
+      return api.ncclAllReduce(it.send, it.recv, it.count, type, op, comm, stream);
+    case CollKind::ReduceScatter:
+      return api.ncclReduceScatter(it.send, it.recv, it.count, type, op, comm, stream);
+    case CollKind::AllGather:
+      return api.ncclAllGather(it.send, it.recv, it.count, type, comm, stream);
+    case CollKind::Send:
+      return api.ncclSend(it.send, it.count, type, it.peer, comm, stream);
+    case CollKind::Recv:
+      return api.ncclRecv(it.recv, it.count, type, it.peer, comm, stream);
+  }
+  return nccl::ncclInvalidArgument;
+}
+
+// Asks each communicator of a group whose ncclGroupEnd returned ncclInProgress (NCCL's own thread connecting the
+// peers and launching it) once whether it settled, under `calls`; folds what failed into *outcome. Returns
+// whether one is still in progress. A communicator is asked again only while in progress: asked once more after
+// it settled, NCCL 2.28 can let go of its group job twice. One aborted meanwhile fails the group and is not
+// touched again (an abort ends the group job of every communicator in it).
+bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, Status* outcome) {
+  const nccl::Api& api = nccl::library().api;
+  bool pending = false;
+  for (size_t i = 0; i < comms.size(); i++) {
+    NcclComm* c = static_cast<NcclComm*>(comms[i]);
+    if (settled[i]) continue;
+    if (c->aborted.load()) {
+      if (outcome->ok()) *outcome = Status::Fail("communicator aborted (" + rankOf(c->rank, c->size) + ") while its group was in progress");
+      continue;
+    }
+    nccl::ncclResult_t state = nccl::ncclSuccess;
+    nccl::ncclResult_t r = api.ncclCommGetAsyncError(c->comm, &state);
+    if (r == nccl::ncclSuccess && state == nccl::ncclInProgress) {
+      pending = true;
+      continue;
+    }
+    settled[i] = true;
+    c->groupInFlight = false;
+    if (r != nccl::ncclSuccess) {
+      if (outcome->ok()) *outcome = Status::Fail("ncclCommGetAsyncError failed: " + nccl::describe(r, c->comm));
+    } else if (state != nccl::ncclSuccess && outcome->ok()) {
+      *outcome = Status::Fail("ncclGroupEnd failed (" + rankOf(c->rank, c->size) + "): " + nccl::describe(state, c->comm));
+    }
+  }
+  return pending;
+}
+
+// A group the shutdown cut short did not succeed.
+void cutShort(Status* outcome) {
+  if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
+}
+
+// Polls a group in progress until every communicator settled (also after one failed: a later call on one still
+// in progress would fail it for good), spinning the first 200 us (a group usually takes tens) and then sleeping
+// 50 us between polls. `calls` is left between polls so that aborts get in.
+void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, Status* outcome,
+               std::unique_lock<std::shared_mutex>& calls) {
+  const auto start = std::chrono::steady_clock::now();
+  while (pollOnce(comms, settled, outcome)) {
+    if (g_shuttingDown.load()) {
+      cutShort(outcome);
+      return;
+    }
+    calls.unlock();
+    if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(200)) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    calls.lock();
+  }
+}
+
+// Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd. Returns
+// what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
+// (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
+Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
+  // Counted from before any NCCL call of the group (a PreMulSum op is made below), and not started once the
+  // process is exiting.
+  NcclCallScope inNccl;
+  if (NcclCallScope::exiting()) return Status::Fail("the process is exiting");
+  const CollItem* end = begin + n;
+  std::vector<CommImpl*>& comms = g->comms;
+  for (const CollItem* it = begin; it != end; ++it) comms.push_back(it->comm);
+  std::sort(comms.begin(), comms.end());
+  comms.erase(std::unique(comms.begin(), comms.end()), comms.end());
+  std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+  for (const CollItem* p = begin; p != end; ++p) {
+    const CollItem& it = *p;
+    if (static_cast<NcclComm&>(*it.comm).aborted.load()) {
+      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +
+                          ": communicator aborted");
+    }
+  }
+  // Ops are resolved before the group: a PreMulSum op is made outside of it.
+  std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
+  for (size_t i = 0; i < n; i++) {
+    const CollItem& it = begin[i];
+    if (it.kind != CollKind::AllReduce && it.kind != CollKind::ReduceScatter) continue;
+    if (it.op != RedOp::Avg || it.comm->size == 1) {
+      ops[i] = ncclOp(it.op);
+      continue;
+    }
+    Status st = static_cast<NcclComm&>(*it.comm).averageOp(it.dtype, &ops[i]);
+    if (!st.ok()) {
+      return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) + ": " +
+                          st.error);
+    }
+  }
+  const nccl::Api& api = nccl::library().api;
+  g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  nccl::ncclResult_t r = api.ncclGroupStart();
+  if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
+  Status first;
+  for (size_t i = 0; i < n; i++) {
+    const CollItem& it = begin[i];
+    nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
+    r = issue(api, it, comm, ops[i]);
+    if (r != nccl::ncclSuccess && r != nccl::ncclInProgress && first.ok()) {
+      first = Status::Fail(std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size) + ", " +
+                           std::to_string(it.count) + " elements) failed: " + nccl::describe(r, comm));
+    }
+  }
+  // Ended even after a failed call: the group state is per thread and must not leak into the next group.
+  r = api.ncclGroupEnd();
+  if (g->profiled) g->ended = std::chrono::steady_clock::now();
+  if (r == nccl::ncclInProgress) {
+    g->inProgress = true;
+    g->settled.assign(comms.size(), false);
+    for (CommImpl* c : comms) static_cast<NcclComm*>(c)->groupInFlight = true;
+  } else if (r != nccl::ncclSuccess && first.ok()) {
+    first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  }
+  return first;
+}
+
+// Tells the group's streams its outcome, and the profile its times.
+void finish(GroupInFlight& g) {
+  for (StreamImpl* s : g.streams) applyStatus(*s, g.outcome, "group");
+  if (g.profiled) {
+    auto ns = [&](std::chrono::steady_clock::time_point t) {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - g.started).count());
+    };
+    profile::group(g.started, ns(g.ended), ns(std::chrono::steady_clock::now()), g.inProgress, g.calls);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
+  auto g = std::make_unique<GroupInFlight>();
+  g->calls = n;
+  g->profiled = profile::enabled();
+  for (size_t i = 0; i < n; i++) {
+    if (std::find(g->streams.begin(), g->streams.end(), items[i].stream) == g->streams.end()) {
+      g->streams.push_back(items[i].stream);
+    }
+  }
+  for (StreamImpl* s : g->streams) {
+    if (!s->error.empty()) {
+      g->outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
+                                " had already failed (" + s->error + ")");
+      break;
+    }
+  }
+  if (g->outcome.ok()) g->outcome = issueGroup(items, n, g.get());
+  if (g->inProgress) return g;
+  finish(*g);
+  return nullptr;
+}
+
+bool pollGroup(GroupInFlight& g) {
+  std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+  if (pollOnce(g.comms, g.settled, &g.outcome)) {
+    if (!g_shuttingDown.load()) return false;
+    cutShort(&g.outcome);
+  }
+  finish(g);
+  return true;
+}
+
+void settleGroup(GroupInFlight& g) {
+  {
+    std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
+    waitReady(g.comms, g.settled, &g.outcome, calls);
+  }
+  finish(g);
+}
+
+void runGroup(const CollItem* items, size_t n) {
+  std::unique_ptr<GroupInFlight> g = startGroup(items, n);
+  if (g) settleGroup(*g);
+}
+
+}  // namespace fr::cuda
+
+#else  // !FAIRRING_WITH_CUDA
+
+namespace fr::cuda {
+
+// No CUDA queue exists without CUDA; these only keep the CUDA issue path linking.
+std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
+  for (size_t i = 0; i < n; i++) applyStatus(*items[i].stream, Status::Fail("built without CUDA"), "group");
+  return nullptr;
+}
+
+bool pollGroup(GroupInFlight&) { return true; }
+
+void settleGroup(GroupInFlight&) {}
+
+}  // namespace fr::cuda
+
+#endif  // FAIRRING_WITH_CUDA

@@ -1,0 +1,27 @@
+// Probe helper: the self time of a V8 .cpuprofile (node --cpu-prof) by function, and by file, idle left out; the
+// JS thread's profile as text small enough to bring back from the GPU machine.
+// Usage: node scripts/probes/cpuprof-top.mjs <file.cpuprofile> [rows]
+import { readFileSync } from 'node:fs';
+const [file, rows = '30'] = process.argv.slice(2);
+const profile = JSON.parse(readFileSync(file, 'utf8'));
+const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+const byFunction = new Map();
+const byFile = new Map();
+let total = 0;
+const add = (map, key, n) => map.set(key, (map.get(key) ?? 0) + n);
+const hits = new Map();
+for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
+for (const [id, n] of hits) {
+  const { functionName, url, lineNumber } = nodes.get(id).callFrame;
+  if (functionName === '(idle)') continue;
+  total += n;
+  const where = url.replace(/^.*\/(dist|node_modules)\//, '$1/');
+  add(byFunction, `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`, n);
+  add(byFile, where || functionName, n);
+}
+const print = (title, map) => {
+  console.log(`${title} (${total} samples, idle left out)`);
+  for (const [key, n] of [...map].sort((a, b) => b[1] - a[1]).slice(0, Number(rows))) console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
+};
+print('by function', byFunction);
+print('by file', byFile);

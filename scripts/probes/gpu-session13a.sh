@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Probe (GPU machine, 2 GPUs), for session 13: where the JS thread's time goes when one large bucket is reduced
+# at a time (session 12: 616 µs of JS per iteration at 1 x 2 with one 256 MiB bucket, against 140-175 µs for
+# the same shape on the CPU backend). `bench` at 1 x 2 and 2 x 1, one 256 MiB bucket, and at 2 x 1 64 x 25 MiB for
+# comparison, each under node --cpu-prof (100 µs), summarized by scripts/probes/cpuprof-top.mjs into prof.txt.
+# Usage: bash scripts/bundle.sh, then bash scripts/gpu-run.sh bash scripts/probes/gpu-session13a.sh
+set -uo pipefail
+source scripts/probes/lib.sh
+probe_begin
+prof() {  # label, bench options...
+  local label=$1
+  shift
+  rm -rf /tmp/prof
+  timeout 120 node --cpu-prof --cpu-prof-interval 100 --cpu-prof-dir=/tmp/prof dist/src/cli/main.js bench --backend cuda \
+    --pipelines fairring --warmup 2 --repeat 3 "$@" | grep -E '^\| [0-9]' | sed "s/^/$label /"
+  node scripts/probes/cpuprof-top.mjs /tmp/prof/*.cpuprofile 25 | sed "s/^/$label /"
+}
+{
+  prof "1x2 256MiB" --machines 1 --devices 2 --bytes 256MiB --buckets 1 --iters 20
+  prof "2x1 256MiB" --machines 2 --devices 1 --bytes 256MiB --buckets 1 --iters 20
+  prof "2x1 25MiB" --machines 2 --devices 1 --bytes 25MiB --buckets 64 --iters 5
+} 2>&1 | tee "$out/prof.txt"
+since "all took"

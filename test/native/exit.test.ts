@@ -31,6 +31,19 @@ describeBackends('process exit', ({ backend, deviceCount }) => {
     });
   }
 
+  for (const [mode, status] of [['throw', 1], ['exit', 3]] as const) {
+    it(`ending (${mode}) while a communicator init waits for a rank that never joins takes no longer than the exit`, async () => {
+      const started = Date.now();
+      const r = await runScript('exit-during-init.mjs', [mode, backend], 60000);
+      expect(r.signal, r.stderr).to.equal(null);
+      expect(r.code, r.stderr).to.equal(status);
+      expect(r.stdout).to.contain('waiting');
+      if (mode === 'throw') expect(r.stderr).to.contain('planned failure');
+      // The init's own timeout is 60 s; the exit must not wait for it.
+      expect(Date.now() - started).to.be.below(20000);
+    });
+  }
+
   it('an uncaught error with work in flight exits with the error, not a native crash', async () => {
     const r = await runScript('exit-in-flight.mjs', ['throw', backend], 60000);
     expect(r.signal, r.stderr).to.equal(null);

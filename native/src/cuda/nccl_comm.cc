@@ -249,7 +249,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
         failed = "ncclCommInitRankConfig (" + rankOn(i) + ") failed: " + nccl::describe(state, raw[i]);
         break;
       }
-      if (g_shuttingDown.load()) {
+      if (g_shuttingDown.load() || NcclCallScope::exiting()) {
         failed = "communicator init stopped: the runtime shut down";
         break;
       }
@@ -262,6 +262,11 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
     }
   }
   if (!failed.empty()) {
+    // An exiting process ends without them (after an uncaught error Node waits for this thread first).
+    if (NcclCallScope::exiting()) {
+      *error = failed;
+      return {};
+    }
     std::shared_lock<std::shared_mutex> calls(g_ncclCalls);
     for (size_t i = 0; i < raw.size(); i++) {
       if (raw[i] == nullptr) continue;

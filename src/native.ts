@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 export type BackendName = 'cpu' | 'cuda';
 export type DType = 'float16' | 'bfloat16' | 'float32' | 'float64' | 'int8' | 'uint8' | 'int32' | 'int64';
@@ -262,7 +263,18 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Where the built addon lives, relative to the package root (dist/src/native.js is two levels below it). */
 export const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Release', 'fairring.node');
 
-export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+/**
+ * The addon is the process's: its threads, its exit handling (which may end the whole process at once) and its
+ * one Node.js environment. A worker thread would take all of that down with it, so it is refused there.
+ */
+function load(): NativeAddon {
+  if (!isMainThread) {
+    throw new Error('fairring-rx: load it on the main thread, not in a worker thread: the native addon runs one environment per process and ends the whole process at exit');
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = load();
 
 export const backends: readonly BackendName[] = ['cpu', 'cuda'];
 export const dtypes: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', 'int8', 'uint8', 'int32', 'int64'];

@@ -17,7 +17,8 @@ namespace fr {
 namespace {
 
 // Issues a plan's ops on CUDA, from the issuer thread. Where the queue is planned (every rank in this process),
-// a group whose ncclGroupEnd returned ncclInProgress stays in flight while the issuer goes on: NCCL's own thread
+// a group whose ncclGroupEnd returned ncclInProgress stays in flight while the issuer goes on (since the
+// communicators of such a queue are blocking, session 12, none returns it: see docs/engine.md): NCCL's own thread
 // launches it, and what comes after it is held only where it must follow it. An op waits while a group in
 // flight, or an op held before it, names its stream (ops of a stream keep their order behind the group's
 // kernels); a wait also waits for its record to be issued; a group also while a group in flight or held uses one

@@ -2,6 +2,8 @@
 // and cross-stream records and waits of Event handles.
 #include "runtime.h"
 
+#include <fcntl.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +30,12 @@ void endProcess(int status) {
   g_exiting = true;
   cuda::profile::reportNow();
   std::fflush(nullptr);
+  // What Node's own exit would undo and _Exit skips: libuv leaves the standard descriptors nonblocking, and a
+  // terminal or pipe shared with the parent (the shell) keeps that flag after this process is gone.
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) != 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
   std::_Exit(status);
 }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describeBackends } from '../helpers/backends.js';
 import { runChild, type ChildResult } from '../helpers/child.js';
 
@@ -49,5 +50,14 @@ describeBackends('process exit', ({ backend, deviceCount }) => {
     expect(r.signal, r.stderr).to.equal(null);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.contain('planned failure');
+  });
+});
+
+describe('the addon on a worker thread', () => {
+  it('refuses to load there, with a message that says why', async () => {
+    const url = new URL('../../src/native.js', import.meta.url).href;
+    const worker = new Worker(`import(${JSON.stringify(url)})`, { eval: true });
+    const error = await new Promise<Error>((resolve) => worker.once('error', resolve));
+    expect(error.message).to.match(/load it on the main thread, not in a worker thread/);
   });
 });

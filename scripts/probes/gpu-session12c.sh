@@ -9,12 +9,5 @@ probe_begin
 run_suite 330
 vanish_gdb 2 120 "$out"
 since "vanish done at"
-for topo in "2 1" "1 2"; do
-  set -- $topo
-  for work in "26214400 64" "268435456 1" "65536 2000"; do
-    w=($work)
-    timeout 90 node dist/src/cli/main.js bench --backend cuda --machines "$1" --devices "$2" --pipelines fairring \
-      --bytes "${w[0]}" --buckets "${w[1]}" --iters 3 --warmup 1 --repeat 3 | grep -E '^\| [0-9]' | sed "s/^/${1}x${2} /"
-  done
-done 2>&1 | tee "$out/bench.txt"
+loop_table 2>&1 | tee "$out/bench.txt"
 since "all took"

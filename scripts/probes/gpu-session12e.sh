@@ -29,14 +29,7 @@ run() {  # folder, label, floats buckets rounds, env...
 BASE=base timeout 200 bash scripts/gpu-floor.sh 5 | grep -E "^pair|ratio"
 rm -f "$out"/floor-*.json "$out"/floor-*.md
 since "floor done at"
-for topo in "2 1" "1 2"; do
-  set -- $topo
-  for work in "26214400 64" "268435456 1" "65536 2000"; do
-    w=($work)
-    timeout 90 node dist/src/cli/main.js bench --backend cuda --machines "$1" --devices "$2" --pipelines fairring \
-      --bytes "${w[0]}" --buckets "${w[1]}" --iters 3 --warmup 1 --repeat 3 | grep -E '^\| [0-9]' | sed "s/^/${1}x${2} /"
-  done
-done 2>&1 | tee "$out/bench.txt"
+loop_table 2>&1 | tee "$out/bench.txt"
 since "bench done at"
 run_suite 270
 since "all took"

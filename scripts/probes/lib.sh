@@ -61,3 +61,17 @@ profile_row() {
     --pipelines fairring --bytes "$size" --buckets "$buckets" --iters "$iters" --warmup 1 --repeat 3 > /tmp/run.txt 2>&1
   grep -E '^\| [0-9]|NCCL groups' /tmp/run.txt | sed "s/^/$label /"
 }
+
+# loop_table: `fairring` against its native loop at 2 x 1 and 1 x 2 (64 x 25 MiB, one 256 MiB, 2000 x 64 KiB; medians
+# of 3 runs), each bench row prefixed with its topology.
+loop_table() {
+  local m d work
+  for topo in "2 1" "1 2"; do
+    read -r m d <<< "$topo"
+    for work in "26214400 64" "268435456 1" "65536 2000"; do
+      set -- $work
+      timeout 90 node dist/src/cli/main.js bench --backend cuda --machines "$m" --devices "$d" --pipelines fairring \
+        --bytes "$1" --buckets "$2" --iters 3 --warmup 1 --repeat 3 | grep -E '^\| [0-9]' | sed "s/^/${m}x${d} /"
+    done
+  done
+}

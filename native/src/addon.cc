@@ -153,7 +153,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   Watcher::Start(env);
   auto process = env.Global().Get("process").As<Napi::Object>();
-  process.Get("on").As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"), Napi::Function::New(env, NoteExit, "noteExit")});
+  auto noteExit = Napi::Function::New(env, NoteExit, "noteExit");
+  process.Get("on").As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"), noteExit});
   napi_add_env_cleanup_hook(env, Shutdown, nullptr);
   return exports;
 }

@@ -77,15 +77,17 @@ struct NcclCallScope {
   static bool exiting() { return g_exiting.load(); }
 };
 
-// Waits on cv until pred() holds, the runtime shuts down, the process begins to exit, or the deadline passes.
-// Returns pred(). After an uncaught error or process.exit() Node waits for its thread pool's running work
-// (communicator inits among it) before exit(), with no environment cleanup: the 'exit' event's g_exiting is all
-// that ends such a wait.
+// Whether a wait of the runtime should give up: the runtime shuts down, or the process begins to exit. After an
+// uncaught error or process.exit() Node waits for its thread pool's running work (communicator inits among it)
+// before exit(), with no environment cleanup: the 'exit' event's g_exiting is all that ends such a wait.
+inline bool stopping() { return g_shuttingDown.load() || g_exiting.load(); }
+
+// Waits on cv until pred() holds, the runtime is stopping, or the deadline passes. Returns pred().
 template <class Pred>
 bool waitInterruptible(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Pred pred,
                        std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {
   while (!pred()) {
-    if (g_shuttingDown.load() || g_exiting.load()) return false;
+    if (stopping()) return false;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return false;
     auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(20));

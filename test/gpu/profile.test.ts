@@ -1,7 +1,7 @@
 // FAIRRING_NCCL_PROFILE=1 on CUDA: a child process all-reduces at 2 x 1 and, at exit, writes one line with its
 // NCCL groups' host times (and with FAIRRING_NCCL_PROFILE_LOG their CSV timeline); without them it writes none.
-// Every rank is in the child, so its communicators are blocking and no group returns ncclInProgress. Skipped where CUDA or NCCL is absent, or where
-// fewer than two GPUs are.
+// Every rank is in the child, so its communicators are blocking and no group returns ncclInProgress. Skipped
+// where CUDA or NCCL is absent, or where fewer than two GPUs are.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -250,7 +250,7 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
         failed = "ncclCommInitRankConfig (" + rankOn(i) + ") failed: " + nccl::describe(state, raw[i]);
         break;
       }
-      if (g_shuttingDown.load() || NcclCallScope::exiting()) {
+      if (stopping()) {
         failed = "communicator init stopped: the runtime shut down";
         break;
       }

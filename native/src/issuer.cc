@@ -38,19 +38,11 @@ constexpr auto kSpin = std::chrono::microseconds(100);
 // Never destroyed: a process that exits without environment cleanup must not join or destroy a running thread.
 State& g_state = *new State();
 
-// Issuer thread only.
-void (*g_idle)(bool block) = nullptr;
-
-void idle(bool block) {
-  if (g_idle != nullptr) g_idle(block);
-}
-
 // Runs what was queued, in order; consecutive items of one runner in one call.
 void runAll(std::deque<Entry>& batch, std::vector<std::shared_ptr<void>>& items) {
   for (size_t i = 0; i < batch.size();) {
     BatchRunner runner = batch[i].runner;
     if (runner == nullptr) {
-      idle(true);
       batch[i++].task();
       continue;
     }
@@ -67,10 +59,8 @@ void run() {
   for (;;) {
     auto until = std::chrono::steady_clock::now() + kSpin;
     while (g_state.posted.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) {
-      idle(false);
       std::this_thread::yield();
     }
-    if (g_state.posted.load(std::memory_order_acquire) == seen) idle(true);
     {
       std::unique_lock<std::mutex> lock(g_state.m);
       g_state.sleeping = true;
@@ -104,8 +94,6 @@ void enqueue(Entry entry) {
 void post(std::function<void()> task) { enqueue(Entry{std::move(task), nullptr, nullptr}); }
 
 void postBatch(BatchRunner runner, std::shared_ptr<void> item) { enqueue(Entry{nullptr, runner, std::move(item)}); }
-
-void setIdle(void (*fn)(bool block)) { g_idle = fn; }
 
 void shutdown() {
   std::deque<Entry> dropped;

@@ -18,11 +18,6 @@ void post(std::function<void()> task);
 using BatchRunner = void (*)(std::vector<std::shared_ptr<void>>& items);
 void postBatch(BatchRunner runner, std::shared_ptr<void> item);
 
-// What the issuer runs between batches: idle(false) while it spins waiting for work, idle(true) before it
-// sleeps and before a plain task (post), so that work a batch runner left in flight is finished first (the CUDA
-// queue's groups in flight, cuda_issue.cc). Set from the issuer thread.
-void setIdle(void (*idle)(bool block));
-
 // Environment shutdown: stops the thread after its current task and drops the tasks not yet run. Communicators
 // must have been aborted first, so that a task blocked inside NCCL returns.
 void shutdown();

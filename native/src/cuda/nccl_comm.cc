@@ -279,9 +279,12 @@ std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nran
   }
   // NCCL is initialised now: the process's exit must not run its teardown under its proxy threads.
   endAtExit(ExitPoint::Nccl);
+  static std::atomic<uint64_t> cliques{0};
+  const uint64_t clique = members.size() == static_cast<size_t>(nranks) ? cliques.fetch_add(1) + 1 : 0;
   std::vector<std::shared_ptr<CommImpl>> comms;
   for (size_t i = 0; i < members.size(); i++) {
     auto c = std::make_shared<NcclComm>();
+    c->clique = clique;
     c->device = members[i].device;
     c->rank = members[i].rank;
     c->size = nranks;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,7 +33,9 @@ struct NcclComm final : CommImpl {
   // it alone meanwhile (the issuer leaves the lock between its polls): the call that sees the group settled
   // completes its job, and only the issuer may.
   bool groupInFlight = false;
-
+  // Nonzero where every rank of it was made by one initComms call (so it is blocking): the same number for all
+  // of them. A group on such communicators must hold every rank's side (checkSides, nccl_group.cc).
+  uint64_t clique = 0;
 
   void abort() override;
   bool aborting() const override;

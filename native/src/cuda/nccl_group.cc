@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <tuple>
 
 #include "../nccl/nccl.h"
 #include "cuda_util.h"
@@ -20,6 +22,22 @@
 namespace fr::cuda {
 
 namespace {
+
+// A group whose ncclGroupEnd returned ncclInProgress (nonblocking communicators): NCCL's own thread still
+// connects and launches it, and nothing may be issued on its streams or communicators until it settled.
+struct GroupInFlight {
+  std::vector<StreamImpl*> streams;
+  std::vector<CommImpl*> comms;  // sorted, each once
+  std::vector<bool> settled;     // per comm
+  Status outcome;
+  bool inProgress = false;
+  size_t calls = 0;
+  bool profiled = false;
+  std::chrono::steady_clock::time_point started, ended;
+  // Counted as an NCCL call in progress until it settled: NCCL's thread may still run it, and a process that
+  // exits meanwhile must end at once (Shutdown in addon.cc) rather than tear the libraries down under it.
+  NcclCallScope inNccl;
+};
 
 nccl::ncclRedOp_t ncclOp(RedOp op) {
   switch (op) {
@@ -112,6 +130,84 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
   return pending;
 }
 
+// "ncclAllReduce (rank 0 of 2, 16 float32)", for messages.
+std::string describeItem(const CollItem& it) {
+  std::string s = std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size);
+  if (it.kind == CollKind::Send) s += ", to rank " + std::to_string(it.peer);
+  if (it.kind == CollKind::Recv) s += ", from rank " + std::to_string(it.peer);
+  return s + ", " + std::to_string(it.count) + " " + dtypeName(it.dtype) + ")";
+}
+
+// On blocking communicators (every rank made in this process) a group must hold every rank's side: the k-th
+// collective of each rank of a communicator the same call, and every send its receive. A side left out would
+// hold the issuer inside a blocking ncclGroupEnd for good, and the NCCL lock with it, so that no abort could run.
+// Checked before any NCCL call; nonblocking communicators (a peer in another process) are not checked.
+Status checkSides(const CollItem* items, size_t n) {
+  // Collectives by (clique, rank); sends and receives by (clique, from, to); each in group order.
+  std::map<std::pair<uint64_t, int>, std::vector<const CollItem*>> calls;
+  std::map<std::tuple<uint64_t, int, int>, std::vector<const CollItem*>> sends, recvs;
+  for (size_t i = 0; i < n; i++) {
+    const CollItem& it = items[i];
+    const uint64_t clique = static_cast<const NcclComm&>(*it.comm).clique;
+    if (clique == 0) continue;
+    if (it.kind == CollKind::Send) {
+      sends[{clique, it.comm->rank, it.peer}].push_back(&it);
+    } else if (it.kind == CollKind::Recv) {
+      recvs[{clique, it.peer, it.comm->rank}].push_back(&it);
+    } else {
+      calls[{clique, it.comm->rank}].push_back(&it);
+    }
+  }
+  const std::string rule = ": its communicators are blocking (every rank is in this process), so each group must "
+                           "hold every rank's side";
+  for (const auto& [key, mine] : calls) {
+    const CollItem& first = *mine.front();
+    for (int r = 0; r < first.comm->size; r++) {
+      auto other = calls.find({key.first, r});
+      if (other == calls.end()) {
+        return Status::Fail(describeItem(first) + ": rank " + std::to_string(r) +
+                            " of its communicator has no part in the group" + rule);
+      }
+      const std::vector<const CollItem*>& theirs = other->second;
+      for (size_t k = 0; k < std::max(mine.size(), theirs.size()); k++) {
+        if (k >= mine.size() || k >= theirs.size()) {
+          const CollItem& extra = *(k < mine.size() ? mine[k] : theirs[k]);
+          return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < mine.size() ? r : key.second) +
+                              " of its communicator has no counterpart in the group" + rule);
+        }
+        const CollItem& a = *mine[k];
+        const CollItem& b = *theirs[k];
+        if (a.kind != b.kind || a.count != b.count || a.dtype != b.dtype || a.op != b.op) {
+          return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + rule);
+        }
+      }
+    }
+  }
+  for (const auto& [key, out] : sends) {
+    auto in = recvs.find(key);
+    for (size_t k = 0; k < out.size(); k++) {
+      if (in == recvs.end() || k >= in->second.size()) {
+        return Status::Fail(describeItem(*out[k]) + ": rank " + std::to_string(std::get<2>(key)) +
+                            " of its communicator has no matching receive in the group" + rule);
+      }
+      const CollItem& a = *out[k];
+      const CollItem& b = *in->second[k];
+      if (a.count != b.count || a.dtype != b.dtype) {
+        return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + rule);
+      }
+    }
+  }
+  for (const auto& [key, in] : recvs) {
+    auto out = sends.find(key);
+    const size_t matched = out == sends.end() ? 0 : out->second.size();
+    if (in.size() > matched) {
+      return Status::Fail(describeItem(*in[matched]) + ": rank " + std::to_string(std::get<1>(key)) +
+                          " of its communicator has no matching send in the group" + rule);
+    }
+  }
+  return Status::Ok();
+}
+
 // A group the shutdown cut short did not succeed.
 void cutShort(Status* outcome) {
   if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
@@ -159,6 +255,8 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
                           ": communicator aborted");
     }
   }
+  Status sides = checkSides(begin, n);
+  if (!sides.ok()) return sides;
   // Ops are resolved before the group: a PreMulSum op is made outside of it.
   std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
   for (size_t i = 0; i < n; i++) {
@@ -214,49 +312,28 @@ void finish(GroupInFlight& g) {
 
 }  // namespace
 
-std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
-  auto g = std::make_unique<GroupInFlight>();
-  g->calls = n;
-  g->profiled = profile::enabled();
+void runGroup(const CollItem* items, size_t n) {
+  GroupInFlight g;
+  g.calls = n;
+  g.profiled = profile::enabled();
   for (size_t i = 0; i < n; i++) {
-    if (std::find(g->streams.begin(), g->streams.end(), items[i].stream) == g->streams.end()) {
-      g->streams.push_back(items[i].stream);
+    if (std::find(g.streams.begin(), g.streams.end(), items[i].stream) == g.streams.end()) {
+      g.streams.push_back(items[i].stream);
     }
   }
-  for (StreamImpl* s : g->streams) {
+  for (StreamImpl* s : g.streams) {
     if (!s->error.empty()) {
-      g->outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
-                                " had already failed (" + s->error + ")");
+      g.outcome = Status::Fail("skipped: a stream on cuda:" + std::to_string(s->device->ordinal) +
+                               " had already failed (" + s->error + ")");
       break;
     }
   }
-  if (g->outcome.ok()) g->outcome = issueGroup(items, n, g.get());
-  if (g->inProgress) return g;
-  finish(*g);
-  return nullptr;
-}
-
-bool pollGroup(GroupInFlight& g) {
-  std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
-  if (pollOnce(g.comms, g.settled, &g.outcome)) {
-    if (!g_shuttingDown.load()) return false;
-    cutShort(&g.outcome);
-  }
-  finish(g);
-  return true;
-}
-
-void settleGroup(GroupInFlight& g) {
-  {
+  if (g.outcome.ok()) g.outcome = issueGroup(items, n, &g);
+  if (g.inProgress) {
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
     waitReady(g.comms, g.settled, &g.outcome, calls);
   }
   finish(g);
-}
-
-void runGroup(const CollItem* items, size_t n) {
-  std::unique_ptr<GroupInFlight> g = startGroup(items, n);
-  if (g) settleGroup(*g);
 }
 
 }  // namespace fr::cuda
@@ -265,15 +342,10 @@ void runGroup(const CollItem* items, size_t n) {
 
 namespace fr::cuda {
 
-// No CUDA queue exists without CUDA; these only keep the CUDA issue path linking.
-std::unique_ptr<GroupInFlight> startGroup(const CollItem* items, size_t n) {
+// No CUDA queue exists without CUDA; this only keeps the CUDA issue path linking.
+void runGroup(const CollItem* items, size_t n) {
   for (size_t i = 0; i < n; i++) applyStatus(*items[i].stream, Status::Fail("built without CUDA"), "group");
-  return nullptr;
 }
-
-bool pollGroup(GroupInFlight&) { return true; }
-
-void settleGroup(GroupInFlight&) {}
 
 }  // namespace fr::cuda
 

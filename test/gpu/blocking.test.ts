@@ -1,0 +1,96 @@
+// Blocking NCCL communicators (every rank made in this process): the issuer refuses, before any NCCL call, a
+// group that leaves a rank's side out, which would hold it inside ncclGroupEnd for good. The refusal fails the
+// group's streams with a message naming the call, the rank and the side missing; the communicators stay usable.
+// Skipped where CUDA or NCCL is absent, or where fewer than two GPUs are.
+import { expect } from 'chai';
+import { native, type GroupItem, type NativeComm, type NativeDevice, type NativeStream } from '../../src/native.js';
+import { skipUnlessGpus } from '../helpers/backends.js';
+import { expectClose, randomArray, reference } from '../helpers/data.js';
+import { download, sync, upload } from '../helpers/device.js';
+
+const rejection = (p: Promise<unknown>): Promise<Error | null> => p.then(() => null, (e: Error) => e);
+
+describe('blocking communicators refuse a group without every rank [cuda]', function () {
+  this.timeout(60_000);
+  let devices: NativeDevice[] = [];
+  let comms: NativeComm[] = [];
+  const streams: NativeStream[] = [];
+  // Fresh streams per case: a refused group leaves its streams failed.
+  const freshStreams = (): NativeStream[] => {
+    const s = devices.map((d) => new native.Stream(d));
+    streams.push(...s);
+    return s;
+  };
+
+  before(async function () {
+    skipUnlessGpus(this, 2, 'the blocking-communicator checks');
+    devices = [0, 1].map((i) => new native.Device('cuda', i));
+    comms = await native.initComms('cuda', native.uniqueId('cuda'), 2, devices.map((device, rank) => ({ rank, device })), 30000);
+  });
+  after(() => {
+    for (const s of streams) s.close();
+    for (const c of comms) c.close();
+  });
+
+  // Runs a correct all-reduce of fresh random data over the communicators and checks it against float64 sums.
+  async function allReduceWorks(): Promise<void> {
+    const s = freshStreams();
+    const n = 4096;
+    const inputs = devices.map(() => randomArray('float32', n));
+    const bufs = devices.map((d, r) => upload(s[r]!, d, inputs[r]!));
+    native.group(devices.map((_, r) => ({ kind: 'allReduce', stream: s[r]!, comm: comms[r]!, send: bufs[r]!, recv: bufs[r]!, count: n, dtype: 'float32', op: 'sum' })));
+    const expected = reference('float32', 'sum', inputs, n);
+    for (let r = 0; r < devices.length; r++) {
+      expectClose('float32', 'sum', 2, await download(s[r]!, devices[r]!, bufs[r]!, 'float32'), expected, `rank ${r}`);
+    }
+  }
+
+  // Issues the group on fresh streams and returns each rank's stream failure (null where it succeeded).
+  async function failures(items: (s: NativeStream[], b: ReturnType<typeof upload>[]) => GroupItem[]): Promise<(Error | null)[]> {
+    const s = freshStreams();
+    const b = devices.map((d, r) => upload(s[r]!, d, randomArray('float32', 64)));
+    native.group(items(s, b));
+    return Promise.all(devices.map((d, r) => rejection(sync(s[r]!, d))));
+  }
+
+  it("refuses a collective without rank 1's side, and the communicators still all-reduce", async () => {
+    const [e0] = await failures((s, b) => [{ kind: 'allReduce', stream: s[0]!, comm: comms[0]!, send: b[0]!, recv: b[0]!, count: 16, dtype: 'float32', op: 'sum' }]);
+    expect(e0?.message).to.match(/ncclAllReduce \(rank 0 of 2, 16 float32\): rank 1 of its communicator has no part in the group: its communicators are blocking/);
+    await allReduceWorks();
+  });
+
+  it('refuses collectives that differ between the ranks, on every rank', async () => {
+    const errors = await failures((s, b) => [
+      { kind: 'allReduce', stream: s[0]!, comm: comms[0]!, send: b[0]!, recv: b[0]!, count: 16, dtype: 'float32', op: 'sum' },
+      { kind: 'allReduce', stream: s[1]!, comm: comms[1]!, send: b[1]!, recv: b[1]!, count: 8, dtype: 'float32', op: 'sum' },
+    ]);
+    for (const e of errors) expect(e?.message).to.match(/ncclAllReduce \(rank 0 of 2, 16 float32\) meets ncclAllReduce \(rank 1 of 2, 8 float32\) in the group/);
+    await allReduceWorks();
+  });
+
+  it('refuses a send without its receive, and a receive without its send', async () => {
+    const [send] = await failures((s, b) => [{ kind: 'send', stream: s[0]!, comm: comms[0]!, send: b[0]!, count: 16, dtype: 'float32', peer: 1 }]);
+    expect(send?.message).to.match(/ncclSend \(rank 0 of 2, to rank 1, 16 float32\): rank 1 of its communicator has no matching receive/);
+    const [, recv] = await failures((s, b) => [{ kind: 'recv', stream: s[1]!, comm: comms[1]!, recv: b[1]!, count: 16, dtype: 'float32', peer: 0 }]);
+    expect(recv?.message).to.match(/ncclRecv \(rank 1 of 2, from rank 0, 16 float32\): rank 0 of its communicator has no matching send/);
+    await allReduceWorks();
+  });
+
+  it('issues a whole exchange of sends and receives, with the data moved', async () => {
+    const s = freshStreams();
+    const n = 1024;
+    const inputs = devices.map(() => randomArray('float32', n));
+    const out = devices.map((d) => new native.Buffer(d, n * 4));
+    const bufs = devices.map((d, r) => upload(s[r]!, d, inputs[r]!));
+    native.group(
+      devices.flatMap((_, r): GroupItem[] => [
+        { kind: 'send', stream: s[r]!, comm: comms[r]!, send: bufs[r]!, count: n, dtype: 'float32', peer: 1 - r },
+        { kind: 'recv', stream: s[r]!, comm: comms[r]!, recv: out[r]!, count: n, dtype: 'float32', peer: 1 - r },
+      ]),
+    );
+    for (let r = 0; r < devices.length; r++) {
+      const got = Array.from((await download(s[r]!, devices[r]!, out[r]!, 'float32')) as Float32Array);
+      expect(got).to.deep.equal(Array.from(inputs[1 - r] as Float32Array));
+    }
+  });
+});

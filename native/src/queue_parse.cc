@@ -59,7 +59,11 @@ struct Reader {
 }  // namespace
 
 // The ops argument of submit, replay and plan, parsed and checked. Replayed, a record and a wait on a record the
-// program itself makes move on by the stream's records of one iteration (recs_ holds the counts at its end).
+// program itself makes move on by the stream's records of one iteration (recs_ holds the counts at its end). A
+// wait on an earlier record of a stream the program records on waits, in each iteration, for that stream's last
+// record before the iteration (the iteration before's, or the last before the replay for the first): replayed
+// work never overtakes what the iteration before did on a stream it depends on (a slot the program reuses
+// every iteration, say), where a constant wait would let iterations overlap that the program orders.
 void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
   Napi::Env env = info.Env();
   checkOpen(env);
@@ -76,7 +80,9 @@ void Queue::check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed) {
   if (!replay) return;
   for (QueueOp& op : parsed.program.ops) {
     if (op.code == QueueOpCode::Record) op.step = recs_[op.stream->index] - op.stream->submitted;
-    if (op.code == QueueOpCode::Wait && op.seq > op.on->submitted) op.step = recs_[op.on->index] - op.on->submitted;
+    if (op.code != QueueOpCode::Wait) continue;
+    op.step = recs_[op.on->index] - op.on->submitted;
+    if (op.step > 0 && op.seq <= op.on->submitted) op.seq = op.on->submitted;
   }
 }
 

@@ -10,6 +10,12 @@ const redopCode = new Map<ReduceOp, number>(reduceOps.map((o, i) => [o, i]));
 const kindCode = new Map<CollectiveKind, number>(collectiveKinds.map((k, i) => [k, i]));
 
 /** A record of a stream: stream index and record number (from 1). */
+/** What `endCapture` returns: the ops submitted while capturing, and each stream's record count before them. */
+export interface Capture {
+  ops: Float64Array;
+  recordedBefore: readonly number[];
+}
+
 export interface Mark {
   stream: number;
   seq: number;
@@ -54,6 +60,8 @@ export class Program {
   private readonly recorded: number[] = [];
   /** While capturing, every submitted op is also kept here (the native reference loop replays it). */
   private captured: number[] | null = null;
+  /** The record counts when the capture began. */
+  private capturedFrom: number[] = [];
 
   constructor(private readonly queue: NativeQueue) {}
 
@@ -271,24 +279,34 @@ export class Program {
   beginCapture(): void {
     this.flush();
     this.captured = [];
+    this.capturedFrom = [...this.recorded];
   }
 
-  endCapture(): Float64Array {
+  endCapture(): Capture {
     this.flush();
-    const out = Float64Array.from(this.captured ?? []);
+    const out = { ops: Float64Array.from(this.captured ?? []), recordedBefore: this.capturedFrom };
     this.captured = null;
     return out;
   }
 
-  /** Replays a captured program `iterations` times natively; record counts follow. */
-  replay(program: Float64Array, iterations: number): Mark[] {
+  /**
+   * Replays a captured program `iterations` times natively; record counts follow. Its waits on its own records
+   * are renumbered to the replay's first iteration (the Queue moves them on per iteration); a wait on a record
+   * made before the capture waits, in each iteration, for that stream's last record before it (the Queue's rule).
+   */
+  replay(capture: Capture, iterations: number): Mark[] {
     this.flush();
     if (this.refusal !== null) throw this.refusal;
+    const program = Float64Array.from(capture.ops);
     const perIteration = new Map<number, number>();
-    for (let at = 0; at < program.length; ) {
-      const code = program[at]!;
-      if (code === OpCode.record) perIteration.set(program[at + 1]!, (perIteration.get(program[at + 1]!) ?? 0) + 1);
-      at += widthAt(program, at);
+    for (let at = 0; at < program.length; at += widthAt(program, at)) {
+      if (program[at] === OpCode.record) perIteration.set(program[at + 1]!, (perIteration.get(program[at + 1]!) ?? 0) + 1);
+    }
+    for (let at = 0; at < program.length; at += widthAt(program, at)) {
+      if (program[at] !== OpCode.wait) continue;
+      const on = program[at + 2]!;
+      const before = capture.recordedBefore[on] ?? 0;
+      if (program[at + 3]! > before) program[at + 3] = program[at + 3]! - before + (this.recorded[on] ?? 0);
     }
     this.queue.replay(program, program.length, iterations);
     const last: Mark[] = [];

@@ -3,6 +3,7 @@ import { EventEmitter } from 'eventemitter3';
 import { Observable, Subject, firstValueFrom, fromEvent, lastValueFrom, merge, type Subscriber } from 'rxjs';
 import type { NativeBuffer } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
+import type { Capture } from '../runtime/program.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Layout } from '../engine/layout.js';
 import type { Engine, Progress, StageTiming } from './engine.js';
@@ -279,7 +280,7 @@ export class World extends EventEmitter<WorldEvents> {
     this.registrations.register(held.tensors);
     try {
       program.beginCapture();
-      let captured: Float64Array;
+      let captured: Capture;
       try {
         // Unchecked: the loop re-issues the data all-reduce alone (every rank captures the same program).
         await lastValueFrom(this.reduce$(tensors, options.op === undefined ? {} : { op: options.op }, false), { defaultValue: undefined });

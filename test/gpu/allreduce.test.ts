@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { native, dtypes, reduceOps } from '../../src/native.js';
 import { nccl, simulate, type World } from '../../src/index.js';
 import { cudaUnavailableReason } from '../helpers/backends.js';
-import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
+import { checkAllReduce, checkReferenceLoop, expectWithinBudget } from '../helpers/allreduce.js';
 
 const reason = cudaUnavailableReason();
 const gpus = reason === null ? native.info().cuda.deviceCount : 0;
@@ -48,6 +48,10 @@ describe('all-reduce on CUDA', function () {
           await expectWithinBudget(world);
         });
       }
+
+      it('the native reference loop computes what it replays: 6 iterations of 80 MiB per rank, every rank checked', async () => {
+        await checkReferenceLoop(world, 20 * 1024 * 1024 + 3, 6);
+      });
 
       it('many slices, 32 concurrent all-reduces, within budget', async () => {
         const sliced = await simulate({ backend: 'cuda', machines: M, devicesPerMachine: D, sliceBytes: 64 << 10, memoryBytes: 1 << 20, parallelism: 4, pipeline: M === 1 ? 'local' : 'fairring' });

@@ -27,7 +27,7 @@ import {
 import { dtypes, reduceOps, type NativeBuffer } from '../../src/native.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
-import { checkAllReduce, expectWithinBudget } from '../helpers/allreduce.js';
+import { checkAllReduce, checkReferenceLoop, expectWithinBudget } from '../helpers/allreduce.js';
 import { runtimeOverridingQueue } from '../helpers/queue.js';
 import { orAfter } from '../helpers/time.js';
 
@@ -492,6 +492,17 @@ describe('all-reduce on the CPU backend', () => {
       expect(await world.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
       await world.close();
       expect(world.memory().pools.inflight.inUse).to.equal(0);
+    });
+
+    it('the native reference loop computes what it replays, at 2 x 1 (staging slots) and 2 x 2 cut into slices', async () => {
+      for (const [M, D, sliceBytes] of [
+        [2, 1, undefined],
+        [2, 2, 4096],
+      ] as const) {
+        const world = await simulate({ machines: M, devicesPerMachine: D, ...(sliceBytes === undefined ? { memoryBytes: 1 << 20 } : { sliceBytes }) });
+        await checkReferenceLoop(world, 100_003, 5);
+        await world.close();
+      }
     });
 
     it('close() while a reference loop runs lets its replay finish first: both settle, none hangs', async () => {

@@ -717,6 +717,30 @@ describe('virtual queue', () => {
     expect(q.addBuffer(buffers[0]!)).to.equal(3);
   });
 
+  it('replays a program whose wait names an earlier record: each iteration waits for the iteration before on that stream', () => {
+    const { scheduler, rt, devices, q } = queueSetup({ duration: (op) => (op.stream === 0 ? 3 : 1) });
+    const [d] = devices as [NativeDevice];
+    const [a, b] = [q.addStream(new rt.Stream(d)), q.addStream(new rt.Stream(d))];
+    const x = q.addBuffer(new rt.Buffer(d, 64));
+    // Captured after a first pass: b's copy waits on a's record 1, made before the program.
+    const p = program(ops.wait(b, a, 1), ops.copy(b, x, 8, x, 40, 8), ops.record(b), ops.copy(a, x, 0, x, 32, 8), ops.record(a));
+    scheduler.run(() => {
+      submit(q, ops.copy(a, x, 0, x, 32, 8), ops.record(a));
+      q.replay(p, p.length, 3);
+      expect([q.records(a), q.records(b)]).to.deep.equal([4, 3]);
+    });
+    // Iteration i's copy on b waits for a's record before it: 1, then iteration 0's (2), then iteration 1's (3).
+    expect(rt.log.map((r) => [r.stream, r.start, r.end])).to.deep.equal([
+      [a, 0, 3],
+      [b, 3, 4],
+      [a, 3, 6],
+      [b, 6, 7],
+      [a, 6, 9],
+      [b, 9, 10],
+      [a, 9, 12],
+    ]);
+  });
+
   it('replays a program, moving waits on its own records to each iteration and making timing records plain', () => {
     const { scheduler, rt, devices, q, reports } = queueSetup({ duration: (op) => (op.stream === 0 ? 2 : 1) });
     const [d] = devices as [NativeDevice];

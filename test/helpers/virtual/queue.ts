@@ -293,12 +293,17 @@ export class VirtualQueue implements NativeQueue {
   }
 }
 
-/** Iteration `iteration` of a replay: waits on the program's own records move to this iteration's records. */
+/**
+ * Iteration `iteration` of a replay: waits on the program's own records move to this iteration's records; a wait
+ * on an earlier record of a stream the program records on waits for that stream's last record before the iteration.
+ */
 function replayed(program: Program, base: ReadonlyMap<number, number>, iteration: number): Issue {
   return {
     seq: (onStream, seq) => {
       const before = base.get(onStream) ?? 0;
-      return seq > before ? seq + iteration * (program.records.get(onStream) ?? 0) : seq;
+      const step = program.records.get(onStream) ?? 0;
+      if (step === 0) return seq;
+      return (seq > before ? seq : before) + iteration * step;
     },
     timing: false,
   };

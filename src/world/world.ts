@@ -264,26 +264,29 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   /**
-   * The native reference loop: runs one all-reduce of `tensors` while capturing the operations the engine
+   * The native reference loop: runs one all-reduce of `tensors` (or of every bucket of a list, submitted at
+   * once, as one iteration of a training step submits its buckets) while capturing the operations the engine
    * issues, then has the addon issue that same program `iterations` times from one native loop, with every
    * device-side dependency and no host in between. Its wall time is what the stages cost without the JS
    * orchestration. The world must be idle; the tensors are reduced 1 + iterations times.
    */
-  async referenceLoop(tensors: readonly Tensor[], options: AllReduceOptions & { iterations: number }): Promise<ReferenceLoopResult> {
+  async referenceLoop(buckets: readonly Tensor[] | readonly (readonly Tensor[])[], options: AllReduceOptions & { iterations: number }): Promise<ReferenceLoopResult> {
     this.checkOpen('referenceLoop');
     checkOptions(options, 'referenceLoop', ['iterations']);
     const { iterations } = options;
     if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${String(iterations)}`);
+    const sets = isBucketList(buckets) ? buckets : [buckets];
     if (!this.engine.idle) throw new ArgumentError('referenceLoop needs an idle world: await every all-reduce first');
     const { program, completions } = this.ctx;
-    const held = this.prepare(tensors, options, 'referenceLoop', ['iterations']);
-    this.registrations.register(held.tensors);
+    const held = sets.map((tensors, i) => this.prepare(tensors, options, sets.length === 1 ? 'referenceLoop' : `referenceLoop (bucket ${i})`, ['iterations']));
+    for (const job of held) this.registrations.register(job.tensors);
     try {
       program.beginCapture();
       let captured: Capture;
       try {
-        // Unchecked: the loop re-issues the data all-reduce alone (every rank captures the same program).
-        await lastValueFrom(this.reduce$(tensors, options.op === undefined ? {} : { op: options.op }, false), { defaultValue: undefined });
+        // Unchecked: the loop re-issues the data all-reduces alone (every rank captures the same program).
+        const op = options.op === undefined ? {} : { op: options.op };
+        await Promise.all(sets.map((tensors) => lastValueFrom(this.reduce$(tensors, op, false), { defaultValue: undefined })));
       } finally {
         captured = program.endCapture();
       }
@@ -297,9 +300,9 @@ export class World extends EventEmitter<WorldEvents> {
       } finally {
         this.replaying = false;
       }
-      return { wallMs: performance.now() - t0, slicesPerIteration: held.sliceCount };
+      return { wallMs: performance.now() - t0, slicesPerIteration: held.reduce((n, job) => n + job.sliceCount, 0) };
     } finally {
-      this.registrations.unregister(held.tensors);
+      for (const job of held) this.registrations.unregister(job.tensors);
     }
   }
 
@@ -469,4 +472,8 @@ export class World extends EventEmitter<WorldEvents> {
     if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
   }
 
+}
+
+function isBucketList(x: readonly Tensor[] | readonly (readonly Tensor[])[]): x is readonly (readonly Tensor[])[] {
+  return x.length > 0 && Array.isArray(x[0]);
 }

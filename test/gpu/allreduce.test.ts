@@ -49,8 +49,9 @@ describe('all-reduce on CUDA', function () {
         });
       }
 
-      it('the native reference loop computes what it replays: 6 iterations of 80 MiB per rank, every rank checked', async () => {
+      it('the native reference loop computes what it replays: 6 iterations of 80 MiB per rank, and of 12 buckets of 4 MiB at once, every rank checked', async () => {
         await checkReferenceLoop(world, 20 * 1024 * 1024 + 3, 6);
+        await checkReferenceLoop(world, 1024 * 1024 + 1, 5, 12);
       });
 
       it('many slices, 32 concurrent all-reduces, within budget', async () => {

@@ -18,23 +18,27 @@ export async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n
 }
 
 /**
- * The native reference loop computes what it replays: fresh random float32 on every rank, summed once by the
- * captured all-reduce and then `iterations` more times, so every rank ends with R^iterations times the float64 sum
- * of the inputs (R ranks). Iterations that overlapped where the program orders them (a stage of the next reading
- * a buffer the last still writes) would not.
+ * The native reference loop computes what it replays: fresh random float32 on every rank, in `buckets` buckets
+ * (one all-reduce, or a list of them submitted at once), summed once by the captured iteration and then
+ * `iterations` more times, so every rank ends with R^iterations times the float64 sum of the inputs (R ranks).
+ * Iterations that overlapped where the program orders them (a stage of the next reading a buffer the last still
+ * writes) would not.
  */
-export async function checkReferenceLoop(world: World, n: number, iterations: number): Promise<void> {
-  const inputs = world.devices.map(() => randomArray('float32', n));
-  const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
-  await world.referenceLoop(tensors, { iterations });
+export async function checkReferenceLoop(world: World, n: number, iterations: number, buckets = 1): Promise<void> {
+  const inputs = Array.from({ length: buckets }, () => world.devices.map(() => randomArray('float32', n)));
+  const tensors = await Promise.all(inputs.map((bucket) => Promise.all(world.devices.map((d, i) => d.upload(bucket[i]!)))));
+  const result = await world.referenceLoop(buckets === 1 ? tensors[0]! : tensors, { iterations });
+  expect(result.wallMs).to.be.above(0);
   const ranks = world.devices.length;
-  const expected = reference('float32', 'sum', inputs, n) as number[];
   const scale = ranks ** iterations;
-  for (const [r, t] of tensors.entries()) {
-    const got = (await t.download()) as Float32Array;
-    expectClose('float32', 'sum', ranks * (iterations + 1), Float32Array.from(got, (x) => x / scale), expected, `rank ${r} after ${iterations} replays`);
+  for (const [b, bucket] of tensors.entries()) {
+    const expected = reference('float32', 'sum', inputs[b]!, n) as number[];
+    for (const [r, t] of bucket.entries()) {
+      const got = (await t.download()) as Float32Array;
+      expectClose('float32', 'sum', ranks * (iterations + 1), Float32Array.from(got, (x) => x / scale), expected, `bucket ${b}, rank ${r}, after ${iterations} replays`);
+    }
   }
-  tensors.forEach((t) => t.close());
+  tensors.flat().forEach((t) => t.close());
 }
 
 /** Allocation within budget, pools never past their size, and every slot back once its last use completed

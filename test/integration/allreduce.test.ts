@@ -494,13 +494,14 @@ describe('all-reduce on the CPU backend', () => {
       expect(world.memory().pools.inflight.inUse).to.equal(0);
     });
 
-    it('the native reference loop computes what it replays, at 2 x 1 (staging slots) and 2 x 2 cut into slices', async () => {
+    it('the native reference loop computes what it replays: one bucket or a list, at 2 x 1 (staging slots) and 2 x 2 cut into slices', async () => {
       for (const [M, D, sliceBytes] of [
         [2, 1, undefined],
         [2, 2, 4096],
       ] as const) {
         const world = await simulate({ machines: M, devicesPerMachine: D, ...(sliceBytes === undefined ? { memoryBytes: 1 << 20 } : { sliceBytes }) });
         await checkReferenceLoop(world, 100_003, 5);
+        await checkReferenceLoop(world, 30_011, 4, 3);
         await world.close();
       }
     });

@@ -315,6 +315,8 @@ describe('validation, error codes and close paths [cpu]', () => {
     expect(each).to.be.instanceOf(ArgumentError).with.property('message').match(/allReduceEach\$ takes no option 'pipeline'/);
     const loop = await caught(() => w.referenceLoop(ts, { iterations: 1, pipeline: 'nccl' } as { iterations: number }));
     expect(loop).to.be.instanceOf(ArgumentError).with.property('message').match(/referenceLoop takes no option 'pipeline' \(its options: op, iterations\)/);
+    const badBucket = await caught(() => w.referenceLoop([ts, [ts[0]!]], { iterations: 1 }));
+    expect(badBucket).to.be.instanceOf(ArgumentError).with.property('message').match(/^referenceLoop \(bucket 1\) takes one tensor per local device: \d+ expected, got 1/);
     // Nothing was submitted: the world is idle and the tensors unchanged.
     expect(w.memory().pools.inflight.highWater).to.equal(0);
     expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);

@@ -98,8 +98,8 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
         kind: 'reference',
         world,
         run: async (iters) => {
-          const r = await world.referenceLoop(filled.get(pipeline)![0]!, { op: o.op, iterations: iters * o.buckets });
-          return { slices: r.slicesPerIteration * iters * o.buckets, wallMs: r.wallMs };
+          const r = await world.referenceLoop(filled.get(pipeline)!, { op: o.op, iterations: iters });
+          return { slices: r.slicesPerIteration * iters, wallMs: r.wallMs };
         },
       });
     }
@@ -126,14 +126,17 @@ function fill(world: World, o: BenchOptions, n: number): Tensor[][] {
   );
 }
 
-/** `iters` times: every bucket submitted at once, then the devices synchronized. Resolves with the slices done. */
+/**
+ * `iters` times: every bucket submitted at once and awaited, as a training step does; then the devices
+ * synchronized once. Resolves with the slices done.
+ */
 async function iterate(world: World, buckets: readonly Tensor[][], o: BenchOptions, iters: number): Promise<{ slices: number }> {
   let slices = 0;
   for (let i = 0; i < iters; i++) {
     const counts = await Promise.all(buckets.map((b) => lastValueFrom(world.allReduce$(b, { op: o.op }).pipe(count()))));
-    await Promise.all(world.devices.map((d) => d.sync()));
     slices += counts.reduce((a, b) => a + b, 0);
   }
+  await Promise.all(world.devices.map((d) => d.sync()));
   return { slices };
 }
 

@@ -1,5 +1,6 @@
-// Probe helper: the self time of a V8 .cpuprofile (node --cpu-prof) by function, and by file, idle left out; the
-// JS thread's profile as text small enough to bring back from the GPU machine.
+// Probe helper: the self time of a V8 .cpuprofile (node --cpu-prof) by function, and by file, and the inclusive
+// time by function (a sample counts once for every function on its stack), idle left out; the JS thread's
+// profile as text small enough to bring back from the GPU machine.
 // Usage: node scripts/probes/cpuprof-top.mjs <file.cpuprofile> [rows]
 import { readFileSync } from 'node:fs';
 const [file, rows = '30'] = process.argv.slice(2);
@@ -9,6 +10,9 @@ const byFunction = new Map();
 const byFile = new Map();
 let total = 0;
 const add = (map, key, n) => map.set(key, (map.get(key) ?? 0) + n);
+const parents = new Map();
+for (const n of profile.nodes) for (const c of n.children ?? []) parents.set(c, n.id);
+const byFunctionInclusive = new Map();
 const hits = new Map();
 for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
 for (const [id, n] of hits) {
@@ -18,6 +22,13 @@ for (const [id, n] of hits) {
   const where = url.replace(/^.*\/(dist|node_modules)\//, '$1/');
   add(byFunction, `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`, n);
   add(byFile, where || functionName, n);
+  const seen = new Set();
+  for (let at = id; at !== undefined; at = parents.get(at)) {
+    const f = nodes.get(at).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
+    if (!seen.has(key)) seen.add(key);
+  }
+  for (const key of seen) add(byFunctionInclusive, key, n);
 }
 const print = (title, map) => {
   console.log(`${title} (${total} samples, idle left out)`);
@@ -25,3 +36,4 @@ const print = (title, map) => {
 };
 print('by function', byFunction);
 print('by file', byFile);
+print('inclusive, by function', byFunctionInclusive);

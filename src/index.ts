@@ -9,7 +9,7 @@ export type { Progress, StageTiming } from './world/engine.js';
 export { computeLayout, ALIGNMENT, type Layout, type LayoutOptions } from './engine/layout.js';
 export { SlotPool, SlotRing } from './engine/pool.js';
 export { completion, Completions } from './engine/completion.js';
-export { Program, type Mark } from './runtime/program.js';
+export { Program, type Capture, type Mark } from './runtime/program.js';
 export { SliceViews, globalRank, placeOf, type EngineContext, type Slice, type Job, type Topology, type RankLayout, type RankContext } from './engine/context.js';
 export { toPipelineSpec, type PipelineSpec, type PipelineOption } from './engine/pipeline.js';
 export { errorCodes, ArgumentError, ClosedError, ContractError, MismatchError, FairringError, RendezvousTimeoutError, LayoutError, SetupError, StageError, TimeoutError, type StageName } from './errors.js';

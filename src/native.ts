@@ -186,8 +186,9 @@ export interface NativeQueue {
   submit(ops: Float64Array, length: number): void;
   /**
    * The native reference loop: issues `ops[0, length)` `iterations` times from one native loop. Waits on a
-   * record the program itself makes are moved to that record's number in the current iteration; timing
-   * records become plain ones. Checked once, like `submit`.
+   * record the program itself makes are moved to that record's number in the current iteration; a wait on an
+   * earlier record of a stream the program records on waits for that stream's last record before the
+   * iteration; timing records become plain ones. Checked once, like `submit`.
    */
   replay(ops: Float64Array, length: number, iterations: number): void;
   /** Stops reporting; idempotent. Work already issued still runs. */

@@ -9,13 +9,13 @@ const dtypeCode = new Map<DType, number>(dtypes.map((d, i) => [d, i]));
 const redopCode = new Map<ReduceOp, number>(reduceOps.map((o, i) => [o, i]));
 const kindCode = new Map<CollectiveKind, number>(collectiveKinds.map((k, i) => [k, i]));
 
-/** A record of a stream: stream index and record number (from 1). */
 /** What `endCapture` returns: the ops submitted while capturing, and each stream's record count before them. */
 export interface Capture {
   ops: Float64Array;
   recordedBefore: readonly number[];
 }
 
+/** A record of a stream: stream index and record number (from 1). */
 export interface Mark {
   stream: number;
   seq: number;

@@ -23,7 +23,7 @@ import { World, type WorldSession } from './world.js';
  * 2 x H200 at 2 x 1 (docs/benchmarks.md, sessions 11 and 12): with nonblocking communicators 4 beat 8 by 14% at
  * parallelism 8; with blocking ones (every rank in the process) and the watcher's 100 µs poll cap, 2 beat 4 by
  * about 4% there on 25 MiB buckets and lost about 6% on 64 KiB ones, and 4 beat 8 at 16. At least 2: a cap of
- * 1 is the issuer's direct path, where no group stays in flight while the issuer goes on.
+ * 1 is the issuer's direct path, in program order, which merges nothing.
  */
 export function mergeGroupsFor(parallelism: number): number {
   return Math.min(4, Math.max(2, Math.floor(parallelism / 4)));

@@ -1,5 +1,5 @@
 // Broken pipelines the failure tests share.
-import { pipe } from 'rxjs';
+import { NEVER, mergeMap, pipe } from 'rxjs';
 import { allGather, reduceScatter, stage, type PipelineSpec } from '../../src/index.js';
 
 /** A pipeline with a custom stage in which only rank 0 joins a collective on the given communicator. */
@@ -24,5 +24,15 @@ export function lonely(comm: 'reduceScatter' | 'allGather'): PipelineSpec {
         }),
         allGather(ctx),
       ),
+  };
+}
+
+/** A pipeline that holds every slice after its reduce-scatter for good: the watchdog's case, on any backend. */
+export function stalled(): PipelineSpec {
+  return {
+    name: 'stalled',
+    padded: true,
+    comms: ['reduceScatter', 'allGather'],
+    build: (ctx) => pipe(reduceScatter(ctx), mergeMap(() => NEVER), allGather(ctx)),
   };
 }

@@ -2,23 +2,26 @@
 // were not part of the failed all-reduce still download their data, its own tensors refuse to download with a
 // ClosedError saying why, new uploads work, and close() frees everything.
 import { expect } from 'chai';
-import { ClosedError, StageError, TimeoutError, simulate, type World } from '../../src/index.js';
+import { ClosedError, StageError, TimeoutError, simulate, type PipelineSpec, type World } from '../../src/index.js';
 import { nativeRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { runtimeOverridingQueue } from '../helpers/queue.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { randomArray } from '../helpers/data.js';
 import { describeBackends } from '../helpers/backends.js';
-import { lonely } from '../helpers/pipelines.js';
+import { lonely, stalled } from '../helpers/pipelines.js';
 
-const failures: readonly { what: string; backends: readonly string[]; comm: 'reduceScatter' | 'allGather'; Error: typeof TimeoutError | typeof StageError; code: string; message: RegExp }[] = [
+const failures: readonly { what: string; backends: readonly string[]; pipeline: () => PipelineSpec; Error: typeof TimeoutError | typeof StageError; code: string; message: RegExp }[] = [
   // Rank 0 waits for a peer that never joins: the watchdog times the slice out and aborts the communicators.
-  { what: 'a timeout', backends: ['cpu'], comm: 'reduceScatter', Error: TimeoutError, code: 'ERR_FAIRRING_TIMEOUT', message: /did not finish lonely on rank\(s\) 0 within \d+ ms/ },
+  { what: 'a timeout', backends: ['cpu'], pipeline: () => lonely('reduceScatter'), Error: TimeoutError, code: 'ERR_FAIRRING_TIMEOUT', message: /did not finish lonely on rank\(s\) 0 within \d+ ms/ },
+  // A pipeline that holds its slices: the watchdog times them out and aborts the communicators, on every backend.
+  { what: 'a timeout (a stalled pipeline)', backends: ['cpu', 'cuda'], pipeline: stalled, Error: TimeoutError, code: 'ERR_FAIRRING_TIMEOUT', message: /did not finish reduceScatter on rank\(s\) [\d, ]+ within \d+ ms/ },
   // Rank 0's extra allReduce meets its peer's allGather: a mismatch fails the records and aborts the communicators.
   // NCCL does not check that ranks call the same collective: there a mismatch is undefined behaviour.
-  { what: 'an abort (communicator mismatch)', backends: ['cpu'], comm: 'allGather', Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*where rank 0 called allReduce/ },
+  { what: 'an abort (communicator mismatch)', backends: ['cpu'], pipeline: () => lonely('allGather'), Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*where rank 0 called allReduce/ },
   // On CUDA every rank of the world is in this process, so its communicators are blocking, and the issuer refuses
-  // the group that leaves rank 1's side out before any NCCL call: it would hold the issuer for good.
-  { what: 'a refused group', backends: ['cuda'], comm: 'reduceScatter', Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*ncclAllReduce \(rank 0 of 2, 2 float32\): rank 1 of its communicator has no part in the group/ },
+  // the group that leaves rank 1's side out before any NCCL call (while NCCL connects the ranks it would hold the
+  // issuer for good).
+  { what: 'a refused group', backends: ['cuda'], pipeline: () => lonely('reduceScatter'), Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*ncclAllReduce \(rank 0 of 2, 2 float32\): rank 1 of its communicator has no part in the group/ },
 ];
 
 const rejection = (p: Promise<unknown>): Promise<Error | null> => p.then(() => null, (e: Error) => e);
@@ -41,7 +44,7 @@ describeBackends('failures leave the devices usable', ({ backend, deviceCount })
         // On CUDA a communicator's first collective also connects its ranks (NCCL connects at first use), inside
         // the slice's time: 300 ms failed once in a full suite on 2 x H200 (session 12), naming another stage.
         const timeoutMs = backend === 'cuda' ? 3000 : 300;
-        const w = (world = await simulate({ backend, machines: M, devicesPerMachine: D, timeoutMs, pipeline: lonely(f.comm) }));
+        const w = (world = await simulate({ backend, machines: M, devicesPerMachine: D, timeoutMs, pipeline: f.pipeline() }));
         const n = 1000;
         const aData = w.devices.map(() => randomArray('float32', n));
         const bData = w.devices.map(() => randomArray('float32', n));

@@ -404,6 +404,39 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     b.handle.close();
   });
 
+  it('replays a program whose wait names an earlier record: each iteration waits for the iteration before on that stream', async () => {
+    const n = 1 << 16;
+    const x = uploaded(new Int32Array(n));
+    const z = uploaded(new Int32Array(n));
+    const one = uploaded(new Int32Array(n).fill(1));
+    const add = new Program().reduce(s[1]!, 'int32', 'sum', n, 1, x.index, 0, [
+      [x.index, 0],
+      [one.index, 0],
+    ]);
+    q.submit(add.record(s[1]!).build(), add.fields.length);
+    const before = q.records(s[1]!);
+    // Stream 0 copies x, after stream 1's record from before the program; stream 1 then adds one to x. On CUDA the
+    // streams race (the copies would run ahead of the adds with a wait left on that first record); the CPU
+    // executor's turns may order them anyway.
+    const p = new Program()
+      .wait(s[0]!, s[1]!, before)
+      .copy(s[0]!, z.index, 0, x.index, 0, n * 4)
+      .record(s[0]!)
+      .reduce(s[1]!, 'int32', 'sum', n, 1, x.index, 0, [
+        [x.index, 0],
+        [one.index, 0],
+      ])
+      .record(s[1]!);
+    const iterations = 200;
+    q.replay(p.build(), p.fields.length, iterations);
+    await Promise.all([t.until(s[1]!, q.records(s[1]!)), t.until(s[0]!, q.records(s[0]!))]);
+    // The last copy waited for stream 1's record of the iteration before it: x had been added to 1 + 199 times.
+    const got = readAll(await download(streams[0]!, device, z.handle, 'int32'));
+    expect(got[0]).to.be.within(iterations, iterations + 1);
+    expect(new Set(got).size).to.equal(1);
+    for (const b of [x, z, one]) b.handle.close();
+  });
+
   it('replays a captured program whose timing pair was submitted already, as plain records', async () => {
     const start = q.records(s[0]!) + 1;
     const p = new Program().record(s[0]!, RecordMode.timingStart).record(s[0]!, RecordMode.timingEnd, start);

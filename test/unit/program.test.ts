@@ -77,6 +77,48 @@ describe('Program over the native CPU Queue', () => {
     close();
   });
 
+  it('replays a capture: waits on captured records renumbered to the replay, waits on earlier ones kept, marks at the last records', () => {
+    const device = new native.Device('cpu', 0);
+    const raw = [new native.Stream(device), new native.Stream(device)];
+    const queue = new native.Queue('cpu', () => undefined);
+    const [a, b] = raw.map((s) => queue.addStream(s)) as [number, number];
+    const replays: number[][] = [];
+    const program = new Program(
+      overriding(queue, (q) => ({
+        replay: (ops, length, iterations) => {
+          replays.push(Array.from(ops.subarray(0, length)));
+          q.replay(ops, length, iterations);
+        },
+      })),
+    );
+    program.track(a);
+    program.track(b);
+    const before = program.record(a);
+    program.commit();
+    program.flush();
+    program.beginCapture();
+    const captured = program.record(b);
+    program.wait(a, { stream: b, seq: captured });
+    program.wait(b, { stream: a, seq: before });
+    program.record(a);
+    program.commit();
+    const capture = program.endCapture();
+    // Work between the capture and the replay moves the replay's numbers on: b has records 1 to 3 by then.
+    program.record(b);
+    program.record(b);
+    program.commit();
+    const marks = program.replay(capture, 3);
+    // The replay's first iteration records b:4 and a:3; its wait on b:1 becomes one on b:4, the one on a:1 stays.
+    expect(replays).to.deep.equal([[2, b, 0, 0, 1, a, b, 4, 1, b, a, before, 2, a, 0, 0]]);
+    expect(marks).to.have.deep.members([
+      { stream: b, seq: 6 },
+      { stream: a, seq: 5 },
+    ]);
+    expect([queue.records(a), queue.records(b)]).to.deep.equal([5, 6]);
+    queue.close();
+    raw.forEach((s) => s.close());
+  });
+
   it('a refused unit: those before it are issued, it and those after are dropped and reported with their records, and the program takes no more', () => {
     const { program, queue, stream, calls, close } = setup();
     const reports: Array<[string, Array<[number, number]>]> = [];

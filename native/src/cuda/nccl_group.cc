@@ -138,10 +138,11 @@ std::string describeItem(const CollItem& it) {
   return s + ", " + std::to_string(it.count) + " " + dtypeName(it.dtype) + ")";
 }
 
-// On blocking communicators (every rank made in this process) a group must hold every rank's side: the k-th
-// collective of each rank of a communicator the same call, and every send its receive. A side left out would
-// hold the issuer inside a blocking ncclGroupEnd for good, and the NCCL lock with it, so that no abort could run.
-// Checked before any NCCL call; nonblocking communicators (a peer in another process) are not checked.
+constexpr const char* kSidesRule =
+    ": its communicators are blocking (every rank is in this process), so each group must hold every rank's side";
+
+}  // namespace
+
 Status checkSides(const CollItem* items, size_t n) {
   // Collectives by (clique, rank); sends and receives by (clique, from, to); each in group order.
   std::map<std::pair<uint64_t, int>, std::vector<const CollItem*>> calls;
@@ -158,27 +159,25 @@ Status checkSides(const CollItem* items, size_t n) {
       calls[{clique, it.comm->rank}].push_back(&it);
     }
   }
-  const std::string rule = ": its communicators are blocking (every rank is in this process), so each group must "
-                           "hold every rank's side";
   for (const auto& [key, mine] : calls) {
     const CollItem& first = *mine.front();
     for (int r = 0; r < first.comm->size; r++) {
       auto other = calls.find({key.first, r});
       if (other == calls.end()) {
         return Status::Fail(describeItem(first) + ": rank " + std::to_string(r) +
-                            " of its communicator has no part in the group" + rule);
+                            " of its communicator has no part in the group" + kSidesRule);
       }
       const std::vector<const CollItem*>& theirs = other->second;
       for (size_t k = 0; k < std::max(mine.size(), theirs.size()); k++) {
         if (k >= mine.size() || k >= theirs.size()) {
           const CollItem& extra = *(k < mine.size() ? mine[k] : theirs[k]);
           return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < mine.size() ? r : key.second) +
-                              " of its communicator has no counterpart in the group" + rule);
+                              " of its communicator has no counterpart in the group" + kSidesRule);
         }
         const CollItem& a = *mine[k];
         const CollItem& b = *theirs[k];
         if (a.kind != b.kind || a.count != b.count || a.dtype != b.dtype || a.op != b.op) {
-          return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + rule);
+          return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + kSidesRule);
         }
       }
     }
@@ -188,12 +187,12 @@ Status checkSides(const CollItem* items, size_t n) {
     for (size_t k = 0; k < out.size(); k++) {
       if (in == recvs.end() || k >= in->second.size()) {
         return Status::Fail(describeItem(*out[k]) + ": rank " + std::to_string(std::get<2>(key)) +
-                            " of its communicator has no matching receive in the group" + rule);
+                            " of its communicator has no matching receive in the group" + kSidesRule);
       }
       const CollItem& a = *out[k];
       const CollItem& b = *in->second[k];
       if (a.count != b.count || a.dtype != b.dtype) {
-        return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + rule);
+        return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + kSidesRule);
       }
     }
   }
@@ -202,11 +201,13 @@ Status checkSides(const CollItem* items, size_t n) {
     const size_t matched = out == sends.end() ? 0 : out->second.size();
     if (in.size() > matched) {
       return Status::Fail(describeItem(*in[matched]) + ": rank " + std::to_string(std::get<1>(key)) +
-                          " of its communicator has no matching send in the group" + rule);
+                          " of its communicator has no matching send in the group" + kSidesRule);
     }
   }
   return Status::Ok();
 }
+
+namespace {
 
 // A group the shutdown cut short did not succeed.
 void cutShort(Status* outcome) {
@@ -237,7 +238,7 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
 // Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd. Returns
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
-Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
+Status issueGroup(const CollItem* begin, size_t n, bool sidesChecked, GroupInFlight* g) {
   // Counted from before any NCCL call of the group (a PreMulSum op is made below), and not started once the
   // process is exiting.
   NcclCallScope inNccl;
@@ -255,8 +256,11 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
                           ": communicator aborted");
     }
   }
-  Status sides = checkSides(begin, n);
-  if (!sides.ok()) return sides;
+  // An aborted communicator is reported first, then a side left out.
+  if (!sidesChecked) {
+    Status sides = checkSides(begin, n);
+    if (!sides.ok()) return sides;
+  }
   // Ops are resolved before the group: a PreMulSum op is made outside of it.
   std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
   for (size_t i = 0; i < n; i++) {
@@ -312,7 +316,7 @@ void finish(GroupInFlight& g) {
 
 }  // namespace
 
-void runGroup(const CollItem* items, size_t n) {
+void runGroup(const CollItem* items, size_t n, bool sidesChecked) {
   GroupInFlight g;
   g.calls = n;
   g.profiled = profile::enabled();
@@ -328,7 +332,7 @@ void runGroup(const CollItem* items, size_t n) {
       break;
     }
   }
-  if (g.outcome.ok()) g.outcome = issueGroup(items, n, &g);
+  if (g.outcome.ok()) g.outcome = issueGroup(items, n, sidesChecked, &g);
   if (g.inProgress) {
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
     waitReady(g.comms, g.settled, &g.outcome, calls);
@@ -342,8 +346,10 @@ void runGroup(const CollItem* items, size_t n) {
 
 namespace fr::cuda {
 
-// No CUDA queue exists without CUDA; this only keeps the CUDA issue path linking.
-void runGroup(const CollItem* items, size_t n) {
+// No CUDA queue exists without CUDA; these only keep the CUDA issue path linking.
+Status checkSides(const CollItem*, size_t) { return Status::Ok(); }
+
+void runGroup(const CollItem* items, size_t n, bool) {
   for (size_t i = 0; i < n; i++) applyStatus(*items[i].stream, Status::Fail("built without CUDA"), "group");
 }
 

@@ -86,10 +86,18 @@ export class TimeoutError extends FairringError {
     readonly slice: number,
     readonly job: number,
     readonly timeoutMs: number,
+    /**
+     * True when the slice's work was complete on every rank and the pipeline held it after `stage`: an operator of
+     * a custom pipeline that never passed it on (`ranks` is then empty).
+     */
+    readonly held = false,
   ) {
     super(
-      `all-reduce #${job} slice ${slice} did not finish ${stage}${ranks.length > 0 ? ` on rank(s) ${ranks.join(', ')}` : ''} within ${timeoutMs} ms; communicators aborted ` +
-        `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`,
+      held
+        ? `all-reduce #${job} slice ${slice} did not come out of the pipeline within ${timeoutMs} ms: it finished ${stage} on every rank, ` +
+            `and an operator after that stage held it; communicators aborted (a custom pipeline that filters, buffers or never passes a slice on)`
+        : `all-reduce #${job} slice ${slice} did not finish ${stage}${ranks.length > 0 ? ` on rank(s) ${ranks.join(', ')}` : ''} within ${timeoutMs} ms; communicators aborted ` +
+            `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`,
     );
   }
 }

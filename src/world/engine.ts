@@ -412,14 +412,15 @@ export class Engine {
   }
 
   /** The first stage, in pipeline order, that some rank has not completed, and those ranks. */
-  private pending(slice: Slice): { stage: StageName; ranks: number[] } {
+  private pending(slice: Slice): { stage: StageName; ranks: number[]; held: boolean } {
     const { completions, ranks } = this.ctx;
     for (const mark of slice.marks) {
       const waiting = mark.end.flatMap((m, i) => (completions.statusNow(m) === null ? [ranks[i]!.place.rank] : []));
-      if (waiting.length > 0) return { stage: mark.stage, ranks: waiting };
+      if (waiting.length > 0) return { stage: mark.stage, ranks: waiting, held: false };
     }
-    if (slice.state === 'pipeline') return { stage: slice.marks.at(-1)?.stage ?? 'admit', ranks: ranks.map((r) => r.place.rank) };
-    return { stage: 'finish', ranks: [] };
+    // Every record it made is complete: the pipeline holds it after its last stage.
+    if (slice.state === 'pipeline') return { stage: slice.marks.at(-1)?.stage ?? 'admit', ranks: [], held: true };
+    return { stage: 'finish', ranks: [], held: false };
   }
 
   private emitTimings(slice: Slice, deliver: boolean): void {
@@ -487,8 +488,8 @@ export class Engine {
     }
     if (this.failure === null) {
       // Where it hangs is read before the abort makes every pending record fail.
-      const { stage, ranks } = this.pending(oldest);
-      this.fail(new TimeoutError(stage, ranks, oldest.index, oldest.job.id, this.ctx.timeoutMs));
+      const { stage, ranks, held } = this.pending(oldest);
+      this.fail(new TimeoutError(stage, ranks, oldest.index, oldest.job.id, this.ctx.timeoutMs, held));
       this.settleStranded();
       this.watchdog.arm();
       return;

@@ -129,8 +129,13 @@ describe('validation, error codes and close paths [cpu]', () => {
       expect([se.code, se.name, se.rank, se.stage, se.slice, se.job, se.cause]).to.deep.equal(['ERR_FAIRRING_STAGE', 'StageError', 3, 'collect', 5, 7, cause]);
       expect(se.message).to.equal('all-reduce #7 slice 5 failed in collect on rank 3: NCCL said no');
       const te = new TimeoutError('diffuse', [1, 2], 4, 9, 300);
-      expect([te.code, te.stage, te.ranks, te.slice, te.job, te.timeoutMs]).to.deep.equal(['ERR_FAIRRING_TIMEOUT', 'diffuse', [1, 2], 4, 9, 300]);
+      expect([te.code, te.stage, te.ranks, te.slice, te.job, te.timeoutMs, te.held]).to.deep.equal(['ERR_FAIRRING_TIMEOUT', 'diffuse', [1, 2], 4, 9, 300, false]);
       expect(te.message).to.match(/did not finish diffuse on rank\(s\) 1, 2 within 300 ms; communicators aborted .*raise timeoutMs/);
+      const held = new TimeoutError('collect', [], 4, 9, 300, true);
+      expect(held.message).to.equal(
+        'all-reduce #9 slice 4 did not come out of the pipeline within 300 ms: it finished collect on every rank, and an operator after that stage held it; ' +
+          'communicators aborted (a custom pipeline that filters, buffers or never passes a slice on)',
+      );
       // A user's subclass inherits its parent's code; every error is still an Error.
       class MyError extends ArgumentError {}
       expect(new MyError('x')).to.include({ code: 'ERR_FAIRRING_ARGUMENT', name: 'MyError' }).and.be.instanceOf(Error);

@@ -7,17 +7,9 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-prof() {  # label, bench options...
-  local label=$1
-  shift
-  rm -rf /tmp/prof
-  timeout 120 node --cpu-prof --cpu-prof-interval 100 --cpu-prof-dir=/tmp/prof dist/src/cli/main.js bench --backend cuda \
-    --pipelines fairring --warmup 2 --repeat 3 "$@" | grep -E '^\| [0-9]' | sed "s/^/$label /"
-  node scripts/probes/cpuprof-top.mjs /tmp/prof/*.cpuprofile 25 | sed "s/^/$label /"
-}
 {
-  prof "1x2 256MiB" --machines 1 --devices 2 --bytes 256MiB --buckets 1 --iters 20
-  prof "2x1 256MiB" --machines 2 --devices 1 --bytes 256MiB --buckets 1 --iters 20
-  prof "2x1 25MiB" --machines 2 --devices 1 --bytes 25MiB --buckets 64 --iters 5
+  cpu_prof "1x2 256MiB" 25 --warmup 2 --repeat 3 --machines 1 --devices 2 --bytes 256MiB --buckets 1 --iters 20
+  cpu_prof "2x1 256MiB" 25 --warmup 2 --repeat 3 --machines 2 --devices 1 --bytes 256MiB --buckets 1 --iters 20
+  cpu_prof "2x1 25MiB" 25 --warmup 2 --repeat 3 --machines 2 --devices 1 --bytes 25MiB --buckets 64 --iters 5
 } 2>&1 | tee "$out/prof.txt"
 since "all took"

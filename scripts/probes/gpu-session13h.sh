@@ -9,17 +9,9 @@ set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
 unpack_base
-prof() {  # label, bench options...
-  local label=$1
-  shift
-  rm -rf /tmp/prof
-  timeout 120 node --cpu-prof --cpu-prof-interval 100 --cpu-prof-dir=/tmp/prof dist/src/cli/main.js bench --backend cuda \
-    --pipelines fairring --warmup 1 --repeat 1 "$@" | grep -E '^\| [0-9]' | sed "s/^/$label /"
-  node scripts/probes/cpuprof-top.mjs /tmp/prof/*.cpuprofile 40 | sed "s/^/$label /"
-}
 {
-  prof "1x2 256MiB" --machines 1 --devices 2 --bytes 256MiB --buckets 1 --iters 1000
-  prof "2x1 64KiB" --machines 2 --devices 1 --bytes 64KiB --buckets 2000 --iters 3
+  cpu_prof "1x2 256MiB" 40 --warmup 1 --repeat 1 --machines 1 --devices 2 --bytes 256MiB --buckets 1 --iters 1000
+  cpu_prof "2x1 64KiB" 40 --warmup 1 --repeat 1 --machines 2 --devices 1 --bytes 64KiB --buckets 2000 --iters 3
 } 2>&1 > "$out/prof.txt"
 grep -E '\| [0-9]' "$out/prof.txt"
 since "profiles done at"

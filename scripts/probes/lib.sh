@@ -75,3 +75,14 @@ loop_table() {
     done
   done
 }
+
+# cpu_prof <label> <rows> <bench options...>: `fairring` under node --cpu-prof (100 µs samples), its bench rows
+# and the profile's summary (scripts/probes/cpuprof-top.mjs, <rows> rows per table), each prefixed with <label>.
+cpu_prof() {
+  local label=$1 rows=$2
+  shift 2
+  rm -rf /tmp/prof
+  timeout 120 node --cpu-prof --cpu-prof-interval 100 --cpu-prof-dir=/tmp/prof dist/src/cli/main.js bench --backend cuda \
+    --pipelines fairring "$@" | grep -E '^\| [0-9]' | sed "s/^/$label /"
+  node scripts/probes/cpuprof-top.mjs /tmp/prof/*.cpuprofile "$rows" | sed "s/^/$label /"
+}

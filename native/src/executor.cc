@@ -83,6 +83,7 @@ bool pass(std::vector<std::shared_ptr<StreamImpl>>& streams) {
 }
 
 void run() {
+  nameThread("fr-executor");
   std::vector<std::shared_ptr<StreamImpl>> streams;
   for (;;) {
     {

@@ -53,6 +53,7 @@ void runAll(std::deque<Entry>& batch, std::vector<std::shared_ptr<void>>& items)
 }
 
 void run() {
+  nameThread("fr-issuer");
   std::deque<Entry> batch;
   std::vector<std::shared_ptr<void>> items;
   uint64_t seen = 0;

@@ -3,6 +3,7 @@
 #include "runtime.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <cstdio>
@@ -221,5 +222,7 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
 }
 
 void shutdownStreams() { executor::shutdown(); }
+
+void nameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 }  // namespace fr

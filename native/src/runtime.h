@@ -82,6 +82,10 @@ struct NcclCallScope {
 // before exit(), with no environment cleanup: the 'exit' event's g_exiting is all that ends such a wait.
 inline bool stopping() { return g_shuttingDown.load() || g_exiting.load(); }
 
+// Names the calling thread (at most 15 characters shown) for /proc, debuggers and profilers: the addon's threads
+// are "fr-" and their role.
+void nameThread(const char* name);
+
 // Waits on cv until pred() holds, the runtime is stopping, or the deadline passes. Returns pred().
 template <class Pred>
 bool waitInterruptible(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Pred pred,

@@ -87,6 +87,7 @@ void CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
 // Spins briefly after CPU activity (a completion is usually microseconds away), polls device work at growing
 // intervals from 20 µs, and sleeps when idle, so an idle watcher costs nothing.
 void run(State* s) {
+  nameThread("fr-watcher");
   using Clock = std::chrono::steady_clock;
   auto lastProgress = Clock::now();
   auto sleep = std::chrono::microseconds(20);

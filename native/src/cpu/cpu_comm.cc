@@ -312,6 +312,7 @@ bool stepRankGroup(const CollItem* begin, size_t n, GroupProgress& p) {
     if (!p.running) {
       p.running = std::make_shared<BlockingRun>();
       p.running->thread = std::thread([run = p.running.get(), begin, n] {
+        nameThread("fr-gloo-group");
         run->status = runGlooGroup(begin, n);
         run->done = true;
         executor::kick();

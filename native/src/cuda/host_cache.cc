@@ -36,7 +36,7 @@ struct Cache {
 
 // Never destroyed: the reaper's detached thread and late releases may use them while the process exits. The
 // reaper runs the frees no thread that issues work may wait for.
-TaskThread& g_reaper = *new TaskThread();
+TaskThread& g_reaper = *new TaskThread("fr-reaper");
 Cache& g_cache = *new Cache();
 
 // Back into the cache once the copy is over (the caller made sure of that).

@@ -5,6 +5,7 @@
 #include <system_error>
 #include <thread>
 
+#include "../runtime.h"
 #include "cuda_api.h"
 
 namespace fr::cuda {
@@ -27,6 +28,7 @@ class Aborter {
     }
     try {
       std::thread([this, task] {
+        nameThread("fr-nccl-call");
         task();
         finished();
       }).detach();

@@ -10,10 +10,15 @@
 #include <mutex>
 #include <thread>
 
+#include "../runtime.h"
+
 namespace fr::cuda {
 
 class TaskThread {
  public:
+  // `name` names the thread (nameThread) and must outlive it.
+  explicit TaskThread(const char* name) : name_(name) {}
+
   // Queues task after those posted before it; dropped once stopped. Throws std::system_error, queueing nothing,
   // when the thread cannot be started.
   void post(std::function<void()> task) {
@@ -41,6 +46,7 @@ class TaskThread {
 
  private:
   void run() {
+    nameThread(name_);
     std::unique_lock<std::mutex> lock(m_);
     for (;;) {
       cv_.wait(lock, [this] { return !queue_.empty(); });
@@ -55,6 +61,7 @@ class TaskThread {
       idle_.notify_all();
     }
   }
+  const char* name_;
   std::mutex m_;
   std::condition_variable cv_, idle_;
   std::deque<std::function<void()>> queue_;

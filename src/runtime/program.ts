@@ -301,8 +301,6 @@ export class Program {
     const perIteration = new Map<number, number>();
     for (let at = 0; at < program.length; at += widthAt(program, at)) {
       if (program[at] === OpCode.record) perIteration.set(program[at + 1]!, (perIteration.get(program[at + 1]!) ?? 0) + 1);
-    }
-    for (let at = 0; at < program.length; at += widthAt(program, at)) {
       if (program[at] !== OpCode.wait) continue;
       const on = program[at + 2]!;
       const before = capture.recordedBefore[on] ?? 0;

@@ -159,10 +159,15 @@ Status checkSides(const CollItem* items, size_t n) {
       calls[{clique, it.comm->rank}].push_back(&it);
     }
   }
-  for (const auto& [key, mine] : calls) {
+  // Each communicator's ranks against the lowest one in the group (the map is ordered by clique, then rank).
+  for (auto it = calls.begin(); it != calls.end();) {
+    const uint64_t clique = it->first.first;
+    const int low = it->first.second;
+    const std::vector<const CollItem*>& mine = it->second;
     const CollItem& first = *mine.front();
     for (int r = 0; r < first.comm->size; r++) {
-      auto other = calls.find({key.first, r});
+      if (r == low) continue;
+      auto other = calls.find({clique, r});
       if (other == calls.end()) {
         return Status::Fail(describeItem(first) + ": rank " + std::to_string(r) +
                             " of its communicator has no part in the group" + kSidesRule);
@@ -171,7 +176,7 @@ Status checkSides(const CollItem* items, size_t n) {
       for (size_t k = 0; k < std::max(mine.size(), theirs.size()); k++) {
         if (k >= mine.size() || k >= theirs.size()) {
           const CollItem& extra = *(k < mine.size() ? mine[k] : theirs[k]);
-          return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < mine.size() ? r : key.second) +
+          return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < mine.size() ? r : low) +
                               " of its communicator has no counterpart in the group" + kSidesRule);
         }
         const CollItem& a = *mine[k];
@@ -181,6 +186,7 @@ Status checkSides(const CollItem* items, size_t n) {
         }
       }
     }
+    while (it != calls.end() && it->first.first == clique) ++it;
   }
   for (const auto& [key, out] : sends) {
     auto in = recvs.find(key);
@@ -209,11 +215,6 @@ Status checkSides(const CollItem* items, size_t n) {
 
 namespace {
 
-// A group the shutdown cut short did not succeed.
-void cutShort(Status* outcome) {
-  if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
-}
-
 // Polls a group in progress until every communicator settled (also after one failed: a later call on one still
 // in progress would fail it for good), spinning the first 200 us (a group usually takes tens) and then sleeping
 // 50 us between polls. `calls` is left between polls so that aborts get in.
@@ -222,7 +223,8 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
   const auto start = std::chrono::steady_clock::now();
   while (pollOnce(comms, settled, outcome)) {
     if (g_shuttingDown.load()) {
-      cutShort(outcome);
+      // A group the shutdown cut short did not succeed.
+      if (outcome->ok()) *outcome = Status::Fail("the runtime shut down while a group was in progress");
       return;
     }
     calls.unlock();

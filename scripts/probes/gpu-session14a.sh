@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Probe (GPU machine), for session 14: why the CPU backend's JS busy per slice is about twice as high on the
+# Probe (GPU machine), session 14's first call: the CUDA suite on main (60d3534 and after had not run on a GPU),
+# then why the CPU backend's JS busy per slice is about twice as high on the
 # 32-core GPU host as on the 2-vCPU development machine at 2 x 2 and 2 x 4, but not at 1 x 1 (session 13). Each
 # CPU `bench` row under thread-cpu.py (CPU time by thread: the JS thread, the executor, the watcher, V8's and
 # libuv's threads) and thread-states.py (where the JS thread sits: running, futex, epoll).
@@ -7,6 +8,7 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
+run_suite 420
 {
   for topo in "1 1" "2 2" "2 4"; do
     read -r m d <<< "$topo"

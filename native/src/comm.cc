@@ -10,6 +10,7 @@
 #include "cpu/cpu_comm.h"
 #include "cpu/gloo_comm.h"
 #include "cuda/cuda_api.h"
+#include "cuda/nccl_group.h"
 #include "handles.h"
 
 namespace fr {
@@ -341,7 +342,12 @@ Napi::Value Group(const Napi::CallbackInfo& info) {
     if (it.kind != CollKind::Send) it.recv = viewOf("recv", "recvOffset", recvBytes);
     items.push_back(it);
   }
-  if (!items.empty()) backendFor(*kind).enqueueGroup(std::move(items), std::move(keep));
+  if (items.empty()) return env.Undefined();
+  if (*kind == BackendKind::Cuda) {
+    Status sides = cuda::checkSides(items.data(), items.size());
+    if (!sides.ok()) throw Napi::RangeError::New(env, sides.error);
+  }
+  backendFor(*kind).enqueueGroup(std::move(items), std::move(keep));
   return env.Undefined();
 }
 

@@ -32,17 +32,15 @@ class CudaSink : public PlanSink {
 
   void merged(const std::vector<PlanOp>& groups) override {
     if (g_shuttingDown.load(std::memory_order_relaxed)) return;
-    // A group on a stream that has failed, or one that leaves a rank's side out, is issued alone (and skipped, or
-    // refused, failing its own streams): merged, it would fail the others' streams too. The sides are checked
-    // group op by group op, as the program made them, so that merging never decides whether one is refused.
+    // A group on a stream that has failed is issued alone (and skipped, failing its own streams): merged, it
+    // would fail the others' streams too. Every group's sides were checked at submit, group op by group op.
     items_.clear();
     size_t merging = 0;
     const PlanOp* last = nullptr;
     for (const PlanOp& g : groups) {
       const QueueOp& op = g.get();
       const CollItem* first = g.program->items.data() + op.first;
-      if (std::any_of(first, first + op.n, [](const CollItem& it) { return !it.stream->error.empty(); }) ||
-          !cuda::checkSides(first, op.n).ok()) {
+      if (std::any_of(first, first + op.n, [](const CollItem& it) { return !it.stream->error.empty(); })) {
         cuda::runGroup(first, op.n);
         continue;
       }
@@ -52,9 +50,9 @@ class CudaSink : public PlanSink {
     }
     if (merging == 1) {
       const QueueOp& op = last->get();
-      return cuda::runGroup(last->program->items.data() + op.first, op.n, true);
+      return cuda::runGroup(last->program->items.data() + op.first, op.n);
     }
-    if (merging > 1) cuda::runGroup(items_.data(), items_.size(), true);
+    if (merging > 1) cuda::runGroup(items_.data(), items_.size());
   }
 
  private:

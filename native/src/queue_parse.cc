@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cuda/nccl_group.h"
 #include "queue_parse.h"
 
 namespace fr {
@@ -289,6 +290,10 @@ void Queue::parse(Napi::Env env, const double* f, size_t length, bool replay, Pa
           out.itemStreams.push_back(s->index);
         }
         r.item = -1;
+        if (core_->kind == BackendKind::Cuda) {
+          Status sides = cuda::checkSides(p.items.data() + op.first, op.n);
+          if (!sides.ok()) r.range(sides.error);
+        }
         pos += 2 + kItemWidth * n;
         break;
       }

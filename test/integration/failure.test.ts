@@ -18,10 +18,10 @@ const failures: readonly { what: string; backends: readonly string[]; pipeline: 
   // Rank 0's extra allReduce meets its peer's allGather: a mismatch fails the records and aborts the communicators.
   // NCCL does not check that ranks call the same collective: there a mismatch is undefined behaviour.
   { what: 'an abort (communicator mismatch)', backends: ['cpu'], pipeline: () => lonely('allGather'), Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*where rank 0 called allReduce/ },
-  // On CUDA every rank of the world is in this process, so its communicators are blocking, and the issuer refuses
-  // the group that leaves rank 1's side out before any NCCL call (while NCCL connects the ranks it would hold the
-  // issuer for good).
-  { what: 'a refused group', backends: ['cuda'], pipeline: () => lonely('reduceScatter'), Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely on rank 0: .*ncclAllReduce \(rank 0 of 2, 2 float32\): rank 1 of its communicator has no part in the group/ },
+  // On CUDA every rank of the world is in this process, so its communicators are blocking, and the Queue refuses
+  // the group that leaves rank 1's side out when it is submitted (while NCCL connects the ranks it would hold the
+  // issuer for good): nothing of that stage is issued.
+  { what: 'a refused group', backends: ['cuda'], pipeline: () => lonely('reduceScatter'), Error: StageError, code: 'ERR_FAIRRING_STAGE', message: /failed in lonely: ops\[\d+\] \(group\): ncclAllReduce \(rank 0 of 2, 2 float32\): rank 1 of its communicator has no part in the group/ },
 ];
 
 const rejection = (p: Promise<unknown>): Promise<Error | null> => p.then(() => null, (e: Error) => e);

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -144,71 +143,94 @@ constexpr const char* kSidesRule =
 }  // namespace
 
 Status checkSides(const CollItem* items, size_t n) {
-  // Collectives by (clique, rank); sends and receives by (clique, from, to); each in group order.
-  std::map<std::pair<uint64_t, int>, std::vector<const CollItem*>> calls;
-  std::map<std::tuple<uint64_t, int, int>, std::vector<const CollItem*>> sends, recvs;
+  // Each item of a blocking communicator as (clique, a, b) in group order: collectives (clique, rank, 0), sends
+  // (clique, from, to), receives (clique, from, to). Sorted stably, each key's items stay in group order. Called
+  // on the JS thread for every group of a CUDA program, so it reuses its vectors and allocates nothing once warm.
+  struct Side {
+    uint64_t clique;
+    int a, b;
+    const CollItem* item;
+  };
+  thread_local std::vector<Side> calls, sends, recvs;
+  calls.clear();
+  sends.clear();
+  recvs.clear();
   for (size_t i = 0; i < n; i++) {
     const CollItem& it = items[i];
     const uint64_t clique = static_cast<const NcclComm&>(*it.comm).clique;
     if (clique == 0) continue;
     if (it.kind == CollKind::Send) {
-      sends[{clique, it.comm->rank, it.peer}].push_back(&it);
+      sends.push_back({clique, it.comm->rank, it.peer, &it});
     } else if (it.kind == CollKind::Recv) {
-      recvs[{clique, it.peer, it.comm->rank}].push_back(&it);
+      recvs.push_back({clique, it.peer, it.comm->rank, &it});
     } else {
-      calls[{clique, it.comm->rank}].push_back(&it);
+      calls.push_back({clique, it.comm->rank, 0, &it});
     }
   }
-  // Each communicator's ranks against the lowest one in the group (the map is ordered by clique, then rank).
-  for (auto it = calls.begin(); it != calls.end();) {
-    const uint64_t clique = it->first.first;
-    const int low = it->first.second;
-    const std::vector<const CollItem*>& mine = it->second;
-    const CollItem& first = *mine.front();
+  if (calls.empty() && sends.empty() && recvs.empty()) return Status::Ok();
+  auto before = [](const Side& x, const Side& y) { return std::tie(x.clique, x.a, x.b) < std::tie(y.clique, y.a, y.b); };
+  for (auto* v : {&calls, &sends, &recvs}) std::stable_sort(v->begin(), v->end(), before);
+  // The items of one key, [first, last) of a sorted vector.
+  auto keyed = [&](const std::vector<Side>& v, uint64_t clique, int a, int b) {
+    return std::equal_range(v.begin(), v.end(), Side{clique, a, b, nullptr}, before);
+  };
+  // Each communicator's ranks against the lowest one in the group.
+  for (auto at = calls.begin(); at != calls.end();) {
+    const uint64_t clique = at->clique;
+    const int low = at->a;
+    const auto mine = keyed(calls, clique, low, 0);
+    const CollItem& first = *mine.first->item;
+    const auto count = static_cast<size_t>(mine.second - mine.first);
     for (int r = 0; r < first.comm->size; r++) {
       if (r == low) continue;
-      auto other = calls.find({clique, r});
-      if (other == calls.end()) {
+      const auto theirs = keyed(calls, clique, r, 0);
+      if (theirs.first == theirs.second) {
         return Status::Fail(describeItem(first) + ": rank " + std::to_string(r) +
                             " of its communicator has no part in the group" + kSidesRule);
       }
-      const std::vector<const CollItem*>& theirs = other->second;
-      for (size_t k = 0; k < std::max(mine.size(), theirs.size()); k++) {
-        if (k >= mine.size() || k >= theirs.size()) {
-          const CollItem& extra = *(k < mine.size() ? mine[k] : theirs[k]);
-          return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < mine.size() ? r : low) +
+      const auto other = static_cast<size_t>(theirs.second - theirs.first);
+      for (size_t k = 0; k < std::max(count, other); k++) {
+        if (k >= count || k >= other) {
+          const CollItem& extra = *(k < count ? mine.first[k] : theirs.first[k]).item;
+          return Status::Fail(describeItem(extra) + ": rank " + std::to_string(k < count ? r : low) +
                               " of its communicator has no counterpart in the group" + kSidesRule);
         }
-        const CollItem& a = *mine[k];
-        const CollItem& b = *theirs[k];
-        if (a.kind != b.kind || a.count != b.count || a.dtype != b.dtype || a.op != b.op) {
-          return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + kSidesRule);
+        const CollItem& x = *mine.first[k].item;
+        const CollItem& y = *theirs.first[k].item;
+        if (x.kind != y.kind || x.count != y.count || x.dtype != y.dtype || x.op != y.op) {
+          return Status::Fail(describeItem(x) + " meets " + describeItem(y) + " in the group" + kSidesRule);
         }
       }
     }
-    while (it != calls.end() && it->first.first == clique) ++it;
+    while (at != calls.end() && at->clique == clique) ++at;
   }
-  for (const auto& [key, out] : sends) {
-    auto in = recvs.find(key);
-    for (size_t k = 0; k < out.size(); k++) {
-      if (in == recvs.end() || k >= in->second.size()) {
-        return Status::Fail(describeItem(*out[k]) + ": rank " + std::to_string(std::get<2>(key)) +
+  // Every send its receive, in order, of the same count and dtype; then receives beyond their sends.
+  for (auto at = sends.cbegin(); at != sends.cend();) {
+    const auto out = keyed(sends, at->clique, at->a, at->b);
+    const auto in = keyed(recvs, at->clique, at->a, at->b);
+    const auto matched = static_cast<size_t>(in.second - in.first);
+    for (size_t k = 0; k < static_cast<size_t>(out.second - out.first); k++) {
+      const CollItem& x = *out.first[k].item;
+      if (k >= matched) {
+        return Status::Fail(describeItem(x) + ": rank " + std::to_string(at->b) +
                             " of its communicator has no matching receive in the group" + kSidesRule);
       }
-      const CollItem& a = *out[k];
-      const CollItem& b = *in->second[k];
-      if (a.count != b.count || a.dtype != b.dtype) {
-        return Status::Fail(describeItem(a) + " meets " + describeItem(b) + " in the group" + kSidesRule);
+      const CollItem& y = *in.first[k].item;
+      if (x.count != y.count || x.dtype != y.dtype) {
+        return Status::Fail(describeItem(x) + " meets " + describeItem(y) + " in the group" + kSidesRule);
       }
     }
+    at = out.second;
   }
-  for (const auto& [key, in] : recvs) {
-    auto out = sends.find(key);
-    const size_t matched = out == sends.end() ? 0 : out->second.size();
-    if (in.size() > matched) {
-      return Status::Fail(describeItem(*in[matched]) + ": rank " + std::to_string(std::get<1>(key)) +
+  for (auto at = recvs.cbegin(); at != recvs.cend();) {
+    const auto in = keyed(recvs, at->clique, at->a, at->b);
+    const auto out = keyed(sends, at->clique, at->a, at->b);
+    const auto matched = static_cast<size_t>(out.second - out.first);
+    if (static_cast<size_t>(in.second - in.first) > matched) {
+      return Status::Fail(describeItem(*in.first[matched].item) + ": rank " + std::to_string(at->a) +
                           " of its communicator has no matching send in the group" + kSidesRule);
     }
+    at = in.second;
   }
   return Status::Ok();
 }
@@ -240,7 +262,7 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
 // Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd. Returns
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
-Status issueGroup(const CollItem* begin, size_t n, bool sidesChecked, GroupInFlight* g) {
+Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   // Counted from before any NCCL call of the group (a PreMulSum op is made below), and not started once the
   // process is exiting.
   NcclCallScope inNccl;
@@ -257,11 +279,6 @@ Status issueGroup(const CollItem* begin, size_t n, bool sidesChecked, GroupInFli
       return Status::Fail(std::string(callName(it.kind)) + " on rank " + std::to_string(it.comm->rank) +
                           ": communicator aborted");
     }
-  }
-  // An aborted communicator is reported first, then a side left out.
-  if (!sidesChecked) {
-    Status sides = checkSides(begin, n);
-    if (!sides.ok()) return sides;
   }
   // Ops are resolved before the group: a PreMulSum op is made outside of it.
   std::vector<nccl::ncclRedOp_t> ops(n, nccl::ncclSum);
@@ -318,7 +335,7 @@ void finish(GroupInFlight& g) {
 
 }  // namespace
 
-void runGroup(const CollItem* items, size_t n, bool sidesChecked) {
+void runGroup(const CollItem* items, size_t n) {
   GroupInFlight g;
   g.calls = n;
   g.profiled = profile::enabled();
@@ -334,7 +351,7 @@ void runGroup(const CollItem* items, size_t n, bool sidesChecked) {
       break;
     }
   }
-  if (g.outcome.ok()) g.outcome = issueGroup(items, n, sidesChecked, &g);
+  if (g.outcome.ok()) g.outcome = issueGroup(items, n, &g);
   if (g.inProgress) {
     std::unique_lock<std::shared_mutex> calls(g_ncclCalls);
     waitReady(g.comms, g.settled, &g.outcome, calls);
@@ -351,7 +368,7 @@ namespace fr::cuda {
 // No CUDA queue exists without CUDA; these only keep the CUDA issue path linking.
 Status checkSides(const CollItem*, size_t) { return Status::Ok(); }
 
-void runGroup(const CollItem* items, size_t n, bool) {
+void runGroup(const CollItem* items, size_t n) {
   for (size_t i = 0; i < n; i++) applyStatus(*items[i].stream, Status::Fail("built without CUDA"), "group");
 }
 

@@ -143,12 +143,14 @@ constexpr const char* kSidesRule =
 }  // namespace
 
 Status checkSides(const CollItem* items, size_t n) {
-  // Each item of a blocking communicator as (clique, a, b) in group order: collectives (clique, rank, 0), sends
-  // (clique, from, to), receives (clique, from, to). Sorted stably, each key's items stay in group order. Called
-  // on the JS thread for every group of a CUDA program, so it reuses its vectors and allocates nothing once warm.
+  // Each item of a blocking communicator as (clique, a, b) and its place in the group: collectives (clique, rank,
+  // 0), sends (clique, from, to), receives (clique, from, to). Sorted with the place last, each key's items stay
+  // in group order. Called on the JS thread for every group of a CUDA program, so it reuses its vectors and
+  // sorts in place (std::stable_sort would take a buffer per call): nothing is allocated once warm.
   struct Side {
     uint64_t clique;
     int a, b;
+    size_t place;
     const CollItem* item;
   };
   thread_local std::vector<Side> calls, sends, recvs;
@@ -160,19 +162,22 @@ Status checkSides(const CollItem* items, size_t n) {
     const uint64_t clique = static_cast<const NcclComm&>(*it.comm).clique;
     if (clique == 0) continue;
     if (it.kind == CollKind::Send) {
-      sends.push_back({clique, it.comm->rank, it.peer, &it});
+      sends.push_back({clique, it.comm->rank, it.peer, i, &it});
     } else if (it.kind == CollKind::Recv) {
-      recvs.push_back({clique, it.peer, it.comm->rank, &it});
+      recvs.push_back({clique, it.peer, it.comm->rank, i, &it});
     } else {
-      calls.push_back({clique, it.comm->rank, 0, &it});
+      calls.push_back({clique, it.comm->rank, 0, i, &it});
     }
   }
   if (calls.empty() && sends.empty() && recvs.empty()) return Status::Ok();
   auto before = [](const Side& x, const Side& y) { return std::tie(x.clique, x.a, x.b) < std::tie(y.clique, y.a, y.b); };
-  for (auto* v : {&calls, &sends, &recvs}) std::stable_sort(v->begin(), v->end(), before);
+  auto inOrder = [](const Side& x, const Side& y) {
+    return std::tie(x.clique, x.a, x.b, x.place) < std::tie(y.clique, y.a, y.b, y.place);
+  };
+  for (auto* v : {&calls, &sends, &recvs}) std::sort(v->begin(), v->end(), inOrder);
   // The items of one key, [first, last) of a sorted vector.
   auto keyed = [&](const std::vector<Side>& v, uint64_t clique, int a, int b) {
-    return std::equal_range(v.begin(), v.end(), Side{clique, a, b, nullptr}, before);
+    return std::equal_range(v.begin(), v.end(), Side{clique, a, b, 0, nullptr}, before);
   };
   // Each communicator's ranks against the lowest one in the group.
   for (auto at = calls.begin(); at != calls.end();) {

@@ -1,6 +1,7 @@
 // Probe (any machine): what this machine charges for the calls the CPU backend's hot path makes, to tell a
 // slower machine from slower code: a clock read (performance.now, process.hrtime), a syscall (fstat), a loop of
-// small JS objects and Map lookups, items through an RxJS chain of five operators, and a cross-thread wake-up round trip (Atomics.wait/notify between two
+// small JS objects and Map lookups, items through an RxJS chain of five operators, a cache line handed between
+// two spinning threads (what shared state between the JS thread and the addon's threads costs), and a cross-thread wake-up round trip (Atomics.wait/notify between two
 // threads, a futex wake each way). Nanoseconds per operation. Usage: node scripts/probes/machine-costs.mjs
 import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
@@ -28,4 +29,17 @@ const t = process.hrtime.bigint();
 for (let i = 0; i < rounds; i++) { Atomics.store(a, 0, 1); Atomics.notify(a, 0); Atomics.wait(a, 0, 1); }
 r.wakeRoundTripNs = Number(process.hrtime.bigint() - t) / rounds;
 a[1] = 1; Atomics.store(a, 0, 1); Atomics.notify(a, 0); await w.terminate();
+// Two threads spinning on one shared counter, each adding 1 when it is its turn (even: this thread, odd: the
+// other): every handoff moves the cache line from one core to the other.
+const line = new Int32Array(new SharedArrayBuffer(64));
+const handoffs = 200000;
+const spinner = new Worker(`const { workerData } = require('node:worker_threads'); const c = new Int32Array(workerData.sab);
+  for (let i = 1; i < workerData.n; i += 2) { while (Atomics.load(c, 0) !== i) {} Atomics.store(c, 0, i + 1); }`,
+  { eval: true, workerData: { sab: line.buffer, n: handoffs } });
+await new Promise((res) => spinner.once('online', res));
+const t1 = process.hrtime.bigint();
+for (let i = 0; i < handoffs; i += 2) { while (Atomics.load(line, 0) !== i) {} Atomics.store(line, 0, i + 1); }
+while (Atomics.load(line, 0) !== handoffs) {}
+r.cacheLineHandoffNs = Number(process.hrtime.bigint() - t1) / handoffs;
+await spinner.terminate();
 for (const [k, v] of Object.entries(r)) console.log(`${k} ${v.toFixed(1)}`);

@@ -12,6 +12,8 @@ for round in 1 2 3; do
     timeout 60 node scripts/probes/js-cpu.mjs $topo 64 64 200 | sed "s/^/round $round /"
   done
 done 2>&1 | tee "$out/reports.txt"
+# The machine's costs, the cache line handed between threads among them (development machine 53–64 ns).
+node scripts/probes/machine-costs.mjs 2>&1 | tee "$out/machine.txt"
 # The JS thread's native and kernel time at 2 x 2 and 2 x 4 (perf, where the host has it).
 for topo in "2 2" "2 4"; do
   bash scripts/probes/thread-profile.sh $topo 2>&1 | sed "s/^/${topo/ /x} /"

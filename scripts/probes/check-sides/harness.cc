@@ -52,7 +52,7 @@ int main() {
         size_t count = 1 + rng() % 3;
         for (int r = 0; r < size; r++) {
           CollItem it;
-          it.comm = (base + 0 == comms[0].get() ? comms[r] : comms[2 + r]).get();
+          it.comm = (base == comms[0].get() ? comms[r] : comms[2 + r]).get();
           it.kind = kind;
           it.count = count;
           items.push_back(it);

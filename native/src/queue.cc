@@ -95,6 +95,10 @@ void Queue::closeNow() {
 
 void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, QueueReport* report) {
   std::unique_ptr<QueueReport> owned(report);
+  {
+    std::lock_guard<std::mutex> lock(core->m);
+    if (core->unsent == report) core->unsent = nullptr;
+  }
   if (env == nullptr || core->closed.load()) return;
   size_t n = report->errors.size();
   for (size_t i = 0; i < n; i++) {
@@ -225,18 +229,17 @@ Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
     reportNow = s.completed >= seq && s.sent < seq;
     if (s.completed < seq) s.wanted = std::min(s.wanted, seq);
   }
-  QueueReport* report = nullptr;
   if (reportNow) {
     // Complete but not yet reported: report it now, unless the watcher did meanwhile.
     std::lock_guard<std::mutex> coreLock(core_->m);
     std::lock_guard<std::mutex> lock(s.m);
     if (s.sent < seq) {
-      report = new QueueReport();
-      addToReport(s, *report);
-      report->timings.swap(core_->timings);
+      bool fresh = false;
+      QueueReport* report = openReport(*core_, &fresh);
+      addToReport(*core_, s, *report);
+      if (fresh) sendReport(*core_, report);
     }
   }
-  if (report != nullptr && core_->tsfn.NonBlockingCall(report) != napi_ok) delete report;
   if (s.asked == kNotWanted && core_->asking++ == 0) core_->tsfn.Ref(env);
   s.asked = std::min(s.asked, seq);
   return Napi::Number::New(env, static_cast<double>(known));

@@ -78,6 +78,9 @@ struct QueueCore {
   ProgressTsfn tsfn;
 
   std::vector<double> timings;  // under m: measured, waiting for the next report
+  // Under m: the report handed to the tsfn and not yet delivered. Later reports merge into it, so a JS thread
+  // that is busy when completions come one by one gets one report for all of them.
+  QueueReport* unsent = nullptr;
 
   // Groups of sends and receives the CUDA issuer may merge into one NCCL group (1: none). Only a world whose
   // every communicator has all its ranks in this process merges: there one thread issues every rank's work, so
@@ -182,8 +185,16 @@ StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend);
 // *deviceWork when CUDA records remain pending.
 bool harvestQueue(QueueCore& q, bool* deviceWork);
 
-// Puts the stream's completion into a report and marks it sent (s.m held).
-void addToReport(QueueStream& s, QueueReport& report);
+// The report to add to (q.m held): the undelivered one, else a new one (*fresh set: hand it to the tsfn,
+// through sendReport).
+QueueReport* openReport(QueueCore& q, bool* fresh);
+
+// Hands a fresh report to the tsfn (q.m held); on failure (the queue closing) drops it.
+void sendReport(QueueCore& q, QueueReport* report);
+
+// Puts the stream's completion into a report, in place of what the report had of it, with the timings measured
+// since the last report, and marks it sent (q.m and s.m held).
+void addToReport(QueueCore& q, QueueStream& s, QueueReport& report);
 
 // The watcher thread's registry of open queues (watcher.cc).
 void watchQueue(std::shared_ptr<QueueCore> q);

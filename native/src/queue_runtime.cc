@@ -144,10 +144,31 @@ QueueStream::~QueueStream() {
   }
 }
 
-void addToReport(QueueStream& s, QueueReport& report) {
-  report.done.insert(report.done.end(), {static_cast<double>(s.index), static_cast<double>(s.completed),
-                                         static_cast<double>(s.failedFrom)});
-  report.errors.push_back(s.error);
+QueueReport* openReport(QueueCore& q, bool* fresh) {
+  *fresh = q.unsent == nullptr;
+  if (*fresh) q.unsent = new QueueReport();
+  return q.unsent;
+}
+
+void sendReport(QueueCore& q, QueueReport* report) {
+  if (q.tsfn.NonBlockingCall(report) == napi_ok) return;
+  q.unsent = nullptr;
+  delete report;
+}
+
+void addToReport(QueueCore& q, QueueStream& s, QueueReport& report) {
+  size_t at = 0;
+  while (at < report.errors.size() && report.done[3 * at] != s.index) at++;
+  if (at == report.errors.size()) {
+    report.done.resize(report.done.size() + 3);
+    report.errors.emplace_back();
+  }
+  report.done[3 * at] = s.index;
+  report.done[3 * at + 1] = static_cast<double>(s.completed);
+  report.done[3 * at + 2] = static_cast<double>(s.failedFrom);
+  report.errors[at] = s.error;
+  report.timings.insert(report.timings.end(), q.timings.begin(), q.timings.end());
+  q.timings.clear();
   s.sent = s.completed;
   s.failureSent = s.failedFrom != 0;
   if (s.completed >= s.wanted) s.wanted = kNotWanted;  // a report for another reason (a failure, a timing) keeps the ask
@@ -158,6 +179,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   Backend& backend = backendFor(q.kind);
   bool cuda = q.kind == BackendKind::Cuda;
   QueueReport* report = nullptr;
+  bool fresh = false;
   bool progress = false;
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
@@ -209,12 +231,11 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
     progress = true;
     bool failure = s.failedFrom != 0 && !s.failureSent;
     if (!failure && !measured && (s.completed <= s.sent || s.completed < s.wanted)) continue;
-    if (report == nullptr) report = new QueueReport();
-    addToReport(s, *report);
+    if (report == nullptr) report = openReport(q, &fresh);
+    addToReport(q, s, *report);
   }
   if (report == nullptr) return progress;
-  report->timings.swap(q.timings);
-  if (q.tsfn.NonBlockingCall(report) != napi_ok) delete report;
+  if (fresh) sendReport(q, report);
   return true;
 }
 

@@ -70,22 +70,29 @@ bool drain(StreamImpl& s, int turn) {
 
 // One pass over the streams with steps, each taking its turn. Returns whether anything moved, including posts
 // and kicks that came meanwhile. The list is taken again only after posts (a stream may have become active).
-bool pass(std::vector<std::shared_ptr<StreamImpl>>& streams) {
+// Plain pointers: a stream leaves the active list only on this thread, between passes, and taking the list
+// then moves no reference count that the JS thread's posts move too.
+bool pass(std::vector<StreamImpl*>& streams) {
   {
     std::lock_guard<std::mutex> lock(g_state.m);
-    if (g_state.moved || streams.empty()) streams = g_state.active;
+    if (g_state.moved || streams.empty()) {
+      streams.clear();
+      for (const auto& s : g_state.active) streams.push_back(s.get());
+    }
     g_state.moved = false;
   }
   bool progress = false;
-  for (auto& s : streams) progress = drain(*s, kTurn) || progress;
+  for (StreamImpl* s : streams) progress = drain(*s, kTurn) || progress;
   std::lock_guard<std::mutex> lock(g_state.m);
   return progress || g_state.moved;
 }
 
 void run() {
   nameThread("fr-executor");
-  std::vector<std::shared_ptr<StreamImpl>> streams;
+  std::vector<StreamImpl*> streams;
   for (;;) {
+    // Taken again by the next pass: streams leave the active list here.
+    streams.clear();
     {
       std::unique_lock<std::mutex> lock(g_state.m);
       for (auto it = g_state.active.begin(); it != g_state.active.end();) {
@@ -123,7 +130,6 @@ void run() {
       std::lock_guard<std::mutex> lock(g_state.m);
       g_state.moved = true;
     }
-    streams.clear();
   }
 }
 

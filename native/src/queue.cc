@@ -342,7 +342,8 @@ void Queue::issue(const Parsed& parsed, uint64_t iterations) {
     return;
   }
   auto& streams = core_->streams;
-  auto cpu = std::make_shared<CpuProgram>();
+  auto owned = std::make_unique<CpuProgram>();
+  CpuProgram* cpu = owned.get();
   cpu->gen = gen_;
   Program& prog = cpu->program;
   prog.ops = src.ops;
@@ -396,6 +397,8 @@ void Queue::issue(const Parsed& parsed, uint64_t iterations) {
     ~Emptied() { steps.clear(); }
   } emptied{steps_};
   for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.emplace_back(streams[partStreams_[i]]->stream, ProgramStep{cpu, i});
+  cpu->unfinished = partStreams_.size();
+  owned.release();
   executor::postAll(steps_);
 }
 

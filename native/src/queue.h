@@ -138,7 +138,8 @@ struct ProgramCursor {
 // few allocations, whatever the number of ops and streams. Each stream's part is a run of entries: an op, or
 // for a group op that stream's items (contiguous: the items of each group are ordered by stream). Members go in
 // reverse order: the parts' cursors (whose group progress joins a Gloo group's thread) before the program and
-// the generation its pointers live in.
+// the generation its pointers live in. The step that finishes the last part deletes it; steps dropped at
+// environment shutdown leave it to the exiting process.
 struct CpuProgram {
   struct Entry {
     uint32_t op = 0;
@@ -152,13 +153,15 @@ struct CpuProgram {
   Program program;
   std::vector<Entry> entries;
   std::vector<Part> parts;
+  std::atomic<size_t> unfinished{0};  // parts not yet done
 };
 
-// A CPU stream's part of a program, as an executor step.
+// A CPU stream's part of a program, as an executor step. Trivially copyable and two words, so a Step holds it
+// in place: a submit allocates nothing per stream, and the executor thread frees nothing the JS thread made.
 struct ProgramStep {
-  std::shared_ptr<CpuProgram> program;
+  CpuProgram* program = nullptr;
   uint32_t part = 0;
-  StepResult operator()(StreamImpl&);
+  StepResult operator()(StreamImpl&) const;
 };
 
 // A program for the CUDA issuer, with what keeps its pointers alive.

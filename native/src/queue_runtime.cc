@@ -1,6 +1,7 @@
 // Execution of queue programs and the harvest of their records (queue.h).
 #include <algorithm>
 #include <chrono>
+#include <type_traits>
 
 #include "queue.h"
 
@@ -100,7 +101,14 @@ bool issueOp(const Program& p, const QueueOp& op, uint64_t i, Backend& backend, 
   return true;
 }
 
-StepResult ProgramStep::operator()(StreamImpl&) { return runPart(*program, program->parts[part], cpuBackend()); }
+static_assert(std::is_trivially_copyable_v<ProgramStep> && sizeof(ProgramStep) <= 2 * sizeof(void*),
+              "a Step must hold a ProgramStep in place");
+
+StepResult ProgramStep::operator()(StreamImpl&) const {
+  StepResult r = runPart(*program, program->parts[part], cpuBackend());
+  if (r == StepResult::Done && program->unfinished.fetch_sub(1) == 1) delete program;
+  return r;
+}
 
 StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend) {
   ProgramCursor& at = part.at;

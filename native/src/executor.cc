@@ -1,5 +1,7 @@
 #include "executor.h"
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -12,12 +14,14 @@ namespace fr::executor {
 
 namespace {
 
+// What other threads share with the executor thread: posted steps wait in the inbox, and only the executor
+// thread moves them to their streams' FIFOs, so a post writes one list and none of the streams' state.
 struct State {
   std::mutex m;
   std::condition_variable cv;
-  std::vector<std::shared_ptr<StreamImpl>> active;  // streams with steps
+  std::vector<Posting> inbox;
   std::thread thread;
-  bool stop = false;
+  std::atomic<bool> stop{false};  // set under m
   bool sleeping = false;
   bool moved = false;  // a step was posted or kicked since the executor last looked
 };
@@ -28,6 +32,10 @@ constexpr auto kPoll = std::chrono::milliseconds(10);
 
 // Never destroyed: a process that exits without environment cleanup must not join or destroy a running thread.
 State& g_state = *new State();
+
+// Executor thread only (and shutdown, once it has stopped): the streams with steps, and the inbox as taken.
+std::vector<std::shared_ptr<StreamImpl>>& g_active = *new std::vector<std::shared_ptr<StreamImpl>>();
+std::vector<Posting>& g_taken = *new std::vector<Posting>();
 
 // Steps one stream runs in a row before the others get their turn: a stream JS keeps busy must not hold up the
 // rest (a peer rank's part of a collective, a download, another stage).
@@ -41,71 +49,64 @@ bool g_quiet = false;
 bool drain(StreamImpl& s, int turn) {
   bool progress = false;
   for (int n = 0; n < turn; n++) {
-    Step* head;
-    {
-      std::lock_guard<std::mutex> lock(g_state.m);
-      if (g_state.stop || s.steps.empty()) return progress;
-      // A deque's elements stay where they are while others are appended.
-      head = &s.steps.front();
-    }
+    if (g_state.stop.load(std::memory_order_relaxed) || s.steps.empty()) return progress;
     StepResult r;
     try {
-      r = (*head)(s);
+      r = s.steps.front()(s);
     } catch (const std::exception& e) {
       if (s.error.empty()) s.error = std::string("step failed: ") + e.what();
       r = StepResult::Done;
     }
     if (r != StepResult::Done) return progress || r == StepResult::Advanced;
     progress = true;
-    // Destroyed outside the lock: a step's captures may release memory.
-    Step done;
-    {
-      std::lock_guard<std::mutex> lock(g_state.m);
-      done = std::move(s.steps.front());
-      s.steps.pop_front();
-    }
+    s.steps.pop_front();
   }
   return progress;
 }
 
-// One pass over the streams with steps, each taking its turn. Returns whether anything moved, including posts
-// and kicks that came meanwhile. The list is taken again only after posts (a stream may have become active).
-// Plain pointers: a stream leaves the active list only on this thread, between passes, and taking the list
-// then moves no reference count that the JS thread's posts move too.
-bool pass(std::vector<StreamImpl*>& streams) {
+// Moves what was posted to the streams' FIFOs.
+void distribute() {
   {
     std::lock_guard<std::mutex> lock(g_state.m);
-    if (g_state.moved || streams.empty()) {
-      streams.clear();
-      for (const auto& s : g_state.active) streams.push_back(s.get());
-    }
+    g_taken.swap(g_state.inbox);
     g_state.moved = false;
   }
+  for (Posting& p : g_taken) {
+    StreamImpl& s = *p.stream;
+    s.steps.push_back(std::move(p.step));
+    if (!s.active) {
+      s.active = true;
+      g_active.push_back(std::move(p.stream));
+    }
+  }
+  g_taken.clear();
+}
+
+// One pass over the streams with steps, each taking its turn. Returns whether anything moved, including posts
+// and kicks that came meanwhile.
+bool pass() {
+  distribute();
   bool progress = false;
-  for (StreamImpl* s : streams) progress = drain(*s, kTurn) || progress;
+  for (const auto& s : g_active) progress = drain(*s, kTurn) || progress;
   std::lock_guard<std::mutex> lock(g_state.m);
   return progress || g_state.moved;
 }
 
 void run() {
   nameThread("fr-executor");
-  std::vector<StreamImpl*> streams;
   for (;;) {
-    // Taken again by the next pass: streams leave the active list here.
-    streams.clear();
+    g_active.erase(std::remove_if(g_active.begin(), g_active.end(),
+                                  [](const auto& s) {
+                                    if (!s->steps.empty()) return false;
+                                    s->active = false;
+                                    return true;
+                                  }),
+                   g_active.end());
     {
       std::unique_lock<std::mutex> lock(g_state.m);
-      for (auto it = g_state.active.begin(); it != g_state.active.end();) {
-        if ((*it)->steps.empty()) {
-          (*it)->active = false;
-          it = g_state.active.erase(it);
-        } else {
-          ++it;
-        }
-      }
       if (!g_state.moved && !g_state.stop) {
         g_state.sleeping = true;
-        if (g_state.active.empty()) {
+        if (g_active.empty()) {
           g_state.cv.wait(lock, [] { return g_state.stop || g_state.moved; });
         } else {
           g_state.cv.wait_for(lock, kPoll, [] { return g_state.stop || g_state.moved; });
@@ -114,9 +115,9 @@ void run() {
       }
       if (g_state.stop) return;
     }
-    // Passes until nothing moves (a finished step may unblock a stream looked at earlier, and streams posted to
+    // Passes until nothing moves (a finished step may unblock a stream looked at earlier, and steps posted
     // meanwhile join the next pass); then one more, in which waits past their deadline may give up.
-    while (pass(streams)) {
+    while (pass()) {
     }
     {
       // Work posted since that pass is looked at first, in ordinary passes.
@@ -124,7 +125,7 @@ void run() {
       if (g_state.moved) continue;
     }
     g_quiet = true;
-    bool gaveUp = pass(streams);
+    bool gaveUp = pass();
     g_quiet = false;
     if (gaveUp) {
       std::lock_guard<std::mutex> lock(g_state.m);
@@ -142,22 +143,20 @@ void startThread() {
 bool quiet() { return g_quiet; }
 
 void post(const std::shared_ptr<StreamImpl>& s, Step step) {
-  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> one;
-  one.emplace_back(s, std::move(step));
+  std::vector<Posting> one;
+  one.push_back(Posting{s, std::move(step)});
   postAll(one);
 }
 
-void postAll(std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps) {
+void postAll(std::vector<Posting>& steps) {
   bool notify;
   {
     std::lock_guard<std::mutex> lock(g_state.m);
     if (g_state.stop) return;
-    for (auto& [s, step] : steps) {
-      s->steps.push_back(std::move(step));
-      if (!s->active) {
-        s->active = true;
-        g_state.active.push_back(s);
-      }
+    if (g_state.inbox.empty()) {
+      g_state.inbox.swap(steps);
+    } else {
+      for (Posting& p : steps) g_state.inbox.push_back(std::move(p));
     }
     g_state.moved = true;
     notify = g_state.sleeping;
@@ -183,13 +182,17 @@ void shutdown() {
   }
   g_state.cv.notify_one();
   if (g_state.thread.joinable()) g_state.thread.join();
+  // The thread is gone: its lists are this thread's now. Destroyed outside the lock: the steps' captures may
+  // release memory.
   std::vector<std::deque<Step>> dropped;
+  for (auto& s : g_active) dropped.push_back(std::move(s->steps));
+  g_active.clear();
+  g_taken.clear();
+  std::vector<Posting> posted;
   {
     std::lock_guard<std::mutex> lock(g_state.m);
-    for (auto& s : g_state.active) dropped.push_back(std::move(s->steps));
-    g_state.active.clear();
+    posted.swap(g_state.inbox);
   }
-  // Destroyed outside the lock: the steps' captures may release memory.
   dropped.clear();
 }
 

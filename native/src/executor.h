@@ -13,11 +13,19 @@
 
 namespace fr::executor {
 
+// A step for a stream's FIFO.
+struct Posting {
+  std::shared_ptr<StreamImpl> stream;
+  Step step;
+};
+
 // Appends step to the stream's FIFO. Starts the thread on first use.
 void post(const std::shared_ptr<StreamImpl>& s, Step step);
 
-// Appends each step to its stream's FIFO, all under one lock and with at most one wake-up (a submit's parts).
-void postAll(std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps);
+// Appends each step to its stream's FIFO, in order, with one lock and at most one wake-up (a submit's parts).
+// The steps go to the executor thread as they are (the vector's storage may be swapped for an empty one), and
+// that thread appends them to their streams: the caller writes no stream's state.
+void postAll(std::vector<Posting>& steps);
 
 // Something a waiting step looks at changed off the executor thread (a communicator aborted): look again now.
 void kick();

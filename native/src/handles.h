@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "executor.h"
 #include "queue.h"
 #include "runtime.h"
 
@@ -163,7 +164,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   std::vector<uint32_t> partStreams_;  // CPU: the stream of each part
   std::vector<uint32_t> groupStreams_;  // CPU: the streams of a group's items
   std::vector<std::pair<uint32_t, CpuProgram::Entry>> tagged_;  // CPU: entries with their part, in program order
-  std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>> steps_;  // CPU: one per part
+  std::vector<executor::Posting> steps_;  // CPU: one per part
 };
 
 // Module functions implemented in comm.cc.

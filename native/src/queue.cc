@@ -393,10 +393,10 @@ void Queue::issue(const Parsed& parsed, uint64_t iterations) {
   for (const auto& t : tagged_) cpu->entries[cpu->parts[t.first].end++] = t.second;
   // Emptied however postAll ends: steps left in the scratch would be posted again by the next submit.
   struct Emptied {
-    std::vector<std::pair<std::shared_ptr<StreamImpl>, Step>>& steps;
+    std::vector<executor::Posting>& steps;
     ~Emptied() { steps.clear(); }
   } emptied{steps_};
-  for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.emplace_back(streams[partStreams_[i]]->stream, ProgramStep{cpu, i});
+  for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.push_back(executor::Posting{streams[partStreams_[i]]->stream, ProgramStep{cpu, i}});
   cpu->unfinished = partStreams_.size();
   owned.release();
   executor::postAll(steps_);

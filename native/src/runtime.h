@@ -162,7 +162,7 @@ struct StreamImpl : std::enable_shared_from_this<StreamImpl> {
   void* cudaStream = nullptr;
   std::atomic<bool> closed{false};  // close() was called: nothing more may be enqueued
 
-  // CPU, under the executor's lock.
+  // CPU, the executor thread's alone (other threads post through its inbox).
   std::deque<Step> steps;
   bool active = false;  // on the executor's list of streams with steps
   // Sticky error, touched only by the thread running the stream's tasks: once an operation fails, later

@@ -148,21 +148,24 @@ void post(const std::shared_ptr<StreamImpl>& s, Step step) {
   postAll(one);
 }
 
-void postAll(std::vector<Posting>& steps) {
+bool postAll(std::vector<Posting>& steps) {
   bool notify;
   {
     std::lock_guard<std::mutex> lock(g_state.m);
-    if (g_state.stop) return;
+    if (g_state.stop) return false;
+    startThread();
     if (g_state.inbox.empty()) {
       g_state.inbox.swap(steps);
     } else {
+      // Reserved first: the moves that follow cannot throw, so a post is all or nothing.
+      g_state.inbox.reserve(g_state.inbox.size() + steps.size());
       for (Posting& p : steps) g_state.inbox.push_back(std::move(p));
     }
     g_state.moved = true;
     notify = g_state.sleeping;
-    startThread();
   }
   if (notify) g_state.cv.notify_one();
+  return true;
 }
 
 void kick() {

@@ -24,8 +24,9 @@ void post(const std::shared_ptr<StreamImpl>& s, Step step);
 
 // Appends each step to its stream's FIFO, in order, with one lock and at most one wake-up (a submit's parts).
 // The steps go to the executor thread as they are (the vector's storage may be swapped for an empty one), and
-// that thread appends them to their streams: the caller writes no stream's state.
-void postAll(std::vector<Posting>& steps);
+// that thread appends them to their streams: the caller writes no stream's state. Returns false, posting
+// nothing, once the executor has stopped (environment shutdown); throws, posting nothing, when out of memory.
+bool postAll(std::vector<Posting>& steps);
 
 // Something a waiting step looks at changed off the executor thread (a communicator aborted): look again now.
 void kick();

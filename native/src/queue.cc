@@ -95,11 +95,14 @@ void Queue::closeNow() {
 
 void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, QueueReport* report) {
   std::unique_ptr<QueueReport> owned(report);
+  // At teardown (no env) the tsfn's finalizer may have freed the core already; nothing merges into a report
+  // by then, since every path that finalizes the tsfn first sets closed under the core's lock.
+  if (env == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(core->m);
     if (core->unsent == report) core->unsent = nullptr;
   }
-  if (env == nullptr || core->closed.load()) return;
+  if (core->closed.load()) return;
   size_t n = report->errors.size();
   for (size_t i = 0; i < n; i++) {
     QueueStream& s = *core->streams[static_cast<size_t>(report->done[3 * i])];
@@ -110,13 +113,15 @@ void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, Qu
       if (--core->asking == 0) core->tsfn.Unref(env);
     }
   }
-  auto done = Napi::Float64Array::New(env, report->done.size());
-  std::copy(report->done.begin(), report->done.end(), done.Data());
-  auto errors = Napi::Array::New(env, n);
-  for (size_t i = 0; i < n; i++) errors.Set(static_cast<uint32_t>(i), report->errors[i]);
-  auto timings = Napi::Float64Array::New(env, report->timings.size());
-  std::copy(report->timings.begin(), report->timings.end(), timings.Data());
+  // Building the arguments can fail too (a worker terminated with a report queued: JS no longer runs), and an
+  // exception must not leave a tsfn callback.
   try {
+    auto done = Napi::Float64Array::New(env, report->done.size());
+    std::copy(report->done.begin(), report->done.end(), done.Data());
+    auto errors = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) errors.Set(static_cast<uint32_t>(i), report->errors[i]);
+    auto timings = Napi::Float64Array::New(env, report->timings.size());
+    std::copy(report->timings.begin(), report->timings.end(), timings.Data());
     onProgress.Call({done, errors, timings});
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -398,8 +403,8 @@ void Queue::issue(const Parsed& parsed, uint64_t iterations) {
   } emptied{steps_};
   for (uint32_t i = 0; i < partStreams_.size(); i++) steps_.push_back(executor::Posting{streams[partStreams_[i]]->stream, ProgramStep{cpu, i}});
   cpu->unfinished = partStreams_.size();
-  owned.release();
-  executor::postAll(steps_);
+  // Posted, the program belongs to its steps; not posted (the executor stopped), it goes here.
+  if (executor::postAll(steps_)) owned.release();
 }
 
 }  // namespace fr

@@ -153,11 +153,11 @@ struct CpuProgram {
   Program program;
   std::vector<Entry> entries;
   std::vector<Part> parts;
-  std::atomic<size_t> unfinished{0};  // parts not yet done
+  size_t unfinished = 0;  // parts not yet done (the executor thread's, once posted)
 };
 
 // A CPU stream's part of a program, as an executor step. Trivially copyable and two words, so a Step holds it
-// in place: a submit allocates nothing per stream, and the executor thread frees nothing the JS thread made.
+// in place: a submit allocates nothing per stream, and the executor thread frees nothing per stream.
 struct ProgramStep {
   CpuProgram* program = nullptr;
   uint32_t part = 0;

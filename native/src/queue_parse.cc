@@ -2,6 +2,7 @@
 // whole on the JS thread, every error naming the op and its field, before anything is issued.
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "cuda/nccl_group.h"
 #include "queue_parse.h"
@@ -11,9 +12,9 @@ namespace fr {
 namespace {
 
 constexpr double kMaxSafe = 9007199254740991.0;
-constexpr uint64_t kDTypeCount = 8;
-constexpr uint64_t kRedOpCount = 5;
-constexpr uint64_t kCollKindCount = 5;
+constexpr uint64_t kDTypeCount = std::size(kDTypes);
+constexpr uint64_t kRedOpCount = std::size(kRedOps);
+constexpr uint64_t kCollKindCount = std::size(kCollKinds);
 constexpr size_t kItemWidth = 11;
 
 const char* const kOpNames[] = {"?", "wait", "record", "copy", "reduce", "group"};

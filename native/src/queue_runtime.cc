@@ -105,8 +105,18 @@ static_assert(std::is_trivially_copyable_v<ProgramStep> && sizeof(ProgramStep) <
               "a Step must hold a ProgramStep in place");
 
 StepResult ProgramStep::operator()(StreamImpl&) const {
-  StepResult r = runPart(*program, program->parts[part], cpuBackend());
-  if (r == StepResult::Done && program->unfinished.fetch_sub(1) == 1) delete program;
+  // A part that throws is done too (the executor fails its stream): the last part done frees the program.
+  auto finish = [p = program] {
+    if (--p->unfinished == 0) delete p;
+  };
+  StepResult r;
+  try {
+    r = runPart(*program, program->parts[part], cpuBackend());
+  } catch (...) {
+    finish();
+    throw;
+  }
+  if (r == StepResult::Done) finish();
   return r;
 }
 

@@ -69,18 +69,15 @@ size_t dtypeSize(DType t) {
 
 namespace {
 
-// The names JS uses, one table per enum, for parsing arguments and for naming values in errors.
-const std::pair<const char*, DType> kDTypes[] = {
-    {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
-    {"float64", DType::Float64}, {"int8", DType::Int8},         {"uint8", DType::UInt8},
-    {"int32", DType::Int32},     {"int64", DType::Int64}};
-const std::pair<const char*, RedOp> kRedOps[] = {
-    {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
-const std::pair<const char*, CollKind> kCollKinds[] = {{"allReduce", CollKind::AllReduce},
-                                                       {"reduceScatter", CollKind::ReduceScatter},
-                                                       {"allGather", CollKind::AllGather},
-                                                       {"send", CollKind::Send},
-                                                       {"recv", CollKind::Recv}};
+// Each name table lists its enum in declaration order: a packed program's codes are the ordinals.
+template <class E, size_t N>
+constexpr bool inOrder(const std::pair<const char*, E> (&table)[N]) {
+  for (size_t i = 0; i < N; i++) {
+    if (static_cast<size_t>(table[i].second) != i) return false;
+  }
+  return true;
+}
+static_assert(inOrder(kDTypes) && inOrder(kRedOps) && inOrder(kCollKinds), "a name table out of its enum's order");
 
 template <class E, size_t N>
 bool parseName(const std::pair<const char*, E> (&table)[N], const std::string& s, E* out) {

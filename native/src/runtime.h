@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fr {
@@ -21,6 +22,15 @@ namespace fr {
 enum class BackendKind { Cpu, Cuda };
 enum class DType { Float16, BFloat16, Float32, Float64, Int8, UInt8, Int32, Int64 };
 enum class RedOp { Sum, Prod, Max, Min, Avg };
+
+// The names JS uses, one table per enum, in declaration order (a packed program carries an enum as its
+// ordinal, runtime.cc checks the order): for parsing arguments, naming values in errors and range checks.
+inline constexpr std::pair<const char*, DType> kDTypes[] = {
+    {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
+    {"float64", DType::Float64}, {"int8", DType::Int8},         {"uint8", DType::UInt8},
+    {"int32", DType::Int32},     {"int64", DType::Int64}};
+inline constexpr std::pair<const char*, RedOp> kRedOps[] = {
+    {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
 
 size_t dtypeSize(DType t);
 bool parseDType(const std::string& s, DType* out);
@@ -183,6 +193,11 @@ struct CommImpl;
 // One operation of a group (NCCL's ncclGroupStart/End): collectives and point-to-point, per rank. Items hold
 // raw pointers; whoever enqueues them keeps the streams, communicators and memory alive until they have run.
 enum class CollKind { AllReduce, ReduceScatter, AllGather, Send, Recv };
+inline constexpr std::pair<const char*, CollKind> kCollKinds[] = {{"allReduce", CollKind::AllReduce},
+                                                                  {"reduceScatter", CollKind::ReduceScatter},
+                                                                  {"allGather", CollKind::AllGather},
+                                                                  {"send", CollKind::Send},
+                                                                  {"recv", CollKind::Recv}};
 bool parseCollKind(const std::string& s, CollKind* out);
 const char* collKindName(CollKind k);
 struct CollItem {

@@ -11,21 +11,29 @@ export type HostArray =
   | BigInt64Array
   | Uint16Array;
 
+interface HostArrayType {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): HostArray;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+}
+
+/**
+ * The TypedArray that carries each dtype on the host (16-bit floats as their raw bits): one table for element
+ * sizes, host arrays, the dtype of an upload and the messages naming what is accepted.
+ */
+const hostArrayTypes: Readonly<Record<DType, HostArrayType>> = {
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+};
+
 export function elementSize(dtype: DType): number {
-  switch (dtype) {
-    case 'int8':
-    case 'uint8':
-      return 1;
-    case 'float16':
-    case 'bfloat16':
-      return 2;
-    case 'float32':
-    case 'int32':
-      return 4;
-    case 'float64':
-    case 'int64':
-      return 8;
-  }
+  return hostArrayTypes[dtype].BYTES_PER_ELEMENT;
 }
 
 export function isFloat(dtype: DType): boolean {
@@ -34,42 +42,16 @@ export function isFloat(dtype: DType): boolean {
 
 /** A host array of `length` elements of dtype over a fresh or given ArrayBuffer. */
 export function hostArray(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): HostArray {
-  const n = length ?? (buffer.byteLength - byteOffset) / elementSize(dtype);
-  switch (dtype) {
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(buffer, byteOffset, n);
-    case 'float32':
-      return new Float32Array(buffer, byteOffset, n);
-    case 'float64':
-      return new Float64Array(buffer, byteOffset, n);
-    case 'int8':
-      return new Int8Array(buffer, byteOffset, n);
-    case 'uint8':
-      return new Uint8Array(buffer, byteOffset, n);
-    case 'int32':
-      return new Int32Array(buffer, byteOffset, n);
-    case 'int64':
-      return new BigInt64Array(buffer, byteOffset, n);
-  }
+  return new hostArrayTypes[dtype](buffer, byteOffset, length ?? (buffer.byteLength - byteOffset) / elementSize(dtype));
 }
-
-/** The TypedArray that carries each dtype on the host (16-bit floats as their raw bits). */
-export const hostArrayTypes: Readonly<Record<DType, string>> = {
-  float16: 'Uint16Array',
-  bfloat16: 'Uint16Array',
-  float32: 'Float32Array',
-  float64: 'Float64Array',
-  int8: 'Int8Array',
-  uint8: 'Uint8Array',
-  int32: 'Int32Array',
-  int64: 'BigInt64Array',
-};
 
 /** The dtypes carried by a Uint16Array, named with upload(data, { dtype }). */
 export const uint16DTypes: readonly DType[] = ['float16', 'bfloat16'];
 
-const supported = 'Float32Array, Float64Array, Int8Array, Uint8Array, Int32Array, BigInt64Array, or Uint16Array with { dtype: \'float16\' | \'bfloat16\' }';
+/** The dtypes whose TypedArray says which they are, in the table's order. */
+const ownTypeDTypes = (Object.keys(hostArrayTypes) as DType[]).filter((d) => !uint16DTypes.includes(d));
+
+const supported = `${ownTypeDTypes.map((d) => hostArrayTypes[d].name).join(', ')}, or Uint16Array with { dtype: 'float16' | 'bfloat16' }`;
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -89,12 +71,9 @@ export function dtypeOf(array: unknown, hint?: unknown): DType {
   if (hint !== undefined && !(array instanceof Uint16Array)) {
     throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${describe(array)}; drop the dtype option or pass a Uint16Array`);
   }
-  if (array instanceof Float32Array) return 'float32';
-  if (array instanceof Float64Array) return 'float64';
-  if (array instanceof Int8Array) return 'int8';
-  if (array instanceof Uint8Array) return 'uint8';
-  if (array instanceof Int32Array) return 'int32';
-  if (array instanceof BigInt64Array) return 'int64';
+  for (const dtype of ownTypeDTypes) {
+    if (array instanceof hostArrayTypes[dtype]) return dtype;
+  }
   if (array instanceof Uint16Array) {
     if (hint === undefined) {
       throw new ArgumentError("a Uint16Array carries float16 or bfloat16 values: pass { dtype: 'float16' | 'bfloat16' }");

@@ -258,6 +258,8 @@ export interface NativeAddon {
   group(items: readonly GroupItem[]): void;
   /** Ends the process at once with the code, its output flushed (process.exit() once CUDA communicators exist). */
   exitNow(code: number): never;
+  /** The calling thread's CPU time (user and system), in milliseconds. */
+  threadCpuMs(): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

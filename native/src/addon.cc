@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 #include "cuda/cuda_api.h"
 #include "cpu/gloo_comm.h"
@@ -96,6 +97,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// threadCpuMs() -> the calling thread's CPU time in milliseconds (user and system): the JS thread's own CPU for
+// `bench`, which Node's process.cpuUsage() gives only for the whole process.
+Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return Napi::Number::New(info.Env(), static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6);
+}
+
 // noteExit(code), the process's 'exit' listener (added when the addon loads): records the exit code for the
 // shutdown below, and from then on no NCCL call starts (NcclCallScope::exiting). It ends nothing itself: after an
 // uncaught error Node prints the error after the 'exit' listeners, and then exit() ends the process (endAtExit).
@@ -151,6 +160,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));
   exports.Set("group", Napi::Function::New(env, Group, "group"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
+  exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
   Watcher::Start(env);
   auto process = env.Global().Get("process").As<Napi::Object>();
   auto noteExit = Napi::Function::New(env, NoteExit, "noteExit");

@@ -53,7 +53,7 @@ describe('fairring-rx command line', () => {
   it('runs a tiny CPU bench and prints the columns, without carriage returns when piped', () => {
     const r = cli('bench', '--backend', 'cpu', '--machines', '1', '--devices', '2', '--buckets', '4', '--bytes', '4KiB', '--repeat', '1');
     expect(r.status, r.stderr).to.equal(0);
-    for (const column of ['pipeline', 'wall µs/slice', 'JS busy µs/slice', 'CPU µs/slice', 'busbw GB/s', 'vs nccl']) expect(r.stdout).to.include(column);
+    for (const column of ['pipeline', 'wall µs/slice', 'JS busy µs/slice', 'loop busy', 'JS CPU µs/slice', 'CPU µs/slice', 'busbw GB/s', 'vs nccl']) expect(r.stdout).to.include(column);
     expect(r.stdout).to.match(/\| 4 KiB \| fairring \|/).and.match(/\| 4 KiB \| nccl \|/);
     expect(r.stdout).not.to.include('\r');
   });

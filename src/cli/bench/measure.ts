@@ -1,7 +1,7 @@
 // Runs the bench: one world per pipeline, each size's buckets filled on the devices, warm-up, then timed runs
 // interleaved across pipelines and the native reference loop (A, B, loop, A, B, loop, …). A run records wall
-// time, the JS thread's busy time (event-loop utilization), the whole process's CPU time and, with timings, the
-// mean device time of every stage.
+// time, the JS thread's busy time (event-loop utilization) and its own CPU time, the whole process's CPU time
+// and, with timings, the mean device time of every stage.
 import { count, lastValueFrom } from 'rxjs';
 import { native } from '../../native.js';
 import { Tensor } from '../../runtime/device.js';
@@ -20,6 +20,10 @@ export interface Run {
   slices: number;
   /** Event-loop active time over the region: what the JS thread was busy with. */
   jsBusyMs: number;
+  /** The event loop's occupancy over the region: active / (active + idle), 0 to 1. */
+  loopBusy: number;
+  /** The JS thread's own CPU time (user plus system) over the region: busy time less what it spent blocked. */
+  jsCpuMs: number;
   /** User plus system CPU time of the whole process (every thread) over the region. */
   cpuMs: number;
   /** Mean device milliseconds per stage, rank and slice (with timings; empty otherwise). */
@@ -157,16 +161,26 @@ async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSi
   const t0 = performance.now();
   const elu = performance.eventLoopUtilization();
   const cpu = process.cpuUsage();
+  const jsCpu = native.threadCpuMs();
   const result = await s.run(iters);
+  const jsCpuMs = native.threadCpuMs() - jsCpu;
   const cpuDelta = process.cpuUsage(cpu);
   const eluDelta = performance.eventLoopUtilization(elu);
   const wallMs = performance.now() - t0;
   subscription?.unsubscribe();
-  const [slowestWall, busiestJs, busiestCpu] = await slowestRank(s.world, [result.wallMs ?? wallMs, eluDelta.active, (cpuDelta.user + cpuDelta.system) / 1000]);
+  const [slowestWall, busiestJs, busiestLoop, busiestJsCpu, busiestCpu] = await slowestRank(s.world, [
+    result.wallMs ?? wallMs,
+    eluDelta.active,
+    eluDelta.utilization,
+    jsCpuMs,
+    (cpuDelta.user + cpuDelta.system) / 1000,
+  ]);
   return {
     wallMs: slowestWall!,
     slices: result.slices,
     jsBusyMs: busiestJs!,
+    loopBusy: busiestLoop!,
+    jsCpuMs: busiestJsCpu!,
     cpuMs: busiestCpu!,
     stageMs: Object.fromEntries([...stages].map(([stage, sum]) => [stage, sum.ms / sum.count])),
   };

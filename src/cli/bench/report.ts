@@ -13,7 +13,7 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
   const head = [
     `${deviceName(o)}, ${o.machines} × ${o.devicesPerMachine} ranks (${o.connect ? 'a process per rank, the slowest rank of each run' : 'one process'}), ${o.buckets} buckets at once, ${o.dtype} ${o.op}` +
       `${o.sliceBytes !== undefined ? `, slices of at most ${formatSize(o.sliceBytes)}` : ''}${o.memoryBytes !== undefined ? `, memoryBytes ${formatSize(o.memoryBytes)}` : ''}${o.parallelism !== undefined ? `, parallelism ${o.parallelism}` : ''}, ${o.iters} iterations per run`,
-    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: busbw relative to that row, median of side-by-side runs`,
+    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: busbw relative to that row, median (min–max) of the ratios of side-by-side runs`,
   ];
   const columns = [
     'bucket',
@@ -21,6 +21,8 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
     'slices/run',
     'wall µs/slice',
     'JS busy µs/slice',
+    'loop busy',
+    'JS CPU µs/slice',
     'CPU µs/slice',
     'busbw GB/s',
     `vs ${o.baseline}`,
@@ -35,6 +37,8 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
       String(r.slicesPerRun),
       formatSpread(r.wallUsPerSlice),
       formatSpread(r.jsBusyUsPerSlice),
+      `${(r.loopBusy.median * 100).toFixed(0)}%`,
+      formatSpread(r.jsCpuUsPerSlice),
       formatSpread(r.cpuUsPerSlice),
       formatSpread(r.busbw),
       formatRatio(r.vsBaseline),
@@ -59,8 +63,8 @@ function formatSpread(s: Spread): string {
   return `${formatNumber(s.median)} (${formatNumber(s.min)}–${formatNumber(s.max)})`;
 }
 
-function formatRatio(x: number): string {
-  return `${x.toFixed(2)}×`;
+function formatRatio(s: Spread): string {
+  return `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 }
 
 /** About three significant digits, without exponents. */

@@ -17,8 +17,11 @@ export function spread(values: readonly number[]): Spread {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** Median over i of a[i] / b[i]: runs i of a and b ran next to each other, so each pair saw the same host. */
-export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+/**
+ * a[i] / b[i] over the pairs i, as median and spread: runs i of a and b ran next to each other, so each pair
+ * saw the same host.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): Spread {
   if (a.length !== b.length) throw new RangeError(`pairedRatio: ${a.length} runs against ${b.length}`);
-  return median(a.map((x, i) => x / b[i]!));
+  return spread(a.map((x, i) => x / b[i]!));
 }

@@ -7,6 +7,9 @@ import { pairedRatio, spread, type Spread } from './stats.js';
 export interface RunFigures {
   wallUsPerSlice: number;
   jsBusyUsPerSlice: number;
+  /** The event loop's occupancy, 0 to 1. */
+  loopBusy: number;
+  jsCpuUsPerSlice: number;
   cpuUsPerSlice: number;
   algbw: number;
   busbw: number;
@@ -20,15 +23,17 @@ export interface Row {
   slicesPerRun: number;
   wallUsPerSlice: Spread;
   jsBusyUsPerSlice: Spread;
+  loopBusy: Spread;
+  jsCpuUsPerSlice: Spread;
   cpuUsPerSlice: Spread;
   algbw: Spread;
   busbw: Spread;
   /** The stage with the largest median device time per rank and slice (with timings). */
   busiestStage?: { stage: string; usPerSlice: Spread };
-  /** Throughput relative to the baseline pipeline at the same size (its time / this time, paired runs). */
-  vsBaseline: number;
+  /** Throughput relative to the baseline pipeline at the same size (its time / this time, over paired runs). */
+  vsBaseline: Spread;
   /** Throughput relative to the native reference loop at the same size, where there is one. */
-  vsReference?: number;
+  vsReference?: Spread;
   runs: Array<Run & RunFigures>;
 }
 
@@ -37,6 +42,8 @@ export function runFigures(run: Run, runBytes: number, ranks: number): RunFigure
   return {
     wallUsPerSlice: (run.wallMs * 1000) / run.slices,
     jsBusyUsPerSlice: (run.jsBusyMs * 1000) / run.slices,
+    loopBusy: run.loopBusy,
+    jsCpuUsPerSlice: (run.jsCpuMs * 1000) / run.slices,
     cpuUsPerSlice: (run.cpuMs * 1000) / run.slices,
     algbw,
     busbw: (algbw * 2 * (ranks - 1)) / ranks,
@@ -59,6 +66,8 @@ export function summarize(series: readonly Series[], baseline: string, ranks: nu
       slicesPerRun: s.runs[0]!.slices,
       wallUsPerSlice: of('wallUsPerSlice'),
       jsBusyUsPerSlice: of('jsBusyUsPerSlice'),
+      loopBusy: of('loopBusy'),
+      jsCpuUsPerSlice: of('jsCpuUsPerSlice'),
       cpuUsPerSlice: of('cpuUsPerSlice'),
       algbw: of('algbw'),
       busbw: of('busbw'),

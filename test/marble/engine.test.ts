@@ -129,6 +129,37 @@ describe('engine marbles (virtual runtime)', () => {
     });
   }
 
+  it('keeps a device stream busy while reports take a host round trip: slots reused behind device-side waits, the producer held only by the in-flight bound', async () => {
+    const reportDelay = 4;
+    const collectsOf = async (parallelism: number): Promise<Array<{ start: number; end: number }>> => {
+      const { rt, world, tensors, stageOf } = await setup(
+        scheduler,
+        { machines: 2, devicesPerMachine: 1, parallelism, memoryBytes: parallelism * (2 * 16 + 64) },
+        () => ({ reportDelay }),
+      );
+      const n = 12 * (world.layout.sliceBytes / 4);
+      let done = false;
+      scheduler.run(({ flush }) => {
+        world.allReduce$(tensors(n)).subscribe({ complete: () => (done = true) });
+        flush();
+      });
+      expect(done).to.equal(true);
+      const { pools } = world.memory();
+      expect(pools.inflight.highWater).to.equal(parallelism);
+      // A staging slot goes back to its ring when its add is enqueued, not when the host hears the add is over.
+      expect(pools.staging.highWater).to.equal(1);
+      return rt.log.filter((op) => stageOf(op.stream) === 'collect' && op.device === 0);
+    };
+    // Eight slices in flight cover a slice's three frames on the devices plus the report's four: every collect
+    // starts the frame the one before ends, although each staging slot is reused while its last add may still run.
+    const busy = await collectsOf(8);
+    expect(busy).to.have.length(12);
+    for (let i = 1; i < busy.length; i++) expect(busy[i]!.start, `collect ${i}`).to.equal(busy[i - 1]!.end);
+    // One slice in flight: each next slice waits for the host to hear of the last one, the report's delay included.
+    const held = await collectsOf(1);
+    for (let i = 1; i < held.length; i++) expect(held[i]!.start - held[i - 1]!.end, `collect ${i}`).to.be.at.least(reportDelay);
+  });
+
   for (const [stage, pick] of [
     ['reduceScatter', (op: VirtualOp, s: string | null) => op.label === 'reduceScatter' && s === 'reduceScatter'],
     ['collect', (op: VirtualOp, s: string | null) => op.kind === 'group' && s === 'collect'],

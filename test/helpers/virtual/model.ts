@@ -35,6 +35,11 @@ export interface VirtualRuntimeOptions {
   duration?: (op: VirtualOp) => number;
   /** A message makes the operation fail, setting the sticky error `<kind>: <message>` on its streams. */
   fail?: (op: VirtualOp) => string | null;
+  /**
+   * Frames between a queue record completing on the device and the host's report of it (the watcher's poll,
+   * the wake-up of the JS thread); 0 when left out. The device goes on meanwhile.
+   */
+  reportDelay?: number;
 }
 
 export class OpModel {
@@ -48,6 +53,13 @@ export class OpModel {
   duration(op: VirtualOp): number {
     const d = this.#options.duration?.(op) ?? 1;
     if (!(d >= 0 && Number.isFinite(d))) throw new RangeError(`duration of ${op.kind} must be a finite non-negative number, got ${d}`);
+    return d;
+  }
+
+  /** Frames from a record's completion to its report. */
+  get reportDelay(): number {
+    const d = this.#options.reportDelay ?? 0;
+    if (!(Number.isInteger(d) && d >= 0)) throw new RangeError(`reportDelay must be a non-negative integer of frames, got ${d}`);
     return d;
   }
 

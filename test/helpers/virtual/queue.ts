@@ -1,6 +1,6 @@
 // The queue: streams, buffers and comms registered under small integers, packed programs decoded into the
 // runtime's own operations (so the duration and failure models and the op log see them as usual), and
-// completions reported in bulk on the scheduler, one call per instant at which records complete.
+// completions reported in bulk on the scheduler, one call per instant at which records complete (or reportDelay frames later).
 import type { Subscription } from 'rxjs';
 import {
   RecordMode,
@@ -260,16 +260,16 @@ export class VirtualQueue implements NativeQueue {
     s.records.push({ event, mode, startSeq });
     if (mode === RecordMode.timingStart) s.openStarts.add(s.records.length);
     if (mode === RecordMode.timingEnd) s.openStarts.delete(startSeq);
-    const time = event.latest.time;
+    const time = event.latest.time + this.#ctx.model.reportDelay;
     if (!this.#reports.has(time)) {
       this.#reports.set(time, this.#ctx.scheduler.schedule(() => this.#report(time), time - this.#ctx.now()));
     }
   }
 
-  /** Reports every stream whose records up to now have not all been reported, in one call. */
+  /** Reports every stream whose records completed by `reportDelay` frames ago and are not yet reported, in one call. */
   #report(time: number): void {
     this.#reports.delete(time);
-    const now = this.#ctx.now();
+    const now = this.#ctx.now() - this.#ctx.model.reportDelay;
     const done: number[] = [];
     const errors: string[] = [];
     const timings: number[] = [];

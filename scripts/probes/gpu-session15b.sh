@@ -9,19 +9,7 @@ set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
 unpack_base
-mkdir -p base/scripts/probes && cp scripts/probes/js-cpu.mjs base/scripts/probes/
-for round in 1 2 3; do
-  for build in this base; do
-    dir=.
-    [[ $build == base ]] && dir=base
-    for topo in "1 1" "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "$dir" && timeout 60 node dist/src/cli/main.js bench --backend cpu --machines "$m" --devices "$d" --pipelines fairring \
-        --bytes 256 --buckets 64 --iters 40 --warmup 5 --repeat 5) | grep -E '^\| 256 B \| fairring' | sed "s/^/round $round $build ${m}x$d /"
-      (cd "$dir" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/round $round $build /"
-    done
-  done
-done 2>&1 | tee "$out/cpu-ab.txt"
+cpu_ab 3 cpu-ab.txt "1 1" "2 2" "2 4"
 since "cpu rounds took"
 compare_rounds 64KiB 2000 ab-64k.txt
 compare_rounds 25MiB 64 ab-25m.txt

@@ -7,6 +7,7 @@
 // Usage: [BACKEND=cpu] node scripts/probes/iteration-latency.mjs <machines> <devices> <MiB> <N> <rounds>
 import { performance } from 'node:perf_hooks';
 import { simulate } from '../../dist/src/index.js';
+import { timeWays } from './rounds.mjs';
 const [M, D, mib, N, rounds] = process.argv.slice(2).map(Number);
 const world = await simulate({ machines: M, devicesPerMachine: D, backend: process.env.BACKEND ?? 'cuda', pipeline: 'fairring' });
 const n = (mib * 1024 * 1024) / 4;
@@ -46,16 +47,5 @@ const ways = {
     return performance.now() - t0;
   },
 };
-const times = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
-for (const f of Object.values(ways)) await f();
-for (let r = 0; r < rounds; r++) {
-  for (const [k, f] of Object.entries(ways)) {
-    await sync();
-    times[k].push((await f()) * 1000 / N);
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-for (const [k, t] of Object.entries(times)) {
-  console.log(`${M}x${D} ${mib} MiB ${k}: ${median(t).toFixed(0)} us per iteration (${Math.min(...t).toFixed(0)}-${Math.max(...t).toFixed(0)})`);
-}
+await timeWays(ways, { rounds, iterations: N, sync, label: `${M}x${D} ${mib} MiB` });
 await world.close();

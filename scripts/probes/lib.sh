@@ -86,3 +86,29 @@ cpu_prof() {
     --pipelines fairring "$@" | grep -E '^\| [0-9]' | sed "s/^/$label /"
   node scripts/probes/cpuprof-top.mjs /tmp/prof/*.cpuprofile "$rows" | sed "s/^/$label /"
 }
+
+# cpu_row <bench options...>: `fairring` on the CPU backend, 40 iterations, medians of 5, its bench row.
+cpu_row() {
+  timeout 60 node dist/src/cli/main.js bench --backend cpu --pipelines fairring --iters 40 --warmup 5 --repeat 5 "$@" |
+    grep -E '^\| [0-9.]+ [KM]?i?B \| fairring'
+}
+
+# cpu_ab <rounds> <file> <topology...>: the CPU targets' row (cpu_row, 64 x 256 B) and js-cpu.mjs's figures at
+# each topology ("M D"), this build and base/ (unpack_base) interleaved over <rounds> rounds, into $out/<file>
+# and stdout, each line prefixed with its round and build.
+cpu_ab() {
+  local rounds=$1 file=$2 round build dir topo m d
+  shift 2
+  mkdir -p base/scripts/probes && cp scripts/probes/js-cpu.mjs base/scripts/probes/
+  for ((round = 1; round <= rounds; round++)); do
+    for build in this base; do
+      dir=.
+      [[ $build == base ]] && dir=base
+      for topo in "$@"; do
+        read -r m d <<< "$topo"
+        (cd "$dir" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $build ${m}x$d /"
+        (cd "$dir" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/round $round $build /"
+      done
+    done
+  done 2>&1 | tee "$out/$file"
+}

@@ -6,6 +6,7 @@
 // Usage: [BACKEND=cpu] node scripts/probes/stream-latency.mjs <machines> <devices> <MiB> <K> <N> <rounds>
 import { performance } from 'node:perf_hooks';
 import { simulate } from '../../dist/src/index.js';
+import { timeWays } from './rounds.mjs';
 const [M, D, mib, K, N, rounds] = process.argv.slice(2).map(Number);
 const world = await simulate({ machines: M, devicesPerMachine: D, backend: process.env.BACKEND ?? 'cuda', pipeline: 'fairring' });
 const n = Math.round((mib * 1024 * 1024) / 4);
@@ -33,16 +34,5 @@ const ways = {
   },
 };
 const sync = () => Promise.all(world.devices.map((d) => d.sync()));
-const times = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
-for (const f of Object.values(ways)) await f();
-for (let r = 0; r < rounds; r++) {
-  for (const [k, f] of Object.entries(ways)) {
-    await sync();
-    times[k].push((await f()) * 1000 / N);
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-for (const [k, t] of Object.entries(times)) {
-  console.log(`${M}x${D} ${K} x ${mib} MiB ${k}: ${median(t).toFixed(0)} us per iteration (${Math.min(...t).toFixed(0)}-${Math.max(...t).toFixed(0)})`);
-}
+await timeWays(ways, { rounds, iterations: N, sync, label: `${M}x${D} ${K} x ${mib} MiB` });
 await world.close();

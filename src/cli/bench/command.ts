@@ -14,8 +14,9 @@ export function addBenchCommand(program: Command): void {
   program
     .command('bench')
     .description(
-      'Measure pipelines against each other and the native reference loop: wall, JS-thread and CPU time per slice, ' +
-        'busbw, and with --timings the busiest stage; runs interleaved across pipelines, median and min–max.',
+      'Measure pipelines against each other and the native reference loop: per slice the wall time, the JS ' +
+        "thread's busy time and own CPU time, the event loop's occupancy, the whole process's CPU time, busbw, and " +
+        'with --timings the busiest stage; runs interleaved across pipelines, median and min–max, ratios over paired runs.',
     )
     .addOption(new Option('--backend <name>', 'device backend').choices(backends).default('cpu'))
     .option('--machines <n>', 'machines, simulated in this process', intIn(1, MAX_MACHINES), 1)

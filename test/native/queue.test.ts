@@ -305,6 +305,25 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     b.handle.close();
   });
 
+  it('takes completions that come one by one while JS is busy in one report', async () => {
+    const b = buffer(64 << 20);
+    // Stream 0's record completes at once; stream 1's after a large copy, while the JS thread is still busy.
+    const p = new Program().record(s[0]!).copy(s[1]!, b.index, 0, b.index, 32 << 20, 32 << 20).record(s[1]!);
+    const calls = t.calls;
+    q.submit(p.build(), p.fields.length);
+    const [r0, r1] = [q.records(s[0]!), q.records(s[1]!)];
+    q.want(s[0]!, r0);
+    q.want(s[1]!, r1);
+    const t0 = performance.now();
+    while (q.want(s[1]!, r1) < r1 || performance.now() - t0 < 20) {
+      if (performance.now() - t0 > 5000) throw new Error('the copy did not complete within 5 s');
+    }
+    await Promise.all([t.until(s[0]!, r0), t.until(s[1]!, r1)]);
+    expect(t.problems).to.deep.equal([]);
+    expect(t.calls - calls, 'reports').to.equal(1);
+    b.handle.close();
+  });
+
   it('orders work across streams with waits', async () => {
     const n = 1 << 21;
     const dtype = 'float32';

@@ -99,7 +99,7 @@ void deliverReport(Napi::Env env, Napi::Function onProgress, QueueCore* core, Qu
   // by then, since every path that finalizes the tsfn first sets closed under the core's lock.
   if (env == nullptr) return;
   {
-    std::lock_guard<std::mutex> lock(core->m);
+    std::lock_guard<std::mutex> lock(core->reportM);
     if (core->unsent == report) core->unsent = nullptr;
   }
   if (core->closed.load()) return;
@@ -239,10 +239,9 @@ Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> coreLock(core_->m);
     std::lock_guard<std::mutex> lock(s.m);
     if (s.sent < seq) {
-      bool fresh = false;
-      QueueReport* report = openReport(*core_, &fresh);
-      addToReport(*core_, s, *report);
-      if (fresh) sendReport(*core_, report);
+      QueueReport part;
+      addToReport(*core_, s, part);
+      sendReport(*core_, part);
     }
   }
   if (s.asked == kNotWanted && core_->asking++ == 0) core_->tsfn.Ref(env);

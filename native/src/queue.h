@@ -78,8 +78,10 @@ struct QueueCore {
   ProgressTsfn tsfn;
 
   std::vector<double> timings;  // under m: measured, waiting for the next report
-  // Under m: the report handed to the tsfn and not yet delivered. Later reports merge into it, so a JS thread
-  // that is busy when completions come one by one gets one report for all of them.
+  // The report handed to the tsfn and not yet delivered, under reportM (its own lock, taken after m where both
+  // are: the JS thread takes the report without waiting for a harvest pass). Later reports merge into it, so a
+  // JS thread that is busy when completions come one by one gets one report for all of them.
+  std::mutex reportM;
   QueueReport* unsent = nullptr;
 
   // Groups of sends and receives the CUDA issuer may merge into one NCCL group (1: none). Only a world whose
@@ -188,16 +190,13 @@ StepResult runPart(CpuProgram& p, CpuProgram::Part& part, Backend& backend);
 // *deviceWork when CUDA records remain pending.
 bool harvestQueue(QueueCore& q, bool* deviceWork);
 
-// The report to add to (q.m held): the undelivered one, else a new one (*fresh set: hand it to the tsfn,
-// through sendReport).
-QueueReport* openReport(QueueCore& q, bool* fresh);
-
-// Hands a fresh report to the tsfn (q.m held); on failure (the queue closing) drops it.
-void sendReport(QueueCore& q, QueueReport* report);
-
-// Puts the stream's completion into a report, in place of what the report had of it, with the timings measured
-// since the last report, and marks it sent (q.m and s.m held).
+// Puts the stream's completion into a report being built, with the timings measured since the last report,
+// and marks it sent (q.m and s.m held).
 void addToReport(QueueCore& q, QueueStream& s, QueueReport& report);
+
+// Sends what `part` holds (q.m held; emptied): merged into the undelivered report, a stream's newer triple in
+// place of its older one, or else as a new report; dropped if the tsfn refuses it (the queue closing).
+void sendReport(QueueCore& q, QueueReport& part);
 
 // The watcher thread's registry of open queues (watcher.cc).
 void watchQueue(std::shared_ptr<QueueCore> q);

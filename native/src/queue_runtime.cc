@@ -162,29 +162,10 @@ QueueStream::~QueueStream() {
   }
 }
 
-QueueReport* openReport(QueueCore& q, bool* fresh) {
-  *fresh = q.unsent == nullptr;
-  if (*fresh) q.unsent = new QueueReport();
-  return q.unsent;
-}
-
-void sendReport(QueueCore& q, QueueReport* report) {
-  if (q.tsfn.NonBlockingCall(report) == napi_ok) return;
-  q.unsent = nullptr;
-  delete report;
-}
-
 void addToReport(QueueCore& q, QueueStream& s, QueueReport& report) {
-  size_t at = 0;
-  while (at < report.errors.size() && report.done[3 * at] != s.index) at++;
-  if (at == report.errors.size()) {
-    report.done.resize(report.done.size() + 3);
-    report.errors.emplace_back();
-  }
-  report.done[3 * at] = s.index;
-  report.done[3 * at + 1] = static_cast<double>(s.completed);
-  report.done[3 * at + 2] = static_cast<double>(s.failedFrom);
-  report.errors[at] = s.error;
+  report.done.insert(report.done.end(), {static_cast<double>(s.index), static_cast<double>(s.completed),
+                                         static_cast<double>(s.failedFrom)});
+  report.errors.push_back(s.error);
   report.timings.insert(report.timings.end(), q.timings.begin(), q.timings.end());
   q.timings.clear();
   s.sent = s.completed;
@@ -192,12 +173,41 @@ void addToReport(QueueCore& q, QueueStream& s, QueueReport& report) {
   if (s.completed >= s.wanted) s.wanted = kNotWanted;  // a report for another reason (a failure, a timing) keeps the ask
 }
 
+void sendReport(QueueCore& q, QueueReport& part) {
+  std::lock_guard<std::mutex> lock(q.reportM);
+  if (q.unsent == nullptr) {
+    auto* report = new QueueReport(std::move(part));
+    if (q.tsfn.NonBlockingCall(report) == napi_ok) {
+      q.unsent = report;
+    } else {
+      delete report;
+    }
+  } else {
+    QueueReport& to = *q.unsent;
+    for (size_t i = 0; i < part.errors.size(); i++) {
+      size_t at = 0;
+      while (at < to.errors.size() && to.done[3 * at] != part.done[3 * i]) at++;
+      if (at == to.errors.size()) {
+        to.done.resize(to.done.size() + 3);
+        to.errors.emplace_back();
+      }
+      std::copy(part.done.begin() + 3 * i, part.done.begin() + 3 * i + 3, to.done.begin() + 3 * at);
+      to.errors[at] = std::move(part.errors[i]);
+    }
+    to.timings.insert(to.timings.end(), part.timings.begin(), part.timings.end());
+  }
+  part.done.clear();
+  part.errors.clear();
+  part.timings.clear();
+}
+
 bool harvestQueue(QueueCore& q, bool* deviceWork) {
   if (q.unharvested.load() == 0 || q.closed.load()) return false;
   Backend& backend = backendFor(q.kind);
   bool cuda = q.kind == BackendKind::Cuda;
-  QueueReport* report = nullptr;
-  bool fresh = false;
+  // The watcher's one thread builds each pass's report here, then sends or merges it.
+  thread_local QueueReport part;
+  bool reported = false;
   bool progress = false;
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
@@ -249,11 +259,11 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
     progress = true;
     bool failure = s.failedFrom != 0 && !s.failureSent;
     if (!failure && !measured && (s.completed <= s.sent || s.completed < s.wanted)) continue;
-    if (report == nullptr) report = openReport(q, &fresh);
-    addToReport(q, s, *report);
+    addToReport(q, s, part);
+    reported = true;
   }
-  if (report == nullptr) return progress;
-  if (fresh) sendReport(q, report);
+  if (!reported) return progress;
+  sendReport(q, part);
   return true;
 }
 

@@ -78,9 +78,10 @@ struct QueueCore {
   ProgressTsfn tsfn;
 
   std::vector<double> timings;  // under m: measured, waiting for the next report
-  // The report handed to the tsfn and not yet delivered, under reportM (its own lock, taken after m where both
-  // are: the JS thread takes the report without waiting for a harvest pass). Later reports merge into it, so a
-  // JS thread that is busy when completions come one by one gets one report for all of them.
+  // The report handed to the tsfn and not yet delivered, under reportM (its own lock, so that the JS thread
+  // takes the report without waiting for a harvest pass). Merging into it takes m and then reportM: closed, set
+  // under m, stops merges before the tsfn is finalized. Later reports merge into it, so a JS thread that is
+  // busy when completions come one by one gets one report for all of them.
   std::mutex reportM;
   QueueReport* unsent = nullptr;
 

@@ -205,8 +205,8 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   if (q.unharvested.load() == 0 || q.closed.load()) return false;
   Backend& backend = backendFor(q.kind);
   bool cuda = q.kind == BackendKind::Cuda;
-  // The watcher's one thread builds each pass's report here, then sends or merges it.
-  thread_local QueueReport part;
+  // The pass's report, built apart, then sent or merged.
+  QueueReport part;
   bool reported = false;
   bool progress = false;
   std::lock_guard<std::mutex> coreLock(q.m);

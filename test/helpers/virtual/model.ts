@@ -44,22 +44,20 @@ export interface VirtualRuntimeOptions {
 
 export class OpModel {
   readonly log: VirtualOpRecord[] = [];
+  /** Frames from a record's completion to its report. */
+  readonly reportDelay: number;
   readonly #options: VirtualRuntimeOptions;
 
   constructor(options: VirtualRuntimeOptions) {
     this.#options = options;
+    const d = options.reportDelay ?? 0;
+    if (!(Number.isInteger(d) && d >= 0)) throw new RangeError(`reportDelay must be a non-negative integer of frames, got ${d}`);
+    this.reportDelay = d;
   }
 
   duration(op: VirtualOp): number {
     const d = this.#options.duration?.(op) ?? 1;
     if (!(d >= 0 && Number.isFinite(d))) throw new RangeError(`duration of ${op.kind} must be a finite non-negative number, got ${d}`);
-    return d;
-  }
-
-  /** Frames from a record's completion to its report. */
-  get reportDelay(): number {
-    const d = this.#options.reportDelay ?? 0;
-    if (!(Number.isInteger(d) && d >= 0)) throw new RangeError(`reportDelay must be a non-negative integer of frames, got ${d}`);
     return d;
   }
 

@@ -139,8 +139,10 @@ export const RecordMode = { plain: 0, timingStart: 1, timingEnd: 2 } as const;
 /**
  * Completion reports, in bulk, once per watcher pass: `done` holds triples (stream, completed, failedFrom):
  * every record of `stream` up to `completed` has finished; records from `failedFrom` on failed (0: none), with
- * `errors[i]` the message of triple i ('' when none). `timings` holds triples (stream, endSeq, ms): the device
- * time from a timing end record's start record to it.
+ * `errors[i]` the message of triple i ('' when none). `timings` holds quadruples (stream, endSeq, ms, startMs):
+ * the device time from a timing end record's start record to it, and when the start record was reached, on
+ * clockMs()'s clock (CUDA: the device's timer read against the host's clock through an anchor event the watcher
+ * records on an idle stream, exact within a few microseconds; CPU: when the executor reached the record).
  */
 export type QueueProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array) => void;
 
@@ -260,6 +262,11 @@ export interface NativeAddon {
   exitNow(code: number): never;
   /** The calling thread's CPU time (user and system), in milliseconds. */
   threadCpuMs(): number;
+  /**
+   * The host's monotonic clock in milliseconds (CLOCK_MONOTONIC: performance.now()'s clock from another origin):
+   * the clock of the starts in a Queue's timings.
+   */
+  clockMs(): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

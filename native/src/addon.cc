@@ -105,6 +105,9 @@ Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6);
 }
 
+// clockMs() -> the host's monotonic clock in milliseconds (steadyClockMs): the clock of the queue timings' starts.
+Napi::Value ClockMs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), steadyClockMs()); }
+
 // noteExit(code), the process's 'exit' listener (added when the addon loads): records the exit code for the
 // shutdown below, and from then on no NCCL call starts (NcclCallScope::exiting). It ends nothing itself: after an
 // uncaught error Node prints the error after the 'exit' listeners, and then exit() ends the process (endAtExit).
@@ -161,6 +164,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("group", Napi::Function::New(env, Group, "group"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("threadCpuMs", Napi::Function::New(env, ThreadCpuMs, "threadCpuMs"));
+  exports.Set("clockMs", Napi::Function::New(env, ClockMs, "clockMs"));
   Watcher::Start(env);
   auto process = env.Global().Get("process").As<Napi::Object>();
   auto noteExit = Napi::Function::New(env, NoteExit, "noteExit");

@@ -60,7 +60,7 @@ struct QueueStream {
 struct QueueReport {
   std::vector<double> done;     // (stream, completed, failedFrom) triples
   std::vector<std::string> errors;
-  std::vector<double> timings;  // (stream, endSeq, ms) triples
+  std::vector<double> timings;  // (stream, endSeq, ms, startMs) quadruples
 };
 
 struct QueueCore;

@@ -1,6 +1,5 @@
 // Execution of queue programs and the harvest of their records (queue.h).
 #include <algorithm>
-#include <chrono>
 #include <type_traits>
 
 #include "queue.h"
@@ -8,10 +7,6 @@
 namespace fr {
 
 namespace {
-
-double nowMs() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, Backend& backend) {
   StreamImpl& st = *q.stream;
@@ -36,7 +31,7 @@ void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, 
       r.event = nullptr;
     }
   } else if (!cuda) {
-    r.cpuMs = nowMs();
+    r.cpuMs = steadyClockMs();
   }
   {
     std::lock_guard<std::mutex> lock(q.m);
@@ -201,6 +196,30 @@ void sendReport(QueueCore& q, QueueReport& part) {
   part.timings.clear();
 }
 
+namespace {
+
+// This pass's clock anchors (Backend::rawAnchor), one per device that measured a timing: taken after the
+// timings' records were seen complete, so each start is a short, positive elapsed time before its anchor.
+struct PassAnchor {
+  const DeviceImpl* device;
+  void* event;
+  double hostMs;
+};
+
+// The host time (steadyClockMs) when a completed CUDA timing start was reached; sets *error when it cannot say.
+double cudaStartMs(Backend& backend, std::vector<PassAnchor>& anchors, DeviceImpl& d, void* start, std::string* error) {
+  auto a = std::find_if(anchors.begin(), anchors.end(), [&](const PassAnchor& x) { return x.device == &d; });
+  if (a == anchors.end()) {
+    PassAnchor made{&d, nullptr, 0};
+    double spreadMs = 0;
+    if (!backend.rawAnchor(d, &made.event, &made.hostMs, &spreadMs, error)) return 0;
+    a = anchors.insert(anchors.end(), made);
+  }
+  return a->hostMs - backend.rawElapsedMs(start, a->event, error);
+}
+
+}  // namespace
+
 bool harvestQueue(QueueCore& q, bool* deviceWork) {
   if (q.unharvested.load() == 0 || q.closed.load()) return false;
   Backend& backend = backendFor(q.kind);
@@ -209,6 +228,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   QueueReport part;
   bool reported = false;
   bool progress = false;
+  std::vector<PassAnchor> anchors;
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
   for (const auto& sp : q.streams) {
@@ -247,8 +267,11 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
       bool timed = !failed && (!cuda || (start->event != nullptr && r.event != nullptr));
       std::string error;
       double ms = !timed ? 0 : cuda ? backend.rawElapsedMs(start->event, r.event, &error) : r.cpuMs - start->cpuMs;
+      double startMs = !timed || !error.empty() ? 0
+                       : cuda ? cudaStartMs(backend, anchors, *s.stream->device, start->event, &error)
+                              : start->cpuMs;
       if (timed && error.empty()) {
-        q.timings.insert(q.timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms});
+        q.timings.insert(q.timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms, startMs});
         measured = true;
       }
       if (start->event != nullptr) pool.push_back(start->event);

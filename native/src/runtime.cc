@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -180,8 +179,7 @@ void enqueueRecord(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<E
       // On the CPU a record runs after everything before it on the stream has run, so it is complete now.
       if (st.device->kind == BackendKind::Cpu || !err.empty()) {
         e->completed = e->issued;
-        e->cpuTimeMs =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+        e->cpuTimeMs = steadyClockMs();
       }
     }
     kickWatchers();

@@ -19,6 +19,12 @@
 
 namespace fr {
 
+// The host's monotonic clock in milliseconds (CLOCK_MONOTONIC, as Node's performance.now() counts it, from
+// another origin): the CPU backend's record times, the queue timings' starts and native.clockMs().
+inline double steadyClockMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 enum class BackendKind { Cpu, Cuda };
 enum class DType { Float16, BFloat16, Float32, Float64, Int8, UInt8, Int32, Int64 };
 enum class RedOp { Sum, Prod, Max, Min, Avg };
@@ -286,6 +292,12 @@ class Backend {
   virtual Status rawStreamWait(StreamImpl& s, void* event) = 0;
   virtual bool rawEventQuery(void* event, std::string* error) = 0;
   virtual double rawElapsedMs(void* start, void* end, std::string* error) = 0;
+  // A fresh point where the device's timer and the host's clock (steadyClockMs) meet: a timing event recorded
+  // on an idle stream of the device and waited for now. *event (the device's one anchor event, re-recorded by
+  // the next call) reached the device at *hostMs, within half of *spreadMs, the host time the record and the
+  // wait took. The watcher's thread only: the device time of a completed timing event, rawElapsedMs to the
+  // anchor, becomes host time. CPU: no device events.
+  virtual bool rawAnchor(DeviceImpl& d, void** event, double* hostMs, double* spreadMs, std::string* error) = 0;
   // Enqueues a whole group on the streams its items name, in one step so peers see the same order.
   virtual void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) = 0;
   // Runs group items now, on the thread running their streams' work, into the streams' sticky errors. CPU: the

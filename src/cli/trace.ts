@@ -1,6 +1,6 @@
 // Per-stage timings as a Chrome trace-event file (loads in Perfetto and chrome://tracing): one process per rank,
-// one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice.
-// A timing carries a duration but no start, so each thread's events are laid end to end in arrival order.
+// one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice, placed
+// where the stage started on its device (StageTiming.startMs), in microseconds from the earliest start.
 import { writeFile } from 'node:fs/promises';
 import type { StageTiming } from '../world/engine.js';
 
@@ -33,9 +33,11 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
   const meta: TraceEvent[] = [];
   const complete: TraceEvent[] = [];
   const ranks = new Set<number>();
-  /** Per rank: thread id and next free microsecond of each track. */
-  const tracks = new Map<number, Map<string, { tid: number; endUs: number }>>();
-  for (const t of timings) {
+  const all = [...timings];
+  const origin = all.reduce((min, t) => Math.min(min, t.startMs), Infinity);
+  /** Per rank: the thread id of each track. */
+  const tracks = new Map<number, Map<string, number>>();
+  for (const t of all) {
     if (!ranks.has(t.rank)) {
       ranks.add(t.rank);
       tracks.set(t.rank, new Map());
@@ -46,27 +48,25 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
     }
     const rankTracks = tracks.get(t.rank)!;
     const name = `${t.pipeline} ${t.stage}`;
-    let track = rankTracks.get(name);
-    if (track === undefined) {
-      track = { tid: rankTracks.size + 1, endUs: 0 };
-      rankTracks.set(name, track);
+    let tid = rankTracks.get(name);
+    if (tid === undefined) {
+      tid = rankTracks.size + 1;
+      rankTracks.set(name, tid);
       meta.push(
-        { ph: 'M', name: 'thread_name', pid: t.rank, tid: track.tid, args: { name } },
-        { ph: 'M', name: 'thread_sort_index', pid: t.rank, tid: track.tid, args: { sort_index: track.tid } },
+        { ph: 'M', name: 'thread_name', pid: t.rank, tid, args: { name } },
+        { ph: 'M', name: 'thread_sort_index', pid: t.rank, tid, args: { sort_index: tid } },
       );
     }
-    const dur = t.ms * 1000;
     complete.push({
       ph: 'X',
       name: t.stage,
       cat: t.pipeline,
       pid: t.rank,
-      tid: track.tid,
-      ts: track.endUs,
-      dur,
+      tid,
+      ts: (t.startMs - origin) * 1000,
+      dur: t.ms * 1000,
       args: { job: t.job, slice: t.slice, bytes: t.bytes },
     });
-    track.endUs += dur;
   }
   return { traceEvents: [...meta, ...complete], displayTimeUnit: 'ms' };
 }

@@ -31,16 +31,23 @@ interface StreamState {
   head: number;
 }
 
+/** What a Queue timing says of a timing end record: its device time from its start, and the start's time. */
+export interface RecordTiming {
+  ms: number;
+  /** On the runtime's clock (Runtime.now()). */
+  startMs: number;
+}
+
 export class Completions {
   private readonly streams: StreamState[] = [];
-  private readonly timings = new Map<number, number>();
+  private readonly timings = new Map<number, RecordTiming>();
 
   /** `want` is the Queue's: a report asked for once the stream reaches seq; how far it is known complete. */
   constructor(private readonly want: (stream: number, seq: number) => number) {}
 
   /** The Queue's progress callback. */
   readonly onProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array): void => {
-    for (let i = 0; i + 2 < timings.length; i += 3) this.timings.set(key(timings[i]!, timings[i + 1]!), timings[i + 2]!);
+    for (let i = 0; i + 3 < timings.length; i += 4) this.timings.set(key(timings[i]!, timings[i + 1]!), { ms: timings[i + 2]!, startMs: timings[i + 3]! });
     for (let i = 0; i * 3 + 2 < done.length; i++) {
       const s = this.state(done[i * 3]!);
       s.completed = Math.max(s.completed, done[i * 3 + 1]!);
@@ -122,12 +129,12 @@ export class Completions {
     for (const waiter of gone) waiter.done(s.abandonError);
   }
 
-  /** Device time of a timing end record, once reported; taken out when read. */
-  takeTiming(mark: Mark): number | undefined {
+  /** Device time of a timing end record and when its start was reached, once reported; taken out when read. */
+  takeTiming(mark: Mark): RecordTiming | undefined {
     const k = key(mark.stream, mark.seq);
-    const ms = this.timings.get(k);
+    const timing = this.timings.get(k);
     this.timings.delete(k);
-    return ms;
+    return timing;
   }
 
   /**

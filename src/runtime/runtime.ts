@@ -8,7 +8,7 @@ export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream
   Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) => NativeQueue;
   /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
   completion(event: NativeEvent): Observable<void>;
-  /** Milliseconds on the runtime's clock (virtual time for the virtual runtime). */
+  /** Milliseconds on the runtime's clock, that of the Queue timings' starts (virtual time for the virtual runtime). */
   now(): number;
 }
 
@@ -45,5 +45,5 @@ export const nativeRuntime: Runtime = {
   uniqueId: native.uniqueId,
   // The record to wait for is fixed when the Observable is subscribed, like the Promise it wraps.
   completion: (event) => defer(() => from(event.completion())),
-  now: () => performance.now(),
+  now: () => native.clockMs(),
 };

@@ -29,6 +29,12 @@ export interface StageTiming {
   stage: StageName;
   /** Device time on CUDA (events), wall clock of the CPU executor on the CPU backend. */
   ms: number;
+  /**
+   * When the stage started on its stream, in milliseconds on the runtime's clock: the host's monotonic clock
+   * (`native.clockMs()`, performance.now()'s clock from another origin) on CUDA and the CPU backend, virtual time
+   * on the virtual runtime. On CUDA the device's timer is read against the host's clock within a few microseconds.
+   */
+  startMs: number;
   bytes: number;
 }
 
@@ -428,10 +434,10 @@ export class Engine {
     for (const mark of slice.marks) {
       if (mark.start === null) continue;
       for (let i = 0; i < mark.end.length; i++) {
-        const ms = completions.takeTiming(mark.end[i]!);
-        if (!deliver || ms === undefined) continue;
+        const timing = completions.takeTiming(mark.end[i]!);
+        if (!deliver || timing === undefined) continue;
         try {
-          this.onTiming({ job: slice.job.id, slice: slice.index, rank: ranks[i]!.place.rank, stage: mark.stage, ms, bytes: mark.bytes });
+          this.onTiming({ job: slice.job.id, slice: slice.index, rank: ranks[i]!.place.rank, stage: mark.stage, ms: timing.ms, startMs: timing.startMs, bytes: mark.bytes });
         } catch (e) {
           // A subscriber's bug must not fail the all-reduce it is watching.
           console.error('fairring-rx: a timings subscriber threw:', e);

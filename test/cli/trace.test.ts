@@ -1,17 +1,18 @@
 import { expect } from 'chai';
 import { chromeTrace, type TraceEvent, type TracedTiming } from '../../src/cli/trace.js';
 
-function timing(rank: number, stage: TracedTiming['stage'], slice: number, ms: number, pipeline = 'fairring'): TracedTiming {
-  return { job: 1, slice, rank, stage, ms, bytes: 1024 * (slice + 1), pipeline };
+function timing(rank: number, stage: TracedTiming['stage'], slice: number, startMs: number, ms: number, pipeline = 'fairring'): TracedTiming {
+  return { job: 1, slice, rank, stage, startMs, ms, bytes: 1024 * (slice + 1), pipeline };
 }
 
 describe('chromeTrace', () => {
+  // Starts on the runtime's clock (an arbitrary origin), not in arrival order.
   const timings = [
-    timing(0, 'collect', 0, 0.5),
-    timing(1, 'collect', 0, 0.25),
-    timing(0, 'add', 0, 0.1),
-    timing(0, 'collect', 1, 0.75),
-    timing(0, 'allReduce', 0, 2, 'nccl'),
+    timing(0, 'collect', 0, 5000.25, 0.5),
+    timing(1, 'collect', 0, 5000.125, 0.25),
+    timing(0, 'add', 0, 5000.75, 0.1),
+    timing(0, 'collect', 1, 5001, 0.75),
+    timing(0, 'allReduce', 0, 5000, 2, 'nccl'),
   ];
   const trace = chromeTrace(timings);
   const complete = trace.traceEvents.filter((e): e is Extract<TraceEvent, { ph: 'X' }> => e.ph === 'X');
@@ -38,15 +39,16 @@ describe('chromeTrace', () => {
     ]);
   });
 
-  it('has one complete event per timing, in microseconds, laid end to end on each track', () => {
+  it('has one complete event per timing, in microseconds, placed at its start from the earliest one', () => {
     expect(complete).to.have.length(timings.length);
     const collect0 = complete.filter((e) => e.pid === 0 && e.tid === 1);
     expect(collect0.map((e) => [e.ts, e.dur])).to.deep.equal([
-      [0, 500],
-      [500, 750],
+      [250, 500],
+      [1000, 750],
     ]);
-    expect(complete.find((e) => e.pid === 1)).to.include({ name: 'collect', cat: 'fairring', ts: 0, dur: 250 });
-    expect(complete.find((e) => e.name === 'add')).to.include({ pid: 0, tid: 2, ts: 0 });
+    expect(complete.find((e) => e.pid === 1)).to.include({ name: 'collect', cat: 'fairring', ts: 125, dur: 250 });
+    expect(complete.find((e) => e.name === 'add')).to.include({ pid: 0, tid: 2, ts: 750 });
+    expect(complete.find((e) => e.name === 'allReduce')).to.include({ pid: 0, tid: 3, ts: 0, dur: 2000 });
     expect(collect0[1]!.args).to.deep.equal({ job: 1, slice: 1, bytes: 2048 });
   });
 

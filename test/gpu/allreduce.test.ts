@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { native, dtypes, reduceOps } from '../../src/native.js';
 import { nccl, simulate, type World } from '../../src/index.js';
 import { cudaUnavailableReason } from '../helpers/backends.js';
-import { checkAllReduce, checkReferenceLoop, expectWithinBudget } from '../helpers/allreduce.js';
+import { checkAllReduce, checkReferenceLoop, checkStageTimeline, expectWithinBudget } from '../helpers/allreduce.js';
 
 const reason = cudaUnavailableReason();
 const gpus = reason === null ? native.info().cuda.deviceCount : 0;
@@ -48,6 +48,18 @@ describe('all-reduce on CUDA', function () {
           await expectWithinBudget(world);
         });
       }
+
+      it('times each stage where its device ran it: starts inside the call on the host clock, each stage after the one before', async () => {
+        // 4 MiB + 3 elements per rank in 1 MiB slices: several slices, and a tail through admit and finish.
+        const timed = await simulate({ backend: 'cuda', machines: M, devicesPerMachine: D, sliceBytes: 1 << 20, pipeline: M === 1 ? 'local' : 'fairring' });
+        try {
+          const timings = await checkStageTimeline(timed, (1 << 20) + 3);
+          expect(new Set(timings.map((t) => t.rank)).size, 'ranks timed').to.equal(M * D);
+          expect(timings.filter((t) => t.ms > 0).length, 'stages that took device time').to.be.greaterThan(timings.length / 2);
+        } finally {
+          await timed.close();
+        }
+      });
 
       it('the native reference loop computes what it replays: 6 iterations of 80 MiB per rank, and of 12 buckets of 4 MiB at once, every rank checked', async () => {
         await checkReferenceLoop(world, 20 * 1024 * 1024 + 3, 6);

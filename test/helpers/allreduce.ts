@@ -1,7 +1,7 @@
 // Shared checks of whole all-reduces: fresh random inputs per rank, a float64 (or exact integer) host
 // reference, every rank compared; and the memory bounds a world must keep.
 import { expect } from 'chai';
-import type { DType, ReduceOp, World } from '../../src/index.js';
+import { native, type DType, type ReduceOp, type StageTiming, type World } from '../../src/index.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
 import { expectClose, randomArray, reference } from './data.js';
 
@@ -15,6 +15,40 @@ export async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n
   const outputs: HostArray[] = await Promise.all(tensors.map((t) => t.download()));
   outputs.forEach((o, r) => expectClose(dtype, op, world.devices.length, o, expected, `${dtype} ${op} n=${n} rank ${r}`));
   tensors.forEach((t) => t.close());
+}
+
+/**
+ * A checked all-reduce of n float32 in several slices with timings on (a native world): every stage timing starts
+ * inside the call's window on native.clockMs()'s clock and ends inside it, and on each rank each stage of a
+ * slice starts once the stage before it ended (a stage's timing start follows its wait on the one before).
+ * `slackMs` covers CUDA's reading of the device's timer against the host's clock. Returns the timings.
+ */
+export async function checkStageTimeline(world: World, n: number, slackMs = 0.05): Promise<StageTiming[]> {
+  const timings: StageTiming[] = [];
+  const sub = world.timings$.subscribe((t) => timings.push(t));
+  const started = native.clockMs();
+  try {
+    await checkAllReduce(world, 'float32', 'sum', n);
+  } finally {
+    sub.unsubscribe();
+  }
+  const ended = native.clockMs();
+  expect(timings.length, 'timings').to.be.greaterThan(0);
+  const chains = new Map<string, StageTiming[]>();
+  for (const t of timings) {
+    const where = `${t.stage} of slice ${t.slice} on rank ${t.rank}`;
+    expect(t.startMs, `${where} started`).to.be.within(started - slackMs, ended + slackMs);
+    expect(t.startMs + t.ms, `${where} ended`).to.be.at.most(ended + slackMs);
+    const key = `${t.job}:${t.slice}:${t.rank}`;
+    chains.set(key, [...(chains.get(key) ?? []), t]);
+  }
+  for (const chain of chains.values()) {
+    for (let i = 1; i < chain.length; i++) {
+      const [before, t] = [chain[i - 1]!, chain[i]!];
+      expect(t.startMs, `${t.stage} of slice ${t.slice} on rank ${t.rank} starts after its ${before.stage} ended`).to.be.at.least(before.startMs + before.ms - slackMs);
+    }
+  }
+  return timings;
 }
 
 /**

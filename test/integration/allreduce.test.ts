@@ -27,7 +27,7 @@ import {
 import { dtypes, reduceOps, type NativeBuffer } from '../../src/native.js';
 import { expectClose, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
-import { checkAllReduce, checkReferenceLoop, expectWithinBudget } from '../helpers/allreduce.js';
+import { checkAllReduce, checkReferenceLoop, checkStageTimeline, expectWithinBudget } from '../helpers/allreduce.js';
 import { runtimeOverridingQueue } from '../helpers/queue.js';
 import { orAfter } from '../helpers/time.js';
 
@@ -160,6 +160,13 @@ describe('all-reduce on the CPU backend', () => {
       const before = timings.length;
       await checkAllReduce(world, 'float32', 'sum', 64);
       expect(timings.length).to.equal(before);
+      await world.close();
+    });
+
+    it('times each stage where the executor ran it: starts inside the call, each stage after the one before', async () => {
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, pipeline: 'fairring', sliceBytes: 1024 });
+      const timings = await checkStageTimeline(world, 4099, 0);
+      expect(new Set(timings.map((t) => t.slice)).size, 'slices timed').to.equal(Math.ceil((4099 * 4) / 1024));
       await world.close();
     });
   });

@@ -59,6 +59,24 @@ describe('engine marbles (virtual runtime)', () => {
     });
   });
 
+  it('times each stage where its stream ran it: start frame and duration per slice, stage and rank', async () => {
+    const { world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 8 * 4 });
+    const t = tensors(3 * 32);
+    const seen: string[] = [];
+    scheduler.run(({ expectObservable }) => {
+      const sub = world.timings$.subscribe((x) => seen.push(`${x.slice} ${x.stage} rank ${x.rank}: ${x.startMs}+${x.ms}`));
+      expectObservable(world.allReduce$(t)).toBe('-----ab(c|)', {
+        a: progress(0, 3, 32, 96),
+        b: progress(1, 3, 32, 96),
+        c: progress(2, 3, 32, 96),
+      });
+      scheduler.schedule(() => sub.unsubscribe(), 20);
+    });
+    // Slice s runs stage k in frame s + k on every rank; one frame each.
+    const expected = [0, 1, 2].flatMap((s) => stageOfStream.flatMap((stage, k) => [0, 1, 2, 3].map((r) => `${s} ${stage} rank ${r}: ${s + k}+1`)));
+    expect([...seen].sort()).to.deep.equal([...expected].sort());
+  });
+
   it('completes when the last slice\'s all-gather completes', async () => {
     const { world, tensors } = await setup(scheduler, { machines: 1, devicesPerMachine: 2 }, (stageOf) => ({
       duration: (op: VirtualOp) => (stageOf(op.stream) === 'allGather' ? 3 : 1),

@@ -105,7 +105,8 @@ class Tracked {
   readonly completed = new Map<number, number>();
   readonly failedFrom = new Map<number, number>();
   readonly errors = new Map<number, string>();
-  readonly timings: Array<[number, number, number]> = [];
+  /** (stream, endSeq, ms, startMs) */
+  readonly timings: Array<[number, number, number, number]> = [];
   readonly problems: string[] = [];
   private waiters: Array<() => boolean> = [];
 
@@ -122,7 +123,8 @@ class Tracked {
         this.failedFrom.set(stream, done[3 * i + 2]!);
         this.errors.set(stream, errors[i]!);
       }
-      for (let i = 0; i < timings.length; i += 3) this.timings.push([timings[i]!, timings[i + 1]!, timings[i + 2]!]);
+      if (timings.length % 4 !== 0) this.problems.push(`timings has ${timings.length} fields, not quadruples`);
+      for (let i = 0; i < timings.length; i += 4) this.timings.push([timings[i]!, timings[i + 1]!, timings[i + 2]!, timings[i + 3]!]);
       this.waiters = this.waiters.filter((w) => !w());
     });
   }
@@ -344,7 +346,7 @@ describeBackends('queue', ({ backend, deviceCount }) => {
     for (const b of [...ins, out, copy]) b.handle.close();
   });
 
-  it('pairs timing records and reports their milliseconds: more than none, no more than the wall time around them', async () => {
+  it('pairs timing records and reports their milliseconds and starts: within the wall time around them, in stream order', async () => {
     const half = 1 << 23;
     const b = buffer(2 * half);
     const c = buffer(2 * half);
@@ -352,20 +354,32 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       .record(s[0]!, RecordMode.timingStart)
       .copy(s[0]!, b.index, 0, b.index, half, half)
       .record(s[0]!, RecordMode.timingEnd, 1)
+      .record(s[0]!, RecordMode.timingStart)
+      .copy(s[0]!, b.index, half, b.index, 0, half)
+      .record(s[0]!, RecordMode.timingEnd, 3)
       .record(s[2]!, RecordMode.timingStart)
       .copy(s[2]!, c.index, 0, c.index, half, half)
       .record(s[2]!, RecordMode.plain)
       .record(s[2]!, RecordMode.timingEnd, 1);
-    const started = performance.now();
+    const started = native.clockMs();
     q.submit(p.build(), p.fields.length);
-    await t.timed(2);
-    const wall = performance.now() - started;
-    const sorted = [...t.timings].sort((a, b) => a[0] - b[0]);
+    await t.timed(3);
+    const ended = native.clockMs();
+    const sorted = [...t.timings].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     expect(sorted.map(([stream, seq]) => [stream, seq])).to.deep.equal([
       [s[0]!, 2],
+      [s[0]!, 4],
       [s[2]!, 3],
     ]);
-    for (const [stream, , ms] of sorted) expect(ms, `stream ${stream}`).to.be.greaterThan(0).and.at.most(wall);
+    // The device's timer read against the host's clock: within a few microseconds (CUDA's anchor), never more.
+    const slack = 0.05;
+    for (const [stream, seq, ms, startMs] of sorted) {
+      expect(ms, `stream ${stream} record ${seq}`).to.be.greaterThan(0).and.at.most(ended - started);
+      expect(startMs, `stream ${stream} record ${seq} started`).to.be.at.least(started - slack);
+      expect(startMs + ms, `stream ${stream} record ${seq} ended`).to.be.at.most(ended + slack);
+    }
+    const [first, second] = sorted;
+    expect(second![3], 'the second copy starts once the first is over').to.be.at.least(first![3] + first![2] - slack);
     // A start pairs with one end only; events are reused in steady state.
     expect(() => q.submit(new Program().record(s[0]!, RecordMode.timingEnd, 1).build(), 4)).to.throw(
       RangeError,
@@ -375,9 +389,9 @@ describeBackends('queue', ({ backend, deviceCount }) => {
       const start = q.records(s[0]!) + 1;
       q.submit(new Program().record(s[0]!, RecordMode.timingStart).record(s[0]!, RecordMode.timingEnd, start).build(), 8);
     }
-    await t.timed(22);
-    await t.until(s[0]!, 42);
-    expect(t.timings.length).to.equal(22);
+    await t.timed(23);
+    await t.until(s[0]!, 44);
+    expect(t.timings.length).to.equal(23);
     b.handle.close();
     c.handle.close();
   });

@@ -87,8 +87,8 @@ describe('Completions', () => {
 
   it('keeps reported timings until read once', () => {
     const c = new Completions(() => 0);
-    report(c, [0, 2, 0], [''], [0, 2, 1.25]);
-    expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(1.25);
+    report(c, [0, 2, 0], [''], [0, 2, 1.25, 1000.5]);
+    expect(c.takeTiming({ stream: 0, seq: 2 })).to.deep.equal({ ms: 1.25, startMs: 1000.5 });
     expect(c.takeTiming({ stream: 0, seq: 2 })).to.equal(undefined);
   });
 });

@@ -314,7 +314,7 @@ interface Report {
   /** Triples (stream, completed, failedFrom). */
   done: number[];
   errors: string[];
-  /** Triples (stream, endSeq, ms). */
+  /** Quadruples (stream, endSeq, ms, startMs). */
   timings: number[];
 }
 
@@ -419,7 +419,7 @@ describe('virtual queue', () => {
     ]);
   });
 
-  it('reports the virtual ms between a timing start and its end, also across submits, and none for a failed pair', () => {
+  it('reports the virtual ms between a timing start and its end and the start\'s frame, also across submits, and none for a failed pair', () => {
     const { scheduler, rt, devices, q, reports } = queueSetup({
       duration: (op) => (op.kind === 'reduce' ? 5 : 2),
       fail: (op) => (op.kind === 'reduce' ? 'boom' : null),
@@ -442,7 +442,8 @@ describe('virtual queue', () => {
     expect(reports).to.deep.equal([
       { at: 0, done: [b, 1, 0], errors: [''], timings: [] },
       { at: 2, done: [a, 1, 0], errors: [''], timings: [] },
-      { at: 6, done: [a, 2, 0], errors: [''], timings: [a, 2, 4] },
+      // The start record came after the first copy (frames 0-2), the end after two more (2-6).
+      { at: 6, done: [a, 2, 0], errors: [''], timings: [a, 2, 4, 2] },
       { at: 8, done: [b, 2, 2], errors: ['reduce: boom'], timings: [] },
     ]);
   });

@@ -109,6 +109,10 @@ class CpuBackend final : public Backend {
     *error = "the CPU backend has no device events";
     return 0;
   }
+  bool rawAnchor(DeviceImpl&, void**, double*, double*, std::string* error) override {
+    *error = "the CPU backend has no device events";
+    return false;
+  }
 
   // Each stream runs its own rank's part of the group.
   void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {

@@ -9,6 +9,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 #include "../issuer.h"
 #include "../nccl/nccl.h"
@@ -237,6 +239,30 @@ class CudaBackend final : public Backend {
     return ms;
   }
 
+  bool rawAnchor(DeviceImpl& d, void** event, double* hostMs, double* spreadMs, std::string* error) override {
+    std::lock_guard<std::mutex> lock(anchorM_);
+    Anchor& a = anchors_[d.ordinal];
+    Status st = selectDevice(d.ordinal);
+    if (st.ok() && a.stream == nullptr) {
+      st = check("cudaStreamCreateWithFlags (clock anchor)", cudaStreamCreateWithFlags(&a.stream, cudaStreamNonBlocking));
+    }
+    if (st.ok() && a.event == nullptr) {
+      st = check("cudaEventCreateWithFlags (clock anchor)", cudaEventCreateWithFlags(&a.event, cudaEventDefault));
+    }
+    const double before = steadyClockMs();
+    if (st.ok()) st = check("cudaEventRecord (clock anchor)", cudaEventRecord(a.event, a.stream));
+    if (st.ok()) st = check("cudaEventSynchronize (clock anchor)", cudaEventSynchronize(a.event));
+    const double after = steadyClockMs();
+    if (!st.ok()) {
+      *error = st.error;
+      return false;
+    }
+    *event = a.event;
+    *hostMs = (before + after) / 2;
+    *spreadMs = after - before;
+    return true;
+  }
+
   // The whole group is one issuer task: NCCL wants one thread for a multi-rank group, and the issuer runs
   // everything in program order anyway.
   void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {
@@ -249,6 +275,15 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // Per device ordinal, created on first use and kept for the process's life (destroying them at exit could
+  // run after the CUDA runtime's own teardown).
+  struct Anchor {
+    cudaStream_t stream = nullptr;
+    cudaEvent_t event = nullptr;
+  };
+  std::mutex anchorM_;
+  std::unordered_map<int, Anchor> anchors_;
+
   // cudaMemcpy is undefined for overlapping ranges; going through a stream-ordered temporary gives memmove's
   // result, as the CPU backend does.
   static Status overlappingCopy(StreamImpl& s, void* dst, const void* src, size_t bytes) {

@@ -283,7 +283,7 @@ export class VirtualQueue implements NativeQueue {
           s.error = error;
         }
         const start = next.mode === RecordMode.timingEnd ? s.records[next.startSeq - 1]?.event.latest : undefined;
-        if (start !== undefined && start.error === null && error === null) timings.push(i, s.reported, end - start.time);
+        if (start !== undefined && start.error === null && error === null) timings.push(i, s.reported, end - start.time, start.time);
       }
       if (s.reported === from) return;
       done.push(i, s.reported, s.failedFrom);

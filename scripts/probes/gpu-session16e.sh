@@ -7,7 +7,7 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-timeout 200 npx mocha --no-config --timeout 120000 dist/test/native/queue.test.js dist/test/gpu/allreduce.test.js \
+timeout 200 node node_modules/mocha/bin/mocha.js --no-config --timeout 120000 dist/test/native/queue.test.js dist/test/gpu/allreduce.test.js \
   --grep 'timing|times each' 2>&1 | tail -40 | tee "$out/timing-tests.txt"
 since "tests done at"
 for md in "2 1 fairring" "1 2 local"; do

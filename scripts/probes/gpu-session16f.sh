@@ -11,7 +11,7 @@ source scripts/fr-yardstick.sh
 probe_begin
 fr=$(fr_build)
 port=29400
-launch() { port=$((port + 20)); timeout 150 node dist/src/cli/main.js launch --master-port "$port" --timeout 140 "$@" | grep -E '^\| [0-9]'; }
+launch() { port=$((port + 20)); timeout 150 node dist/src/cli/main.js launch --master-port "$port" --timeout 140 "$@" | grep -E '^\[rank 0\] \| [0-9]'; }
 bench=(node dist/src/cli/main.js bench --connect --no-check-calls --backend cuda)
 {
   for w in "26214400 64 25MiB 5" "65536 2000 64KiB 3"; do

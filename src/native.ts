@@ -238,10 +238,8 @@ export interface NativeAddon {
    * issuer may merge into one when several slices' programs reach it together. Only for a world whose
    * every rank is in this process (there one thread issues every rank's work, so every rank sees one order), and
    * only for programs whose group ops are whole: every send's receive in the same group op, as the engine packs them.
-   * `mergeBytes` (a positive integer, default unbounded): a merge set closes once its groups' items carry that
-   * many bytes, so groups that large are issued alone.
    */
-  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number, mergeBytes?: number) => AddonQueue;
+  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) => AddonQueue;
   info(): NativeInfo;
   /** 128 bytes naming a new communicator; hand it to every rank. */
   uniqueId(backend: BackendName): Uint8Array;

@@ -71,7 +71,6 @@ void issueProgramsOnCuda(std::vector<std::shared_ptr<void>>& batch) {
     const QueueCore* core = static_cast<ProgramWork*>(batch[i].get())->core.get();
     MergePolicy policy;
     policy.maxGroups = core->mergeGroups;
-    policy.maxBytes = core->mergeBytes;
     IssuePlan plan(sink, policy);
     // Without merging the plan is program order: issued as it comes, without the plan's bookkeeping.
     bool direct = policy.maxGroups == 1;

@@ -10,7 +10,7 @@ bool isP2p(CollKind k) { return k == CollKind::Send || k == CollKind::Recv; }
 
 void IssuePlan::add(PlanOp op) {
   offer(op);
-  while (merge_.size() >= policy_.maxGroups || mergeBytes_ >= policy_.maxBytes || held_.size() >= policy_.window) closeOnce();
+  while (merge_.size() >= policy_.maxGroups || held_.size() >= policy_.window) closeOnce();
 }
 
 void IssuePlan::finish() {
@@ -70,10 +70,8 @@ bool IssuePlan::place(PlanOp& p) {
       return true;
     }
     for (uint32_t j = op.first; j < op.first + op.n; j++) {
-      const CollItem& it = prog.items[j];
-      streams_[it.stream].inMerge = true;
-      comms_[it.comm].inMerge = true;
-      mergeBytes_ += it.count * dtypeSize(it.dtype);
+      streams_[prog.items[j].stream].inMerge = true;
+      comms_[prog.items[j].comm].inMerge = true;
     }
     merge_.push_back(p);
     return true;
@@ -118,7 +116,6 @@ void IssuePlan::issue(const PlanOp& p) {
 void IssuePlan::closeOnce() {
   if (!merge_.empty()) sink_.merged(merge_);
   merge_.clear();
-  mergeBytes_ = 0;
   for (auto& [stream, s] : streams_) s.inMerge = s.heldRecord = s.blocked = false;
   for (auto& [comm, c] : comms_) c = CommState();
   again_.swap(held_);

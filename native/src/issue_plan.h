@@ -49,7 +49,6 @@ class PlanSink {
 
 struct MergePolicy {
   size_t maxGroups = 1;              // groups per merge set at most (the Queue's mergeGroups; 1: no merging)
-  uint64_t maxBytes = UINT64_MAX;    // a merge set closes once its groups' items carry this many bytes (mergeBytes)
   size_t window = 1024;              // held ops at most before the open set is issued
 };
 
@@ -89,7 +88,6 @@ class IssuePlan {
   PlanSink& sink_;
   MergePolicy policy_;
   std::vector<PlanOp> merge_;
-  uint64_t mergeBytes_ = 0;  // the bytes the merge set's items carry
   std::vector<PlanOp> held_, again_;
   std::unordered_map<const StreamImpl*, StreamState> streams_;
   std::unordered_map<const CommImpl*, CommState> comms_;

@@ -36,7 +36,7 @@ Napi::Function Queue::Init(Napi::Env env) {
                      });
 }
 
-// new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings), mergeGroups = 1, mergeBytes = unbounded)
+// new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings), mergeGroups = 1)
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info) {
   Napi::Env env = info.Env();
   std::string backend = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
@@ -47,12 +47,9 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info) {
     throw Napi::RangeError::New(env, "mergeGroups must be an integer from 1 to " + std::to_string(kMaxMergeGroups) +
                                          ", got " + std::to_string(mergeGroups));
   }
-  uint64_t mergeBytes = info[3].IsUndefined() ? UINT64_MAX : toIndex(info[3], "mergeBytes");
-  if (mergeBytes < 1) throw Napi::RangeError::New(env, "mergeBytes must be a positive integer, got 0");
   core_ = std::make_shared<QueueCore>();
   core_->kind = backend == "cpu" ? BackendKind::Cpu : BackendKind::Cuda;
   core_->mergeGroups = static_cast<size_t>(mergeGroups);
-  core_->mergeBytes = mergeBytes;
   if (core_->kind == BackendKind::Cuda) {
     cuda::RuntimeInfo rt = cuda::runtimeInfo();
     if (rt.deviceCount == 0) throw Napi::Error::New(env, "CUDA backend unavailable: " + rt.error);
@@ -305,7 +302,6 @@ Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
   } recorder(p.ops.size());
   MergePolicy policy;
   policy.maxGroups = core_->mergeGroups;
-  policy.maxBytes = core_->mergeBytes;
   IssuePlan plan(recorder, policy);
   for (uint64_t it = 0; it < iterations; it++) {
     for (uint32_t op = 0; op < p.ops.size(); op++) plan.add(PlanOp{&p, it, op});

@@ -89,9 +89,6 @@ struct QueueCore {
   // every communicator has all its ranks in this process merges: there one thread issues every rank's work, so
   // all ranks see the same order (issue_plan.h).
   size_t mergeGroups = 1;
-  // A merge set closes once its items carry this many bytes: a set of large groups would hold each slice's
-  // transfer back until the next slice's is ready, where small ones gain from sharing one group's host cost.
-  uint64_t mergeBytes = UINT64_MAX;
 
   // JS thread.
   uint64_t asking = 0;       // streams whose `asked` is set: the queue keeps the event loop alive meanwhile

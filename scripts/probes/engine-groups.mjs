@@ -2,19 +2,18 @@
 // submitted at once (as the bench's 25 MiB x 64), for FAIRRING_NCCL_PROFILE's line at exit without the bench's
 // native loop mixed in. Prints µs per slice, and per round when the buckets' all-reduces resolved (the first, the
 // median gap between consecutive ones, the last). P sets the parallelism (default 8), MG the issuer's merge cap,
-// MB its byte bound on a merge set, BACKEND the backend (default cuda), MEM the world's memoryBytes.
-// Usage: FAIRRING_NCCL_PROFILE=1 [P=n] [MG=n] [MB=bytes] [MEM=bytes] [BACKEND=cpu] node scripts/probes/engine-groups.mjs [floats] [buckets] [rounds]
+// BACKEND the backend (default cuda), MEM the world's memoryBytes.
+// Usage: FAIRRING_NCCL_PROFILE=1 [P=n] [MG=n] [MEM=bytes] [BACKEND=cpu] node scripts/probes/engine-groups.mjs [floats] [buckets] [rounds]
 import { simulate } from '../../dist/src/index.js';
 import { nativeRuntime } from '../../dist/src/runtime/runtime.js';
-import { mergePolicyFor } from '../../dist/src/world/build.js';
-// MG=n: the issuer merges at most n groups into one; MB=bytes: a merge set closes once its groups carry that
-// many bytes (the engine's defaults where every rank is local: mergePolicyFor(parallelism)).
-if (process.env.MG !== undefined || process.env.MB !== undefined) {
+import { mergeGroupsFor } from '../../dist/src/world/build.js';
+// MG=n: the issuer merges at most n groups into one (the engine's default where every rank is local:
+// mergeGroupsFor(parallelism)).
+if (process.env.MG !== undefined) {
   const Queue = nativeRuntime.Queue;
   nativeRuntime.Queue = class extends Queue {
-    constructor(backend, onProgress, mergeGroups, mergeBytes) {
-      const local = mergeGroups > 1;
-      super(backend, onProgress, local ? Number(process.env.MG ?? mergeGroups) : mergeGroups, local ? Number(process.env.MB ?? mergeBytes) : mergeBytes);
+    constructor(backend, onProgress, mergeGroups) {
+      super(backend, onProgress, mergeGroups > 1 ? Number(process.env.MG) : mergeGroups);
     }
   };
 }
@@ -32,6 +31,5 @@ for (let r = 0; r < rounds; r++) {
   rows.push(`first ${(done[0] * 1000).toFixed(0)} us, gap ${(gaps[gaps.length >> 1] * 1000).toFixed(0)} us median ${(gaps.at(-1) * 1000).toFixed(0)} max, last ${(done.at(-1) * 1000).toFixed(0)} us`);
 }
 console.log(`engine: ${((performance.now() - t0) * 1000 / rounds / buckets).toFixed(1)} us per bucket (${floats} float32, ${buckets} buckets, ${rounds} rounds)`);
-const policy = mergePolicyFor(Number(process.env.P ?? 8));
-console.log(`P=${process.env.P ?? 8} MG=${process.env.MG ?? policy.groups} MB=${process.env.MB ?? policy.bytes} rounds: ${rows.slice(0, 3).join(' | ')}`);
+console.log(`P=${process.env.P ?? 8} MG=${process.env.MG ?? mergeGroupsFor(Number(process.env.P ?? 8))} rounds: ${rows.slice(0, 3).join(' | ')}`);
 await world.close();

@@ -5,7 +5,7 @@ import { defer, from, type Observable } from 'rxjs';
 import { native, type BackendName, type NativeAddon, type NativeEvent, type NativeQueue, type QueueProgress } from '../native.js';
 
 export interface Runtime extends Pick<NativeAddon, 'Device' | 'Buffer' | 'Stream' | 'Event' | 'group' | 'initComms' | 'uniqueId'> {
-  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number, mergeBytes?: number) => NativeQueue;
+  Queue: new (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) => NativeQueue;
   /** Emits once and completes when the event's latest record so far completes; errors if it failed. */
   completion(event: NativeEvent): Observable<void>;
   /** Milliseconds on the runtime's clock, that of the Queue timings' starts (virtual time for the virtual runtime). */

@@ -25,18 +25,9 @@ import { World, type WorldSession } from './world.js';
  * about 4% there on 25 MiB buckets and lost about 6% on 64 KiB ones, and 4 beat 8 at 16. At least 2: a cap of
  * 1 is the issuer's direct path, in program order, which merges nothing.
  */
-export function mergePolicyFor(parallelism: number): MergePolicy {
-  return { groups: Math.min(4, Math.max(2, Math.floor(parallelism / 4))), bytes: MERGE_SET_BYTES };
+export function mergeGroupsFor(parallelism: number): number {
+  return Math.min(4, Math.max(2, Math.floor(parallelism / 4)));
 }
-
-/** The Queue's mergeGroups and mergeBytes. */
-export interface MergePolicy {
-  groups: number;
-  bytes: number;
-}
-
-/** A merge set closes once its groups carry this many bytes (the Queue's mergeBytes). */
-export const MERGE_SET_BYTES = Number.MAX_SAFE_INTEGER;
 
 export interface WorldParts {
   runtime: Runtime;
@@ -63,7 +54,6 @@ export function buildWorld(parts: WorldParts): World {
   const completions = new Completions((stream, seq) => program.want(stream, seq));
   // With every rank in this process, the CUDA issuer merges the p2p groups of slices that reach it together.
   const allLocal = devices.length === topology.machines * topology.devicesPerMachine;
-  const merge = mergePolicyFor(layout.parallelism);
   // What a report's settling enqueued (the next slices admitted) reaches the Queue in one call at its end.
   const queue = new runtime.Queue(
     backend,
@@ -71,7 +61,7 @@ export function buildWorld(parts: WorldParts): World {
       completions.onProgress(done, errors, timings);
       program.flush();
     },
-    ...(allLocal ? [merge.groups, merge.bytes] : [1]),
+    allLocal ? mergeGroupsFor(layout.parallelism) : 1,
   );
   const program = new Program(queue);
   const checkComms = parts.comms.flatMap((c) => (c.check === undefined ? [] : [c.check]));

@@ -15,8 +15,8 @@ export function overriding(q: NativeQueue, replace: (q: NativeQueue) => Partial<
 /** The native runtime whose Queues have those methods replaced. */
 export function runtimeOverridingQueue(replace: (q: NativeQueue) => Partial<NativeQueue>): Runtime {
   const runtime = Object.create(nativeRuntime) as Runtime;
-  runtime.Queue = function (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number, mergeBytes?: number) {
-    return overriding(new nativeRuntime.Queue(backend, onProgress, mergeGroups, mergeBytes), replace);
+  runtime.Queue = function (backend: BackendName, onProgress: QueueProgress, mergeGroups?: number) {
+    return overriding(new nativeRuntime.Queue(backend, onProgress, mergeGroups), replace);
   } as unknown as Runtime['Queue'];
   return runtime;
 }

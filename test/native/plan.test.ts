@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { native, OpCode, RecordMode, collectiveKinds, opWidth, type AddonQueue, type CollectiveKind, type NativeBuffer, type NativeComm, type NativeDevice, type NativeStream } from '../../src/native.js';
 import { Program } from '../../src/runtime/program.js';
 import { simulate } from '../../src/index.js';
-import { mergePolicyFor } from '../../src/world/build.js';
+import { mergeGroupsFor } from '../../src/world/build.js';
 import { overriding, runtimeOverridingQueue } from '../helpers/queue.js';
 
 /** One op of a program, as the plan checks need it. */
@@ -135,8 +135,8 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
 
   /** A queue with per rank: streams admit, collect, add, diffuse; collect and diffuse communicators; a 4 MiB buffer. */
   /** With `iterations`, flushes ask for the plan of the program replayed that many times. */
-  function world(mergeGroups: number, iterations?: number, mergeBytes?: number) {
-    const queue = new native.Queue('cpu', () => undefined, mergeGroups, mergeBytes);
+  function world(mergeGroups: number, iterations?: number) {
+    const queue = new native.Queue('cpu', () => undefined, mergeGroups);
     const rank = devices.map((device, r) => {
       const own = Array.from({ length: 4 }, () => new native.Stream(device));
       const buffer = new native.Buffer(device, 4 << 20);
@@ -242,30 +242,6 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     w.queue.close();
   });
 
-  it('closes a merge set once its groups carry mergeBytes: large groups issue alone, small ones merge up to it', () => {
-    // A slice's exchange carries ranks x ranks sends and receives of `count` float32.
-    const groupBytes = (count: number) => ranks * ranks * 2 * count * 4;
-    const small = world(8, undefined, 2 * groupBytes(256));
-    for (let k = 0; k < 6; k++) slice(small, k, 256);
-    const a = planOf(small);
-    checkPlan(a.ops, a.plan, 8);
-    expect(a.plan.filter((s) => s.length > 1).map((s) => s.length), 'two groups per set').to.deep.equal([2, 2, 2, 2, 2, 2]);
-    small.queue.close();
-    const large = world(8, undefined, groupBytes(256));
-    for (let k = 0; k < 3; k++) slice(large, k, (1 << 18) + 1);
-    const b = planOf(large);
-    checkPlan(b.ops, b.plan, 8);
-    expect(b.plan.filter((s) => s.length > 1), 'no set of large groups').to.deep.equal([]);
-    large.queue.close();
-  });
-
-  it('takes mergeBytes as a positive safe integer', () => {
-    for (const bad of [0, -1, 1.5, 2 ** 53]) {
-      expect(() => new native.Queue('cpu', () => undefined, 2, bad), String(bad)).to.throw(RangeError, /mergeBytes must be a (positive|non-negative safe) integer/);
-    }
-    expect(() => new native.Queue('cpu', () => undefined, 2, '8' as unknown as number)).to.throw(TypeError, /mergeBytes must be a number/);
-  });
-
   it('never merges a timed stage (its timing start stays before its group) or collectives', () => {
     for (const [what, count, options] of [
       ['timed', 1024, { timing: true }],
@@ -350,7 +326,7 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
   });
 
   it("the engine's merge cap: a quarter of the slices in flight, never below 2 (the issuer's direct path) nor above 4", () => {
-    const caps = [1, 2, 3, 4, 5, 8, 9, 16, 32, 1024].map((p) => mergePolicyFor(p).groups);
+    const caps = [1, 2, 3, 4, 5, 8, 9, 16, 32, 1024].map((p) => mergeGroupsFor(p));
     expect(caps).to.deep.equal([2, 2, 2, 2, 2, 2, 2, 4, 4, 4]);
   });
 
@@ -377,9 +353,9 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
       await world.close();
     }
     // The engine's cap at the default parallelism (8): 2 groups into one.
-    expect(mergePolicyFor(8).groups).to.equal(2);
-    for (const { plan, ops } of seen) checkPlan(ops, plan, mergePolicyFor(8).groups);
+    expect(mergeGroupsFor(8)).to.equal(2);
+    for (const { plan, ops } of seen) checkPlan(ops, plan, mergeGroupsFor(8));
     const sizes = seen.flatMap(({ plan }) => plan.filter((step) => step.length > 1).map((step) => step.length));
-    expect(Math.max(0, ...sizes), 'groups merged into one at most').to.equal(mergePolicyFor(8).groups);
+    expect(Math.max(0, ...sizes), 'groups merged into one at most').to.equal(mergeGroupsFor(8));
   });
 });

@@ -16,17 +16,18 @@ import { WorldHandles } from './handles.js';
 import { World, type WorldSession } from './world.js';
 
 /**
- * NCCL groups of sends and receives the CUDA issuer may merge into one (docs/engine.md, "Merged groups"): half
- * the slices in flight, from 2 to 4. A merged group's slices complete together, so with many slices in one group
- * the devices idle while the host settles them and admits the next; with a few, the other groups keep them busy.
- * Measured on 2 x H200 at 2 x 1, parallelism 8 (docs/benchmarks.md, sessions 11, 12 and 16): with nonblocking
- * communicators 4 beat 8 by 14%; with blocking ones (every rank in the process) session 12 found 2 ahead of 4
- * by about 4% on 25 MiB buckets and behind by about 6% on 64 KiB ones; session 16, in three interleaved
- * comparisons, found 4 ahead by 12-18% on 64 KiB buckets and within the runs' noise (1-3%) on 25 MiB and 1 MiB
- * ones. At least 2: a cap of 1 is the issuer's direct path, in program order, which merges nothing.
+ * NCCL groups of sends and receives the CUDA issuer may merge into one (docs/engine.md, "Merged groups"): a
+ * quarter of the slices in flight, from 2 to 4. A merged group's slices complete together, so with many slices
+ * in one group the devices idle while the host settles them and admits the next; with a few, the other groups
+ * keep them busy (our reading of the bursts of completions measured, not traced on the device). Measured on
+ * 2 x H200 at 2 x 1 (docs/benchmarks.md, sessions 11 and 12): with nonblocking communicators 4 beat 8 by 14% at
+ * parallelism 8; with blocking ones (every rank in the process) and the watcher's 100 µs poll cap, 2 beat 4 by
+ * about 4% there on 25 MiB buckets and lost about 6% on 64 KiB ones, and 4 beat 8 at 16; session 16 found 4
+ * behind 2 on the floor (64 x 25 MiB, median 0.830 against 0.874 of fr.cu) and ahead on 64 KiB. At least 2:
+ * a cap of 1 is the issuer's direct path, in program order, which merges nothing.
  */
 export function mergeGroupsFor(parallelism: number): number {
-  return Math.min(4, Math.max(2, Math.floor(parallelism / 2)));
+  return Math.min(4, Math.max(2, Math.floor(parallelism / 4)));
 }
 
 export interface WorldParts {

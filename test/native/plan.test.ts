@@ -325,9 +325,9 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     }
   });
 
-  it("the engine's merge cap: half the slices in flight, never below 2 (the issuer's direct path) nor above 4", () => {
-    const caps = [1, 2, 3, 4, 5, 6, 8, 9, 16, 32, 1024].map((p) => mergeGroupsFor(p));
-    expect(caps).to.deep.equal([2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4]);
+  it("the engine's merge cap: a quarter of the slices in flight, never below 2 (the issuer's direct path) nor above 4", () => {
+    const caps = [1, 2, 3, 4, 5, 8, 9, 16, 32, 1024].map((p) => mergeGroupsFor(p));
+    expect(caps).to.deep.equal([2, 2, 2, 2, 2, 2, 2, 4, 4, 4]);
   });
 
   it("the engine's own programs: a job's slices admitted together at 2 x 1 merge their collect and diffuse groups, every plan keeping the rules", async () => {
@@ -352,8 +352,8 @@ describe("the CUDA issuer's plan (Queue.plan, asked of a CPU Queue)", () => {
     } finally {
       await world.close();
     }
-    // The engine's cap at the default parallelism (8): 4 groups into one.
-    expect(mergeGroupsFor(8)).to.equal(4);
+    // The engine's cap at the default parallelism (8): 2 groups into one.
+    expect(mergeGroupsFor(8)).to.equal(2);
     for (const { plan, ops } of seen) checkPlan(ops, plan, mergeGroupsFor(8));
     const sizes = seen.flatMap(({ plan }) => plan.filter((step) => step.length > 1).map((step) => step.length));
     expect(Math.max(0, ...sizes), 'groups merged into one at most').to.equal(mergeGroupsFor(8));

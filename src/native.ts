@@ -142,7 +142,8 @@ export const RecordMode = { plain: 0, timingStart: 1, timingEnd: 2 } as const;
  * `errors[i]` the message of triple i ('' when none). `timings` holds quadruples (stream, endSeq, ms, startMs):
  * the device time from a timing end record's start record to it, and when the start record was reached, on
  * clockMs()'s clock (CUDA: the device's timer read against the host's clock through an anchor event the watcher
- * records on an idle stream, exact within a few microseconds; CPU: when the executor reached the record).
+ * records on a stream of its own, exact within a few microseconds, NaN where the anchor took too long; CPU: when
+ * the executor reached the record).
  */
 export type QueueProgress = (done: Float64Array, errors: readonly string[], timings: Float64Array) => void;
 

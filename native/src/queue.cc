@@ -148,6 +148,7 @@ Napi::Value Queue::AddStream(const Napi::CallbackInfo& info) {
   s->stream = std::move(stream);
   s->index = static_cast<uint32_t>(core_->streams.size());
   s->unharvested = &core_->unharvested;
+  s->timingEnds = &core_->timingEnds;
   {
     std::lock_guard<std::mutex> lock(core_->m);
     core_->streams.push_back(s);

@@ -32,6 +32,7 @@ struct QueueStream {
   std::shared_ptr<StreamImpl> stream;
   uint32_t index = 0;
   std::atomic<uint64_t>* unharvested = nullptr;  // the queue's count, which outlives its streams' work
+  std::atomic<uint64_t>* timingEnds = nullptr;   // the queue's count of timing ends issued, not yet harvested
 
   // JS thread.
   uint64_t submitted = 0;             // records handed to submit/replay so far
@@ -75,6 +76,7 @@ struct QueueCore {
   std::vector<std::shared_ptr<CommImpl>> comms;
   std::atomic<bool> closed{false};      // set under m
   std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
+  std::atomic<uint64_t> timingEnds{0};   // timing end records issued and not yet harvested (CUDA: anchors wanted)
   ProgressTsfn tsfn;
 
   std::vector<double> timings;  // under m: measured, waiting for the next report

@@ -1,5 +1,6 @@
 // Execution of queue programs and the harvest of their records (queue.h).
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "queue.h"
@@ -42,6 +43,7 @@ void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, 
     }
     q.pending.push_back(r);
     ++*q.unharvested;
+    if (mode == 2) ++*q.timingEnds;
   }
   kickWatchers();
 }
@@ -198,24 +200,61 @@ void sendReport(QueueCore& q, QueueReport& part) {
 
 namespace {
 
-// This pass's clock anchors (Backend::rawAnchor), one per device that measured a timing: taken after the
-// timings' records were seen complete, so each start is a short, positive elapsed time before its anchor.
+// An anchor whose record and poll took longer places starts too loosely (up to half of it either way): their
+// starts are then reported as unknown (NaN).
+constexpr double kMaxAnchorSpreadMs = 0.1;
+
+// A device's clock anchor for one pass (Backend::rawAnchor); ok false when it could not be taken.
 struct PassAnchor {
-  const DeviceImpl* device;
+  int ordinal;
+  bool ok;
   void* event;
   double hostMs;
 };
 
-// The host time (steadyClockMs) when a completed CUDA timing start was reached; sets *error when it cannot say.
-double cudaStartMs(Backend& backend, std::vector<PassAnchor>& anchors, DeviceImpl& d, void* start, std::string* error) {
-  auto a = std::find_if(anchors.begin(), anchors.end(), [&](const PassAnchor& x) { return x.device == &d; });
-  if (a == anchors.end()) {
-    PassAnchor made{&d, nullptr, 0};
-    double spreadMs = 0;
-    if (!backend.rawAnchor(d, &made.event, &made.hostMs, &spreadMs, error)) return 0;
-    a = anchors.insert(anchors.end(), made);
+// Before a pass harvests CUDA timing ends, with no lock held while the devices are asked: which records each
+// stream has completed (a peek under the locks, changing nothing), and one clock anchor per device with a
+// timing end among them, recorded after those records completed. coveredUpTo[stream] is the last such timing
+// end: the pass harvests no timing end past it (one that completed after the peek waits for the next pass), so
+// every start it places came before its anchor and is a short, positive elapsed time from it.
+void anchorPass(QueueCore& q, Backend& backend, std::vector<uint64_t>& coveredUpTo, std::vector<PassAnchor>& anchors) {
+  std::vector<std::shared_ptr<DeviceImpl>> devices;
+  {
+    std::lock_guard<std::mutex> coreLock(q.m);
+    if (q.closed) return;
+    coveredUpTo.assign(q.streams.size(), 0);
+    for (const auto& sp : q.streams) {
+      QueueStream& s = *sp;
+      std::lock_guard<std::mutex> lock(s.m);
+      for (const QueueRecord& r : s.pending) {
+        std::string error;
+        if ((s.failedFrom != 0 && r.seq >= s.failedFrom) || !backend.rawEventQuery(r.event, &error)) break;
+        if (r.mode != 2) continue;
+        coveredUpTo[s.index] = r.seq;
+        const auto& d = s.stream->device;
+        if (std::none_of(devices.begin(), devices.end(), [&](const auto& x) { return x->ordinal == d->ordinal; })) {
+          devices.push_back(d);
+        }
+      }
+    }
   }
-  return a->hostMs - backend.rawElapsedMs(start, a->event, error);
+  for (const auto& d : devices) {
+    PassAnchor a{d->ordinal, false, nullptr, 0};
+    double spreadMs = 0;
+    std::string error;
+    a.ok = backend.rawAnchor(*d, &a.event, &a.hostMs, &spreadMs, &error) && spreadMs <= kMaxAnchorSpreadMs;
+    anchors.push_back(a);
+  }
+}
+
+// The host time (steadyClockMs) when a completed CUDA timing start was reached, through this pass's anchor of
+// its device; NaN when there is none or the device cannot say.
+double cudaStartMs(Backend& backend, const std::vector<PassAnchor>& anchors, const DeviceImpl& d, void* start) {
+  auto a = std::find_if(anchors.begin(), anchors.end(), [&](const PassAnchor& x) { return x.ordinal == d.ordinal; });
+  if (a == anchors.end() || !a->ok) return std::nan("");
+  std::string error;
+  double before = backend.rawElapsedMs(start, a->event, &error);
+  return error.empty() ? a->hostMs - before : std::nan("");
 }
 
 }  // namespace
@@ -228,7 +267,9 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   QueueReport part;
   bool reported = false;
   bool progress = false;
+  std::vector<uint64_t> coveredUpTo;
   std::vector<PassAnchor> anchors;
+  if (cuda && q.timingEnds.load() != 0) anchorPass(q, backend, coveredUpTo, anchors);
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
   for (const auto& sp : q.streams) {
@@ -252,6 +293,11 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
           failed = true;
         }
       }
+      // A timing end that completed after this pass's anchors were taken waits for the next pass.
+      if (cuda && !failed && r.mode == 2 && (s.index >= coveredUpTo.size() || r.seq > coveredUpTo[s.index])) {
+        *deviceWork = true;
+        break;
+      }
       s.pending.pop_front();
       harvested++;
       s.completed = r.seq;
@@ -262,14 +308,13 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
       }
       if (r.event != nullptr) pool.push_back(r.event);
       if (r.mode != 2) continue;
+      --*s.timingEnds;
       auto start = std::find_if(s.starts.begin(), s.starts.end(), [&](const QueueRecord& x) { return x.seq == r.startSeq; });
       if (start == s.starts.end()) continue;
       bool timed = !failed && (!cuda || (start->event != nullptr && r.event != nullptr));
       std::string error;
       double ms = !timed ? 0 : cuda ? backend.rawElapsedMs(start->event, r.event, &error) : r.cpuMs - start->cpuMs;
-      double startMs = !timed || !error.empty() ? 0
-                       : cuda ? cudaStartMs(backend, anchors, *s.stream->device, start->event, &error)
-                              : start->cpuMs;
+      double startMs = !timed ? 0 : cuda ? cudaStartMs(backend, anchors, *s.stream->device, start->event) : start->cpuMs;
       if (timed && error.empty()) {
         q.timings.insert(q.timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms, startMs});
         measured = true;

@@ -293,10 +293,10 @@ class Backend {
   virtual bool rawEventQuery(void* event, std::string* error) = 0;
   virtual double rawElapsedMs(void* start, void* end, std::string* error) = 0;
   // A fresh point where the device's timer and the host's clock (steadyClockMs) meet: a timing event recorded
-  // on an idle stream of the device and waited for now. *event (the device's one anchor event, re-recorded by
-  // the next call) reached the device at *hostMs, within half of *spreadMs, the host time the record and the
-  // wait took. The watcher's thread only: the device time of a completed timing event, rawElapsedMs to the
-  // anchor, becomes host time. CPU: no device events.
+  // on a stream of its own and polled for (at most 1 ms, a few tries until one takes at most 10 µs). *event
+  // (the device's one anchor event, re-recorded by the next call) reached the device at *hostMs, within half of
+  // *spreadMs, the host time the record and the poll took. The device time of a completed timing event,
+  // rawElapsedMs to the anchor, becomes host time. Called with no queue lock held. CPU: no device events.
   virtual bool rawAnchor(DeviceImpl& d, void** event, double* hostMs, double* spreadMs, std::string* error) = 0;
   // Enqueues a whole group on the streams its items name, in one step so peers see the same order.
   virtual void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) = 0;

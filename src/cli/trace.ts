@@ -1,6 +1,7 @@
 // Per-stage timings as a Chrome trace-event file (loads in Perfetto and chrome://tracing): one process per rank,
 // one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice, placed
-// where the stage started on its device (StageTiming.startMs), in microseconds from the earliest start.
+// where the stage started on its device (StageTiming.startMs), in microseconds from the earliest start. A
+// timing whose start is unknown (NaN) has no place on the timeline and is left out.
 import { writeFile } from 'node:fs/promises';
 import type { StageTiming } from '../world/engine.js';
 
@@ -33,7 +34,7 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
   const meta: TraceEvent[] = [];
   const complete: TraceEvent[] = [];
   const ranks = new Set<number>();
-  const all = [...timings];
+  const all = [...timings].filter((t) => Number.isFinite(t.startMs));
   const origin = all.reduce((min, t) => Math.min(min, t.startMs), Infinity);
   /** Per rank: the thread id of each track. */
   const tracks = new Map<number, Map<string, number>>();

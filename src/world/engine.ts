@@ -32,7 +32,8 @@ export interface StageTiming {
   /**
    * When the stage started on its stream, in milliseconds on the runtime's clock: the host's monotonic clock
    * (`native.clockMs()`, performance.now()'s clock from another origin) on CUDA and the CPU backend, virtual time
-   * on the virtual runtime. On CUDA the device's timer is read against the host's clock within a few microseconds.
+   * on the virtual runtime. On CUDA the device's timer is read against the host's clock within a few microseconds,
+   * or, where it could not be (rare: the reading took too long), NaN.
    */
   startMs: number;
   bytes: number;

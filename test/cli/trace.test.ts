@@ -52,6 +52,16 @@ describe('chromeTrace', () => {
     expect(collect0[1]!.args).to.deep.equal({ job: 1, slice: 1, bytes: 2048 });
   });
 
+  it('leaves out a timing whose start is unknown (NaN), and places the others from the earliest known start', () => {
+    const known = chromeTrace([timing(0, 'collect', 0, 20, 1), timing(0, 'collect', 1, Number.NaN, 1), timing(0, 'collect', 2, 21.5, 1)]);
+    const events = known.traceEvents.filter((e): e is Extract<TraceEvent, { ph: 'X' }> => e.ph === 'X');
+    expect(events.map((e) => [e.args.slice, e.ts])).to.deep.equal([
+      [0, 0],
+      [2, 1500],
+    ]);
+    expect(JSON.parse(JSON.stringify(known))).to.deep.equal(known);
+  });
+
   it('is empty for no timings', () => {
     expect(chromeTrace([]).traceEvents).to.deep.equal([]);
   });

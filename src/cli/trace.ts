@@ -1,7 +1,9 @@
 // Per-stage timings as a Chrome trace-event file (loads in Perfetto and chrome://tracing): one process per rank,
 // one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice, placed
-// where the stage started on its device (StageTiming.startMs), in microseconds from the earliest start. A
-// timing whose start is unknown (NaN) has no place on the timeline and is left out.
+// where the stage started on its device (StageTiming.startMs) in microseconds on the host's monotonic clock
+// (viewers show them from the trace's first event). Processes on one host share that clock, so their traces
+// merge into one timeline. A timing whose start is unknown (NaN) has no place on it and is left out.
+import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import type { StageTiming } from '../world/engine.js';
 
@@ -35,7 +37,6 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
   const complete: TraceEvent[] = [];
   const ranks = new Set<number>();
   const all = [...timings].filter((t) => Number.isFinite(t.startMs));
-  const origin = all.reduce((min, t) => Math.min(min, t.startMs), Infinity);
   /** Per rank: the thread id of each track. */
   const tracks = new Map<number, Map<string, number>>();
   for (const t of all) {
@@ -64,12 +65,20 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
       cat: t.pipeline,
       pid: t.rank,
       tid,
-      ts: (t.startMs - origin) * 1000,
+      ts: t.startMs * 1000,
       dur: t.ms * 1000,
       args: { job: t.job, slice: t.slice, bytes: t.bytes },
     });
   }
   return { traceEvents: [...meta, ...complete], displayTimeUnit: 'ms' };
+}
+
+/** Where the process whose first global rank is `rank` writes its trace: `file` for rank 0, else `file` with
+ *  `.rank<rank>` before its extension (bench-trace.json: bench-trace.rank2.json). */
+export function tracePath(file: string, rank: number): string {
+  if (rank === 0) return file;
+  const ext = path.extname(file);
+  return `${file.slice(0, file.length - ext.length)}.rank${rank}${ext}`;
 }
 
 export async function writeTrace(file: string, timings: Iterable<TracedTiming>): Promise<void> {

@@ -33,6 +33,8 @@ describe('fairring-rx command line', () => {
     [['bench', '--bytes', '4KiB', '--sizes', '4KiB..8KiB'], /'--bytes <size>' cannot be used with option '--sizes <range>'/],
     [['bench', '--pipelines', 'fairring', '--baseline', 'nccl'], /--baseline nccl is not among --pipelines fairring/],
     [['bench', '--frobnicate'], /unknown option '--frobnicate'/],
+    [['bench', '--trace', '/nonexistent-fairring/t.json'], /option '--trace <file>': cannot write \/nonexistent-fairring\/t\.json: its folder \/nonexistent-fairring does not exist/],
+    [['bench', '--json', '/nonexistent-fairring/b.json'], /option '--json <file>': cannot write \/nonexistent-fairring\/b\.json/],
     [['demo', '--pipeline', 'ring'], /option '--pipeline <name>' argument 'ring' is invalid/],
     [['demo', '--elements', '99999999999'], /option '--elements <n>' argument '99999999999' is invalid\. Must be an integer from 1 to 16777216/],
     [['demo', '--buckets', '100000000'], /option '--buckets <n>' argument '100000000' is invalid\. Must be an integer from 1 to 1024/],

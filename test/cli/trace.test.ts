@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { chromeTrace, type TraceEvent, type TracedTiming } from '../../src/cli/trace.js';
+import { chromeTrace, tracePath, type TraceEvent, type TracedTiming } from '../../src/cli/trace.js';
 
 function timing(rank: number, stage: TracedTiming['stage'], slice: number, startMs: number, ms: number, pipeline = 'fairring'): TracedTiming {
   return { job: 1, slice, rank, stage, startMs, ms, bytes: 1024 * (slice + 1), pipeline };
@@ -39,27 +39,33 @@ describe('chromeTrace', () => {
     ]);
   });
 
-  it('has one complete event per timing, in microseconds, placed at its start from the earliest one', () => {
+  it('has one complete event per timing, in microseconds, placed at its start on the clock', () => {
     expect(complete).to.have.length(timings.length);
     const collect0 = complete.filter((e) => e.pid === 0 && e.tid === 1);
     expect(collect0.map((e) => [e.ts, e.dur])).to.deep.equal([
-      [250, 500],
-      [1000, 750],
+      [5000250, 500],
+      [5001000, 750],
     ]);
-    expect(complete.find((e) => e.pid === 1)).to.include({ name: 'collect', cat: 'fairring', ts: 125, dur: 250 });
-    expect(complete.find((e) => e.name === 'add')).to.include({ pid: 0, tid: 2, ts: 750 });
-    expect(complete.find((e) => e.name === 'allReduce')).to.include({ pid: 0, tid: 3, ts: 0, dur: 2000 });
+    expect(complete.find((e) => e.pid === 1)).to.include({ name: 'collect', cat: 'fairring', ts: 5000125, dur: 250 });
+    expect(complete.find((e) => e.name === 'add')).to.include({ pid: 0, tid: 2, ts: 5000750 });
+    expect(complete.find((e) => e.name === 'allReduce')).to.include({ pid: 0, tid: 3, ts: 5000000, dur: 2000 });
     expect(collect0[1]!.args).to.deep.equal({ job: 1, slice: 1, bytes: 2048 });
   });
 
-  it('leaves out a timing whose start is unknown (NaN), and places the others from the earliest known start', () => {
+  it('leaves out a timing whose start is unknown (NaN)', () => {
     const known = chromeTrace([timing(0, 'collect', 0, 20, 1), timing(0, 'collect', 1, Number.NaN, 1), timing(0, 'collect', 2, 21.5, 1)]);
     const events = known.traceEvents.filter((e): e is Extract<TraceEvent, { ph: 'X' }> => e.ph === 'X');
     expect(events.map((e) => [e.args.slice, e.ts])).to.deep.equal([
-      [0, 0],
-      [2, 1500],
+      [0, 20000],
+      [2, 21500],
     ]);
     expect(JSON.parse(JSON.stringify(known))).to.deep.equal(known);
+  });
+
+  it('names each process\'s file by its first rank: rank 0 the file given, rank k beside it', () => {
+    expect(tracePath('bench-trace.json', 0)).to.equal('bench-trace.json');
+    expect(tracePath('out/bench-trace.json', 3)).to.equal('out/bench-trace.rank3.json');
+    expect(tracePath('v1.2/trace', 1)).to.equal('v1.2/trace.rank1');
   });
 
   it('is empty for no timings', () => {

@@ -5,6 +5,8 @@
 // process exiting by itself.
 import { expect } from 'chai';
 import path from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/native.js';
 import net from 'node:net';
@@ -234,13 +236,35 @@ describe('fairring-rx bench --connect across processes (Gloo)', function () {
     if (!native.info().gloo.available) this.skip();
   });
 
-  it('every rank measures, rank 0 alone prints the table of the job', async () => {
-    const r = await launchScript(['--nnodes', '2', '--emulate-machines'], cli, ['bench', '--connect', '--pipelines', 'fairring,nccl', '--bytes', '4KiB', '--buckets', '2', '--iters', '1', '--warmup', '0', '--repeat', '2'], {}, 60);
-    expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.contain('[rank 0] CPU backend, 2 × 1 ranks (a process per rank, the slowest rank of each run)');
-    expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| fairring \| 2 \|/);
-    expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| native loop \(nccl\) \|/);
-    expect(r.stdout).to.not.contain('[rank 1] |');
+  it('every rank measures, rank 0 alone prints the table of the job; each rank writes its trace, on one clock', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fairring-trace-'));
+    try {
+      const trace = path.join(dir, 'bench-trace.json');
+      const r = await launchScript(['--nnodes', '2', '--emulate-machines'], cli, ['bench', '--connect', '--pipelines', 'fairring,nccl', '--bytes', '4KiB', '--buckets', '2', '--iters', '1', '--warmup', '0', '--repeat', '2', '--trace', trace], {}, 60);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.contain('[rank 0] CPU backend, 2 × 1 ranks (a process per rank, the slowest rank of each run)');
+      expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| fairring \| 2 \|/);
+      expect(r.stdout).to.match(/\[rank 0\] \| 4 KiB \| native loop \(nccl\) \|/);
+      expect(r.stdout).to.not.contain('[rank 1] |');
+      type Complete = { ph: string; name: string; cat: string; pid: number; ts: number; dur: number; args: { job: number; slice: number } };
+      const events = async (file: string): Promise<Complete[]> =>
+        (JSON.parse(await readFile(file, 'utf8')) as { traceEvents: Complete[] }).traceEvents.filter((e) => e.ph === 'X');
+      const [zero, one] = await Promise.all([events(trace), events(path.join(dir, 'bench-trace.rank1.json'))]);
+      expect(new Set(zero.map((e) => e.pid))).to.deep.equal(new Set([0]));
+      expect(new Set(one.map((e) => e.pid))).to.deep.equal(new Set([1]));
+      // A slice's exchange ends on neither rank before it started on the other: the two processes' starts are
+      // on one clock.
+      const collects = (list: Complete[]) => new Map(list.filter((e) => e.name === 'collect').map((e) => [`${e.cat} ${e.args.job}:${e.args.slice}`, e]));
+      const [a, b] = [collects(zero), collects(one)];
+      expect(a.size, 'collect stages timed').to.be.greaterThan(0).and.equal(b.size);
+      for (const [key, x] of a) {
+        const y = b.get(key)!;
+        expect(x.ts + x.dur, `${key}: rank 0 ended after rank 1 started`).to.be.at.least(y.ts);
+        expect(y.ts + y.dur, `${key}: rank 1 ended after rank 0 started`).to.be.at.least(x.ts);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

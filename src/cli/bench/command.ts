@@ -1,10 +1,13 @@
 // The `bench` command: its options (each value checked as it is parsed, against the shared tables), then
 // measure, print the table, and write the JSON and trace files when asked.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { intIn, nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
 import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../../world/simulate.js';
 import { backends, dtypes, pipelineNames, reduceOps } from '../tables.js';
-import { writeTrace, type TracedTiming } from '../trace.js';
+import { tracePath, writeTrace, type TracedTiming } from '../trace.js';
 import { measure } from './measure.js';
 import { resolveBenchOptions, UsageError, type BenchFlags, type BenchOptions } from './options.js';
 import { benchTable, writeJson } from './report.js';
@@ -47,8 +50,26 @@ export function addBenchCommand(program: Command): void {
     .option('--trace <file>', 'write the per-stage timings as Chrome trace-event JSON (Perfetto, chrome://tracing)')
     .option('--json <file>', 'write every row and every run as JSON')
     .action(async (_flags: BenchFlags, command: Command) => {
-      await bench(options(command));
+      const o = options(command);
+      await checkOutputs(o, command);
+      await bench(o);
     });
+}
+
+/** The files asked for are written after the runs: a folder they cannot go in is refused before them. */
+async function checkOutputs(o: BenchOptions, command: Command): Promise<void> {
+  for (const [flag, file] of [['--trace <file>', o.trace], ['--json <file>', o.json]] as const) {
+    if (file === undefined) continue;
+    const folder = path.dirname(path.resolve(file));
+    try {
+      await access(folder, constants.W_OK);
+    } catch {
+      command.error(`error: option '${flag}': cannot write ${file}: its folder ${folder} does not exist or is not writable`, {
+        exitCode: 2,
+        code: 'fairring.usage',
+      });
+    }
+  }
 }
 
 function options(command: Command): BenchOptions {
@@ -62,10 +83,11 @@ function options(command: Command): BenchOptions {
 
 async function bench(o: BenchOptions): Promise<void> {
   const timings: TracedTiming[] = [];
-  const { series, reporter } = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
+  const { series, rank, reporter } = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
+  // Every process its own ranks' timeline (with --connect, rank k > 0 beside the file as FILE.rank<k>).
+  if (o.trace !== undefined) await writeTrace(tracePath(o.trace, rank), timings);
   if (!reporter) return;
   const rows = summarize(series, o.baseline, o.machines * o.devicesPerMachine);
   console.log(benchTable(o, rows));
   if (o.json !== undefined) await writeJson(o.json, o, rows);
-  if (o.trace !== undefined) await writeTrace(o.trace, timings);
 }

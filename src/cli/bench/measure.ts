@@ -54,10 +54,11 @@ interface Subject {
 
 /**
  * Measures every pipeline at every size. With `connect`, every rank of the job runs this, one world per
- * pipeline (each with its own store port: the job's plus its index); `reporter` is true on rank 0 alone, and
- * `o.machines` / `o.devicesPerMachine` are set from the job.
+ * pipeline (each with its own store port: the job's plus its index); `rank` is this process's first global rank
+ * (0 without `connect`), `reporter` is true on rank 0 alone, and `o.machines` / `o.devicesPerMachine` are set
+ * from the job.
  */
-export async function measure(o: BenchOptions, sink?: TimingSink): Promise<{ series: Series[]; reporter: boolean }> {
+export async function measure(o: BenchOptions, sink?: TimingSink): Promise<{ series: Series[]; rank: number; reporter: boolean }> {
   const record = o.timings || sink !== undefined;
   const worlds = new Map<string, World>();
   const storePort = o.connect ? jobFromEnv(process.env).storePort : 0;
@@ -80,7 +81,8 @@ export async function measure(o: BenchOptions, sink?: TimingSink): Promise<{ ser
     }
     const series: Series[] = [];
     for (const bytes of o.sizes) series.push(...(await measureSize(o, worlds, bytes, record, sink)));
-    return { series, reporter: [...worlds.values()][0]!.devices[0]!.rank === 0 };
+    const rank = [...worlds.values()][0]!.devices[0]!.rank;
+    return { series, rank, reporter: rank === 0 };
   } finally {
     for (const world of worlds.values()) await world.close();
   }

@@ -229,26 +229,29 @@ void CommGroup::complete(std::unique_lock<std::mutex>& lock, Round& round, uint6
   size_t bytes = first.count * dtypeSize(first.dtype);
   std::vector<char> temp;
   std::vector<const void*> inputs(size);
-  switch (first.kind) {
-    case CollKind::AllGather:
-      temp.resize(bytes * size);
-      for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->send, bytes);
-      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), temp.size());
-      break;
-    case CollKind::AllReduce:
-      temp.resize(bytes);
-      for (int r = 0; r < size; r++) inputs[r] = round.items[r]->send;
-      reduceBytes(temp.data(), inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
-      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), bytes);
-      break;
-    default:  // ReduceScatter: rank r gets the reduction of everyone's r-th chunk
-      temp.resize(bytes * size);
-      for (int r = 0; r < size; r++) {
-        for (int q = 0; q < size; q++) inputs[q] = static_cast<const char*>(round.items[q]->send) + r * bytes;
-        reduceBytes(temp.data() + r * bytes, inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
-      }
-      for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data() + r * bytes, bytes);
-      break;
+  // A collective of no elements moves nothing (its buffers may be null, which memcpy may not be handed).
+  if (bytes > 0) {
+    switch (first.kind) {
+      case CollKind::AllGather:
+        temp.resize(bytes * size);
+        for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->send, bytes);
+        for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), temp.size());
+        break;
+      case CollKind::AllReduce:
+        temp.resize(bytes);
+        for (int r = 0; r < size; r++) inputs[r] = round.items[r]->send;
+        reduceBytes(temp.data(), inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
+        for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), bytes);
+        break;
+      default:  // ReduceScatter: rank r gets the reduction of everyone's r-th chunk
+        temp.resize(bytes * size);
+        for (int r = 0; r < size; r++) {
+          for (int q = 0; q < size; q++) inputs[q] = static_cast<const char*>(round.items[q]->send) + r * bytes;
+          reduceBytes(temp.data() + r * bytes, inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
+        }
+        for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data() + r * bytes, bytes);
+        break;
+    }
   }
   lock.lock();
   round.results.assign(size, Status::Ok());

@@ -314,8 +314,8 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
       bool timed = !failed && (!cuda || (start->event != nullptr && r.event != nullptr));
       std::string error;
       double ms = !timed ? 0 : cuda ? backend.rawElapsedMs(start->event, r.event, &error) : r.cpuMs - start->cpuMs;
-      double startMs = !timed ? 0 : cuda ? cudaStartMs(backend, anchors, *s.stream->device, start->event) : start->cpuMs;
       if (timed && error.empty()) {
+        double startMs = cuda ? cudaStartMs(backend, anchors, *s.stream->device, start->event) : start->cpuMs;
         q.timings.insert(q.timings.end(), {static_cast<double>(s.index), static_cast<double>(r.seq), ms, startMs});
         measured = true;
       }

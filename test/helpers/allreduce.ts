@@ -40,7 +40,9 @@ export async function checkStageTimeline(world: World, n: number, slackMs = 0.05
     expect(t.startMs, `${where} started`).to.be.within(started - slackMs, ended + slackMs);
     expect(t.startMs + t.ms, `${where} ended`).to.be.at.most(ended + slackMs);
     const key = `${t.job}:${t.slice}:${t.rank}`;
-    chains.set(key, [...(chains.get(key) ?? []), t]);
+    const chain = chains.get(key) ?? [];
+    if (chain.length === 0) chains.set(key, chain);
+    chain.push(t);
   }
   for (const chain of chains.values()) {
     for (let i = 1; i < chain.length; i++) {

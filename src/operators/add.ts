@@ -1,7 +1,7 @@
-// Stage 3: the M staging rows reduced into grid cell [d][myMachine] (and the padding twin). Avg finishes here
-// (docs/semantics.md): integers sum, wrapping, and divide once by every contribution, D·M; floats were
-// pre-multiplied by 1/(D·M) in the reduce-scatter and are summed, or, at D = 1, where this stage is the first to
-// see the raw inputs, are pre-multiplied here. A staging slot goes back to its ring as soon as this stage is
+// Stage 3: the M-1 staging rows and the rank's own cell [d][myMachine], in machine order, reduced into that cell
+// in place (and the padding twin). Avg finishes here (docs/semantics.md): integers sum, wrapping, and divide once
+// by every contribution, D·M; floats were pre-multiplied by 1/(D·M) in the reduce-scatter and are summed, or, at
+// D = 1, where this stage is the first to see the raw inputs, are pre-multiplied here. A staging slot goes back to its ring as soon as this stage is
 // enqueued: its next user waits for this stage's records on the device.
 import { identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
@@ -27,17 +27,18 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
           const s = r.streams.add;
           if (v.slice.chunk > 0) {
             const rows = v.stagingBuffer(i);
+            const t = v.tensor(i);
             for (let m = 0; m < M; m++) {
-              inputs[2 * m] = rows;
-              inputs[2 * m + 1] = v.stagingOffset(i, m);
+              inputs[2 * m] = m === machine ? t : rows;
+              inputs[2 * m + 1] = m === machine ? v.cell(d, machine) : v.stagingOffset(i, m);
             }
-            p.reduce(s, dtype, op, v.slice.chunk, divisor, v.tensor(i), v.cell(d, machine), inputs);
+            p.reduce(s, dtype, op, v.slice.chunk, divisor, t, v.cell(d, machine), inputs);
           }
           if (v.slice.tail > 0) {
             const pads = v.stagingPaddingBuffer(i);
             for (let m = 0; m < M; m++) {
-              inputs[2 * m] = pads;
-              inputs[2 * m + 1] = v.stagingPaddingOffset(i, m);
+              inputs[2 * m] = m === machine ? r.padding : pads;
+              inputs[2 * m + 1] = m === machine ? v.paddingCell(d, machine) : v.stagingPaddingOffset(i, m);
             }
             p.reduce(s, dtype, op, 1, divisor, r.padding, v.paddingCell(d, machine), inputs);
           }

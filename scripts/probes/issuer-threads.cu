@@ -5,12 +5,14 @@
 //   one: one thread issues both ranks' work, each stage's sends and receives in one NCCL group over both
 //        communicators (as the engine's CUDA issuer does);
 //   two: a thread per rank issues its own rank's work, each group over its own communicator (as fr.cu's
-//        processes do, in one process).
+//        processes do, in one process);
+//   one-polled: as one, while another thread queries the latest record of each rank's add stream every 20 µs
+//        (as the addon's watcher polls pending records while a loop runs).
 // Prints µs per slice (best and mean of the timed repetitions), busbw, the issuing threads' own time per slice,
 // and whether the last element of every fourth bucket holds the sum. The engine's session 16 figures at 2 x 1:
 // 25 MiB buckets ~110 µs per slice in one process against fr.cu's ~101; 64 KiB ~50-60 against ~22.
 // Build: nvcc -O2 -arch=sm_90 -o /tmp/issuer-threads scripts/probes/issuer-threads.cu -lnccl -lpthread
-// Usage: NCCL_NVLS_ENABLE=0 /tmp/issuer-threads one|two <bytes per bucket> <buckets> [reps]
+// Usage: NCCL_NVLS_ENABLE=0 /tmp/issuer-threads one|two|one-polled <bytes per bucket> <buckets> [reps]
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <ctime>
 #include <string>
 #include <thread>
@@ -94,7 +97,7 @@ void afterCollect(Rank& k, int r, int b, size_t chunk) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s one|two <bytes per bucket> <buckets> [reps]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s one|two|one-polled <bytes per bucket> <buckets> [reps]\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
@@ -102,8 +105,8 @@ int main(int argc, char** argv) {
   const int B = std::atoi(argv[3]);
   const int reps = argc > 4 ? std::atoi(argv[4]) : 5;
   const size_t n = bytes / 4, chunk = n / kRanks;
-  if (n % (kRanks * 4) != 0 || (mode != "one" && mode != "two")) {
-    std::fprintf(stderr, "mode one|two, bytes a multiple of %d\n", kRanks * 16);
+  if (n % (kRanks * 4) != 0 || (mode != "one" && mode != "two" && mode != "one-polled")) {
+    std::fprintf(stderr, "mode one|two|one-polled, bytes a multiple of %d\n", kRanks * 16);
     return 2;
   }
   int devices[kRanks] = {0, 1};
@@ -134,7 +137,23 @@ int main(int argc, char** argv) {
     }
     std::vector<double> cpu(kRanks, 0);
     const auto t0 = std::chrono::steady_clock::now();
-    if (mode == "one") {
+    std::atomic<int> latest{-1};
+    std::atomic<bool> polling{mode == "one-polled"};
+    std::thread poller;
+    if (polling.load()) {
+      poller = std::thread([&] {
+        while (polling.load()) {
+          int b = latest.load();
+          for (int r = 0; b >= 0 && r < kRanks; r++) {
+            CK(cudaSetDevice(ranks[r].device));
+            cudaError_t e = cudaEventQuery(ranks[r].events[2 * b + 1]);
+            if (e != cudaSuccess && e != cudaErrorNotReady) CK(e);
+          }
+          std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+      });
+    }
+    if (mode != "two") {
       const double c0 = threadCpuMs();
       for (int b = 0; b < B; b++) {
         NK(ncclGroupStart());
@@ -147,6 +166,7 @@ int main(int argc, char** argv) {
         NK(ncclGroupStart());
         for (int r = 0; r < kRanks; r++) diffuse(ranks[r], r, b, chunk);
         NK(ncclGroupEnd());
+        latest.store(b);
       }
       cpu[0] = threadCpuMs() - c0;
     } else {
@@ -170,6 +190,8 @@ int main(int argc, char** argv) {
       }
       for (auto& t : threads) t.join();
     }
+    polling.store(false);
+    if (poller.joinable()) poller.join();
     for (Rank& k : ranks) {
       CK(cudaSetDevice(k.device));
       for (auto& s : k.s) CK(cudaStreamSynchronize(s));

@@ -45,7 +45,11 @@ void issueRecord(QueueStream& q, uint64_t seq, uint8_t mode, uint64_t startSeq, 
     ++*q.unharvested;
     if (mode == 2) ++*q.timingEnds;
   }
-  kickWatchers();
+  if (r.event != nullptr) {
+    noteDeviceRecord();
+  } else {
+    kickWatchers();
+  }
 }
 
 // Later work on `q` waits for record seq of `on`. Returns false while the record has not been reached (CPU:

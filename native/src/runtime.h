@@ -317,6 +317,10 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
 
 // Wakes the event watcher threads after a record was issued (the CPU backend completes events there).
 void kickWatchers();
+// After a record was issued on a device stream (not complete yet): wakes the watcher only where it sleeps
+// without a deadline. Otherwise it polls the record on its next pass, at most 100 µs away; waking it for every
+// record cost the issuer a futex wake each and had the watcher's event queries contend with its driver calls.
+void noteDeviceRecord();
 
 // Environment shutdown: stops the CPU executor (executor.h).
 void shutdownStreams();

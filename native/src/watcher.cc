@@ -53,6 +53,8 @@ struct State {
   std::condition_variable cv;
   std::vector<Pending> pending;
   bool stop = false;
+  // In the wait without a deadline: nothing pending, no queue busy (a device record has to wake it).
+  bool idle = false;
   uint64_t kicks = 0;
   size_t outstanding = 0;  // JS thread only
   std::mutex queuesMutex;
@@ -98,7 +100,9 @@ void run(State* s) {
       // Read before testing for queue records: a record issued after the test kicks, and the wait sees it.
       uint64_t seen = s->kicks;
       if (mine.empty() && s->pending.empty() && !anyQueueBusy()) {
+        s->idle = true;
         s->cv.wait(lock, [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
+        s->idle = false;
       }
       for (auto& p : s->pending) mine.push_back(std::move(p));
       s->pending.clear();
@@ -152,6 +156,18 @@ void kickWatchers() {
     s->kicks++;
   }
   s->cv.notify_one();
+}
+
+void noteDeviceRecord() {
+  State* s = g_state;
+  if (s == nullptr) return;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(s->m);
+    s->kicks++;
+    wake = s->idle;
+  }
+  if (wake) s->cv.notify_one();
 }
 
 void watchQueue(std::shared_ptr<QueueCore> q) {

@@ -216,29 +216,70 @@ struct PassAnchor {
   double hostMs;
 };
 
-// Before a pass harvests CUDA timing ends, with no lock held while the devices are asked: which records each
-// stream has completed (a peek under the locks, changing nothing), and one clock anchor per device with a
-// timing end among them, recorded after those records completed. coveredUpTo[stream] is the last such timing
-// end: the pass harvests no timing end past it (one that completed after the peek waits for the next pass), so
-// every start it places came before its anchor and is a short, positive elapsed time from it.
-void anchorPass(QueueCore& q, Backend& backend, std::vector<uint64_t>& coveredUpTo, std::vector<PassAnchor>& anchors) {
+// At most this many of a stream's pending records are asked about per pass; the rest wait for the next one.
+constexpr size_t kPeekBatch = 64;
+
+// What a pass learned of one stream's pending records before it took any lock to harvest them.
+struct StreamPeek {
+  size_t done = 0;            // leading pending records seen complete
+  std::string error;          // the failure of the record after them, when its query failed
+  uint64_t lastTimingEnd = 0;  // the last timing end among the done ones (0: none)
+};
+
+// The CUDA part of a pass that asks the devices, with no lock held: the issuer appends records under a stream's
+// lock and JS's `want` takes the queue's, so a pass that queried under them made both wait out its queries.
+// The events of pending records are neither reused nor destroyed meanwhile: only the harvest, on this thread,
+// pops records and returns their events to the pools. peeks[i] is about q.streams[i].
+void peekCompleted(QueueCore& q, Backend& backend, std::vector<StreamPeek>& peeks) {
+  struct Peeked {
+    void* event;
+    uint64_t seq;
+    uint8_t mode;
+  };
+  thread_local std::vector<QueueStream*> streams;
+  thread_local std::vector<Peeked> records;
+  streams.clear();
+  {
+    std::lock_guard<std::mutex> coreLock(q.m);
+    for (const auto& sp : q.streams) streams.push_back(sp.get());
+  }
+  peeks.resize(streams.size());
+  for (size_t i = 0; i < streams.size(); i++) {
+    QueueStream& s = *streams[i];
+    StreamPeek& p = peeks[i];
+    p.done = 0;
+    p.error.clear();
+    p.lastTimingEnd = 0;
+    records.clear();
+    {
+      std::lock_guard<std::mutex> lock(s.m);
+      for (const QueueRecord& r : s.pending) {
+        if ((s.failedFrom != 0 && r.seq >= s.failedFrom) || records.size() == kPeekBatch) break;
+        records.push_back(Peeked{r.event, r.seq, r.mode});
+      }
+    }
+    for (const Peeked& r : records) {
+      if (!backend.rawEventQuery(r.event, &p.error)) break;
+      p.done++;
+      if (r.mode == 2) p.lastTimingEnd = r.seq;
+    }
+  }
+}
+
+// Before a pass harvests CUDA timing ends: one clock anchor per device with a timing end among the records seen
+// complete, recorded after they completed. The pass harvests no timing end past those (one that completed after
+// the peek waits for the next pass), so every start it places came before its anchor and is a short, positive
+// elapsed time from it.
+void anchorPass(QueueCore& q, Backend& backend, const std::vector<StreamPeek>& peeks, std::vector<PassAnchor>& anchors) {
   std::vector<std::shared_ptr<DeviceImpl>> devices;
   {
     std::lock_guard<std::mutex> coreLock(q.m);
     if (q.closed) return;
-    coveredUpTo.assign(q.streams.size(), 0);
-    for (const auto& sp : q.streams) {
-      QueueStream& s = *sp;
-      std::lock_guard<std::mutex> lock(s.m);
-      for (const QueueRecord& r : s.pending) {
-        std::string error;
-        if ((s.failedFrom != 0 && r.seq >= s.failedFrom) || !backend.rawEventQuery(r.event, &error)) break;
-        if (r.mode != 2) continue;
-        coveredUpTo[s.index] = r.seq;
-        const auto& d = s.stream->device;
-        if (std::none_of(devices.begin(), devices.end(), [&](const auto& x) { return x->ordinal == d->ordinal; })) {
-          devices.push_back(d);
-        }
+    for (size_t i = 0; i < peeks.size() && i < q.streams.size(); i++) {
+      if (peeks[i].lastTimingEnd == 0) continue;
+      const auto& d = q.streams[i]->stream->device;
+      if (std::none_of(devices.begin(), devices.end(), [&](const auto& x) { return x->ordinal == d->ordinal; })) {
+        devices.push_back(d);
       }
     }
   }
@@ -271,34 +312,38 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   QueueReport part;
   bool reported = false;
   bool progress = false;
-  std::vector<uint64_t> coveredUpTo;
+  thread_local std::vector<StreamPeek> peeks;
   std::vector<PassAnchor> anchors;
-  if (cuda && q.timingEnds.load() != 0) anchorPass(q, backend, coveredUpTo, anchors);
+  if (cuda) {
+    peekCompleted(q, backend, peeks);
+    if (q.timingEnds.load() != 0) anchorPass(q, backend, peeks, anchors);
+  }
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
-  for (const auto& sp : q.streams) {
-    QueueStream& s = *sp;
+  for (size_t i = 0; i < q.streams.size(); i++) {
+    QueueStream& s = *q.streams[i];
     std::lock_guard<std::mutex> lock(s.m);
     if (s.pending.empty()) continue;
+    // A stream added after the peek has nothing seen complete yet.
+    const StreamPeek* peek = cuda && i < peeks.size() ? &peeks[i] : nullptr;
+    const size_t done = peek == nullptr ? 0 : peek->done;
     size_t harvested = 0;
     bool measured = false;  // timings are reported as they come
     while (!s.pending.empty()) {
       QueueRecord r = s.pending.front();
       bool failed = s.failedFrom != 0 && r.seq >= s.failedFrom;
-      if (cuda && !failed) {
-        std::string error;
-        if (!backend.rawEventQuery(r.event, &error)) {
-          if (error.empty()) {
-            *deviceWork = true;
-            break;
-          }
-          s.failedFrom = r.seq;
-          s.error = "record: " + error;
-          failed = true;
+      // The peek saw the same leading records: only this pass pops them.
+      if (cuda && !failed && harvested >= done) {
+        if (harvested > done || peek == nullptr || peek->error.empty()) {
+          *deviceWork = true;
+          break;
         }
+        s.failedFrom = r.seq;
+        s.error = "record: " + peek->error;
+        failed = true;
       }
       // A timing end that completed after this pass's anchors were taken waits for the next pass.
-      if (cuda && !failed && r.mode == 2 && (s.index >= coveredUpTo.size() || r.seq > coveredUpTo[s.index])) {
+      if (cuda && !failed && r.mode == 2 && r.seq > peek->lastTimingEnd) {
         *deviceWork = true;
         break;
       }

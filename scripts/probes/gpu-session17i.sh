@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Probe (GPU machine, 2 GPUs), for session 17: the yardstick table on this build: for 2 x 1 and 1 x 2 and each
 # workload, fr.cu (one process per rank) then the native loop (loop-merge.mjs: 1 and 8 iterations, with and
-# without its replay call), 2 rounds; then the floor (gpu-floor.sh, 5 pairs).
+# without its replay call), 2 rounds; the floor (gpu-floor.sh, 4 pairs) first.
 # Usage: bash scripts/bundle.sh, then FR_SRC=.fr bash scripts/gpu-run.sh bash scripts/probes/gpu-session17i.sh
 set -uo pipefail
 source scripts/probes/lib.sh
 source scripts/fr-yardstick.sh
 probe_begin
 fr=$(fr_build)
+timeout 150 bash scripts/gpu-floor.sh 4 | grep -E "ratio:|^pair"
+since "floor done at"
 {
   for round in 1 2; do
     for topo in "2 1" "1 2"; do
@@ -21,5 +23,3 @@ fr=$(fr_build)
   done
   since "yardstick done at"
 } 2>&1 | tee "$out/yardstick.txt"
-timeout 200 bash scripts/gpu-floor.sh 5 | grep -E "ratio:|^pair"
-since "done at"

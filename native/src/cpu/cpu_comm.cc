@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <map>
 #include <random>
 
@@ -206,6 +207,29 @@ bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, St
   return true;
 }
 
+// The staging of one collective's outputs: a buffer of the completing thread, reused while it is at most
+// kKeptBytes (allocating and zeroing a fresh one faulted its pages in every time: at 32 MiB per rank that was
+// most of a collective's time), else one of its own, not zeroed, for this collective only.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) {
+    if (bytes > kKeptBytes) {
+      own_.reset(new char[bytes]);
+      data_ = own_.get();
+      return;
+    }
+    thread_local std::vector<char> kept;
+    if (kept.size() < bytes) kept.resize(bytes);
+    data_ = kept.data();
+  }
+  char* data() { return data_; }
+
+ private:
+  static constexpr size_t kKeptBytes = size_t{64} << 20;
+  std::unique_ptr<char[]> own_;
+  char* data_ = nullptr;
+};
+
 // The last rank has arrived: every rank's output at once. Outputs may alias inputs, so all are computed before
 // any is written. Once every rank has arrived the round runs to its end, abort or not.
 void CommGroup::complete(std::unique_lock<std::mutex>& lock, Round& round, uint64_t s) {
@@ -227,24 +251,21 @@ void CommGroup::complete(std::unique_lock<std::mutex>& lock, Round& round, uint6
   }
   lock.unlock();
   size_t bytes = first.count * dtypeSize(first.dtype);
-  std::vector<char> temp;
+  Scratch temp(first.kind == CollKind::AllReduce ? bytes : bytes * size);
   std::vector<const void*> inputs(size);
   // A collective of no elements moves nothing (its buffers may be null, which memcpy may not be handed).
   if (bytes > 0) {
     switch (first.kind) {
       case CollKind::AllGather:
-        temp.resize(bytes * size);
         for (int r = 0; r < size; r++) std::memcpy(temp.data() + r * bytes, round.items[r]->send, bytes);
-        for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), temp.size());
+        for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), bytes * size);
         break;
       case CollKind::AllReduce:
-        temp.resize(bytes);
         for (int r = 0; r < size; r++) inputs[r] = round.items[r]->send;
         reduceBytes(temp.data(), inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));
         for (int r = 0; r < size; r++) std::memcpy(round.items[r]->recv, temp.data(), bytes);
         break;
       default:  // ReduceScatter: rank r gets the reduction of everyone's r-th chunk
-        temp.resize(bytes * size);
         for (int r = 0; r < size; r++) {
           for (int q = 0; q < size; q++) inputs[q] = static_cast<const char*>(round.items[q]->send) + r * bytes;
           reduceBytes(temp.data() + r * bytes, inputs, first.count, first.dtype, first.op, static_cast<uint32_t>(size));

@@ -96,6 +96,27 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         });
       }
 
+      it('stages collectives above 64 MiB (past the buffer the CPU backend keeps) and after them smaller ones', async function () {
+        if (n !== 2) this.skip();
+        this.timeout(120000);
+        const dtype = 'float32';
+        for (const count of [(64 << 18) + 4099, 1009]) {
+          const ar = await collective('allReduce', dtype, 'sum', count);
+          const expected = reference(dtype, 'sum', ar.inputs, count);
+          ar.outputs.forEach((o, i) => expectClose(dtype, 'sum', n, o, expected, `allReduce count=${count} rank ${i}`));
+          const ag = await collective('allGather', dtype, 'sum', (count >> 1) + 1);
+          const part = (count >> 1) + 1;
+          for (const [i, o] of ag.outputs.entries()) {
+            for (let j = 0; j < n; j++) {
+              const got = slice(dtype, o, j * part, part);
+              expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(
+                Buffer.from(ag.inputs[j]!.buffer, ag.inputs[j]!.byteOffset, ag.inputs[j]!.byteLength),
+              ), `allGather count=${part} rank ${i} part ${j}`).to.equal(true);
+            }
+          }
+        }
+      });
+
       it('runs an all-to-all as one group of sends and receives, self included', async () => {
         const dtype = 'float32';
         const chunk = 4097;

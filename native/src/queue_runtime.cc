@@ -343,7 +343,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
         failed = true;
       }
       // A timing end that completed after this pass's anchors were taken waits for the next pass.
-      if (cuda && !failed && r.mode == 2 && r.seq > peek->lastTimingEnd) {
+      if (cuda && !failed && r.mode == 2 && (peek == nullptr || r.seq > peek->lastTimingEnd)) {
         *deviceWork = true;
         break;
       }

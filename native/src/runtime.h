@@ -318,8 +318,8 @@ void enqueueWait(const std::shared_ptr<StreamImpl>& s, const std::shared_ptr<Eve
 // Wakes the event watcher threads after a record was issued (the CPU backend completes events there).
 void kickWatchers();
 // After a record was issued on a device stream (not complete yet): wakes the watcher only where it sleeps
-// without a deadline. Otherwise it polls the record on its next pass, at most 100 µs away; waking it for every
-// record cost the issuer a futex wake each and had the watcher's event queries contend with its driver calls.
+// without a deadline or past 100 µs (it saw no device work). Otherwise it polls the record on its next pass, at
+// most 100 µs away; waking it for every record cost the issuer a futex wake each.
 void noteDeviceRecord();
 
 // Environment shutdown: stops the CPU executor (executor.h).

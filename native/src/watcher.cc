@@ -53,7 +53,8 @@ struct State {
   std::condition_variable cv;
   std::vector<Pending> pending;
   bool stop = false;
-  // In the wait without a deadline: nothing pending, no queue busy (a device record has to wake it).
+  // In a wait a device record has to cut short: the one without a deadline (nothing pending, no queue busy), or
+  // a sleep of more than 100 µs (no device work seen in the last pass).
   bool idle = false;
   uint64_t kicks = 0;
   size_t outstanding = 0;  // JS thread only
@@ -139,8 +140,10 @@ void run(State* s) {
     // a slice only once an earlier one's completion is seen, so a late poll idles the devices: at 2 x 1 on
     // 2 x H200 a cap of 100 µs took 25 MiB buckets from 136 to 117 µs against 1 ms (docs/benchmarks.md, session 12).
     auto cap = deviceWork ? std::chrono::microseconds(100) : std::chrono::microseconds(50000);
+    s->idle = !deviceWork;
     s->cv.wait_for(lock, std::min<std::chrono::microseconds>(sleep, cap),
                    [&] { return s->stop || !s->pending.empty() || s->kicks != seen; });
+    s->idle = false;
     sleep = std::min<std::chrono::microseconds>(sleep * 2, cap);
   }
   for (auto& p : mine) s->tsfn.NonBlockingCall(new Completion{p.deferred, "runtime shutting down"});

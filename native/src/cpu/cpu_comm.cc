@@ -207,6 +207,8 @@ bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, St
   return true;
 }
 
+namespace {
+
 // The staging of one collective's outputs: a buffer of the completing thread, reused while it is at most
 // kKeptBytes (allocating and zeroing a fresh one faulted its pages in every time: at 32 MiB per rank that was
 // most of a collective's time), else one of its own, not zeroed, for this collective only.
@@ -229,6 +231,8 @@ class Scratch {
   std::unique_ptr<char[]> own_;
   char* data_ = nullptr;
 };
+
+}  // namespace
 
 // The last rank has arrived: every rank's output at once. Outputs may alias inputs, so all are computed before
 // any is written. Once every rank has arrived the round runs to its end, abort or not.

@@ -184,9 +184,12 @@ export class SliceViews {
     return this.devices > 1 ? this.tensor(r) : this.ctx.ranks[r]!.staging;
   }
 
+  /** Machine m's row (m is not rank r's machine: its own row stays in the slice). */
   stagingOffset(r: number, m: number): number {
-    if (this.devices > 1) return this.cell((this.ctx.ranks[r]!.place.local + 1) % this.devices, m);
-    return this.slice.staging! * this.ctx.layout.slotBytes + m * this.slice.chunk * this.esz;
+    const place = this.ctx.ranks[r]!.place;
+    if (this.devices > 1) return this.cell((place.local + 1) % this.devices, m);
+    const row = m < place.machine ? m : m - 1;
+    return this.slice.staging! * this.ctx.layout.slotBytes + row * this.slice.chunk * this.esz;
   }
 
   stagingPaddingBuffer(r: number): number {

@@ -20,7 +20,10 @@ export interface LayoutOptions {
 }
 
 export interface Layout {
-  /** Bytes of one staging slot (one device per machine); 0 when the slice's own rows serve as staging. */
+  /**
+   * Bytes of one staging slot (one device per machine): the M−1 rows a slice receives from the other machines
+   * (its own row stays in place); 0 when the slice's own rows serve as staging.
+   */
   slotBytes: number;
   /** Largest slice in bytes for pipelines that stage (a multiple of D·M·8; Infinity when not sliced). */
   sliceBytes: number;
@@ -70,16 +73,18 @@ export function computeLayout(options: LayoutOptions, machines: number, devicesP
   let slotBytes = 0;
   let stagingSlots = 0;
   if (devicesPerMachine === 1 && machines > 1) {
-    // Padding and its staging twin come out of the memory budget; the rest is cut into staging slots.
+    // Padding and its staging twin come out of the memory budget; the rest is cut into a share per slice in
+    // flight, the largest slice, whose staging slot holds the M−1 rows of the other machines.
     const paddingMemory = 2 * parallelism * paddingSlotBytes;
-    slotBytes = roundDown(Math.max(0, memoryBytes - paddingMemory) / parallelism, paddingSlotBytes);
-    if (slotBytes === 0) {
+    const share = roundDown(Math.max(0, memoryBytes - paddingMemory) / parallelism, paddingSlotBytes);
+    if (share === 0) {
       throw new LayoutError(
         `memoryBytes ${memoryBytes} cannot hold ${parallelism} staging slots of at least ${paddingSlotBytes} bytes ` +
           `plus ${paddingMemory} bytes of padding for ${machines} machines; raise memoryBytes or lower parallelism`,
       );
     }
-    sliceBytes = slotBytes;
+    sliceBytes = share;
+    slotBytes = (share / machines) * (machines - 1);
     stagingSlots = parallelism;
   }
   let unstagedSliceBytes = Infinity;

@@ -185,8 +185,8 @@ describe('validation, error codes and close paths [cpu]', () => {
       await refused({ ...base, memoryBytes: 2 ** 50 }, ArgumentError, /memoryBytes 1125899906842624 is larger than the memory of cpu:0 \(\d+ bytes of memory\): give 0\.\.\d+/);
       const total = new native.Device('cpu', 0).totalMemory;
       await refused({ ...base, memoryBytes: total, paddingBytes: 1 << 20 }, ArgumentError, /memoryBytes \+ paddingBytes = \d+ is larger than the memory/);
-      // The CPU devices share the host's memory: 2 staging layouts of 2/3 of it do not fit.
-      await refused({ machines: 2, devicesPerMachine: 1, memoryBytes: Math.floor((total / 3) * 2) }, ArgumentError, /the layout needs \d+ bytes per rank, \d+ for the 2 rank\(s\)/);
+      // The CPU devices share the host's memory: 3 staging layouts, each 2/3 of a budget of 2/3 of it, do not fit.
+      await refused({ machines: 3, devicesPerMachine: 1, memoryBytes: Math.floor((total / 3) * 2) }, ArgumentError, /the layout needs \d+ bytes per rank, \d+ for the 3 rank\(s\)/);
       // A budget that cannot hold the layout is still a LayoutError.
       await refused({ ...base, paddingBytes: 100 }, LayoutError, /paddingBytes 100 holds 3 padding slots .*raise paddingBytes or lower parallelism/);
     });

@@ -7,8 +7,11 @@ describe('layout', () => {
     const l = computeLayout({ memoryBytes: 1 << 20, paddingBytes: 0, parallelism: 4 }, 4, 1);
     const pad = 4 * ALIGNMENT;
     expect(l.paddingSlotBytes).to.equal(pad);
-    expect(l.slotBytes).to.equal(Math.floor(((1 << 20) - 2 * 4 * pad) / 4 / pad) * pad);
-    expect(l.sliceBytes).to.equal(l.slotBytes);
+    const share = Math.floor(((1 << 20) - 2 * 4 * pad) / 4 / pad) * pad;
+    expect(l.sliceBytes).to.equal(share);
+    // A staging slot holds the rows of the 3 other machines: 3/4 of a slice.
+    expect(l.slotBytes).to.equal((share / 4) * 3);
+    expect(l.allocatedBytes).to.equal(4 * pad + 4 * l.slotBytes + 4 * pad);
     expect([l.stagingSlots, l.paddingSlots, l.parallelism]).to.deep.equal([4, 4, 4]);
     expect(l.allocatedBytes).to.be.at.most(1 << 20);
   });

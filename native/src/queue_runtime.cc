@@ -221,9 +221,10 @@ constexpr size_t kPeekBatch = 64;
 
 // What a pass learned of one stream's pending records before it took any lock to harvest them.
 struct StreamPeek {
-  size_t done = 0;            // leading pending records seen complete
-  std::string error;          // the failure of the record after them, when its query failed
-  uint64_t lastTimingEnd = 0;  // the last timing end among the done ones (0: none)
+  DeviceImpl* device = nullptr;  // the stream's (alive while the queue is, which the watcher holds)
+  size_t done = 0;               // leading pending records seen complete
+  std::string error;             // the failure of the record after them, when its query failed
+  uint64_t lastTimingEnd = 0;    // the last timing end among the done ones (0: none)
 };
 
 // The CUDA part of a pass that asks the devices, with no lock held: the issuer appends records under a stream's
@@ -247,6 +248,7 @@ void peekCompleted(QueueCore& q, Backend& backend, std::vector<StreamPeek>& peek
   for (size_t i = 0; i < streams.size(); i++) {
     QueueStream& s = *streams[i];
     StreamPeek& p = peeks[i];
+    p.device = s.stream->device.get();
     p.done = 0;
     p.error.clear();
     p.lastTimingEnd = 0;
@@ -270,24 +272,15 @@ void peekCompleted(QueueCore& q, Backend& backend, std::vector<StreamPeek>& peek
 // complete, recorded after they completed. The pass harvests no timing end past those (one that completed after
 // the peek waits for the next pass), so every start it places came before its anchor and is a short, positive
 // elapsed time from it.
-void anchorPass(QueueCore& q, Backend& backend, const std::vector<StreamPeek>& peeks, std::vector<PassAnchor>& anchors) {
-  std::vector<std::shared_ptr<DeviceImpl>> devices;
-  {
-    std::lock_guard<std::mutex> coreLock(q.m);
-    if (q.closed) return;
-    for (size_t i = 0; i < peeks.size() && i < q.streams.size(); i++) {
-      if (peeks[i].lastTimingEnd == 0) continue;
-      const auto& d = q.streams[i]->stream->device;
-      if (std::none_of(devices.begin(), devices.end(), [&](const auto& x) { return x->ordinal == d->ordinal; })) {
-        devices.push_back(d);
-      }
-    }
-  }
-  for (const auto& d : devices) {
-    PassAnchor a{d->ordinal, false, nullptr, 0};
+void anchorPass(Backend& backend, const std::vector<StreamPeek>& peeks, std::vector<PassAnchor>& anchors) {
+  for (const StreamPeek& p : peeks) {
+    if (p.lastTimingEnd == 0) continue;
+    const int ordinal = p.device->ordinal;
+    if (std::any_of(anchors.begin(), anchors.end(), [&](const PassAnchor& a) { return a.ordinal == ordinal; })) continue;
+    PassAnchor a{ordinal, false, nullptr, 0};
     double spreadMs = 0;
     std::string error;
-    a.ok = backend.rawAnchor(*d, &a.event, &a.hostMs, &spreadMs, &error) && spreadMs <= kMaxAnchorSpreadMs;
+    a.ok = backend.rawAnchor(*p.device, &a.event, &a.hostMs, &spreadMs, &error) && spreadMs <= kMaxAnchorSpreadMs;
     anchors.push_back(a);
   }
 }
@@ -316,7 +309,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   std::vector<PassAnchor> anchors;
   if (cuda) {
     peekCompleted(q, backend, peeks);
-    if (q.timingEnds.load() != 0) anchorPass(q, backend, peeks, anchors);
+    if (q.timingEnds.load() != 0) anchorPass(backend, peeks, anchors);
   }
   std::lock_guard<std::mutex> coreLock(q.m);
   if (q.closed) return false;
@@ -327,6 +320,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
     // A stream added after the peek has nothing seen complete yet.
     const StreamPeek* peek = cuda && i < peeks.size() ? &peeks[i] : nullptr;
     const size_t done = peek == nullptr ? 0 : peek->done;
+    const uint64_t lastTimingEnd = peek == nullptr ? 0 : peek->lastTimingEnd;
     size_t harvested = 0;
     bool measured = false;  // timings are reported as they come
     while (!s.pending.empty()) {
@@ -343,7 +337,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
         failed = true;
       }
       // A timing end that completed after this pass's anchors were taken waits for the next pass.
-      if (cuda && !failed && r.mode == 2 && (peek == nullptr || r.seq > peek->lastTimingEnd)) {
+      if (cuda && !failed && r.mode == 2 && r.seq > lastTimingEnd) {
         *deviceWork = true;
         break;
       }

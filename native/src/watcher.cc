@@ -151,27 +151,27 @@ void run(State* s) {
 
 }  // namespace
 
-void kickWatchers() {
-  State* s = g_state;
-  if (s == nullptr) return;
-  {
-    std::lock_guard<std::mutex> lock(s->m);
-    s->kicks++;
-  }
-  s->cv.notify_one();
-}
+namespace {
 
-void noteDeviceRecord() {
+// Counts a record for the watcher's next wait; wakes it always, or (onlyIdle) only from a wait that a device
+// record has to cut short.
+void kick(bool onlyIdle) {
   State* s = g_state;
   if (s == nullptr) return;
   bool wake;
   {
     std::lock_guard<std::mutex> lock(s->m);
     s->kicks++;
-    wake = s->idle;
+    wake = !onlyIdle || s->idle;
   }
   if (wake) s->cv.notify_one();
 }
+
+}  // namespace
+
+void kickWatchers() { kick(false); }
+
+void noteDeviceRecord() { kick(true); }
 
 void watchQueue(std::shared_ptr<QueueCore> q) {
   std::lock_guard<std::mutex> lock(g_state->queuesMutex);

@@ -1,8 +1,8 @@
 // Stage 3: the M-1 staging rows and the rank's own cell [d][myMachine], in machine order, reduced into that cell
 // in place (and the padding twin). Avg finishes here (docs/semantics.md): integers sum, wrapping, and divide once
 // by every contribution, D·M; floats were pre-multiplied by 1/(D·M) in the reduce-scatter and are summed, or, at
-// D = 1, where this stage is the first to see the raw inputs, are pre-multiplied here. A staging slot goes back to its ring as soon as this stage is
-// enqueued: its next user waits for this stage's records on the device.
+// D = 1, where this stage is the first to see the raw inputs, are pre-multiplied here. A staging slot goes back
+// to its ring as soon as this stage is enqueued: its next user waits for this stage's records on the device.
 import { identity, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { EngineContext, Slice } from '../engine/context.js';
 import { stage } from './stage.js';

@@ -44,7 +44,7 @@ export interface Series {
 /** Receives every stage timing of the timed pipeline runs, with the pipeline's name. */
 export type TimingSink = (pipeline: string, timing: StageTiming) => void;
 
-interface Subject {
+export interface Subject {
   pipeline: string;
   kind: Series['kind'];
   world: World;
@@ -109,7 +109,7 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
         },
       });
     }
-    if (o.warmup > 0) for (const s of subjects) await s.run(o.warmup);
+    for (const s of subjects) await warm(s, o);
     const runs = subjects.map((): Run[] => []);
     for (let r = 0; r < o.repeat; r++) {
       for (const [i, s] of subjects.entries()) runs[i]!.push(await timed(s, o.iters, record && s.kind === 'pipeline', sink));
@@ -119,6 +119,17 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
   } finally {
     for (const buckets of filled.values()) for (const bucket of buckets) for (const t of bucket) t.close();
   }
+}
+
+/**
+ * At least `warmup` untimed iterations, more until `warmupSlices` slices ran: the engine's JavaScript is
+ * optimized per call, so a few iterations of one large bucket leave it cold. Counted in slices, not time, so
+ * every rank of a --connect job runs the same iterations.
+ */
+export async function warm(s: Pick<Subject, 'run'>, o: Pick<BenchOptions, 'warmup' | 'warmupSlices'>): Promise<void> {
+  if (o.warmup === 0) return;
+  let slices = (await s.run(o.warmup)).slices;
+  while (slices < o.warmupSlices) slices += (await s.run(o.warmup)).slices;
 }
 
 /** `buckets` sets of one tensor per device, n elements each, filled with ones on the devices. */

@@ -24,8 +24,10 @@ export interface BenchOptions {
   buckets: number;
   /** Timed iterations per run. */
   iters: number;
-  /** Untimed iterations per pipeline before the runs, at each size. */
+  /** Untimed iterations per pipeline before the runs, at each size, at least. */
   warmup: number;
+  /** Warm-up iterations go on until at least this many slices ran (the JIT warms per slice, not per iteration). */
+  warmupSlices: number;
   /** Runs per pipeline, interleaved across pipelines. */
   repeat: number;
   sliceBytes?: number;
@@ -57,6 +59,7 @@ export interface BenchFlags {
   buckets: number;
   iters: number;
   warmup: number;
+  warmupSlices: number;
   repeat: number;
   sliceBytes?: number;
   memoryBytes?: number;
@@ -94,6 +97,7 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
     buckets: f.buckets,
     iters: f.iters,
     warmup: f.warmup,
+    warmupSlices: f.warmupSlices,
     repeat: f.repeat,
     timings: f.timings === true,
     ...(f.sliceBytes !== undefined ? { sliceBytes: f.sliceBytes } : {}),

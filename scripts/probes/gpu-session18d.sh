@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Probe (GPU machine, 1 GPU), for session 18: fewer submits per slice (a job's last slice no longer flushes
-# mid-turn; `want` flushes only for a record not yet submitted), this build against base/ = main: the CPU
+# Probe (GPU machine, 1 GPU), for session 18: fewer submits per slice (scripts/probes/patches/fewer-submits.patch:
+# a job's last slice no longer flushes mid-turn; `want` flushes only for a record not yet submitted), this build
+# against base/ = main: the CPU
 # targets' rows and js-cpu.mjs (3 interleaved rounds), the sliced job, and on CUDA at 1 x 1 the
 # 2000 x 64 KiB stream (3 rounds); the host's plain-JS speed first.
 # Usage: bash scripts/bundle.sh && bash scripts/probes/base-bundle.sh main, then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Probe (GPU machine, 1 GPU), for session 18: after a report, the next waiter's record that the Queue knows
-# complete is answered by `want` alone (no report for it), this build against base/ = main: the CUDA suite
+# Probe (GPU machine, 1 GPU), for session 18 (scripts/probes/patches/want-answers.patch): after a report, the next
+# waiter's record that the Queue knows complete is answered by `want` alone (no report for it), this build against
+# base/ = main: the CUDA suite
 # first, then the CPU targets' rows and js-cpu.mjs (3 interleaved rounds), the sliced job, submit-cost.mjs at
 # 2 x 2 and 2 x 4 (asks and how many found their record complete), and CUDA 1 x 1 2000 x 64 KiB.
 # Usage: bash scripts/bundle.sh && bash scripts/probes/base-bundle.sh main, then

@@ -1,7 +1,8 @@
 // The process-wide issuer: one thread that issues all CUDA stream work (stream handle operations, event
 // records and waits, groups, queue programs) in the order JS enqueued it. CUDA streams are asynchronous queues
-// already, so one thread suffices, never blocks on the device, and a wait on an earlier record needs no
-// host-side rendezvous: the record was issued before it.
+// already, so one thread keeps program order, never blocks on the device, and a wait on an earlier record needs
+// no host-side rendezvous: the record was issued before it. Only the NCCL calls of a group that spans devices
+// go out from a thread per device, while the issuer waits for them (cuda/nccl_group.cc).
 #pragma once
 
 #include <functional>

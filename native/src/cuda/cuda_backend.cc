@@ -281,8 +281,8 @@ class CudaBackend final : public Backend {
     return true;
   }
 
-  // The whole group is one issuer task: NCCL wants one thread for a multi-rank group, and the issuer runs
-  // everything in program order anyway.
+  // The whole group is one issuer task, in program order with everything else; where it spans devices on
+  // blocking communicators its parts go out at once from the devices' part threads (nccl_group.cc).
   void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {
     issuer::post([items = std::move(items), keep = std::move(keep)] { cuda::runGroup(items.data(), items.size()); });
   }

@@ -8,7 +8,8 @@
 
 namespace fr::cuda {
 
-// Held by the issuer (exclusively) around every NCCL call it makes on a communicator, and by each abort or
+// Held by the issuer (exclusively) around every NCCL call it makes on a communicator, or has a part thread make
+// for it while it waits (nccl_group.cc, issueParts), and by each abort or
 // release (shared) around ncclCommAbort and its kin: an abort never runs while the issuer is inside NCCL, and
 // aborts run at once. Aborts run beside a group being issued crashed the process (SIGSEGV in ncclGroupEnd on
 // the issuer: survivors of the CUDA vanishing-rank job, 2 x H200, NCCL 2.28). Where a peer lives in another
@@ -16,8 +17,9 @@ namespace fr::cuda {
 // ncclInProgress while NCCL's own thread connects and launches it, and the issuer polls it, leaving the lock
 // between polls. With blocking communicators there, a group could hold the issuer, and so every abort, for good:
 // the vanishing-rank job's survivors hung, the issuer inside ncclGroupEnd and every abort waiting for this lock
-// (docs/engine.md). Where every rank is in the process they are blocking: the issuer issues every rank's side of
-// each group, so no peer is waited for inside the call.
+// (docs/engine.md). Where every rank is in the process they are blocking: every rank's side of each group is
+// issued at once (by the issuer, or by the part threads while it waits), and a group spans threads only once
+// its communicators are connected, where a side failing alone could leave another waiting inside the call.
 // Never destroyed: detached aborts and the issuer may still take it while the process exits.
 extern std::shared_mutex& g_ncclCalls;
 

@@ -36,6 +36,9 @@ struct NcclComm final : CommImpl {
   // Nonzero where every rank of it was made by one initComms call (so it is blocking): the same number for all
   // of them. A group on such communicators must hold every rank's side (checkSides, nccl_group.cc).
   uint64_t clique = 0;
+  // Issuer only: a group of it was issued whole and returned (its ranks connected), so later groups that span
+  // devices may go a part per device (nccl_group.cc, issueParts).
+  bool connected = false;
 
   void abort() override;
   bool aborting() const override;

@@ -1,14 +1,19 @@
 // The issue of a whole NCCL group from the issuer thread, for the CUDA backend: its ops resolved, the calls
-// between ncclGroupStart and ncclGroupEnd, and a group that returned ncclInProgress polled until it settled.
+// between ncclGroupStart and ncclGroupEnd (a part per device, at once, on threads of their own, where it spans
+// devices on blocking communicators), and a group that returned ncclInProgress polled until it settled.
 // Without the CUDA toolkit at build time only stubs remain (no CUDA queue exists then).
 #include "nccl_group.h"
 
 #ifdef FAIRRING_WITH_CUDA
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <system_error>
 #include <thread>
 #include <tuple>
 
@@ -242,6 +247,176 @@ Status checkSides(const CollItem* items, size_t n) {
 
 namespace {
 
+// One device's share of a group on blocking communicators: its items, issued between an ncclGroupStart and an
+// ncclGroupEnd of its own, and the first call that failed.
+struct Part {
+  int ordinal = -1;
+  std::vector<size_t> items;  // indices into the group
+  Status first;
+  std::atomic<bool> done{false};
+};
+
+// The parts of one group and where they stand. The parts meet after their calls and before their ncclGroupEnd:
+// where any call failed, every part ends its group failed (a healthy one adds a call NCCL refuses), so that no
+// rank's side is launched or connected without the others (one group over every rank did that by itself).
+struct Round {
+  const CollItem* group = nullptr;
+  const nccl::ncclRedOp_t* ops = nullptr;
+  size_t parts = 0;
+  std::atomic<size_t> issued{0};
+  std::atomic<bool> failed{false};
+};
+
+void issuePart(Round& round, Part& part) {
+  const nccl::Api& api = nccl::library().api;
+  const std::string on = " (cuda:" + std::to_string(part.ordinal) + ")";
+  Status device = selectDevice(part.ordinal);
+  nccl::ncclResult_t r = api.ncclGroupStart();
+  bool started = r == nccl::ncclSuccess;
+  if (!device.ok()) {
+    part.first = device;
+  } else if (!started) {
+    part.first = Status::Fail("ncclGroupStart failed" + on + ": " + nccl::describe(r, nullptr));
+  }
+  for (size_t k = 0; started && part.first.ok() && k < part.items.size(); k++) {
+    const CollItem& it = round.group[part.items[k]];
+    nccl::ncclComm_t comm = static_cast<NcclComm&>(*it.comm).comm;
+    r = issue(api, it, comm, round.ops[part.items[k]]);
+    if (r != nccl::ncclSuccess) {
+      part.first = Status::Fail(std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size) + ", " +
+                                std::to_string(it.count) + " elements) failed: " + nccl::describe(r, comm));
+    }
+  }
+  if (!part.first.ok()) round.failed.store(true);
+  round.issued.fetch_add(1);
+  while (round.issued.load() < round.parts) std::this_thread::yield();
+  if (!started) return;
+  if (round.failed.load() && part.first.ok()) {
+    // Another part failed: a send to no rank fails this group too, so that ncclGroupEnd drops it.
+    const CollItem& it = round.group[part.items[0]];
+    api.ncclSend(nullptr, 1, ncclType(it.dtype), -1, static_cast<NcclComm&>(*it.comm).comm, it.stream->cudaStream);
+    part.first = Status::Fail("not issued" + on + ": another device's part of the group failed");
+  }
+  // Ended even after a failed call: the group state is per thread and must not leak into the next group.
+  r = api.ncclGroupEnd();
+  if (r != nccl::ncclSuccess && part.first.ok()) part.first = Status::Fail("ncclGroupEnd failed" + on + ": " + nccl::describe(r, nullptr));
+}
+
+// A thread that issues one device's part of the issuer's groups, so that the parts of a group on several
+// devices run at once (NCCL's group state is per thread, and with blocking communicators each rank's side may
+// be issued by a thread of its own, as a process per rank issues its own). Only the issuer hands it work, and
+// waits until the part is done before it goes on, so program order holds on every stream; the issuer holds
+// the NCCL lock meanwhile. It spins a while after each part (the next group is usually microseconds away),
+// then sleeps. Never destroyed: it may still sleep at exit.
+class PartThread {
+ public:
+  explicit PartThread(int ordinal) : thread_([this, ordinal] { run(ordinal); }) { thread_.detach(); }
+
+  // On the issuer: starts part on this thread.
+  void start(Round* round, Part* part) {
+    round_ = round;
+    job_.store(part, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(m_);
+    if (sleeping_) cv_.notify_one();
+  }
+
+ private:
+  static constexpr auto kSpin = std::chrono::microseconds(200);
+
+  void run(int ordinal) {
+    nameThread(("fr-nccl-" + std::to_string(ordinal)).c_str());
+    for (;;) {
+      Part* part = nullptr;
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      while ((part = job_.load(std::memory_order_acquire)) == nullptr && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+      if (part == nullptr) {
+        std::unique_lock<std::mutex> lock(m_);
+        sleeping_ = true;
+        cv_.wait(lock, [&] { return (part = job_.load(std::memory_order_acquire)) != nullptr; });
+        sleeping_ = false;
+      }
+      job_.store(nullptr, std::memory_order_relaxed);
+      issuePart(*round_, *part);
+      part->done.store(true, std::memory_order_release);
+    }
+  }
+
+  Round* round_ = nullptr;  // written before job_ is released
+  std::atomic<Part*> job_{nullptr};
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool sleeping_ = false;
+  std::thread thread_;
+};
+
+// The part thread of a device, made on first use (issuer thread only); null when no thread could be made.
+PartThread* partThread(int ordinal) {
+  static std::vector<PartThread*>& threads = *new std::vector<PartThread*>();
+  if (static_cast<size_t>(ordinal) >= threads.size()) threads.resize(ordinal + 1, nullptr);
+  if (threads[ordinal] == nullptr) {
+    try {
+      threads[ordinal] = new PartThread(ordinal);
+    } catch (const std::system_error&) {
+      return nullptr;
+    }
+  }
+  return threads[ordinal];
+}
+
+// Issues a group on blocking communicators that spans several devices a part per device, every part but the
+// first on its device's part thread and the first here, all at once; returns false, issuing nothing, where a
+// part thread could not be made. Each part keeps the group's order of communicator cliques (NCCL before 2.26
+// joins a thread's communicators in the order of its calls, and two threads joining two cliques in opposite
+// orders would wait for each other). *out: the first failure, in part order.
+bool issueParts(const CollItem* begin, size_t n, const nccl::ncclRedOp_t* ops, int firstOrdinal, Status* out) {
+  thread_local std::vector<std::unique_ptr<Part>> parts;
+  thread_local std::vector<uint64_t> cliques;
+  thread_local std::vector<size_t> cliqueRank;
+  size_t used = 0;
+  auto partOf = [&](int ordinal) -> Part& {
+    for (size_t k = 0; k < used; k++) {
+      if (parts[k]->ordinal == ordinal) return *parts[k];
+    }
+    if (used == parts.size()) parts.push_back(std::make_unique<Part>());
+    Part& p = *parts[used++];
+    p.ordinal = ordinal;
+    p.items.clear();
+    p.first = Status::Ok();
+    p.done.store(false, std::memory_order_relaxed);
+    return p;
+  };
+  partOf(firstOrdinal);
+  cliques.clear();
+  cliqueRank.assign(n, 0);
+  for (size_t i = 0; i < n; i++) {
+    const uint64_t clique = static_cast<const NcclComm&>(*begin[i].comm).clique;
+    auto at = std::find(cliques.begin(), cliques.end(), clique);
+    cliqueRank[i] = static_cast<size_t>(at - cliques.begin());
+    if (at == cliques.end()) cliques.push_back(clique);
+    partOf(begin[i].stream->device->ordinal).items.push_back(i);
+  }
+  for (size_t k = 1; k < used; k++) {
+    if (partThread(parts[k]->ordinal) == nullptr) return false;
+  }
+  for (size_t k = 0; k < used; k++) {
+    std::stable_sort(parts[k]->items.begin(), parts[k]->items.end(), [&](size_t x, size_t y) { return cliqueRank[x] < cliqueRank[y]; });
+  }
+  Round round;
+  round.group = begin;
+  round.ops = ops;
+  round.parts = used;
+  for (size_t k = 1; k < used; k++) partThread(parts[k]->ordinal)->start(&round, parts[k].get());
+  issuePart(round, *parts[0]);
+  for (size_t k = 1; k < used; k++) {
+    while (!parts[k]->done.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  *out = Status::Ok();
+  for (size_t k = 0; k < used && out->ok(); k++) *out = parts[k]->first;
+  return true;
+}
+
 // Polls a group in progress until every communicator settled (also after one failed: a later call on one still
 // in progress would fail it for good), spinning the first 200 us (a group usually takes tens) and then sleeping
 // 50 us between polls. `calls` is left between polls so that aborts get in.
@@ -264,7 +439,9 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
   }
 }
 
-// Issues a whole group from the calling thread, as NCCL requires of ncclGroupStart ... ncclGroupEnd. Returns
+// Issues a whole group from the calling thread (or, spanning devices on connected blocking communicators, a part
+// per device from the part threads, this thread waiting for them), as NCCL requires of ncclGroupStart ...
+// ncclGroupEnd: each on one thread. Returns
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
 Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
@@ -302,6 +479,21 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   }
   const nccl::Api& api = nccl::library().api;
   g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  // On blocking communicators each device's part goes at once, from a thread of its own: one thread issuing
+  // every rank's side took 1.7-1.9x a thread per rank at 2 x 1 on 64 KiB buckets (issuer-threads.cu). Only once
+  // each communicator had a group issued whole: its first connects its ranks inside ncclGroupEnd, where a part
+  // failing alone would leave the others waiting for it.
+  const int firstOrdinal = begin->stream->device->ordinal;
+  const bool spread = std::any_of(begin, end, [&](const CollItem& it) { return it.stream->device->ordinal != firstOrdinal; });
+  const bool connected = std::all_of(comms.begin(), comms.end(), [](CommImpl* c) {
+    const NcclComm& comm = static_cast<const NcclComm&>(*c);
+    return comm.clique != 0 && comm.connected;
+  });
+  Status parted;
+  if (spread && connected && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
+    if (g->profiled) g->ended = std::chrono::steady_clock::now();
+    return parted;
+  }
   nccl::ncclResult_t r = api.ncclGroupStart();
   if (r != nccl::ncclSuccess) return Status::Fail("ncclGroupStart failed: " + nccl::describe(r, nullptr));
   Status first;
@@ -323,6 +515,8 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
     for (CommImpl* c : comms) static_cast<NcclComm*>(c)->groupInFlight = true;
   } else if (r != nccl::ncclSuccess && first.ok()) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
+  } else if (r == nccl::ncclSuccess && first.ok()) {
+    for (CommImpl* c : comms) static_cast<NcclComm*>(c)->connected = true;
   }
   return first;
 }

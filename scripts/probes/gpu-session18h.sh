@@ -7,15 +7,4 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-export NCCL_SOCKET_NTHREADS=4 NCCL_NSOCKS_PERTHREAD=4
-port=29400
-for m in 2 3; do
-  for work in "25MiB 64 2" "256MiB 1 3" "64KiB 2000 1"; do
-    set -- $work
-    port=$((port + 20))
-    timeout 150 node dist/src/cli/main.js launch --nnodes "$m" --emulate-machines --master-port "$port" --timeout 140 -- \
-      node dist/src/cli/main.js bench --connect --backend cuda --pipelines fairring --bytes "$1" --buckets "$2" \
-      --iters "$3" --warmup 1 --repeat 3 | grep -E '^\[rank 0\] \| [0-9]' | sed "s/^\[rank 0\] /${m}x1 emulated /"
-    since "${m}x1 $1 done at"
-  done
-done 2>&1 | tee "$out/emulated.txt"
+emulated_rows 140 "25MiB 64 2" "256MiB 1 3" "64KiB 2000 1" 2>&1 | tee "$out/emulated.txt"

@@ -112,3 +112,23 @@ cpu_ab() {
     done
   done 2>&1 | tee "$out/$file"
 }
+
+# emulated_rows <seconds> <work...>: `fairring` against its native loop across processes, 2 x 1 and 3 x 1 emulated
+# on this host (`launch --emulate-machines`: a machine and NCCL host id per process, NCCL over loopback sockets,
+# NCCL_SOCKET_NTHREADS=4 NCCL_NSOCKS_PERTHREAD=4), `bench --connect` at its defaults, each work "SIZE BUCKETS
+# ITERS" cut at <seconds>; rank 0's rows (the slowest rank of each run) prefixed with the topology.
+emulated_rows() {
+  local seconds=$1 port=29400 m work size buckets iters
+  shift
+  for m in 2 3; do
+    for work in "$@"; do
+      read -r size buckets iters <<< "$work"
+      port=$((port + 20))
+      NCCL_SOCKET_NTHREADS=4 NCCL_NSOCKS_PERTHREAD=4 timeout $((seconds + 10)) node dist/src/cli/main.js launch --nnodes "$m" \
+        --emulate-machines --master-port "$port" --timeout "$seconds" -- node dist/src/cli/main.js bench --connect --backend cuda \
+        --pipelines fairring --bytes "$size" --buckets "$buckets" --iters "$iters" --warmup 1 --repeat 3 |
+        grep -E '^\[rank 0\] \| [0-9]' | sed "s/^\[rank 0\] /${m}x1 emulated /"
+      since "${m}x1 $size done at"
+    done
+  done
+}

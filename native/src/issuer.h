@@ -2,7 +2,8 @@
 // records and waits, groups, queue programs) in the order JS enqueued it. CUDA streams are asynchronous queues
 // already, so one thread keeps program order, never blocks on the device, and a wait on an earlier record needs
 // no host-side rendezvous: the record was issued before it. Only the NCCL calls of a group that spans devices
-// go out from a thread per device, while the issuer waits for them (cuda/nccl_group.cc).
+// may go out a part per device, the issuer issuing the first and waiting for the others, each on its device's
+// thread (cuda/nccl_group.cc).
 #pragma once
 
 #include <functional>

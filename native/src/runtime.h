@@ -73,10 +73,9 @@ extern std::atomic<int> g_exitStatus;
 // status, after the NCCL profile's report and a flush, instead of running the exit handlers registered before
 // the handler: the CUDA runtime's and NCCL's teardown, under threads that may still use them (the reaper's
 // cudaFree, NCCL's proxy threads, the issuer and its part threads after an uncaught error, which runs no
-// environment cleanup). The
-// handler (glibc's on_exit, which passes the status) is registered at the first call of each `when` (the CUDA
-// runtime initialised, NCCL initialised), so that it runs before the handlers of the libraries initialised by
-// then.
+// environment cleanup). The handler (glibc's on_exit, which passes the status) is registered at the first call
+// of each `when` (the CUDA runtime initialised, NCCL initialised), so that it runs before the handlers of the
+// libraries initialised by then.
 enum class ExitPoint { CudaRuntime, Nccl };
 void endAtExit(ExitPoint when);
 

@@ -134,6 +134,13 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
   return pending;
 }
 
+// What decides the connections a call needs (the op and peer only where the kind has them).
+NcclComm::Shape shapeOf(const CollItem& it) {
+  const bool p2p = it.kind == CollKind::Send || it.kind == CollKind::Recv;
+  const bool reduces = it.kind == CollKind::AllReduce || it.kind == CollKind::ReduceScatter;
+  return {it.kind, it.dtype, reduces ? it.op : RedOp::Sum, p2p ? it.peer : -1, it.count};
+}
+
 // "ncclAllReduce (rank 0 of 2, 16 float32)", for messages.
 std::string describeItem(const CollItem& it) {
   std::string s = std::string(callName(it.kind)) + " (" + rankOf(it.comm->rank, it.comm->size);
@@ -257,8 +264,10 @@ struct Part {
 };
 
 // The parts of one group and where they stand. The parts meet after their calls and before their ncclGroupEnd:
-// where any call failed, every part ends its group failed (a healthy one adds a call NCCL refuses), so that no
-// rank's side is launched or connected without the others (one group over every rank did that by itself).
+// where any call failed, every part ends its group failed (each adds a call NCCL refuses), so that no rank's side
+// is launched without the others. Past that meeting nothing holds them together: a group is split only where no
+// call needs a new connection (NcclComm::seenShapes), so a part's ncclGroupEnd launches its calls with no
+// exchange with the other parts to wait in.
 struct Round {
   const CollItem* group = nullptr;
   const nccl::ncclRedOp_t* ops = nullptr;
@@ -291,11 +300,12 @@ void issuePart(Round& round, Part& part) {
   round.issued.fetch_add(1);
   while (round.issued.load() < round.parts) std::this_thread::yield();
   if (!started) return;
-  if (round.failed.load() && part.first.ok()) {
-    // Another part failed: a send to no rank fails this group too, so that ncclGroupEnd drops it.
+  if (round.failed.load()) {
+    // A part failed (this one too, maybe before NCCL saw an error: a failed copy of a one-rank collective, or no
+    // device): a send to no rank fails this part's group, so that its ncclGroupEnd launches none of its calls.
     const CollItem& it = round.group[part.items[0]];
     api.ncclSend(nullptr, 1, ncclType(it.dtype), -1, static_cast<NcclComm&>(*it.comm).comm, it.stream->cudaStream);
-    part.first = Status::Fail("not issued" + on + ": another device's part of the group failed");
+    if (part.first.ok()) part.first = Status::Fail("not issued" + on + ": another device's part of the group failed");
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
   r = api.ncclGroupEnd();
@@ -439,9 +449,9 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
   }
 }
 
-// Issues a whole group from the calling thread (or, spanning devices on connected blocking communicators, a part
-// per device from the part threads, this thread waiting for them), as NCCL requires of ncclGroupStart ...
-// ncclGroupEnd: each on one thread. Returns
+// Issues a whole group from the calling thread (or, spanning devices on blocking communicators with calls of
+// shapes seen before, a part per device: the first here, the others on their devices' part threads, this thread
+// waiting for them), as NCCL requires of ncclGroupStart ... ncclGroupEnd: each on one thread. Returns
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
 Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
@@ -480,17 +490,18 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   const nccl::Api& api = nccl::library().api;
   g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   // On blocking communicators each device's part goes at once, from a thread of its own: one thread issuing
-  // every rank's side took 1.7-1.9x a thread per rank at 2 x 1 on 64 KiB buckets (issuer-threads.cu). Only once
-  // each communicator had a group issued whole: its first connects its ranks inside ncclGroupEnd, where a part
-  // failing alone would leave the others waiting for it.
+  // every rank's side took 1.7-1.9x a thread per rank at 2 x 1 on 64 KiB buckets (issuer-threads.cu). Only where
+  // every call has a shape its communicator issued whole before: a call that needs a connection makes it inside
+  // ncclGroupEnd, where a part failing alone would leave the others waiting for it.
   const int firstOrdinal = begin->stream->device->ordinal;
   const bool spread = std::any_of(begin, end, [&](const CollItem& it) { return it.stream->device->ordinal != firstOrdinal; });
-  const bool connected = std::all_of(comms.begin(), comms.end(), [](CommImpl* c) {
-    const NcclComm& comm = static_cast<const NcclComm&>(*c);
-    return comm.clique != 0 && comm.connected;
+  const bool seen = std::all_of(begin, end, [](const CollItem& it) {
+    const NcclComm& comm = static_cast<const NcclComm&>(*it.comm);
+    const auto& shapes = comm.seenShapes;
+    return comm.clique != 0 && std::find(shapes.begin(), shapes.end(), shapeOf(it)) != shapes.end();
   });
   Status parted;
-  if (spread && connected && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
+  if (spread && seen && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
     if (g->profiled) g->ended = std::chrono::steady_clock::now();
     return parted;
   }
@@ -516,7 +527,13 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   } else if (r != nccl::ncclSuccess && first.ok()) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
   } else if (r == nccl::ncclSuccess && first.ok()) {
-    for (CommImpl* c : comms) static_cast<NcclComm*>(c)->connected = true;
+    for (const CollItem* p = begin; p != end; ++p) {
+      std::vector<NcclComm::Shape>& shapes = static_cast<NcclComm&>(*p->comm).seenShapes;
+      const NcclComm::Shape shape = shapeOf(*p);
+      if (shapes.size() < NcclComm::kSeenShapes && std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) {
+        shapes.push_back(shape);
+      }
+    }
   }
   return first;
 }

@@ -37,23 +37,14 @@ struct NcclComm final : CommImpl {
   // Nonzero where every rank of it was made by one initComms call (so it is blocking): the same number for all
   // of them. A group on such communicators must hold every rank's side (checkSides, nccl_group.cc).
   uint64_t clique = 0;
-  // Issuer only: the calls of it that went out in a group issued whole and returned, by shape (kind, dtype, op,
-  // count, peer), at most kSeenShapes of them. NCCL connects lazily (a peer on the first send to it, an
-  // algorithm's channels on its first use), so only a call of a shape seen before needs no connection inside
-  // ncclGroupEnd, where a device's part failing alone would leave the others waiting: a group that spans
-  // devices goes a part per device only when every call has a seen shape (nccl_group.cc, issueParts).
-  struct Shape {
-    CollKind kind;
-    DType dtype;
-    RedOp op;
-    int peer;
-    uint64_t count;
-    bool operator==(const Shape& o) const {
-      return kind == o.kind && dtype == o.dtype && op == o.op && peer == o.peer && count == o.count;
-    }
-  };
+  // Issuer only: what its calls in a group issued whole (that returned) looked like, one number per group
+  // (groupShape, nccl_group.cc), at most kSeenShapes of them. NCCL connects lazily (a peer on the first send to
+  // it, an algorithm's channels on their first use, the algorithm picked from the sizes of a group's calls
+  // together), so only calls shaped as before need no connection inside ncclGroupEnd, where a device's part
+  // failing alone would leave the others waiting: a group that spans devices goes a part per device only where
+  // each communicator's calls in it have a seen shape (nccl_group.cc, issueParts).
   static constexpr size_t kSeenShapes = 64;
-  std::vector<Shape> seenShapes;
+  std::vector<uint64_t> seenShapes;
 
   void abort() override;
   bool aborting() const override;

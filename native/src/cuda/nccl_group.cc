@@ -134,11 +134,22 @@ bool pollOnce(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, S
   return pending;
 }
 
-// What decides the connections a call needs (the op and peer only where the kind has them).
-NcclComm::Shape shapeOf(const CollItem& it) {
-  const bool p2p = it.kind == CollKind::Send || it.kind == CollKind::Recv;
-  const bool reduces = it.kind == CollKind::AllReduce || it.kind == CollKind::ReduceScatter;
-  return {it.kind, it.dtype, reduces ? it.op : RedOp::Sum, p2p ? it.peer : -1, it.count};
+// The calls of one communicator in a group as one number (FNV-1a over each call's kind, dtype, op, peer and
+// count, in group order): what decides the connections they need.
+uint64_t groupShape(const CollItem* begin, const CollItem* end, const CommImpl* comm) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const CollItem* p = begin; p != end; ++p) {
+    if (p->comm != comm) continue;
+    const bool p2p = p->kind == CollKind::Send || p->kind == CollKind::Recv;
+    const bool reduces = p->kind == CollKind::AllReduce || p->kind == CollKind::ReduceScatter;
+    mix(static_cast<uint64_t>(p->kind));
+    mix(static_cast<uint64_t>(p->dtype));
+    mix(reduces ? static_cast<uint64_t>(p->op) + 1 : 0);
+    mix(p2p ? static_cast<uint64_t>(p->peer) + 1 : 0);
+    mix(p->count);
+  }
+  return h;
 }
 
 // "ncclAllReduce (rank 0 of 2, 16 float32)", for messages.
@@ -449,8 +460,8 @@ void waitReady(const std::vector<CommImpl*>& comms, std::vector<bool>& settled, 
   }
 }
 
-// Issues a whole group from the calling thread (or, spanning devices on blocking communicators with calls of
-// shapes seen before, a part per device: the first here, the others on their devices' part threads, this thread
+// Issues a whole group from the calling thread (or, spanning devices on blocking communicators whose calls are
+// shaped as before, a part per device: the first here, the others on their devices' part threads, this thread
 // waiting for them), as NCCL requires of ncclGroupStart ... ncclGroupEnd: each on one thread. Returns
 // what failed; where ncclGroupEnd returned ncclInProgress, g->inProgress is set and the group is polled later
 // (g->comms, g->settled). A comm exists only when NCCL loaded, so the library needs no check here.
@@ -491,14 +502,14 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   g->started = g->profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   // On blocking communicators each device's part goes at once, from a thread of its own: one thread issuing
   // every rank's side took 1.7-1.9x a thread per rank at 2 x 1 on 64 KiB buckets (issuer-threads.cu). Only where
-  // every call has a shape its communicator issued whole before: a call that needs a connection makes it inside
-  // ncclGroupEnd, where a part failing alone would leave the others waiting for it.
+  // each communicator's calls are shaped as in a group it issued whole before: a call that needs a connection
+  // makes it inside ncclGroupEnd, where a part failing alone would leave the others waiting for it.
   const int firstOrdinal = begin->stream->device->ordinal;
   const bool spread = std::any_of(begin, end, [&](const CollItem& it) { return it.stream->device->ordinal != firstOrdinal; });
-  const bool seen = std::all_of(begin, end, [](const CollItem& it) {
-    const NcclComm& comm = static_cast<const NcclComm&>(*it.comm);
+  const bool seen = std::all_of(comms.begin(), comms.end(), [&](const CommImpl* c) {
+    const NcclComm& comm = static_cast<const NcclComm&>(*c);
     const auto& shapes = comm.seenShapes;
-    return comm.clique != 0 && std::find(shapes.begin(), shapes.end(), shapeOf(it)) != shapes.end();
+    return comm.clique != 0 && std::find(shapes.begin(), shapes.end(), groupShape(begin, end, c)) != shapes.end();
   });
   Status parted;
   if (spread && seen && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
@@ -527,9 +538,9 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   } else if (r != nccl::ncclSuccess && first.ok()) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
   } else if (r == nccl::ncclSuccess && first.ok()) {
-    for (const CollItem* p = begin; p != end; ++p) {
-      std::vector<NcclComm::Shape>& shapes = static_cast<NcclComm&>(*p->comm).seenShapes;
-      const NcclComm::Shape shape = shapeOf(*p);
+    for (CommImpl* c : comms) {
+      std::vector<uint64_t>& shapes = static_cast<NcclComm*>(c)->seenShapes;
+      const uint64_t shape = groupShape(begin, end, c);
       if (shapes.size() < NcclComm::kSeenShapes && std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) {
         shapes.push_back(shape);
       }

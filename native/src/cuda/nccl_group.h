@@ -17,13 +17,13 @@ namespace fr::cuda {
 Status checkSides(const CollItem* items, size_t n);
 
 // Issues a group (ncclGroupStart ... ncclGroupEnd) from the calling thread, the issuer (where it spans devices
-// on blocking communicators and every call has a shape its communicator issued whole before, a part per device
-// at once: the first on the issuer, the others on their devices' part threads; a part that fails fails the
-// others before their ncclGroupEnd), and returns once it is
-// over: issued (a blocking communicator's ncclGroupEnd returned; a nonblocking one's communicators polled until
-// NCCL's own thread launched it), or failed. Its outcome goes to the sticky error of every stream it names. When
-// one of its streams has already failed, NCCL is skipped for all of them: a peer left alone in a collective would
-// never finish. Its sides were checked when it was submitted (checkSides).
+// on blocking communicators and each communicator's calls are shaped as in a group it issued whole before, a
+// part per device at once: the first on the issuer, the others on their devices' part threads; a part that
+// fails fails the others before their ncclGroupEnd), and returns once it is over: issued (a blocking
+// communicator's ncclGroupEnd returned; a nonblocking one's communicators polled until NCCL's own thread
+// launched it), or failed. Its outcome goes to the sticky error of every stream it names. When one of its streams
+// has already failed, NCCL is skipped for all of them: a peer left alone in a collective would never finish. Its
+// sides were checked when it was submitted (checkSides).
 void runGroup(const CollItem* items, size_t n);
 
 }  // namespace fr::cuda

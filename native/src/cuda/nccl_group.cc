@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -287,10 +288,21 @@ struct Round {
   std::atomic<bool> failed{false};
 };
 
+// The device whose parts FAIRRING_TEST_FAIL_PART says to fail before their first call, -1 for none: the one way
+// into the path where a part fails alone, which no real failure reaches on demand (test/gpu/parts.test.ts).
+int partToFail() {
+  static const int ordinal = [] {
+    const char* v = std::getenv("FAIRRING_TEST_FAIL_PART");
+    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
+  }();
+  return ordinal;
+}
+
 void issuePart(Round& round, Part& part) {
   const nccl::Api& api = nccl::library().api;
   const std::string on = " (cuda:" + std::to_string(part.ordinal) + ")";
-  Status device = selectDevice(part.ordinal);
+  Status device = part.ordinal == partToFail() ? Status::Fail("a failure injected by FAIRRING_TEST_FAIL_PART" + on)
+                                               : selectDevice(part.ordinal);
   nccl::ncclResult_t r = api.ncclGroupStart();
   bool started = r == nccl::ncclSuccess;
   if (!device.ok()) {

@@ -33,6 +33,12 @@ describe('bench warm-up', () => {
     expect(none.calls).to.deep.equal([]);
   });
 
+  it('stops where a batch ran no slice, rather than loop for ever', async () => {
+    const empty = subject(0);
+    await warm(empty, { warmup: 2, warmupSlices: 256 });
+    expect(empty.calls).to.deep.equal([2]);
+  });
+
   it('rounds up to whole --warmup batches', async () => {
     const odd = subject(7);
     await warm(odd, { warmup: 3, warmupSlices: 50 });

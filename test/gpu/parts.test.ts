@@ -9,11 +9,11 @@ import { skipUnlessGpus } from '../helpers/backends.js';
 import { runChild } from '../helpers/child.js';
 
 // Four awaited all-reduces of 16384 random float32 per rank at 2 x 1 (every group after the first of its shape
-// goes a part per device); prints each outcome: 'ok' when it matched the float64 sums, else the error's code,
-// stage and message; then 'closed' once close() resolved.
+// goes a part per device); prints each outcome as a line: 'ok' when it matched the float64 sums, 'wrong by D',
+// or 'error ' and the error's code, stage and message as JSON; then 'closed' once close() resolved.
 const script = `
 import { simulate } from ${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)};
-const world = await simulate({ machines: 2, devicesPerMachine: 1, backend: 'cuda', pipeline: 'fairring', timeoutMs: 30000 });
+const world = await simulate({ machines: 2, devicesPerMachine: 1, backend: 'cuda', pipeline: 'fairring', timeoutMs: 10000 });
 for (let k = 0; k < 4; k++) {
   const inputs = world.devices.map(() => Float32Array.from({ length: 16384 }, () => Math.random() - 0.5));
   const tensors = await Promise.all(world.devices.map((d, r) => d.upload(inputs[r])));
@@ -24,15 +24,21 @@ for (let k = 0; k < 4; k++) {
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - (inputs[0][i] + inputs[1][i])));
     console.log(worst <= 1e-6 ? 'ok' : 'wrong by ' + worst);
   } catch (e) {
-    console.log(JSON.stringify({ code: e.code, stage: e.stage, message: e.message }));
+    console.log('error ' + JSON.stringify({ code: e.code, stage: e.stage, message: e.message }));
   }
 }
 await world.close();
 console.log('closed');
 `;
 
+interface Failure {
+  code: string;
+  stage?: string;
+  message: string;
+}
+
 describe('groups sent a part per device [cuda]', function () {
-  this.timeout(180_000);
+  this.timeout(150_000);
   before(function () {
     skipUnlessGpus(this, 2, 'the parts-per-device test');
   });
@@ -40,26 +46,33 @@ describe('groups sent a part per device [cuda]', function () {
   it('match float64 sums', async () => {
     const env = { ...process.env };
     delete env.FAIRRING_TEST_FAIL_PART;
-    const r = await runChild(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 120_000, env });
+    const r = await runChild(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 60_000, env });
     expect(r.signal, r.stderr).to.equal(null);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout.trim().split('\n')).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'closed']);
   });
 
-  it('one device\'s part failing fails the all-reduce, naming stage and slice, and the world closes', async () => {
+  it("one device's part failing fails the all-reduce with its own cause, naming stage and slice; later calls reject at once; the world closes", async () => {
     const r = await runChild(process.execPath, ['--input-type=module', '-e', script], {
-      timeoutMs: 120_000,
+      timeoutMs: 60_000,
       env: { ...process.env, FAIRRING_TEST_FAIL_PART: '1' },
     });
     expect(r.signal, r.stderr).to.equal(null);
     expect(r.code, r.stderr).to.equal(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.at(-1)).to.equal('closed');
-    const failed = lines.slice(0, -1).filter((l) => l !== 'ok').map((l) => JSON.parse(l) as { code: string; stage: string; message: string });
-    expect(failed.length, r.stdout).to.be.at.least(1);
-    expect(failed[0]!.code).to.equal('ERR_FAIRRING_STAGE');
-    expect(['collect', 'diffuse']).to.include(failed[0]!.stage);
-    expect(failed[0]!.message).to.match(/slice \d+ failed in (collect|diffuse)/);
-    expect(failed[0]!.message).to.match(/FAIRRING_TEST_FAIL_PART|another device's part of the group failed/);
+    expect(lines, r.stdout).to.have.length(5);
+    expect(lines[4]).to.equal('closed');
+    // The first all-reduce issues its groups whole (their shapes new); the second's go a part per device.
+    expect(lines[0], r.stdout).to.equal('ok');
+    const failures = lines.slice(1, 4).map((l): Failure => {
+      expect(l, r.stdout).to.match(/^error /);
+      return JSON.parse(l.slice('error '.length)) as Failure;
+    });
+    const [first, ...later] = failures as [Failure, ...Failure[]];
+    expect(first.code, first.message).to.equal('ERR_FAIRRING_STAGE');
+    expect(['collect', 'diffuse']).to.include(first.stage);
+    expect(first.message).to.match(/slice \d+ failed in (collect|diffuse)/);
+    expect(first.message).to.match(/FAIRRING_TEST_FAIL_PART \(cuda:1\)/);
+    for (const f of later) expect(f.code, f.message).to.equal('ERR_FAIRRING_CLOSED');
   });
 });

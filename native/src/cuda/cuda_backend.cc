@@ -282,7 +282,8 @@ class CudaBackend final : public Backend {
   }
 
   // The whole group is one issuer task, in program order with everything else; where it spans devices on
-  // blocking communicators its parts go out at once from the devices' part threads (nccl_group.cc).
+  // blocking communicators whose calls are shaped as in a group issued whole before, a part per device at once,
+  // the first on the issuer and the others on their devices' part threads (nccl_group.cc).
   void enqueueGroup(std::vector<CollItem> items, KeepAlive keep) override {
     issuer::post([items = std::move(items), keep = std::move(keep)] { cuda::runGroup(items.data(), items.size()); });
   }

@@ -18,8 +18,9 @@ namespace fr::cuda {
 // between polls. With blocking communicators there, a group could hold the issuer, and so every abort, for good:
 // the vanishing-rank job's survivors hung, the issuer inside ncclGroupEnd and every abort waiting for this lock
 // (docs/engine.md). Where every rank is in the process they are blocking: every rank's side of each group is
-// issued at once (by the issuer, or by the part threads while it waits), and a group spans threads only where
-// no call needs a new connection, since a side failing alone there could leave another waiting inside the call.
+// issued at once (by the issuer, or a part per device by it and the part threads), and a group spans threads
+// only where no call needs a new connection, since a side failing alone there could leave another waiting inside
+// the call.
 // Never destroyed: detached aborts and the issuer may still take it while the process exits.
 extern std::shared_mutex& g_ncclCalls;
 

@@ -272,6 +272,7 @@ struct Part {
   int ordinal = -1;
   std::vector<size_t> items;  // indices into the group
   Status first;
+  bool refused = false;  // failed only because another part did
   std::atomic<bool> done{false};
 };
 
@@ -288,12 +289,16 @@ struct Round {
   std::atomic<bool> failed{false};
 };
 
-// The device whose parts FAIRRING_TEST_FAIL_PART says to fail before their first call, -1 for none: the one way
-// into the path where a part fails alone, which no real failure reaches on demand (test/gpu/parts.test.ts).
+// The device whose parts FAIRRING_TEST_FAIL_PART says to fail before their first call, -1 for none (also for a
+// value that is not a whole device ordinal): the one way into the path where a part fails alone, which no real
+// failure reaches on demand (test/gpu/parts.test.ts).
 int partToFail() {
   static const int ordinal = [] {
     const char* v = std::getenv("FAIRRING_TEST_FAIL_PART");
-    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
+    if (v == nullptr || *v == '\0') return -1;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    return *end == '\0' && n >= 0 && n < 1024 ? static_cast<int>(n) : -1;
   }();
   return ordinal;
 }
@@ -328,7 +333,10 @@ void issuePart(Round& round, Part& part) {
     // device): a send to no rank fails this part's group, so that its ncclGroupEnd launches none of its calls.
     const CollItem& it = round.group[part.items[0]];
     api.ncclSend(nullptr, 1, ncclType(it.dtype), -1, static_cast<NcclComm&>(*it.comm).comm, it.stream->cudaStream);
-    if (part.first.ok()) part.first = Status::Fail("not issued" + on + ": another device's part of the group failed");
+    if (part.first.ok()) {
+      part.first = Status::Fail("not issued" + on + ": another device's part of the group failed");
+      part.refused = true;
+    }
   }
   // Ended even after a failed call: the group state is per thread and must not leak into the next group.
   r = api.ncclGroupEnd();
@@ -417,6 +425,7 @@ bool issueParts(const CollItem* begin, size_t n, const nccl::ncclRedOp_t* ops, i
     p.ordinal = ordinal;
     p.items.clear();
     p.first = Status::Ok();
+    p.refused = false;
     p.done.store(false, std::memory_order_relaxed);
     return p;
   };
@@ -445,8 +454,11 @@ bool issueParts(const CollItem* begin, size_t n, const nccl::ncclRedOp_t* ops, i
   for (size_t k = 1; k < used; k++) {
     while (!parts[k]->done.load(std::memory_order_acquire)) std::this_thread::yield();
   }
+  // The first part that failed of itself: the others only say that it did.
   *out = Status::Ok();
-  for (size_t k = 0; k < used && out->ok(); k++) *out = parts[k]->first;
+  for (size_t k = 0; k < used && out->ok(); k++) {
+    if (!parts[k]->refused) *out = parts[k]->first;
+  }
   return true;
 }
 
@@ -518,13 +530,13 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
   // makes it inside ncclGroupEnd, where a part failing alone would leave the others waiting for it.
   const int firstOrdinal = begin->stream->device->ordinal;
   const bool spread = std::any_of(begin, end, [&](const CollItem& it) { return it.stream->device->ordinal != firstOrdinal; });
-  const bool seen = std::all_of(comms.begin(), comms.end(), [&](const CommImpl* c) {
+  const bool seen = spread && std::all_of(comms.begin(), comms.end(), [&](const CommImpl* c) {
     const NcclComm& comm = static_cast<const NcclComm&>(*c);
     const auto& shapes = comm.seenShapes;
     return comm.clique != 0 && std::find(shapes.begin(), shapes.end(), groupShape(begin, end, c)) != shapes.end();
   });
   Status parted;
-  if (spread && seen && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
+  if (seen && issueParts(begin, n, ops.data(), firstOrdinal, &parted)) {
     if (g->profiled) g->ended = std::chrono::steady_clock::now();
     return parted;
   }
@@ -551,6 +563,7 @@ Status issueGroup(const CollItem* begin, size_t n, GroupInFlight* g) {
     first = Status::Fail("ncclGroupEnd failed: " + nccl::describe(r, nullptr));
   } else if (r == nccl::ncclSuccess && first.ok()) {
     for (CommImpl* c : comms) {
+      if (!spread || static_cast<NcclComm*>(c)->clique == 0) continue;
       std::vector<uint64_t>& shapes = static_cast<NcclComm*>(c)->seenShapes;
       const uint64_t shape = groupShape(begin, end, c);
       if (shapes.size() < NcclComm::kSeenShapes && std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Probe (GPU machine), session 19: the session's host-cost changes one on another, each build in
+# bundle/<name>.tar.xz (scripts/probes/base-bundle.sh <rev> <name>): base (the session's start), settle (the
+# settle operator), wa (+ want answering records it knows complete), pool (+ CpuPrograms reused). The CPU
+# targets' rows (cpu_row, 64 x 256 B) and js-cpu.mjs at 1 x 1, 2 x 2, 2 x 4, the builds interleaved over 5 rounds;
+# then `fairring` at 1 x 1 on CUDA, 2000 x 64 KiB, 3 rounds; then the CUDA suite on this build (the bundle's).
+# Usage: bash scripts/bundle.sh, the four base-bundle.sh calls, then bash scripts/gpu-run.sh bash
+# scripts/probes/gpu-session19d.sh
+set -uo pipefail
+source scripts/probes/lib.sh
+probe_begin
+builds=(base settle wa pool)
+for b in "${builds[@]}"; do
+  mkdir -p "builds/$b/scripts/probes" && tar -xJf "bundle/$b.tar.xz" -C "builds/$b" && ln -sfn ../../node_modules "builds/$b/node_modules"
+  cp scripts/probes/js-cpu.mjs "builds/$b/scripts/probes/"
+done
+timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop"
+for round in 1 2 3 4 5; do
+  for b in "${builds[@]}"; do
+    for topo in "1 1" "2 2" "2 4"; do
+      read -r m d <<< "$topo"
+      (cd "builds/$b" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $b ${m}x$d /"
+      (cd "builds/$b" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/round $round $b /"
+    done
+  done
+done 2>&1 | tee "$out/targets.txt"
+since "cpu rows done at"
+for round in 1 2 3; do
+  for b in "${builds[@]}"; do
+    (cd "builds/$b" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 1 --devices 1 --pipelines fairring \
+      --bytes 64KiB --buckets 2000 --iters 3 --warmup 1 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/round $round $b /"
+  done
+done 2>&1 | tee "$out/cuda-1x1.txt"
+since "cuda rows done at"
+run_suite 240

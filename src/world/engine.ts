@@ -2,7 +2,7 @@
 // in-flight tokens, flow through the pipeline's stage operators, leave through finish (which checks the
 // pipeline's contract), and settle when the host learns their last records completed on every local rank.
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
-import { Subject, concatMap, from, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
 import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice } from '../engine/context.js';
@@ -11,7 +11,6 @@ import type { PipelineSpec } from '../engine/pipeline.js';
 import { admit } from '../operators/admit.js';
 import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';
-import { settle } from '../operators/settle.js';
 import { elementSize } from '../runtime/dtype.js';
 
 export interface Progress {
@@ -110,7 +109,7 @@ export class Engine {
         admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
         pipeline.build(ctx),
         finish(ctx, { arrived: (s) => this.arrived(s) }),
-        settle<Settled>((slice, done) => this.whenSettled(slice, done)),
+        mergeMap((slice) => this.settle$(slice)),
       )
       .subscribe({
         next: (s) => this.settled(s),
@@ -328,7 +327,16 @@ export class Engine {
     return true;
   }
 
-  /** Calls `done` once the slice's last records have completed on every local rank (with the failure, if any). */
+  /** Emits once when the slice's last records have completed on every local rank (with the failure, if any). */
+  private settle$(slice: Slice): Observable<Settled> {
+    return new Observable<Settled>((subscriber) => {
+      this.whenSettled(slice, (s) => {
+        subscriber.next(s);
+        subscriber.complete();
+      });
+    });
+  }
+
   private whenSettled(slice: Slice, done: (s: Settled) => void): void {
     const { completions } = this.ctx;
     let pending = slice.ready.length;

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { asyncScheduler } from 'rxjs';
 import type { BackendName, NativeComm, RemoteRendezvous, StoreCall } from '../native.js';
-import { native } from '../native.js';
 import { Device } from '../runtime/device.js';
 import { nativeRuntime } from '../runtime/runtime.js';
 import type { RankCommName, RankLayout, Topology } from '../engine/context.js';
@@ -16,7 +15,7 @@ import { computeLayout } from '../engine/layout.js';
 import { auto, nccl } from '../../pipelines/index.js';
 import { buildWorld, closeQuietly } from './build.js';
 import { jobFromEnv, type JobEnv } from './launch-env.js';
-import { allocationError, checkMemory, cudaDeviceCount, integerIn, worldOptionNames, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
+import { allocationError, checkMemory, cudaDeviceCount, integerIn, nativeInfo, requireNccl, worldOptionNames, worldSettings, type WorldOptions, type WorldSettings } from './options.js';
 import { checkOptionsObject, show } from '../runtime/options.js';
 import { StoreClient, StoreServer, isLoopback } from './store.js';
 import type { World, WorldSession } from './world.js';
@@ -153,7 +152,7 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
   const { backend } = settings;
   const ordinal = deviceOrdinal(backend, job, options.device, env);
   if (backend === 'cpu' && job.worldSize > 1) {
-    const gloo = native.info().gloo;
+    const gloo = nativeInfo().gloo;
     if (!gloo.available) throw new ArgumentError(`connect() on the CPU backend across ${job.worldSize} processes needs Gloo: ${gloo.error ?? 'not available'}`);
   }
   const token = job.token ?? (isLoopback(job.storeAddr) ? `fairring-loopback-${job.storePort}` : undefined);
@@ -252,6 +251,8 @@ export async function connect(options: ConnectOptions = {}): Promise<World> {
     // The call check has a communicator of its own: its all-reduces run beside the data's, on another stream.
     const checkCalls = job.worldSize > 1 && checkCallsAsked;
     const families: readonly RankCommName[] = checkCalls ? [...pipeline.comms, 'check'] : pipeline.comms;
+    // Every rank finds out at once, rather than all but rank 0 waiting out the rendezvous for an id never made.
+    if (backend === 'cuda' && families.some((f) => groupOf(f) !== null)) requireNccl(`connect(): rank ${job.rank}`);
     for (const family of families) {
       const group = groupOf(family);
       if (group === null) continue;

@@ -2,7 +2,7 @@
 // both say the same thing about the same mistake.
 import { native, type BackendName, type NativeDevice, type NativeInfo } from '../native.js';
 import type { CommName } from '../engine/context.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, SetupError } from '../errors.js';
 import { show } from '../runtime/options.js';
 import { MAX_PARALLELISM } from '../engine/layout.js';
 import { toPipelineSpec, type PipelineOption, type PipelineSpec } from '../engine/pipeline.js';
@@ -34,16 +34,30 @@ export interface WorldOptions {
 /** The names of WorldOptions, which simulate() and connect() both take. */
 export const worldOptionNames = ['backend', 'memoryBytes', 'paddingBytes', 'parallelism', 'sliceBytes', 'timeoutMs', 'pipeline', 'timings'] as const satisfies readonly (keyof WorldOptions)[];
 
-let cudaInfo: NativeInfo['cuda'] | undefined;
+let hostInfo: NativeInfo | undefined;
+
+/** native.info() once per process: it reads every device's properties (about 0.2 s per GPU). */
+export function nativeInfo(): NativeInfo {
+  hostInfo ??= native.info();
+  return hostInfo;
+}
 
 /** The CUDA devices of this host, or an ArgumentError saying why there are none. */
 export function cudaDeviceCount(): number {
-  // native.info() reads every device's properties (about 0.2 s per GPU): once per process is enough.
-  cudaInfo ??= native.info().cuda;
-  if (cudaInfo.deviceCount === 0) {
-    throw new ArgumentError(`backend 'cuda' asked for, but ${cudaInfo.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
+  const cuda = nativeInfo().cuda;
+  if (cuda.deviceCount === 0) {
+    throw new ArgumentError(`backend 'cuda' asked for, but ${cuda.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
   }
-  return cudaInfo.deviceCount;
+  return cuda.deviceCount;
+}
+
+/** A SetupError where NCCL did not load (the CUDA backend's communicators are NCCL's), saying why. */
+export function requireNccl(who: string): void {
+  const { nccl } = nativeInfo();
+  if (nccl.loaded) return;
+  throw new SetupError(
+    `${who}: the CUDA backend's communicators need NCCL, which did not load (${nccl.error ?? 'unknown'}): install NCCL 2 (libnccl.so.2) or put its folder on LD_LIBRARY_PATH; fairring-rx info shows what was tried`,
+  );
 }
 
 /**

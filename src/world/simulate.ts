@@ -81,11 +81,13 @@ async function createComms(
   const results = await Promise.allSettled(
     families.flatMap((family) =>
       groupsOf(family).map(async (ranks) => {
-        const comms = await runtime
-          .initComms(backend, runtime.uniqueId(backend), ranks.length, ranks.map((g, rank) => ({ rank, device: devices[g]!.native })), initTimeoutMs)
-          .catch((e: unknown) => {
-            throw new SetupError(`simulate(): the ${family} communicator of global ranks ${ranks.join(', ')} could not be created: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-          });
+        let comms: NativeComm[];
+        try {
+          // The id too: where NCCL did not load, making it is what fails.
+          comms = await runtime.initComms(backend, runtime.uniqueId(backend), ranks.length, ranks.map((g, rank) => ({ rank, device: devices[g]!.native })), initTimeoutMs);
+        } catch (e) {
+          throw new SetupError(`simulate(): the ${family} communicator of global ranks ${ranks.join(', ')} could not be created: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
         comms.forEach((c, i) => {
           perRank[ranks[i]!]![family] = c;
           all.push(c);

@@ -5,9 +5,20 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
-export type BackendName = 'cpu' | 'cuda';
-export type DType = 'float16' | 'bfloat16' | 'float32' | 'float64' | 'int8' | 'uint8' | 'int32' | 'int64';
-export type ReduceOp = 'sum' | 'prod' | 'max' | 'min' | 'avg';
+// The addon's enums, one table each: the name at index i is the addon's code i (native/src/runtime.h lists the
+// same names in the same order), and each type is its table's names.
+const backendNames = ['cpu', 'cuda'] as const;
+const dtypeNames = ['float16', 'bfloat16', 'float32', 'float64', 'int8', 'uint8', 'int32', 'int64'] as const;
+const reduceOpNames = ['sum', 'prod', 'max', 'min', 'avg'] as const;
+const collectiveKindNames = ['allReduce', 'reduceScatter', 'allGather', 'send', 'recv'] as const;
+export type BackendName = (typeof backendNames)[number];
+export type DType = (typeof dtypeNames)[number];
+export type ReduceOp = (typeof reduceOpNames)[number];
+export type CollectiveKind = (typeof collectiveKindNames)[number];
+export const backends: readonly BackendName[] = backendNames;
+export const dtypes: readonly DType[] = dtypeNames;
+export const reduceOps: readonly ReduceOp[] = reduceOpNames;
+export const collectiveKinds: readonly CollectiveKind[] = collectiveKindNames;
 
 /** A CPU device (virtual; any ordinal) or a CUDA device. Holds no resources. */
 export interface NativeDevice {
@@ -94,7 +105,6 @@ export interface NativeComm {
   close(): void;
 }
 
-export type CollectiveKind = 'allReduce' | 'reduceScatter' | 'allGather' | 'send' | 'recv';
 
 /** One operation of a group; counts are NCCL's (reduceScatter: per-rank output, allGather: per-rank input). */
 export interface GroupItem {
@@ -272,7 +282,7 @@ export interface NativeAddon {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Where the built addon lives, relative to the package root (dist/src/native.js is two levels below it). */
-export const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Release', 'fairring.node');
+const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Release', 'fairring.node');
 
 /**
  * The addon is the process's: its threads, its exit handling (which may end the whole process at once) and its
@@ -287,7 +297,3 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-export const backends: readonly BackendName[] = ['cpu', 'cuda'];
-export const dtypes: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', 'int8', 'uint8', 'int32', 'int64'];
-export const reduceOps: readonly ReduceOp[] = ['sum', 'prod', 'max', 'min', 'avg'];
-export const collectiveKinds: readonly CollectiveKind[] = ['allReduce', 'reduceScatter', 'allGather', 'send', 'recv'];

@@ -1,13 +1,16 @@
 // Per-stage timings as a Chrome trace-event file (loads in Perfetto and chrome://tracing): one process per rank,
-// one thread per pipeline stage (the stage's stream) within it, one complete event per stage and slice, placed
+// one thread per stream within it (in pipeline order: reduceScatter, collect, add, diffuse, allGather; admit and
+// the nccl pipeline's allReduce share reduceScatter's, finish allGather's), one complete event per stage and slice
+// (named by its stage, its category the pipeline), placed
 // where the stage started on its device (StageTiming.startMs) in microseconds on the host's monotonic clock
 // (viewers show them from the trace's first event). Processes on one host share that clock, so their traces
 // merge into one timeline. A timing whose start is unknown (NaN) has no place on it and is left out.
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import type { StageTiming } from '../world/engine.js';
+import { streamNames } from '../engine/context.js';
 
-/** A stage timing and the pipeline it came from (stages of different pipelines get their own threads). */
+/** A stage timing and the pipeline it came from (its events' category). */
 export interface TracedTiming extends StageTiming {
   pipeline: string;
 }
@@ -37,25 +40,23 @@ export function chromeTrace(timings: Iterable<TracedTiming>): ChromeTrace {
   const complete: TraceEvent[] = [];
   const ranks = new Set<number>();
   const all = [...timings].filter((t) => Number.isFinite(t.startMs));
-  /** Per rank: the thread id of each track. */
-  const tracks = new Map<number, Map<string, number>>();
+  /** Per rank: the thread ids of its tracks named so far (a stream's is its place in pipeline order, from 1). */
+  const tracks = new Map<number, Set<number>>();
   for (const t of all) {
     if (!ranks.has(t.rank)) {
       ranks.add(t.rank);
-      tracks.set(t.rank, new Map());
+      tracks.set(t.rank, new Set());
       meta.push(
         { ph: 'M', name: 'process_name', pid: t.rank, tid: 0, args: { name: `rank ${t.rank}` } },
         { ph: 'M', name: 'process_sort_index', pid: t.rank, tid: 0, args: { sort_index: t.rank } },
       );
     }
     const rankTracks = tracks.get(t.rank)!;
-    const name = `${t.pipeline} ${t.stage}`;
-    let tid = rankTracks.get(name);
-    if (tid === undefined) {
-      tid = rankTracks.size + 1;
-      rankTracks.set(name, tid);
+    const tid = streamNames.indexOf(t.stream) + 1;
+    if (!rankTracks.has(tid)) {
+      rankTracks.add(tid);
       meta.push(
-        { ph: 'M', name: 'thread_name', pid: t.rank, tid, args: { name } },
+        { ph: 'M', name: 'thread_name', pid: t.rank, tid, args: { name: `${t.stream} stream` } },
         { ph: 'M', name: 'thread_sort_index', pid: t.rank, tid, args: { sort_index: tid } },
       );
     }

@@ -101,6 +101,8 @@ export interface Job {
 
 export interface StageMark {
   stage: StageName;
+  /** The stream of every local rank it ran on. */
+  stream: StreamName;
   /** Per local rank; timing starts exist only while timings are recorded. */
   start: Mark[] | null;
   end: Mark[];

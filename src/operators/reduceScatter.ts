@@ -8,7 +8,7 @@ import { isFloat } from '../runtime/dtype.js';
 import { stage } from './stage.js';
 
 /** The op the machine's communicator reduces with: avg itself (over D contributions) only when no rail stage follows. */
-export function machineOp(ctx: EngineContext, op: ReduceOp): ReduceOp {
+function machineOp(ctx: EngineContext, op: ReduceOp): ReduceOp {
   return op === 'avg' && ctx.topology.machines > 1 ? 'sum' : op;
 }
 

@@ -42,7 +42,7 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
       end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
     }
     p.commit(failureOf(spec.stage), slice);
-    slice.marks.push({ stage: spec.stage, start, end, bytes: spec.bytes(views) });
+    slice.marks.push({ stage: spec.stage, stream: spec.stream, start, end, bytes: spec.bytes(views) });
     slice.ready = end;
     slice.readyOn = spec.stream;
     return slice;

@@ -5,7 +5,7 @@
 import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
 import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
-import type { EngineContext, Job, Slice } from '../engine/context.js';
+import type { EngineContext, Job, Slice, StreamName } from '../engine/context.js';
 import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { admit } from '../operators/admit.js';
@@ -27,6 +27,8 @@ export interface StageTiming {
   /** Global rank. */
   rank: number;
   stage: StageName;
+  /** The rank's stream the stage ran on (admit and the nccl pipeline's allReduce run on reduceScatter's, finish on allGather's). */
+  stream: StreamName;
   /** Device time on CUDA (events), wall clock of the CPU executor on the CPU backend. */
   ms: number;
   /**
@@ -438,7 +440,7 @@ export class Engine {
         const timing = completions.takeTiming(mark.end[i]!);
         if (!deliver || timing === undefined) continue;
         try {
-          this.onTiming({ job: slice.job.id, slice: slice.index, rank: ranks[i]!.place.rank, stage: mark.stage, ms: timing.ms, startMs: timing.startMs, bytes: mark.bytes });
+          this.onTiming({ job: slice.job.id, slice: slice.index, rank: ranks[i]!.place.rank, stage: mark.stage, stream: mark.stream, ms: timing.ms, startMs: timing.startMs, bytes: mark.bytes });
         } catch (e) {
           // A subscriber's bug must not fail the all-reduce it is watching.
           console.error('fairring-rx: a timings subscriber threw:', e);

@@ -66,7 +66,7 @@ export function requireNccl(who: string): void {
  * the native reference loop at 84 GB/s against 236 with whole buckets, as each slice's NCCL group costs more host
  * time than the GPUs need for 8 MiB. The CPU backend's simulated devices share the host's RAM.
  */
-export const defaultMemoryBytes = { cpu: 64 << 20, cuda: 256 << 20 } as const;
+const defaultMemoryBytes = { cpu: 64 << 20, cuda: 256 << 20 } as const;
 
 /** The longest timeoutMs: one day, the communicators' own limit. */
 export const MAX_TIMEOUT_MS = 86_400_000;
@@ -80,7 +80,7 @@ export function integerIn(name: string, v: unknown, min: number, max: number, wh
   return v;
 }
 
-export function bytesOption(name: string, v: unknown, fallback: number): number {
+function bytesOption(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
     throw new ArgumentError(`${name} must be a non-negative safe integer of bytes (0..${Number.MAX_SAFE_INTEGER}), got ${show(v)}`);
@@ -88,7 +88,7 @@ export function bytesOption(name: string, v: unknown, fallback: number): number 
   return v;
 }
 
-export function resolvePipeline(option: unknown): PipelineSpec | null {
+function resolvePipeline(option: unknown): PipelineSpec | null {
   if (option === undefined) return null;
   const names = Object.keys(readyPipelines).map((n) => `'${n}'`).join(' | ');
   if (typeof option === 'string') {

@@ -30,7 +30,7 @@ export interface SimulateOptions extends WorldOptions {
  *  communicators). */
 export const MAX_MACHINES = 1024;
 export const MAX_DEVICES_PER_MACHINE = 256;
-export const MAX_SIMULATED_RANKS = 1024;
+const MAX_SIMULATED_RANKS = 1024;
 
 const optionNames = ['machines', 'devicesPerMachine', ...worldOptionNames, 'rankLayout', 'deviceOrdinals', 'runtime', 'scheduler'] as const satisfies readonly (keyof SimulateOptions)[];
 

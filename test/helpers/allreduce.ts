@@ -17,6 +17,18 @@ export async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n
   tensors.forEach((t) => t.close());
 }
 
+/** The stream each stage of the built-in pipelines runs on. */
+const builtInStreamOf: Record<string, string> = {
+  admit: 'reduceScatter',
+  reduceScatter: 'reduceScatter',
+  allReduce: 'reduceScatter',
+  collect: 'collect',
+  add: 'add',
+  diffuse: 'diffuse',
+  allGather: 'allGather',
+  finish: 'allGather',
+};
+
 /**
  * A checked all-reduce of n float32 in several slices with timings on (a native world): every stage timing starts
  * inside the call's window on native.clockMs()'s clock and ends inside it, and on each rank each stage of a
@@ -39,6 +51,7 @@ export async function checkStageTimeline(world: World, n: number, slackMs = 0.05
     const where = `${t.stage} of slice ${t.slice} on rank ${t.rank}`;
     expect(t.startMs, `${where} started`).to.be.within(started - slackMs, ended + slackMs);
     expect(t.startMs + t.ms, `${where} ended`).to.be.at.most(ended + slackMs);
+    expect(t.stream, `${where}'s stream`).to.equal(builtInStreamOf[t.stage]);
     const key = `${t.job}:${t.slice}:${t.rank}`;
     const chain = chains.get(key) ?? [];
     if (chain.length === 0) chains.set(key, chain);

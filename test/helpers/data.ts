@@ -2,18 +2,8 @@
 // of the code under test, by the rules of docs/semantics.md.
 import { expect } from 'chai';
 import type { DType, ReduceOp } from '../../src/native.js';
-import {
-  bfloat16ToNumber,
-  elementSize,
-  float16ToNumber,
-  hostArray,
-  isFloat,
-  numberToBfloat16,
-  numberToFloat16,
-  readNumber,
-  writeNumber,
-  type HostArray,
-} from '../../src/runtime/dtype.js';
+import { elementSize, hostArray, isFloat, type HostArray } from '../../src/runtime/dtype.js';
+import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16, readNumber, writeNumber } from './float16.js';
 
 const intRange: Record<string, [number, number]> = {
   int8: [-15, 15],

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { native, dtypes, reduceOps, type NativeDevice, type NativeStream } from '../../src/native.js';
-import { elementSize, hostArray, readNumber, writeNumber } from '../../src/runtime/dtype.js';
+import { elementSize, hostArray } from '../../src/runtime/dtype.js';
+import { readNumber, writeNumber } from '../helpers/float16.js';
 import { describeBackends } from '../helpers/backends.js';
 import { expectClose, randomArray, reference, bytesOf } from '../helpers/data.js';
 import { download, upload } from '../helpers/device.js';

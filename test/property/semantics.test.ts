@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { auto, dtypes, fairring, local, nccl, reduceOps, simulate, type DType, type ReduceOp, type World } from '../../src/index.js';
 import type { PipelineOption } from '../../src/engine/pipeline.js';
-import { elementSize, hostArray, isFloat, readNumber, writeNumber, type HostArray } from '../../src/runtime/dtype.js';
+import { elementSize, hostArray, isFloat, type HostArray } from '../../src/runtime/dtype.js';
+import { readNumber, writeNumber } from '../helpers/float16.js';
 import { describeBackends } from '../helpers/backends.js';
 import { bytesOf, combineInt, contributions, maxOf, minOf } from '../helpers/data.js';
 

@@ -37,7 +37,7 @@ export interface Row {
   runs: Array<Run & RunFigures>;
 }
 
-export function runFigures(run: Run, runBytes: number, ranks: number): RunFigures {
+function runFigures(run: Run, runBytes: number, ranks: number): RunFigures {
   const algbw = runBytes / (run.wallMs / 1000) / 1e9;
   return {
     wallUsPerSlice: (run.wallMs * 1000) / run.slices,

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 
 /** Default limit of one frame (op, request id and payload), both directions. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-export const HEADER = 4;
+const HEADER = 4;
 export const MIN_BODY = 5; // op + request id
 
 export const Op = { hello: 1, set: 2, get: 3, wait: 4, add: 5, cancel: 6, ok: 0x80, error: 0x81 } as const;

@@ -11,7 +11,7 @@ export const errorCodes = {
   LayoutError: { code: 'ERR_FAIRRING_LAYOUT', meaning: 'memoryBytes / paddingBytes / sliceBytes cannot hold the padding and staging slots of the topology' },
   StageError: { code: 'ERR_FAIRRING_STAGE', meaning: 'device work failed: rank, stage, slice, job, and the CUDA/NCCL/runtime error as cause' },
   TimeoutError: { code: 'ERR_FAIRRING_TIMEOUT', meaning: 'a slice did not settle within timeoutMs; the communicators were aborted' },
-  ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice, ran a stage twice for one slice, missed a stage the topology needs, or completed before the world was closed' },
+  ContractError: { code: 'ERR_FAIRRING_CONTRACT', meaning: 'a pipeline dropped, duplicated or reordered a slice, ran a stage twice for one slice, missed a stage the topology needs, took no slices, or completed before the world was closed' },
   ClosedError: { code: 'ERR_FAIRRING_CLOSED', meaning: 'the world, device or tensor was closed (or the world failed earlier) and takes no more work' },
   MismatchError: { code: 'ERR_FAIRRING_MISMATCH', meaning: 'ranks of a job called an all-reduce with different lengths, dtypes or ops, or a broadcast with different roots (connect() checks every call); the world failed' },
   SetupError: { code: 'ERR_FAIRRING_SETUP', meaning: "a world's communicators could not be created (NCCL, Gloo or in-process init failed); what was made is released" },

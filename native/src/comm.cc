@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -49,10 +50,14 @@ struct StoreRequest {
 };
 
 // The JS store, `store(op, key, value, timeoutMs, done)`, as the C callbacks the Gloo plugin calls (plugin_api.h).
+// Every request of one initComms ends by the init's own deadline (its timeoutMs, plus a second for the store's
+// answer to come back), whatever the store does: a set gets what is left of it, a get the smaller of that and
+// what the plugin asks.
 class StoreBridge {
  public:
-  StoreBridge(Napi::Env env, Napi::Function store)
-      : tsfn_(Napi::ThreadSafeFunction::New(env, store, "fairring-rx:store", 0, 1)) {}
+  StoreBridge(Napi::Env env, Napi::Function store, int64_t timeoutMs)
+      : tsfn_(Napi::ThreadSafeFunction::New(env, store, "fairring-rx:store", 0, 1)),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs)) {}
   void release() { tsfn_.Release(); }
   FrgStore callbacks() { return FrgStore{this, &StoreBridge::Set, &StoreBridge::Get}; }
 
@@ -62,14 +67,16 @@ class StoreBridge {
     r->isSet = true;
     r->key = key;
     r->value.assign(data, bytes);
-    r->timeoutMs = 30000;
-    return static_cast<StoreBridge*>(user)->call(r, err, errlen);
+    auto* bridge = static_cast<StoreBridge*>(user);
+    r->timeoutMs = bridge->leftMs();
+    return bridge->call(r, err, errlen);
   }
   static int Get(void* user, const char* key, int64_t timeoutMs, char** data, size_t* bytes, char* err, size_t errlen) {
     auto r = std::make_shared<StoreRequest>();
     r->key = key;
-    r->timeoutMs = timeoutMs;
-    int rc = static_cast<StoreBridge*>(user)->call(r, err, errlen);
+    auto* bridge = static_cast<StoreBridge*>(user);
+    r->timeoutMs = std::min(timeoutMs, bridge->leftMs());
+    int rc = bridge->call(r, err, errlen);
     if (rc != 0) return rc;
     *bytes = r->value.size();
     *data = static_cast<char*>(std::malloc(std::max<size_t>(1, r->value.size())));
@@ -121,14 +128,22 @@ class StoreBridge {
       return fail("the store is unreachable (the process is shutting down)");
     }
     std::unique_lock<std::mutex> lock(r->m);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(r->timeoutMs + 5000);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(r->timeoutMs) + kAnswerGrace;
     if (!waitInterruptible(lock, r->cv, [&] { return r->answered; }, deadline)) {
       return fail("no answer from the store for " + r->key);
     }
     return r->error.empty() ? 0 : fail(r->error);
   }
 
+  // What is left of the init's timeout, at least 1 ms (a store request of 0 ms would mean no limit to some stores).
+  int64_t leftMs() const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
+    return std::max<int64_t>(1, left);
+  }
+
+  static constexpr std::chrono::milliseconds kAnswerGrace{1000};
   Napi::ThreadSafeFunction tsfn_;
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 class InitWorker : public Napi::AsyncWorker {
@@ -266,7 +281,7 @@ Napi::Value InitComms(const Napi::CallbackInfo& info) {
       if (members.size() != 1) throw Napi::RangeError::New(env, "a communicator across processes has one member per process on the cpu backend");
       if (std::string why = cpu::glooAvailable(); !why.empty()) throw Napi::Error::New(env, "initComms: " + why);
       host = remote.Get("host").As<Napi::String>();
-      bridge = std::make_unique<StoreBridge>(env, remote.Get("store").As<Napi::Function>());
+      bridge = std::make_unique<StoreBridge>(env, remote.Get("store").As<Napi::Function>(), static_cast<int64_t>(timeoutMs));
     }
   }
   auto* worker = new InitWorker(env, kind, std::move(id), static_cast<int>(nranks), std::move(members),

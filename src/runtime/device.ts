@@ -1,10 +1,10 @@
 // Thin typed wrappers the user sees: a Device (one rank's device with its default stream) and a Tensor.
 import { firstValueFrom } from 'rxjs';
-import type { DType, NativeBuffer, NativeDevice, NativeHostBuffer, NativeStream } from '../native.js';
+import { dtypes, type DType, type NativeBuffer, type NativeDevice, type NativeHostBuffer, type NativeStream } from '../native.js';
 import { ArgumentError, ClosedError } from '../errors.js';
 import { dtypeOf, elementSize, hostArray, type HostArray } from './dtype.js';
 import type { Runtime } from './runtime.js';
-import { checkOptionsObject } from './options.js';
+import { checkOptionsObject, show } from './options.js';
 
 export interface RankPlace {
   /** Global rank. */
@@ -18,12 +18,22 @@ export class Tensor {
   private released = false;
   private readonly closeHooks: Array<() => void> = [];
 
+  /** `length` elements of `dtype` at the start of `buffer`, memory of `device`; checked (ArgumentError). */
   constructor(
     readonly device: Device,
     readonly buffer: NativeBuffer,
     readonly dtype: DType,
     readonly length: number,
-  ) {}
+  ) {
+    if (!(device instanceof Device)) throw new ArgumentError(`new Tensor(): device must be a Device (one of world.devices), got ${show(device)}`);
+    if (!dtypes.includes(dtype)) throw new ArgumentError(`new Tensor(): dtype must be one of ${dtypes.join(', ')}, got ${show(dtype)}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new ArgumentError(`new Tensor(): length must be a non-negative integer, got ${show(length)}`);
+    if (buffer === null || typeof buffer !== 'object' || typeof buffer.bytes !== 'number') {
+      throw new ArgumentError(`new Tensor(): buffer must be a native Buffer of the device, got ${show(buffer)}`);
+    }
+    const bytes = length * elementSize(dtype);
+    if (bytes > buffer.bytes) throw new ArgumentError(`new Tensor(): ${length} x ${dtype} is ${bytes} bytes, more than its buffer's ${buffer.bytes}`);
+  }
 
   get byteLength(): number {
     return this.length * elementSize(this.dtype);
@@ -100,19 +110,21 @@ export class Device {
     this.checkOpen('upload');
     checkOptionsObject('upload', options, ['dtype'], { example: "{ dtype: 'float16' }", only: "dtype: 'float16' | 'bfloat16'" });
     const dtype = dtypeOf(data, options.dtype);
-    const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, data.byteLength));
+    // Read once, now: the caller may reuse, resize or detach `data` as soon as the copy below is issued.
+    const byteLength = data.byteLength;
+    const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, byteLength));
     // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;
     // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once. The
     // addon reads only an ArrayBuffer's memory: a SharedArrayBuffer's is copied first.
     const shared = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer;
-    const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, byteLength).slice();
     try {
       await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));
     } catch (e) {
       buffer.close();
       throw e;
     }
-    return new Tensor(this, buffer, dtype, data.byteLength / elementSize(dtype));
+    return new Tensor(this, buffer, dtype, byteLength / elementSize(dtype));
   }
 
   /**
@@ -196,6 +208,7 @@ export class Device {
       throw new ArgumentError(`the tensor lives on rank ${tensor.device.rank}, not on this device (rank ${this.rank}): call tensor.download()`);
     }
     if (tensor.closed) throw new ClosedError(`the tensor (rank ${this.rank}) is closed: download before tensor.close()`);
+    if (tensor.buffer.closed) throw new ClosedError(`the tensor's memory (rank ${this.rank}) was closed (tensor.buffer.close()): download before closing it`);
     this.checkOpen('download');
     const failed = this.failed.get(tensor.buffer);
     if (failed !== undefined) {

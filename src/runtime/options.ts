@@ -13,7 +13,7 @@ export interface OptionsShape {
 
 /** Throws an ArgumentError unless `options` is an object whose keys (undefined values aside) are all in `allowed`. */
 export function checkOptionsObject(call: string, options: unknown, allowed: readonly string[], shape: OptionsShape): asserts options is object {
-  if (options === null || typeof options !== 'object') {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ArgumentError(`${call} takes an options object such as ${shape.example}, got ${show(options)}`);
   }
   const given = options as Record<string, unknown>;
@@ -31,6 +31,9 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return v.constructor?.name ?? 'object';
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')) return String(v);
+  if (typeof v === 'symbol') return v.toString();
+  if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`;
+  // An object of another realm or with no prototype names no constructor of ours: say what it is.
+  return (v as { constructor?: { name?: string } }).constructor?.name ?? 'object (no prototype)';
 }

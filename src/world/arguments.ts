@@ -2,7 +2,7 @@
 import { reduceOps, type ReduceOp } from '../native.js';
 import { Tensor, type Device } from '../runtime/device.js';
 import { ArgumentError } from '../errors.js';
-import { checkOptionsObject, type OptionsShape } from '../runtime/options.js';
+import { checkOptionsObject, show, type OptionsShape } from '../runtime/options.js';
 
 export interface AllReduceOptions {
   /** The reduction: 'sum' (default), 'prod', 'max', 'min', 'avg' (reduceOps). */
@@ -20,8 +20,9 @@ const allReduceShape: OptionsShape = {
 /** Checks an all-reduce call's options object and returns its op. */
 export function checkOptions(options: unknown, call: string, extra: readonly string[] = []): ReduceOp {
   checkOptionsObject(call, options, extra.length === 0 ? allReduceOptionNames : [...allReduceOptionNames, ...extra], allReduceShape);
-  const op = (options as AllReduceOptions).op ?? 'sum';
-  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : String(op)}`);
+  const given = (options as AllReduceOptions).op;
+  const op = given === undefined ? 'sum' : given;
+  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${show(op)}`);
   return op;
 }
 
@@ -38,6 +39,7 @@ export function checkTensors(tensors: readonly Tensor[], devices: readonly Devic
     const t = tensors[i];
     if (!(t instanceof Tensor)) throw new ArgumentError(`tensors[${i}] is not a Tensor: upload it with world.devices[${i}].upload(data)`);
     if (t.closed) throw new ArgumentError(`tensors[${i}] is closed: upload it again with world.devices[${i}].upload(data)`);
+    if (t.buffer.closed) throw new ArgumentError(`tensors[${i}]'s memory was closed (tensor.buffer.close()): upload it again with world.devices[${i}].upload(data)`);
     if (t.device !== devices[i]) {
       if (!devices.includes(t.device)) {
         throw new ArgumentError(

@@ -2,16 +2,17 @@
 // in-flight tokens, flow through the pipeline's stage operators, leave through finish (which checks the
 // pipeline's contract), and settle when the host learns their last records completed on every local rank.
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
-import { Observable, Subject, concatMap, from, mergeMap, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, Subject, concatMap, from, mergeMap, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice, StreamName } from '../engine/context.js';
-import { ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
+import { ArgumentError, ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { admit } from '../operators/admit.js';
 import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';
 import { elementSize } from '../runtime/dtype.js';
+import { show } from '../runtime/options.js';
 
 export interface Progress {
   job: number;
@@ -105,14 +106,7 @@ export class Engine {
       () => this.check(),
     );
     this.drained = new Promise((resolve) => (this.markDrained = resolve));
-    this.subscription = this.jobs
-      .pipe(
-        concatMap((job) => from(this.slicesOf(job))),
-        admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
-        pipeline.build(ctx),
-        finish(ctx, { arrived: (s) => this.arrived(s) }),
-        mergeMap((slice) => this.settle$(slice)),
-      )
+    this.subscription = this.chain(ctx, pipeline)
       .subscribe({
         next: (s) => this.settled(s),
         error: (e: unknown) => {
@@ -136,6 +130,30 @@ export class Engine {
           this.checkDrained();
         },
       });
+  }
+
+  /** The engine's chain around the pipeline; what the pipeline's own code throws here is an ArgumentError. */
+  private chain(ctx: EngineContext, pipeline: PipelineSpec): Observable<Settled> {
+    const asOption = (what: string, e: unknown): ArgumentError =>
+      new ArgumentError(`the ${pipeline.name} pipeline ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    let operator: MonoTypeOperatorFunction<Slice>;
+    try {
+      operator = pipeline.build(ctx);
+    } catch (e) {
+      throw asOption('threw while it was built', e);
+    }
+    if (typeof operator !== 'function') throw new ArgumentError(`the ${pipeline.name} pipeline built ${show(operator)}, not an operator over slices (source => Observable)`);
+    try {
+      return this.jobs.pipe(
+        concatMap((job) => from(this.slicesOf(job))),
+        admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
+        operator,
+        finish(ctx, { arrived: (s) => this.arrived(s) }),
+        mergeMap((slice) => this.settle$(slice)),
+      );
+    } catch (e) {
+      throw asOption('is not an operator over slices (its operator threw when applied)', e);
+    }
   }
 
   /**
@@ -187,6 +205,14 @@ export class Engine {
       listener.complete();
       return;
     }
+    if (!this.jobs.observed) {
+      // Slices reach the pipeline only through its input: nothing would be admitted, so no timeout would run.
+      const e = new ContractError(
+        `the ${this.pipeline.name} pipeline takes no slices: it did not subscribe to its input when subscribed, or unsubscribed from it before the world was closed; a pipeline must pass every slice of its input on`,
+      );
+      this.fail(e);
+      throw e;
+    }
     this.listeners.set(job.id, { job, listener, done: 0, bytes: 0 });
     this.queued += job.sliceCount;
     this.jobs.next(job);
@@ -222,7 +248,19 @@ export class Engine {
 
   /** The ready pipeline a job of this dtype and length runs. */
   private routeOf(dtype: DType, length: number): PipelineSpec {
-    return this.pipeline.select?.(this.ctx.topology, length * elementSize(dtype)) ?? this.pipeline;
+    const { select } = this.pipeline;
+    if (select === undefined) return this.pipeline;
+    const bytes = length * elementSize(dtype);
+    let route: PipelineSpec;
+    try {
+      route = select.call(this.pipeline, this.ctx.topology, bytes);
+    } catch (e) {
+      throw new ArgumentError(`the ${this.pipeline.name} pipeline's select threw for ${bytes} bytes: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    if (route === null || typeof route !== 'object' || typeof route.build !== 'function' || !Array.isArray(route.comms)) {
+      throw new ArgumentError(`the ${this.pipeline.name} pipeline's select returned ${show(route)} for ${bytes} bytes, not a pipeline (name, padded, comms, build)`);
+    }
+    return route;
   }
 
   /**

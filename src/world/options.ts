@@ -178,7 +178,7 @@ export interface WorldSettings {
 
 /** Checks the options every world takes (names, types and ranges) before anything is allocated. */
 export function worldSettings(options: WorldOptions): WorldSettings {
-  const backend = options.backend ?? 'cpu';
+  const backend = options.backend === undefined ? 'cpu' : options.backend;
   if (backend !== 'cpu' && backend !== 'cuda') throw new ArgumentError(`backend must be 'cpu' or 'cuda', got ${show(backend)}`);
   const sliceBytes =
     options.sliceBytes === undefined ? undefined : integerIn('sliceBytes', options.sliceBytes, 1, Number.MAX_SAFE_INTEGER, 'bytes per slice, a positive safe integer');

@@ -116,7 +116,7 @@ export async function simulate(options: SimulateOptions): Promise<World> {
   }
   const settings = worldSettings(options);
   const { backend, memoryBytes, paddingBytes, parallelism, sliceBytes, timeoutMs } = settings;
-  const rankLayout = options.rankLayout ?? 'machine-major';
+  const rankLayout = options.rankLayout === undefined ? 'machine-major' : options.rankLayout;
   if (rankLayout !== 'machine-major' && rankLayout !== 'device-major') {
     throw new ArgumentError(`rankLayout must be 'machine-major' or 'device-major', got ${show(rankLayout)}`);
   }

@@ -14,7 +14,7 @@ import { checkOptions, checkTensors, type AllReduceOptions } from './arguments.j
 import { Registrations } from './registrations.js';
 import { eachBucket$ } from './each.js';
 import { guarded } from './timings.js';
-import { checkOptionsObject } from '../runtime/options.js';
+import { checkOptionsObject, show } from '../runtime/options.js';
 
 export type { AllReduceOptions } from './arguments.js';
 
@@ -274,7 +274,10 @@ export class World extends EventEmitter<WorldEvents> {
     this.checkOpen('referenceLoop');
     checkOptions(options, 'referenceLoop', ['iterations']);
     const { iterations } = options;
-    if (!Number.isSafeInteger(iterations) || iterations < 1) throw new ArgumentError(`iterations must be a positive integer, got ${String(iterations)}`);
+    if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > 0xffffffff) {
+      throw new ArgumentError(`iterations must be an integer from 1 to 4294967295, got ${show(iterations)}`);
+    }
+    if (!Array.isArray(buckets)) throw new ArgumentError(`referenceLoop takes a bucket (one tensor per local device) or an array of buckets, got ${show(buckets)}`);
     const sets = isBucketList(buckets) ? buckets : [buckets];
     if (!this.engine.idle) throw new ArgumentError('referenceLoop needs an idle world: await every all-reduce first');
     const { program, completions } = this.ctx;
@@ -380,8 +383,8 @@ export class World extends EventEmitter<WorldEvents> {
     checkOptionsObject('broadcast', options, ['root'], { example: '{ root: 0 }' });
     const { machines, devicesPerMachine } = this.ctx.topology;
     const ranks = machines * devicesPerMachine;
-    const root = options.root ?? 0;
-    if (!Number.isSafeInteger(root) || root < 0 || root >= ranks) throw new ArgumentError(`root must be a global rank from 0 to ${ranks - 1}, got ${String(root)}`);
+    const root = options.root === undefined ? 0 : options.root;
+    if (!Number.isSafeInteger(root) || root < 0 || root >= ranks) throw new ArgumentError(`root must be a global rank from 0 to ${ranks - 1}, got ${show(root)}`);
     // Views of the same memory: the job is ordered after (and before) other work on these tensors, and the zeros
     // land only once every earlier all-reduce of them is over.
     const bytes = tensors.map((t) => new Tensor(t.device, t.buffer, 'uint8', t.byteLength));

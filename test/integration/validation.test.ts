@@ -2,6 +2,7 @@
 // error of a documented class with a stable code, a message naming the thing and the fix, and leaves nothing
 // allocated or running behind.
 import { expect } from 'chai';
+import { Observable } from 'rxjs';
 import { runNodeScript } from '../helpers/child.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +22,8 @@ import {
   nativeRuntime,
   readyPipelines,
   simulate,
+  Tensor,
+  type PipelineSpec,
   type Runtime,
   type SimulateOptions,
   type World,
@@ -176,6 +179,10 @@ describe('validation, error codes and close paths [cpu]', () => {
       await refused({ ...base, timings: 'yes' }, ArgumentError, /timings must be true or false, got "yes"/);
       await refused({ ...base, deviceOrdinals: [0, 1, 2, 3] }, ArgumentError, /deviceOrdinals applies to backend 'cuda' only/);
       await refused({ ...base, deviceOrdinals: 3 }, ArgumentError, /deviceOrdinals must be an array/);
+      // null is not "the default": it is refused as any other wrong value.
+      await refused({ ...base, backend: null }, ArgumentError, /backend must be 'cpu' or 'cuda', got null/);
+      await refused({ ...base, rankLayout: null }, ArgumentError, /rankLayout must be 'machine-major' or 'device-major', got null/);
+      await refused([], ArgumentError, /takes an options object such as .*, got \[\]/);
     });
 
     it('memoryBytes and paddingBytes: non-negative safe integers, within the device memory', async () => {
@@ -230,6 +237,37 @@ describe('validation, error codes and close paths [cpu]', () => {
       await refused({ ...base, pipeline: { name: 'x', padded: true, comms: ['ring'], build: () => (s: unknown) => s } }, ArgumentError, /comms must be an array of/);
       await refused({ ...base, pipeline: 42 }, ArgumentError, /pipeline must be .*got 42: it is not an object/);
       await refused({ ...base, pipeline: 'local' }, ArgumentError, /the local pipeline runs on one machine, not 2/);
+      // A custom pipeline's own mistakes at build time, as ArgumentErrors naming it.
+      await refused({ ...base, pipeline: () => { throw new Error('boom'); } }, ArgumentError, /^the custom pipeline threw while it was built: boom$/);
+      await refused({ ...base, pipeline: () => { throw 'a string'; } }, ArgumentError, /^the custom pipeline threw while it was built: a string$/);
+      await refused({ ...base, pipeline: () => 42 }, ArgumentError, /^the custom pipeline built 42, not an operator over slices/);
+      await refused({ ...base, pipeline: () => () => 42 }, ArgumentError, /^the custom pipeline is not an operator over slices \(its operator threw when applied\)/);
+    });
+
+    it("a routing pipeline's select that throws or returns no pipeline: an ArgumentError before anything is enqueued", async () => {
+      for (const [select, pattern] of [
+        [() => { throw new Error('no route'); }, /^the mine pipeline's select threw for 8 bytes: no route$/],
+        [() => 7, /^the mine pipeline's select returned 7 for 8 bytes, not a pipeline/],
+      ] as const) {
+        const w = await open({ ...base, pipeline: { ...readyPipelines.fairring!, name: 'mine', select } as unknown as PipelineSpec });
+        const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([1, 2]))));
+        const e = await caught(() => w.allReduce(ts));
+        expect(e).to.be.instanceOf(ArgumentError);
+        expect(e.message).to.match(pattern);
+        expect(w.memory().pools.inflight.highWater).to.equal(0);
+      }
+    });
+
+    it('a pipeline that never subscribes to its input: the first all-reduce fails with a ContractError at once, and close() returns', async () => {
+      const w = await simulate({ ...base, timeoutMs: 60_000, pipeline: () => () => new Observable<never>(() => undefined) });
+      const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([1, 2]))));
+      const t0 = performance.now();
+      const e = await caught(() => w.allReduce(ts));
+      expect(performance.now() - t0, 'not after timeoutMs').to.be.below(1000);
+      expect(e).to.be.instanceOf(ContractError);
+      expect(e.message).to.match(/^the custom pipeline takes no slices: it did not subscribe to its input/);
+      expect(await caught(() => w.allReduce(ts))).to.be.instanceOf(ClosedError);
+      await w.close();
     });
 
     it('a simulate() that fails part way frees what it made, and says so once', async function () {
@@ -308,8 +346,11 @@ describe('validation, error codes and close paths [cpu]', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ op: 'sum', pipeline: 'nccl' }, /^allReduce takes no option 'pipeline' \(its only option is op\); the pipeline belongs to the world: simulate\(\{ pipeline \}\)$/],
       [{ opp: 'max' }, /allReduce takes no option 'opp'/],
-      [{ op: 'mean' }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got 'mean'$/],
+      [{ op: 'mean' }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got "mean"$/],
       [null, /^allReduce takes an options object such as \{ op: 'sum' \}, got null$/],
+      [[], /^allReduce takes an options object such as \{ op: 'sum' \}, got \[\]$/],
+      [{ op: null }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got null$/],
+      [{ op: Object.create(null) }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got object \(no prototype\)$/],
     ];
     for (const [options, pattern] of cases) {
       const e = await caught(() => w.allReduce(ts, options as object));
@@ -320,6 +361,10 @@ describe('validation, error codes and close paths [cpu]', () => {
     expect(each).to.be.instanceOf(ArgumentError).with.property('message').match(/allReduceEach\$ takes no option 'pipeline'/);
     const loop = await caught(() => w.referenceLoop(ts, { iterations: 1, pipeline: 'nccl' } as { iterations: number }));
     expect(loop).to.be.instanceOf(ArgumentError).with.property('message').match(/referenceLoop takes no option 'pipeline' \(its options: op, iterations\)/);
+    const tooMany = await caught(() => w.referenceLoop(ts, { iterations: 2 ** 32 }));
+    expect(tooMany).to.be.instanceOf(ArgumentError).with.property('message').match(/^iterations must be an integer from 1 to 4294967295, got 4294967296$/);
+    const noBucket = await caught(() => w.referenceLoop(null as unknown as typeof ts, { iterations: 1 }));
+    expect(noBucket).to.be.instanceOf(ArgumentError).with.property('message').match(/^referenceLoop takes a bucket .* got null$/);
     const badBucket = await caught(() => w.referenceLoop([ts, [ts[0]!]], { iterations: 1 }));
     expect(badBucket).to.be.instanceOf(ArgumentError).with.property('message').match(/^referenceLoop \(bucket 1\) takes one tensor per local device: \d+ expected, got 1/);
     // Nothing was submitted: the world is idle and the tensors unchanged.
@@ -327,6 +372,50 @@ describe('validation, error codes and close paths [cpu]', () => {
     expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);
     await w.allReduce(ts, { op: 'max' });
     expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);
+  });
+
+  it('new Tensor() checks what it is given; a tensor whose memory was closed is refused by allReduce and download', async () => {
+    const w = await open({ machines: 1, devicesPerMachine: 2 });
+    const d = w.devices[0]!;
+    const t = await d.upload(new Float32Array(8));
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => new Tensor(d, t.buffer, 'float32', -8), /^new Tensor\(\): length must be a non-negative integer, got -8$/],
+      [() => new Tensor(d, t.buffer, 'float32', 1.5), /^new Tensor\(\): length must be a non-negative integer, got 1.5$/],
+      [() => new Tensor(d, t.buffer, 'float32', 9), /^new Tensor\(\): 9 x float32 is 36 bytes, more than its buffer's 32$/],
+      [() => new Tensor(d, t.buffer, 'float33' as 'float32', 1), /^new Tensor\(\): dtype must be one of float16, .*, got "float33"$/],
+      [() => new Tensor({} as typeof d, t.buffer, 'float32', 1), /^new Tensor\(\): device must be a Device/],
+      [() => new Tensor(d, null as unknown as typeof t.buffer, 'float32', 1), /^new Tensor\(\): buffer must be a native Buffer/],
+    ];
+    for (const [make, pattern] of cases) {
+      const e = await caught(make);
+      expect(e).to.be.instanceOf(ArgumentError);
+      expect(e.message).to.match(pattern);
+    }
+    expect(new Tensor(d, t.buffer, 'uint8', 32).byteLength).to.equal(32);
+    const ts = await Promise.all(w.devices.map((x) => x.upload(new Float32Array([1, 2]))));
+    ts[1]!.buffer.close();
+    const e = await caught(() => w.allReduce(ts));
+    expect(e).to.be.instanceOf(ArgumentError).with.property('message').match(/^tensors\[1\]'s memory was closed \(tensor.buffer.close\(\)\)/);
+    expect(await caught(() => ts[1]!.download())).to.be.instanceOf(ClosedError);
+    expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);
+  });
+
+  it('upload() takes the data as it is when called: growing or detaching its buffer afterwards changes nothing', async () => {
+    const w = await open({ machines: 1, devicesPerMachine: 1 });
+    // A resizable ArrayBuffer (ES2024; Node 20 has it, this project's TypeScript lib does not declare it).
+    const Resizable = ArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(bytes: number): void };
+    const grown = new Resizable(16, { maxByteLength: 4096 });
+    new Float32Array(grown).set([1, 2, 3, 4]);
+    const pending = w.devices[0]!.upload(new Float32Array(grown));
+    grown.resize(4096);
+    const t = await pending;
+    expect(t.length).to.equal(4);
+    expect(Array.from(await t.download() as Float32Array)).to.deep.equal([1, 2, 3, 4]);
+    const detached = new Float32Array([5, 6]);
+    const pending2 = w.devices[0]!.upload(detached);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    const t2 = await pending2;
+    expect(Array.from(await t2.download() as Float32Array)).to.deep.equal([5, 6]);
   });
 
   it('a tensor of another world is named as such, with the fix', async () => {

@@ -180,6 +180,24 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
     stream.close();
   });
 
+  it('across processes, rejects within its timeout when the store never answers', async function () {
+    if (backend !== 'cpu' || !native.info().gloo.available) this.skip();
+    const d = new native.Device('cpu', 0);
+    const asked: string[] = [];
+    // A store that takes every request and never calls back.
+    const store = (op: string): void => void asked.push(op);
+    const t0 = Date.now();
+    const err = await native.initComms('cpu', native.uniqueId('cpu'), 2, [{ rank: 0, device: d }], 1500, { host: '127.0.0.1', store }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    const ms = Date.now() - t0;
+    expect(err?.message).to.match(/^initComms: /);
+    expect(asked.length, 'the store was asked').to.be.greaterThan(0);
+    // The init's 1500 ms and the bridge's second for an answer, not a fixed 30 s per request.
+    expect(ms).to.be.within(1400, 6000);
+  });
+
   if (backend === 'cpu') {
     describe('failures', () => {
       async function pair(timeoutMs: number): Promise<Rank[]> {

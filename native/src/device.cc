@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <limits>
+
 #include "cuda/cuda_api.h"
 #include "handles.h"
 
@@ -19,6 +21,10 @@ Device::Device(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device>(info) 
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda'");
   std::string backend = info[0].As<Napi::String>();
   uint64_t ordinal = toIndex(info[1], "ordinal");
+  if (ordinal > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+    throw Napi::RangeError::New(env, "ordinal must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got " +
+                                         std::to_string(ordinal));
+  }
   impl = std::make_shared<DeviceImpl>();
   impl->ordinal = static_cast<int>(ordinal);
   if (backend == "cpu") {

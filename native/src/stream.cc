@@ -1,3 +1,5 @@
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "handles.h"
@@ -119,6 +121,29 @@ Napi::Value Stream::CopyToHost(const Napi::CallbackInfo& info) {
   return HostBuffer::Wrap(env, host);
 }
 
+namespace {
+
+// An integer dtype takes a value only where converting it is defined: an integer (or one with a fraction, cut
+// toward zero) within the dtype's range. Floating-point dtypes take any number (rounded, or infinite).
+void checkFillValue(Napi::Env env, DType t, double value) {
+  double lo = 0, hi = 0;  // the range [lo, hi): hi is the first value past it, exact in a double
+  switch (t) {
+    case DType::Int8: lo = -128.0, hi = 128.0; break;
+    case DType::UInt8: lo = 0.0, hi = 256.0; break;
+    case DType::Int32: lo = -2147483648.0, hi = 2147483648.0; break;
+    case DType::Int64: lo = -9223372036854775808.0, hi = 9223372036854775808.0; break;
+    default: return;
+  }
+  double cut = std::trunc(value);
+  if (!(cut >= lo && cut < hi)) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.17g", value);
+    throw Napi::RangeError::New(env, std::string("value ") + text + " does not fit " + dtypeName(t));
+  }
+}
+
+}  // namespace
+
 // fill(dst, offset, count, dtype, value)
 Napi::Value Stream::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -129,6 +154,7 @@ Napi::Value Stream::Fill(const Napi::CallbackInfo& info) {
   DType t = toDType(info[3], "dtype");
   if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "value must be a number");
   double value = info[4].As<Napi::Number>().DoubleValue();
+  checkFillValue(env, t, value);
   checkAligned(env, offset, t, "dst");
   auto d = dst->view(env, *s->device, offset, count * dtypeSize(t), "dst");
   s->enqueue([d, offset, count, t, value](StreamImpl& st) {

@@ -44,6 +44,12 @@ function roundDown(value: number, factor: number): number {
 }
 
 export function computeLayout(options: LayoutOptions, machines: number, devicesPerMachine: number): Layout {
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(`computeLayout takes { memoryBytes, paddingBytes, parallelism, sliceBytes? }, got ${String(options)}`);
+  }
+  for (const [name, v] of [['machines', machines], ['devicesPerMachine', devicesPerMachine]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new ArgumentError(`${name} must be a positive integer, got ${String(v)}`);
+  }
   const { memoryBytes, paddingBytes, parallelism } = options;
   // Values of the wrong kind are ArgumentErrors; a LayoutError is a budget that cannot hold the layout.
   for (const [name, v] of [['memoryBytes', memoryBytes], ['paddingBytes', paddingBytes]] as const) {

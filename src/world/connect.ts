@@ -116,6 +116,9 @@ function decode<T>(b: Uint8Array): T {
 
 /** Groups the ranks into machines by machine id: machines in the order of their lowest rank, devices by rank. */
 export function placeRanks(machineOfRank: readonly string[]): JobPlacement & { rankLayout: RankLayout | null } {
+  if (!Array.isArray(machineOfRank) || machineOfRank.length === 0 || !machineOfRank.every((id) => typeof id === 'string')) {
+    throw new ArgumentError(`placeRanks takes every rank's machine id, a non-empty array of strings, got ${show(machineOfRank)}`);
+  }
   const machines: string[] = [];
   const ranksByMachine: number[][] = [];
   machineOfRank.forEach((id, rank) => {

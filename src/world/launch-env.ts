@@ -297,6 +297,7 @@ const overrideKeys = new Set<string>(['rank', 'worldSize', 'localRank', 'localWo
  * its value and the fix when a launcher's variables are partial or inconsistent. Reads nothing but its arguments.
  */
 export function jobFromEnv(env: Env, overrides?: Partial<JobEnv>): JobEnv {
+  if (env === null || typeof env !== 'object') fail(`env must be an object of environment variables, got ${String(env)}`);
   if (overrides !== undefined) {
     if (typeof overrides !== 'object' || overrides === null) fail(`overrides must be an object such as { rank: 0 }, got ${String(overrides)}`);
     const unknown = Object.keys(overrides).filter((k) => !overrideKeys.has(k));

@@ -275,6 +275,12 @@ describe('placeRanks', () => {
     expect(placeRanks(['b', 'a', 'a', 'b'])).to.deep.include({ machines: ['b', 'a'], ranksByMachine: [[0, 3], [1, 2]], rankLayout: null });
     expect(placeRanks(['a', 'a', 'b'])).to.deep.include({ ranksByMachine: [[0, 1], [2]], rankLayout: null });
   });
+
+  it('takes a non-empty array of machine ids (strings) and says so otherwise', () => {
+    for (const bad of [null, [], [1, 2], 'ab']) {
+      expect(() => placeRanks(bad as unknown as string[]), String(bad)).to.throw(ArgumentError, /^placeRanks takes every rank's machine id, a non-empty array of strings, got /);
+    }
+  });
 });
 
 describe('connect(): the rendezvous store port', () => {

@@ -27,6 +27,9 @@ describe('argument errors', () => {
     expect(() => new native.Device('tpu' as 'cpu', 0)).to.throw(TypeError, /backend must be 'cpu' or 'cuda'/);
     expect(() => new native.Device('cpu', -1)).to.throw(RangeError, /ordinal must be a non-negative safe integer/);
     expect(() => new native.Device('cpu', 1.5)).to.throw(RangeError);
+    // An ordinal past an int would wrap (2^32 read as 0), naming one device and working on another.
+    expect(() => new native.Device('cpu', 2 ** 31)).to.throw(RangeError, /^ordinal must be at most 2147483647, got 2147483648$/);
+    expect(new native.Device('cpu', 2 ** 31 - 1).ordinal).to.equal(2 ** 31 - 1);
     expect(() => new native.Buffer({} as NativeDevice, 4)).to.throw(TypeError, /device must be a Device/);
     expect(() => new native.Buffer(device, '4' as unknown as number)).to.throw(TypeError, /bytes must be a number/);
     expect(() => new native.Buffer(device, 4, 1 as unknown as boolean)).to.throw(TypeError, /host must be a boolean/);
@@ -42,6 +45,13 @@ describe('argument errors', () => {
     expect(() => stream.copyToHost(buf, 65, 0)).to.throw(RangeError);
     expect(() => stream.fill(buf, 2, 1, 'float32', 0)).to.throw(RangeError, /not a multiple of the element size 4/);
     expect(() => stream.fill(buf, 0, 1, 'float8' as 'float32', 0)).to.throw(TypeError, /dtype must be one of/);
+    // An integer dtype takes only values that fit it (a conversion outside its range is undefined in C++).
+    for (const [dtype, value] of [['int8', 128], ['int8', -129], ['uint8', -1], ['uint8', 256], ['int32', 2 ** 31], ['int32', Number.NaN], ['int64', 2 ** 63], ['int64', -Infinity]] as const) {
+      expect(() => stream.fill(buf, 0, 1, dtype, value), `${dtype} ${value}`).to.throw(RangeError, new RegExp(`^value .* does not fit ${dtype}$`));
+    }
+    for (const [dtype, value] of [['int8', -128], ['int8', 127.9], ['uint8', 255], ['int32', -(2 ** 31)], ['int64', -(2 ** 63)], ['float32', Infinity], ['float16', 1e9]] as const) {
+      expect(() => stream.fill(buf, 0, 1, dtype, value), `${dtype} ${value}`).not.to.throw();
+    }
     expect(() => stream.reduce(buf, 0, [buf], [0], 1, 'float32', 'mean' as 'sum')).to.throw(TypeError, /op must be one of/);
     expect(() => stream.reduce(buf, 0, [], [], 1, 'float32', 'sum')).to.throw(RangeError, /at least one input/);
     expect(() => stream.reduce(buf, 0, [buf, buf], [0], 1, 'float32', 'sum')).to.throw(RangeError, /differ in length/);

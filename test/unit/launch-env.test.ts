@@ -144,6 +144,10 @@ describe('jobFromEnv', () => {
     expect(job).to.not.have.property('token');
   });
 
+  it('refuses an env that is not an object', () => {
+    for (const bad of [null, undefined, 'RANK=0']) expect(() => jobFromEnv(bad as unknown as Env), String(bad)).to.throw(ArgumentError, /^env must be an object of environment variables/);
+  });
+
   it('reads only the env it is given, not process.env', () => {
     const saved = process.env['RANK'];
     process.env['RANK'] = '3';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { firstValueFrom, Subject, toArray, take } from 'rxjs';
-import { ALIGNMENT, LayoutError, SlotPool, SlotRing, completion, computeLayout, native, type Mark } from '../../src/index.js';
+import { ALIGNMENT, ArgumentError, LayoutError, SlotPool, SlotRing, completion, computeLayout, native, type Mark } from '../../src/index.js';
 
 describe('layout', () => {
   it('follows Fairring at one device per machine: staging slots out of the memory budget', () => {
@@ -28,6 +28,12 @@ describe('layout', () => {
     expect(() => computeLayout({ memoryBytes: 0, paddingBytes: 100, parallelism: 8 }, 2, 2)).to.throw(LayoutError, /parallelism 8 needs at least 256/);
     expect(() => computeLayout({ memoryBytes: 64, paddingBytes: 0, parallelism: 2 }, 2, 1)).to.throw(LayoutError, /cannot hold 2 staging slots/);
     expect(() => computeLayout({ memoryBytes: 0, paddingBytes: 4096, parallelism: 1, sliceBytes: 8 }, 2, 2)).to.throw(LayoutError, /sliceBytes/);
+  });
+
+  it('refuses what is not a layout question with an ArgumentError', () => {
+    expect(() => computeLayout(null as unknown as { memoryBytes: number; paddingBytes: number; parallelism: number }, 2, 2)).to.throw(ArgumentError, /^computeLayout takes \{ memoryBytes/);
+    expect(() => computeLayout({ memoryBytes: 1 << 20, paddingBytes: 4096, parallelism: 8 }, 0, 2)).to.throw(ArgumentError, /^machines must be a positive integer, got 0$/);
+    expect(() => computeLayout({ memoryBytes: 1 << 20, paddingBytes: 4096, parallelism: 8 }, 2, 1.5)).to.throw(ArgumentError, /^devicesPerMachine must be a positive integer, got 1.5$/);
   });
 });
 

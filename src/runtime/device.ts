@@ -116,7 +116,7 @@ export class Device {
     // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;
     // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once. The
     // addon reads only an ArrayBuffer's memory: a SharedArrayBuffer's is copied first.
-    const shared = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer;
+    const shared = Object.prototype.toString.call(data.buffer) === '[object SharedArrayBuffer]';
     const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, byteLength).slice();
     try {
       await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));

@@ -62,6 +62,11 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
+/** Whether `array` is a `type`, also one made in another realm (a vm context, a test runner's sandbox). */
+function isArrayOf(array: unknown, type: HostArrayType): boolean {
+  return array instanceof type || (ArrayBuffer.isView(array) && Object.prototype.toString.call(array) === `[object ${type.name}]`);
+}
+
 /**
  * The dtype a TypedArray carries; 16-bit floats come as Uint16Array and need it named. Anything else (another
  * TypedArray, a DataView, a plain array, a hint that is not float16/bfloat16 or that comes with another array)
@@ -71,13 +76,13 @@ export function dtypeOf(array: unknown, hint?: unknown): DType {
   if (hint !== undefined && !uint16DTypes.includes(hint as DType)) {
     throw new ArgumentError(`dtype must be ${uint16Names.join(' or ')} (the dtypes a Uint16Array carries), got ${describe(hint)}; other dtypes follow from the array's type: ${supported}`);
   }
-  if (hint !== undefined && !(array instanceof Uint16Array)) {
+  if (hint !== undefined && !isArrayOf(array, Uint16Array)) {
     throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${describe(array)}; drop the dtype option or pass a Uint16Array`);
   }
   for (const dtype of ownTypeDTypes) {
-    if (array instanceof hostTypes[dtype].array) return dtype;
+    if (isArrayOf(array, hostTypes[dtype].array)) return dtype;
   }
-  if (array instanceof Uint16Array) {
+  if (isArrayOf(array, Uint16Array)) {
     if (hint === undefined) {
       throw new ArgumentError(`a Uint16Array carries ${uint16DTypes.join(' or ')} values: pass { dtype: ${uint16Names.join(' | ')} }`);
     }

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { Observable } from 'rxjs';
 import { runNodeScript } from '../helpers/child.js';
 import fs from 'node:fs';
+import vm from 'node:vm';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -338,6 +339,11 @@ describe('validation, error codes and close paths [cpu]', () => {
     const t = await d.upload(new Uint16Array([0x3c00, 0x4000]), { dtype: 'bfloat16' });
     expect([t.dtype, t.length]).to.deep.equal(['bfloat16', 2]);
     t.close();
+    // Arrays made in another realm (a vm context, as test runners' sandboxes make them) are the same types.
+    const foreign = vm.runInNewContext('[new Float64Array([1.5, -2]), new Uint16Array([0x3c00])]') as [Float64Array, Uint16Array];
+    const f = await d.upload(foreign[0]);
+    expect([f.dtype, f.length, Array.from(await f.download() as Float64Array)]).to.deep.equal(['float64', 2, [1.5, -2]]);
+    expect((await d.upload(foreign[1], { dtype: 'float16' })).dtype).to.equal('float16');
   });
 
   it('allReduce(): options it does not take are refused, op is checked against reduceOps', async () => {

@@ -79,17 +79,21 @@ Napi::Value Stream::CopyFromHost(const Napi::CallbackInfo& info) {
   Buffer* dst = Buffer::From(info[0], "dst");
   uint64_t dstOffset = toIndex(info[1], "dstOffset");
   if (!info[2].IsTypedArray() && !info[2].IsDataView()) throw Napi::TypeError::New(env, "src must be a TypedArray or DataView");
-  const char* data;
-  size_t bytes;
+  // The view's own data pointer (already at its offset): its buffer may be a SharedArrayBuffer, which
+  // Napi::ArrayBuffer refuses.
+  void* raw = nullptr;
+  size_t bytes = 0;
+  napi_status status;
   if (info[2].IsTypedArray()) {
-    auto ta = info[2].As<Napi::TypedArray>();
-    data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    bytes = ta.ByteLength();
+    napi_typedarray_type type;
+    size_t length;
+    status = napi_get_typedarray_info(env, info[2], &type, &length, &raw, nullptr, nullptr);
+    bytes = info[2].As<Napi::TypedArray>().ByteLength();
   } else {
-    auto dv = info[2].As<Napi::DataView>();
-    data = static_cast<const char*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    bytes = dv.ByteLength();
+    status = napi_get_dataview_info(env, info[2], &bytes, &raw, nullptr, nullptr);
   }
+  if (status != napi_ok) throw Napi::TypeError::New(env, "src: its memory cannot be read");
+  const char* data = static_cast<const char*>(raw);
   auto d = dst->view(env, *s->device, dstOffset, bytes, "dst");
   auto host = std::make_shared<std::vector<char>>(data, data + bytes);
   s->enqueue([d, dstOffset, host](StreamImpl& st) {

@@ -15,6 +15,16 @@ describeBackends('stream operations', ({ backend }) => {
   });
   after(() => stream?.close());
 
+  it('copies from views of a SharedArrayBuffer, typed arrays and DataViews, at their offsets', async () => {
+    const shared = new Float32Array(new SharedArrayBuffer(32));
+    shared.set([1, 2, 3, 4, 5, 6, 7, 8]);
+    const b = new native.Buffer(device, 16);
+    stream.copyFromHost(b, 0, shared.subarray(2, 4));
+    stream.copyFromHost(b, 8, new DataView(shared.buffer, 24, 8));
+    expect(Array.from((await download(stream, device, b, 'float32')) as Float32Array)).to.deep.equal([3, 4, 7, 8]);
+    b.close();
+  });
+
   for (const dtype of dtypes) {
     const esz = elementSize(dtype);
     const big = Math.ceil((1 << 20) / esz) + 17;

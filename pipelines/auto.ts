@@ -25,7 +25,7 @@ export const AUTO_FAIRRING_MIN_BYTES = 1 << 20;
  */
 export function autoPipeline(options: AutoOptions = {}): PipelineSpec {
   checkOptionsObject('autoPipeline', options, ['fairringMinBytes'], { example: '{ fairringMinBytes: 1048576 }' });
-  const min = options.fairringMinBytes ?? AUTO_FAIRRING_MIN_BYTES;
+  const min = options.fairringMinBytes === undefined ? AUTO_FAIRRING_MIN_BYTES : options.fairringMinBytes;
   if (!Number.isSafeInteger(min) || min < 0) {
     throw new ArgumentError(`fairringMinBytes must be a non-negative safe integer (bytes, 0..${Number.MAX_SAFE_INTEGER}), got ${String(min)}`);
   }

@@ -50,14 +50,15 @@ struct StoreRequest {
 };
 
 // The JS store, `store(op, key, value, timeoutMs, done)`, as the C callbacks the Gloo plugin calls (plugin_api.h).
-// Every request of one initComms ends by the init's own deadline (its timeoutMs, plus a second for the store's
-// answer to come back), whatever the store does: a set gets what is left of it, a get the smaller of that and
-// what the plugin asks.
+// Every request of one initComms ends by the init's own deadline (its timeoutMs from when its worker starts,
+// as Gloo's own, plus a second for the store's answer to come back), whatever the store does: a set gets what is
+// left of it, a get the smaller of that and what the plugin asks; past the deadline a request fails at once.
 class StoreBridge {
  public:
   StoreBridge(Napi::Env env, Napi::Function store, int64_t timeoutMs)
-      : tsfn_(Napi::ThreadSafeFunction::New(env, store, "fairring-rx:store", 0, 1)),
-        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs)) {}
+      : tsfn_(Napi::ThreadSafeFunction::New(env, store, "fairring-rx:store", 0, 1)), timeoutMs_(timeoutMs) {}
+  // On the worker thread, as the init starts.
+  void start() { deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs_); }
   void release() { tsfn_.Release(); }
   FrgStore callbacks() { return FrgStore{this, &StoreBridge::Set, &StoreBridge::Get}; }
 
@@ -88,6 +89,9 @@ class StoreBridge {
       std::snprintf(err, errlen, "%s", why.c_str());
       return 1;
     };
+    if (r->timeoutMs <= 0) {
+      return fail("communicator init timed out after " + std::to_string(timeoutMs_) + " ms before the store answered " + r->key);
+    }
     auto* held = new std::shared_ptr<StoreRequest>(r);
     napi_status st = tsfn_.BlockingCall(held, [](Napi::Env env, Napi::Function fn, std::shared_ptr<StoreRequest>* p) {
       std::shared_ptr<StoreRequest> req = *p;
@@ -135,14 +139,14 @@ class StoreBridge {
     return r->error.empty() ? 0 : fail(r->error);
   }
 
-  // What is left of the init's timeout, at least 1 ms (a store request of 0 ms would mean no limit to some stores).
+  // What is left of the init's timeout; 0 or less once it is over.
   int64_t leftMs() const {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
-    return std::max<int64_t>(1, left);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
   }
 
   static constexpr std::chrono::milliseconds kAnswerGrace{1000};
   Napi::ThreadSafeFunction tsfn_;
+  int64_t timeoutMs_;
   std::chrono::steady_clock::time_point deadline_;
 };
 
@@ -164,6 +168,7 @@ class InitWorker : public Napi::AsyncWorker {
   void Execute() override {
     std::string error;
     if (kind_ == BackendKind::Cpu && bridge_) {
+      bridge_->start();
       FrgStore store = bridge_->callbacks();
       auto c = cpu::initGlooComm(id_, nranks_, members_[0].rank, members_[0].device, timeoutMs_, host_, store, &error);
       if (c) comms_.push_back(c);

@@ -82,6 +82,8 @@ export interface Job {
   dtype: DType;
   op: ReduceOp;
   length: number;
+  /** The ready pipeline it runs (the world's own, or the one a routing pipeline chose once for it). */
+  route: PipelineSpec;
   sliceCount: number;
   /** Per local rank: recorded on the device's own stream when the call was made; the first stage waits on it. */
   start: Mark[];

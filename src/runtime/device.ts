@@ -29,7 +29,7 @@ export class Tensor {
     if (!dtypes.includes(dtype)) throw new ArgumentError(`new Tensor(): dtype must be one of ${dtypes.join(', ')}, got ${show(dtype)}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new ArgumentError(`new Tensor(): length must be a non-negative integer, got ${show(length)}`);
     if (buffer === null || typeof buffer !== 'object' || typeof buffer.bytes !== 'number') {
-      throw new ArgumentError(`new Tensor(): buffer must be a native Buffer of the device, got ${show(buffer)}`);
+      throw new ArgumentError(`new Tensor(): buffer must be a native Buffer (new native.Buffer(device.native, bytes)), got ${show(buffer)}`);
     }
     const bytes = length * elementSize(dtype);
     if (bytes > buffer.bytes) throw new ArgumentError(`new Tensor(): ${length} x ${dtype} is ${bytes} bytes, more than its buffer's ${buffer.bytes}`);
@@ -120,11 +120,11 @@ export class Device {
     const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, byteLength).slice();
     try {
       await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));
+      return new Tensor(this, buffer, dtype, byteLength / elementSize(dtype));
     } catch (e) {
       buffer.close();
       throw e;
     }
-    return new Tensor(this, buffer, dtype, byteLength / elementSize(dtype));
   }
 
   /**

@@ -1,4 +1,5 @@
 // Element types on the host: which TypedArray carries each dtype, and which dtype an uploaded array is.
+import { types } from 'node:util';
 import type { DType } from '../native.js';
 import { ArgumentError } from '../errors.js';
 
@@ -62,9 +63,20 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
+/** Realm-proof checks (V8's own, which an object cannot fake with Symbol.toStringTag) for each host array type. */
+const isType = new Map<HostArrayType, (value: unknown) => boolean>([
+  [Float32Array, types.isFloat32Array],
+  [Float64Array, types.isFloat64Array],
+  [Int8Array, types.isInt8Array],
+  [Uint8Array, types.isUint8Array],
+  [Int32Array, types.isInt32Array],
+  [BigInt64Array, types.isBigInt64Array],
+  [Uint16Array, types.isUint16Array],
+]);
+
 /** Whether `array` is a `type`, also one made in another realm (a vm context, a test runner's sandbox). */
 function isArrayOf(array: unknown, type: HostArrayType): boolean {
-  return array instanceof type || (ArrayBuffer.isView(array) && Object.prototype.toString.call(array) === `[object ${type.name}]`);
+  return isType.get(type)!(array);
 }
 
 /**

@@ -22,7 +22,7 @@ export function checkOptions(options: unknown, call: string, extra: readonly str
   checkOptionsObject(call, options, extra.length === 0 ? allReduceOptionNames : [...allReduceOptionNames, ...extra], allReduceShape);
   const given = (options as AllReduceOptions).op;
   const op = given === undefined ? 'sum' : given;
-  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${show(op)}`);
+  if (!reduceOps.includes(op)) throw new ArgumentError(`op must be one of ${reduceOps.map((o) => `'${o}'`).join(', ')}, got ${typeof op === 'string' ? `'${op}'` : show(op)}`);
   return op;
 }
 

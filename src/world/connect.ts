@@ -146,7 +146,7 @@ export function placeRanks(machineOfRank: readonly string[]): JobPlacement & { r
 export async function connect(options: ConnectOptions = {}): Promise<World> {
   checkOptionsObject('connect()', options, optionNames, { example: "{ backend: 'cuda' }" });
   const settings = worldSettings(options);
-  const env = options.env ?? process.env;
+  const env = options.env === undefined ? process.env : options.env;
   if (env === null || typeof env !== 'object') throw new ArgumentError(`env must be an object of environment variables, got ${show(env)}`);
   const job = jobFromEnv(env, options.job);
   if (options.checkCalls !== undefined && typeof options.checkCalls !== 'boolean') throw new ArgumentError(`checkCalls must be true or false, got ${show(options.checkCalls)}`);

@@ -2,7 +2,7 @@
 // in-flight tokens, flow through the pipeline's stage operators, leave through finish (which checks the
 // pipeline's contract), and settle when the host learns their last records completed on every local rank.
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
-import { Observable, Subject, concatMap, from, mergeMap, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, concatMap, from, isObservable, mergeMap, type MonoTypeOperatorFunction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice, StreamName } from '../engine/context.js';
@@ -61,7 +61,23 @@ interface Settled {
 }
 
 export class Engine {
-  private readonly jobs = new Subject<Job>();
+  /** Jobs submitted while nothing takes them (the pipeline subscribes to its input late, or not at all), in order. */
+  private readonly untaken: Job[] = [];
+  /** When the oldest untaken job was submitted, on the scheduler's clock; the watchdog times it too. */
+  private untakenSince: number | null = null;
+  /** The chain's subscriber to the jobs, while it has one. */
+  private taker: Subscriber<Job> | null = null;
+  private noMoreJobs = false;
+  /** The jobs in submission order, those submitted before the chain took them first. */
+  private readonly jobs = new Observable<Job>((subscriber) => {
+    this.taker = subscriber;
+    while (this.untaken.length > 0 && !subscriber.closed) subscriber.next(this.untaken.shift()!);
+    this.untakenSince = null;
+    if (this.noMoreJobs) subscriber.complete();
+    return () => {
+      if (this.taker === subscriber) this.taker = null;
+    };
+  });
   private readonly listeners = new Map<number, JobState>();
   private readonly subscription: Subscription;
   private readonly drained: Promise<void>;
@@ -101,7 +117,8 @@ export class Engine {
       scheduler,
       () => {
         const oldest = this.oldest();
-        return oldest === null ? null : oldest.admittedAt + ctx.timeoutMs;
+        const since = oldest === null ? this.untakenSince : Math.min(oldest.admittedAt, this.untakenSince ?? Infinity);
+        return since === null ? null : since + ctx.timeoutMs;
       },
       () => this.check(),
     );
@@ -132,28 +149,32 @@ export class Engine {
       });
   }
 
-  /** The engine's chain around the pipeline; what the pipeline's own code throws here is an ArgumentError. */
+  /** The engine's chain around the pipeline; the pipeline's own mistakes while it is set up are ArgumentErrors. */
   private chain(ctx: EngineContext, pipeline: PipelineSpec): Observable<Settled> {
-    const asOption = (what: string, e: unknown): ArgumentError =>
-      new ArgumentError(`the ${pipeline.name} pipeline ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    const named = (what: string, e: unknown): Error =>
+      e instanceof FairringError ? e : new ArgumentError(`the ${pipeline.name} pipeline ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     let operator: MonoTypeOperatorFunction<Slice>;
     try {
       operator = pipeline.build(ctx);
     } catch (e) {
-      throw asOption('threw while it was built', e);
+      throw named('threw while it was built', e);
     }
     if (typeof operator !== 'function') throw new ArgumentError(`the ${pipeline.name} pipeline built ${show(operator)}, not an operator over slices (source => Observable)`);
+    const admitted = this.jobs.pipe(
+      concatMap((job) => from(this.slicesOf(job))),
+      admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
+    );
+    let out: unknown;
     try {
-      return this.jobs.pipe(
-        concatMap((job) => from(this.slicesOf(job))),
-        admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
-        operator,
-        finish(ctx, { arrived: (s) => this.arrived(s) }),
-        mergeMap((slice) => this.settle$(slice)),
-      );
+      out = operator(admitted);
     } catch (e) {
-      throw asOption('is not an operator over slices (its operator threw when applied)', e);
+      throw named('threw when applied to its input', e);
     }
+    if (!isObservable(out)) throw new ArgumentError(`the ${pipeline.name} pipeline's operator returned ${show(out)}, not an Observable of slices`);
+    return (out as Observable<Slice>).pipe(
+      finish(ctx, { arrived: (s) => this.arrived(s) }),
+      mergeMap((slice) => this.settle$(slice)),
+    );
   }
 
   /**
@@ -205,17 +226,16 @@ export class Engine {
       listener.complete();
       return;
     }
-    if (!this.jobs.observed) {
-      // Slices reach the pipeline only through its input: nothing would be admitted, so no timeout would run.
-      const e = new ContractError(
-        `the ${this.pipeline.name} pipeline takes no slices: it did not subscribe to its input when subscribed, or unsubscribed from it before the world was closed; a pipeline must pass every slice of its input on`,
-      );
-      this.fail(e);
-      throw e;
-    }
     this.listeners.set(job.id, { job, listener, done: 0, bytes: 0 });
     this.queued += job.sliceCount;
-    this.jobs.next(job);
+    if (this.taker !== null) {
+      this.taker.next(job);
+      return;
+    }
+    // Nothing takes it yet: no slice is admitted, so the watchdog times the wait itself.
+    this.untaken.push(job);
+    this.untakenSince ??= this.scheduler.now();
+    this.watchdog.arm();
   }
 
   /** Fails the world with `error` (as a slice failure would): communicators aborted, every job told. */
@@ -240,14 +260,15 @@ export class Engine {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.jobs.complete();
+      this.noMoreJobs = true;
+      this.taker?.complete();
       this.checkDrained();
     }
     return this.drained;
   }
 
-  /** The ready pipeline a job of this dtype and length runs. */
-  private routeOf(dtype: DType, length: number): PipelineSpec {
+  /** The ready pipeline a job of this dtype and length runs (asked once per job, before it is submitted). */
+  routeOf(dtype: DType, length: number): PipelineSpec {
     const { select } = this.pipeline;
     if (select === undefined) return this.pipeline;
     const bytes = length * elementSize(dtype);
@@ -273,14 +294,14 @@ export class Engine {
     return Number.isFinite(bytes) ? bytes / elementSize(dtype) : length;
   }
 
-  countSlices(dtype: DType, length: number): number {
-    return length === 0 ? 0 : Math.ceil(length / this.perSlice(this.routeOf(dtype, length), dtype, length));
+  countSlices(route: PipelineSpec, dtype: DType, length: number): number {
+    return length === 0 ? 0 : Math.ceil(length / this.perSlice(route, dtype, length));
   }
 
   private slicesOf(job: Job): Slice[] {
     const { machines, devicesPerMachine } = this.ctx.topology;
     const grid = machines * devicesPerMachine;
-    const route = this.routeOf(job.dtype, job.length);
+    const { route } = job;
     const perSlice = this.perSlice(route, job.dtype, job.length);
     const padded = route.padded;
     const slices: Slice[] = [];
@@ -431,7 +452,10 @@ export class Engine {
    */
   private checkDrained(): void {
     if (this.liveCount > 0) return;
-    if (!this.chainDone && !(this.failure !== null && this.closed)) return;
+    // Closed with nothing in the chain and nothing waiting for it to take: a pipeline that never subscribed to
+    // its input (or subscribes later, and then completes at once) holds nothing to wait for.
+    const idleChain = this.closed && this.taker === null && this.untaken.length === 0;
+    if (!this.chainDone && !idleChain && !(this.failure !== null && this.closed)) return;
     this.watchdog.disarm();
     this.subscription?.unsubscribe();
     this.markDrained();
@@ -527,8 +551,12 @@ export class Engine {
   }
 
   private check(): void {
+    if (this.untakenSince !== null && this.scheduler.now() - this.untakenSince >= this.ctx.timeoutMs) this.failUntaken();
     const oldest = this.oldest();
-    if (oldest === null) return;
+    if (oldest === null) {
+      this.watchdog.arm();
+      return;
+    }
     if (this.scheduler.now() - oldest.admittedAt < this.ctx.timeoutMs) {
       this.watchdog.arm();
       return;
@@ -546,6 +574,18 @@ export class Engine {
     for (const slice of this.live.slice(this.liveHead)) {
       if (slice.state !== 'settled') this.settled({ slice, error: null });
     }
+  }
+
+  /** Jobs the pipeline did not take within timeoutMs fail the world with a ContractError; they never ran. */
+  private failUntaken(): void {
+    this.untaken.length = 0;
+    this.untakenSince = null;
+    this.fail(
+      new ContractError(
+        `the ${this.pipeline.name} pipeline took no slices for ${this.ctx.timeoutMs} ms: it did not subscribe to its input, or unsubscribed from it before the world was closed; a pipeline must pass every slice of its input on`,
+      ),
+    );
+    this.checkDrained();
   }
 
   dispose(): void {

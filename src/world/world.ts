@@ -456,6 +456,7 @@ export class World extends EventEmitter<WorldEvents> {
     const op = checkOptions(options, call, extra);
     checkTensors(tensors, this.devices, call);
     const first = tensors[0]!;
+    const route = this.engine.routeOf(first.dtype, first.length);
     return {
       id: this.engine.newJobId(),
       tensors: [...tensors],
@@ -463,7 +464,8 @@ export class World extends EventEmitter<WorldEvents> {
       dtype: first.dtype,
       op,
       length: first.length,
-      sliceCount: this.engine.countSlices(first.dtype, first.length),
+      route,
+      sliceCount: this.engine.countSlices(route, first.dtype, first.length),
       start: [],
       cancelled: false,
       touched: false,

@@ -2,7 +2,7 @@
 // error of a documented class with a stable code, a message naming the thing and the fix, and leaves nothing
 // allocated or running behind.
 import { expect } from 'chai';
-import { Observable } from 'rxjs';
+import { Observable, asyncScheduler, pipe, subscribeOn } from 'rxjs';
 import { runNodeScript } from '../helpers/child.js';
 import fs from 'node:fs';
 import vm from 'node:vm';
@@ -24,6 +24,7 @@ import {
   readyPipelines,
   simulate,
   Tensor,
+  type EngineContext,
   type PipelineSpec,
   type Runtime,
   type SimulateOptions,
@@ -242,7 +243,8 @@ describe('validation, error codes and close paths [cpu]', () => {
       await refused({ ...base, pipeline: () => { throw new Error('boom'); } }, ArgumentError, /^the custom pipeline threw while it was built: boom$/);
       await refused({ ...base, pipeline: () => { throw 'a string'; } }, ArgumentError, /^the custom pipeline threw while it was built: a string$/);
       await refused({ ...base, pipeline: () => 42 }, ArgumentError, /^the custom pipeline built 42, not an operator over slices/);
-      await refused({ ...base, pipeline: () => () => 42 }, ArgumentError, /^the custom pipeline is not an operator over slices \(its operator threw when applied\)/);
+      await refused({ ...base, pipeline: () => () => 42 }, ArgumentError, /^the custom pipeline's operator returned 42, not an Observable of slices$/);
+      await refused({ ...base, pipeline: () => () => { throw new Error('bad input'); } }, ArgumentError, /^the custom pipeline threw when applied to its input: bad input$/);
     });
 
     it("a routing pipeline's select that throws or returns no pipeline: an ArgumentError before anything is enqueued", async () => {
@@ -259,16 +261,31 @@ describe('validation, error codes and close paths [cpu]', () => {
       }
     });
 
-    it('a pipeline that never subscribes to its input: the first all-reduce fails with a ContractError at once, and close() returns', async () => {
-      const w = await simulate({ ...base, timeoutMs: 60_000, pipeline: () => () => new Observable<never>(() => undefined) });
-      const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([1, 2]))));
+    it('a pipeline that never subscribes to its input: its all-reduces fail with a ContractError after timeoutMs, a broadcast\'s tensors refuse to download, and close() returns', async () => {
+      const never = await simulate({ ...base, timeoutMs: 300, pipeline: () => () => new Observable<never>(() => undefined) });
+      await never.close();
+      const w = await simulate({ ...base, timeoutMs: 300, pipeline: () => () => new Observable<never>(() => undefined) });
+      const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([d.rank + 1, 2]))));
+      const other = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([d.rank + 1, 2]))));
       const t0 = performance.now();
-      const e = await caught(() => w.allReduce(ts));
-      expect(performance.now() - t0, 'not after timeoutMs').to.be.below(1000);
+      const [e, b] = await Promise.all([caught(() => w.allReduce(ts)), caught(() => w.broadcast(other, { root: 0 }))]);
+      expect(performance.now() - t0, 'after timeoutMs, not at once').to.be.within(250, 2000);
       expect(e).to.be.instanceOf(ContractError);
-      expect(e.message).to.match(/^the custom pipeline takes no slices: it did not subscribe to its input/);
+      expect(e.message).to.match(/^the custom pipeline took no slices for 300 ms: it did not subscribe to its input/);
+      expect(b).to.be.instanceOf(ContractError);
+      // Nothing of the all-reduce ran; the broadcast had zeroed the other ranks' tensors: their contents are undefined.
+      expect(Array.from(await ts[1]!.download() as Float32Array)).to.deep.equal([2, 2]);
+      expect(await caught(() => other[1]!.download())).to.be.instanceOf(ClosedError);
       expect(await caught(() => w.allReduce(ts))).to.be.instanceOf(ClosedError);
       await w.close();
+    });
+
+    it('a pipeline that subscribes to its input late (subscribeOn) takes the all-reduces submitted before', async () => {
+      const late = (ctx: EngineContext) => pipe(readyPipelines.fairring!.build(ctx), subscribeOn(asyncScheduler));
+      const w = await open({ ...base, pipeline: late });
+      const ts = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([d.rank + 1, 2]))));
+      await w.allReduce(ts);
+      expect(Array.from(await ts[3]!.download() as Float32Array)).to.deep.equal([10, 8]);
     });
 
     it('a simulate() that fails part way frees what it made, and says so once', async function () {
@@ -339,6 +356,10 @@ describe('validation, error codes and close paths [cpu]', () => {
     const t = await d.upload(new Uint16Array([0x3c00, 0x4000]), { dtype: 'bfloat16' });
     expect([t.dtype, t.length]).to.deep.equal(['bfloat16', 2]);
     t.close();
+    // A DataView that calls itself a Float64Array is still a DataView.
+    const fake = new DataView(new ArrayBuffer(16));
+    Object.defineProperty(fake, Symbol.toStringTag, { value: 'Float64Array' });
+    expect(await caught(() => d.upload(fake))).to.be.instanceOf(ArgumentError).with.property('message').match(/^data must be a Float32Array/);
     // Arrays made in another realm (a vm context, as test runners' sandboxes make them) are the same types.
     const foreign = vm.runInNewContext('[new Float64Array([1.5, -2]), new Uint16Array([0x3c00])]') as [Float64Array, Uint16Array];
     const f = await d.upload(foreign[0]);
@@ -352,7 +373,7 @@ describe('validation, error codes and close paths [cpu]', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ op: 'sum', pipeline: 'nccl' }, /^allReduce takes no option 'pipeline' \(its only option is op\); the pipeline belongs to the world: simulate\(\{ pipeline \}\)$/],
       [{ opp: 'max' }, /allReduce takes no option 'opp'/],
-      [{ op: 'mean' }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got "mean"$/],
+      [{ op: 'mean' }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got 'mean'$/],
       [null, /^allReduce takes an options object such as \{ op: 'sum' \}, got null$/],
       [[], /^allReduce takes an options object such as \{ op: 'sum' \}, got \[\]$/],
       [{ op: null }, /^op must be one of 'sum', 'prod', 'max', 'min', 'avg', got null$/],

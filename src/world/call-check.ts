@@ -11,7 +11,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Completions } from '../engine/completion.js';
 import type { Job, RankContext } from '../engine/context.js';
 import type { Mark, Program } from '../runtime/program.js';
-import { MismatchError, StageError, TimeoutError } from '../errors.js';
+import { ClosedError, MismatchError, StageError, TimeoutError } from '../errors.js';
 import { Watchdog, unrefClock } from '../engine/watchdog.js';
 
 const fieldNames = ['sequence number', 'length', 'dtype', 'op', 'broadcast root'] as const;
@@ -69,6 +69,8 @@ interface Pending {
   deadline: number;
   settled: boolean;
   expire(): void;
+  /** The world closed before the check's records were reported: rejects with a ClosedError. */
+  abandon(): void;
 }
 
 export class CallCheck {
@@ -164,9 +166,23 @@ export class CallCheck {
     return done;
   }
 
-  /** Frees the pooled probes and the read streams (the world is closing and frees the rest); `release` collects refusals. */
+  /** Whether a check still waits for its records: close() lets it settle before the Queue stops reporting. */
+  get busy(): boolean {
+    return this.pending.some((p) => !p.settled);
+  }
+
+  /**
+   * Frees the pooled probes and the read streams (the world is closing and frees the rest); `release` collects
+   * refusals. A check still unsettled then (close() waited timeoutMs for it) can no longer hear of its records:
+   * it rejects with a ClosedError, so the call waiting on it does not wait for ever.
+   */
   close(release: (free: () => void) => void): void {
     this.watchdog.disarm();
+    for (const p of this.pending.splice(0)) {
+      if (p.settled) continue;
+      p.settled = true;
+      p.abandon();
+    }
     for (const { probes, readStream } of this.devices.values()) {
       for (const p of probes) release(() => p.close());
       if (readStream !== null) release(() => readStream.close());
@@ -189,6 +205,7 @@ export class CallCheck {
           this.world.abort();
           reject(error);
         },
+        abandon: () => reject(new ClosedError(`the world was closed before the call check of all-reduce #${job.id} settled: its result is unknown`)),
       };
       this.pending.push(entry);
       this.watchdog.arm();

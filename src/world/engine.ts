@@ -443,6 +443,8 @@ export class Engine {
       if (this.failure === null) this.underway.delete(slice.job);
       slice.job.ended();
     }
+    // Nothing left to time: the timer would hold the event loop until the last slice's deadline.
+    if (this.liveCount === 0 && this.untakenSince === null) this.watchdog.disarm();
     this.checkDrained();
   }
 

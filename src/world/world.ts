@@ -360,13 +360,13 @@ export class World extends EventEmitter<WorldEvents> {
 
   /**
    * What close() waits for before it releases the handles, for at most timeoutMs in all: a reference loop's
-   * replay still running, and NCCL aborts still running off the JS thread (an abort may wait on the devices'
+   * replay still running, call checks whose records have not been reported yet, and NCCL aborts still running off the JS thread (an abort may wait on the devices'
    * work, so streams and memory are released once it is over, as when it ran on the JS thread; an abort that
    * waits for a kernel that never ends is left at the deadline, and the process's exit then ends it at once).
    */
   private async settled(): Promise<void> {
     const deadline = Date.now() + this.ctx.timeoutMs;
-    const busy = (): boolean => this.replaying || this.handles.comms.some((c) => c.aborting);
+    const busy = (): boolean => this.replaying || (this.checker?.busy ?? false) || this.handles.comms.some((c) => c.aborting);
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 

@@ -14,6 +14,7 @@ import { ArgumentError, connect, placeRanks } from '../../src/index.js';
 import { expectVanishHandled, launch, launchScript, randomSeed, trainExample } from '../helpers/launch.js';
 
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const fixture = (name: string): string => path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures', name);
 
 
 describe('connect() across processes on the CPU backend (Gloo)', function () {
@@ -200,6 +201,15 @@ describe('connect() across processes on the CPU backend (Gloo)', function () {
     expect(r.code).to.equal(3);
     expect(r.ms).to.be.below(20_000);
     expect(r.stderr).to.contain('rank 1 exited with status 3; ending the other ranks');
+  });
+
+  it('close() right after an all-reduce with the call check on: the all-reduce still settles on every rank', async () => {
+    for (let run = 0; run < 3; run++) {
+      const r = await launchScript(['--nproc-per-node', '2'], fixture('close-racing-call.mjs'), [], {}, 60);
+      expect(r.code, r.stderr).to.equal(0);
+      const states = [...r.stdout.matchAll(/RESULT (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { rank: number; state: string });
+      expect(states.sort((a, b) => a.rank - b.rank).map((x) => x.state), `run ${run}`).to.deep.equal(['resolved', 'resolved']);
+    }
   });
 
   it('without the Gloo plugin, connect() on the CPU says how to get it', async () => {

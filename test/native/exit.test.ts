@@ -23,6 +23,16 @@ describeBackends('process exit', ({ backend, deviceCount }) => {
     expect(r.stdout).to.contain('done');
   });
 
+  it('a script whose world is done but never closed exits by itself, not at the watchdog\'s deadline', async () => {
+    const started = Date.now();
+    const r = await runScript('exit-world-unclosed.mjs', [backend], 60000);
+    expect(r.signal, r.stderr).to.equal(null);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('done 2');
+    // Its timeoutMs is 60 s: the exit must not wait for it.
+    expect(Date.now() - started).to.be.below(20000);
+  });
+
   for (const [mode, status] of [['exit', 3], ['return', 4]] as const) {
     it(`exiting with work in flight (${mode}) does not crash or hang, and keeps its exit code`, async () => {
       const r = await runScript('exit-in-flight.mjs', [mode, backend], 60000);

@@ -3,6 +3,7 @@
 // all when one fails or the time limit passes, so that a job never outlives a dead rank.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { native } from '../native.js';
@@ -122,7 +123,8 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       });
       child.on('close', (code, signal) => {
         if (code !== 0 && status === null) {
-          status = code ?? 128;
+          // Killed by a signal: the shell's status for it, 128 + its number (SIGKILL 137, SIGINT 130).
+          status = code ?? 128 + (signal !== null ? (constants.signals[signal] ?? 0) : 0);
           endAll(`rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with status ${code}`}`, tail.map((l) => `  ${prefix}${l}`));
         }
         if (--left > 0) return;

@@ -11,6 +11,10 @@ export interface BucketSink {
   ready(): boolean;
   /** Emits when a bucket may have become ready: an in-flight token came back, or nothing is deferred any more. */
   released$: Observable<unknown>;
+  /** Emits once the world takes no more work (closed, or failed): a wait on the source is then given up. */
+  ended$: Observable<unknown>;
+  /** The error the subscriber gets when the world ended while it waited on the source. */
+  endedError(): Error;
 }
 
 /** Every bucket's progress, in order; completes when the source is exhausted and every bucket is reduced. */
@@ -23,6 +27,7 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
     let exhausted = false;
     let pulling = false;
     let pending = 0;
+    let ended = false;
     const fail = (e: unknown): void => {
       if (stopped) return;
       stopped = true;
@@ -69,6 +74,11 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
           }
           took(r);
         } else {
+          // The world takes no more work: the source may never yield again, so it is not asked.
+          if (ended) {
+            fail(host.endedError());
+            return;
+          }
           pulling = true;
           async!.next().then((r) => {
             pulling = false;
@@ -80,6 +90,12 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
       }
     };
     running.add(host.released$.subscribe(() => pull()));
+    running.add(
+      host.ended$.subscribe(() => {
+        ended = true;
+        if (pulling) fail(host.endedError());
+      }),
+    );
     pull();
     return () => {
       stopped = true;

@@ -18,7 +18,10 @@ import { checkOptionsObject, show } from '../runtime/options.js';
 
 export type { AllReduceOptions } from './arguments.js';
 
-/** How long a failed process waits for the job's others to answer the roll call that names the absent ones. */
+/**
+ * How long a failed process waits at most for the job's others to answer the roll call that names the absent
+ * ones (or timeoutMs, where that is shorter).
+ */
 const absentWindowMs = 3000;
 
 export interface MemoryReport {
@@ -69,6 +72,8 @@ export class World extends EventEmitter<WorldEvents> {
   private deferred = 0;
   /** Emits when the last deferred job has been submitted (or dropped, unsubscribed): `allReduceEach$` may pull again. */
   private readonly undeferred = new Subject<void>();
+  /** Emits when the world takes no more work: close() was called, or it failed. */
+  private readonly ended = new Subject<void>();
   /** The cross-rank check of every call (connect() worlds), made on first use. */
   private checker: CallCheck | null = null;
   /** The roll call after a failure (connect()), once. */
@@ -102,6 +107,7 @@ export class World extends EventEmitter<WorldEvents> {
     // moves to a fresh stream, and the tensors of the all-reduces the failure cut short refuse to download.
     engine.onFailure = (error, jobs) => {
       for (const d of this.devices) d.renew(jobs, error, ctx.timeoutMs);
+      this.ended.next();
     };
   }
 
@@ -255,6 +261,9 @@ export class World extends EventEmitter<WorldEvents> {
         start: (bucket) => this.allReduce$(bucket, options),
         ready: () => (this.deferred === 0 && this.engine.admittable) || !this.engine.accepting,
         released$: merge(this.ctx.pools.inflight.released$, this.undeferred),
+        ended$: this.ended,
+        endedError: () =>
+          new ClosedError(`the world ${this.engine.failed ? 'failed' : 'was closed (world.close())'} while allReduceEach$ waited for its source's next bucket`),
       }).subscribe(subscriber);
     });
   }
@@ -325,6 +334,7 @@ export class World extends EventEmitter<WorldEvents> {
    * most timeoutMs), then releases every handle. Idempotent.
    */
   close(): Promise<void> {
+    if (this.closing === null) this.ended.next();
     this.closing ??= this.engine.close().then(() => this.settled()).then(() => {
       // Every handle is released even if one refuses; the first refusal is reported after.
       const errors: unknown[] = [];
@@ -421,11 +431,11 @@ export class World extends EventEmitter<WorldEvents> {
    */
   private nameAbsent(e: unknown): Promise<Error> | null {
     if (this.session === null || !(e instanceof StageError || e instanceof TimeoutError)) return null;
-    this.absent ??= this.session.absent(absentWindowMs).catch(() => []);
+    this.absent ??= this.session.absent(Math.min(absentWindowMs, this.ctx.timeoutMs)).catch(() => []);
     return this.absent.then((ranks) => {
       if (ranks.length > 0 && e.absentRanks.length === 0) {
         e.absentRanks = ranks;
-        e.message += ` (rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} of the job did not answer a roll call within ${absentWindowMs} ms: gone?)`;
+        e.message += ` (rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} of the job did not answer the roll call after the failure: gone?)`;
       }
       return e;
     });

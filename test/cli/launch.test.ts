@@ -60,12 +60,19 @@ describe('fairring-rx launch', function () {
     expect(r.stderr).to.contain('fairring-rx launch: rank 1 exited with status 3; ending the other ranks\nits last lines on stderr:\n  [rank 1] first\n  [rank 1] boom');
   });
 
-  it('forwards SIGTERM to every rank once all are up, and exits with status 128 naming the signal once they are gone', async () => {
+  it('forwards SIGTERM to every rank once all are up, and exits with status 143 (128 + SIGTERM) naming the signal once they are gone', async () => {
     const bothUp = (out: string): boolean => out.includes('[rank 0] up') && out.includes('[rank 1] up');
     const r = await run(['--nproc-per-node', '2', '--', process.execPath, '-e', "console.log('up'); setInterval(() => {}, 1000);"], bothUp);
-    expect(r.code).to.equal(128);
+    expect(r.code).to.equal(143);
     expect(r.ms).to.be.below(15_000);
     expect(r.stderr).to.match(/fairring-rx launch: rank [01] was killed by SIGTERM/);
+  });
+
+  it('a rank killed by a signal: the job exits with 128 + its number, as a shell reports it (SIGKILL: 137)', async () => {
+    const script = "if (process.env.RANK === '1') process.kill(process.pid, 'SIGKILL'); setInterval(() => {}, 1000);";
+    const r = await run(['--nproc-per-node', '2', '--', process.execPath, '-e', script]);
+    expect(r.code).to.equal(137);
+    expect(r.stderr).to.contain('fairring-rx launch: rank 1 was killed by SIGKILL; ending the other ranks');
   });
 
   it('--timeout ends a job that runs too long, with status 124', async () => {

@@ -90,7 +90,7 @@ export async function expectVanishHandled(o: { backend: 'cpu' | 'cuda'; buckets:
     expect(v.ms).to.be.below(o.timeoutMs + o.graceMs);
     expect(v.absentRanks, v.message).to.deep.equal([2]);
     expect(v.unnamed, 'failures that name no absent rank').to.deep.equal([]);
-    expect(v.message).to.match(/rank 2 of the job did not answer a roll call/);
+    expect(v.message).to.match(/rank 2 of the job did not answer the roll call after the failure: gone\?/);
     expect(v.later).to.equal('ERR_FAIRRING_CLOSED');
     expect(v.laterMs).to.be.below(500);
   }

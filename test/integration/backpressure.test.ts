@@ -126,6 +126,35 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
       await world.close();
     }
   });
+
+  it('allReduceEach$ waiting on a source that never yields again ends with a ClosedError when the world closes, and returns the iterator', async () => {
+    const world = await simulate({ machines: 1, devicesPerMachine: 2 });
+    const { tensors } = await buckets(world, 1, 16);
+    let returned = false;
+    const source: AsyncIterable<Tensor[]> = {
+      [Symbol.asyncIterator]: () => {
+        let given = 0;
+        return {
+          // The first bucket, then a producer that never produces again.
+          next: () => (given++ === 0 ? Promise.resolve({ done: false, value: tensors[0]! }) : new Promise<IteratorResult<Tensor[]>>(() => undefined)),
+          return: () => {
+            returned = true;
+            return Promise.resolve({ done: true, value: undefined });
+          },
+        };
+      },
+    };
+    const seen: string[] = [];
+    const each = lastValueFrom(world.allReduceEach$(source).pipe(tap(() => seen.push('progress')))).then(
+      () => 'completed',
+      (e: Error) => `${e.name}: ${e.message}`,
+    );
+    await orAfter(new Promise((resolve) => setTimeout(resolve, 50)), 100, null);
+    expect(seen.length, 'the first bucket was reduced').to.be.greaterThan(0);
+    await world.close();
+    expect(await orAfter(each, 5000, 'still waiting')).to.equal("ClosedError: the world was closed (world.close()) while allReduceEach$ waited for its source's next bucket");
+    expect(returned, 'iterator.return() called').to.equal(true);
+  });
 });
 
 describe('memory of finished all-reduces (CPU backend)', () => {

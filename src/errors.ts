@@ -97,7 +97,9 @@ export class TimeoutError extends FairringError {
         ? `all-reduce #${job} slice ${slice} did not come out of the pipeline within ${timeoutMs} ms: it finished ${stage} on every rank, ` +
             `and an operator after that stage held it; communicators aborted (a custom pipeline that filters, buffers or never passes a slice on)`
         : `all-reduce #${job} slice ${slice} did not finish ${stage}${ranks.length > 0 ? ` on rank(s) ${ranks.join(', ')}` : ''} within ${timeoutMs} ms; communicators aborted ` +
-            `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`,
+            (stage === 'callCheck'
+              ? `(another rank of the job has not made this call: it stopped calling, closed its world, or is still busy; the ranks named are the ones that waited)`
+              : `(a rank that stopped calling, a communicator mismatch, or a slice that needs longer: raise timeoutMs)`),
     );
   }
 }

@@ -146,6 +146,13 @@ describe('validation, error codes and close paths [cpu]', () => {
       expect(new MyError('x')).to.include({ code: 'ERR_FAIRRING_ARGUMENT', name: 'MyError' }).and.be.instanceOf(Error);
     });
 
+    it('a call check that timed out says another rank has not made the call, not that its own ranks stopped', () => {
+      const e = new TimeoutError('callCheck', [0], 0, 7, 1000);
+      expect(e.message).to.equal(
+        'all-reduce #7 slice 0 did not finish callCheck on rank(s) 0 within 1000 ms; communicators aborted (another rank of the job has not made this call: it stopped calling, closed its world, or is still busy; the ranks named are the ones that waited)',
+      );
+    });
+
     it('docs/api.md lists every code of the table and every export of src/index.ts', () => {
       const api = fs.readFileSync(path.join(root, 'docs', 'api.md'), 'utf8');
       for (const [name, { code, meaning }] of Object.entries(errorCodes)) expect(api, name).to.contain(`| \`${name}\` | \`${code}\` | ${meaning} |`);

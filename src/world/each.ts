@@ -11,8 +11,10 @@ export interface BucketSink {
   ready(): boolean;
   /** Emits when a bucket may have become ready: an in-flight token came back, or nothing is deferred any more. */
   released$: Observable<unknown>;
-  /** Emits once the world takes no more work (closed, or failed): a wait on the source is then given up. */
+  /** Emits when the world stops taking work (closed, or failed). */
   ended$: Observable<unknown>;
+  /** Whether the world takes no more work: the source is then not asked again. */
+  ended(): boolean;
   /** The error the subscriber gets when the world ended while it waited on the source. */
   endedError(): Error;
 }
@@ -27,7 +29,6 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
     let exhausted = false;
     let pulling = false;
     let pending = 0;
-    let ended = false;
     const fail = (e: unknown): void => {
       if (stopped) return;
       stopped = true;
@@ -47,10 +48,18 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
           complete: () => {
             pending--;
             finishIfDone();
+            if (pulling) giveUpIfEnded();
             pull();
           },
         }),
       );
+    };
+    // Once the world takes no more work an async source is not asked again (it may never yield): the subscriber
+    // hears so once no bucket is in flight (those report for themselves, a failure's own error first).
+    const giveUpIfEnded = (): boolean => {
+      if (!host.ended()) return false;
+      if (pending === 0) fail(host.endedError());
+      return true;
     };
     const took = (r: IteratorResult<readonly Tensor[]>): void => {
       if (r.done) {
@@ -74,11 +83,7 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
           }
           took(r);
         } else {
-          // The world takes no more work: the source may never yield again, so it is not asked.
-          if (ended) {
-            fail(host.endedError());
-            return;
-          }
+          if (giveUpIfEnded()) return;
           pulling = true;
           async!.next().then((r) => {
             pulling = false;
@@ -92,8 +97,7 @@ export function eachBucket$(source: AsyncIterable<readonly Tensor[]> | Iterable<
     running.add(host.released$.subscribe(() => pull()));
     running.add(
       host.ended$.subscribe(() => {
-        ended = true;
-        if (pulling) fail(host.endedError());
+        if (pulling) giveUpIfEnded();
       }),
     );
     pull();

@@ -198,6 +198,11 @@ export class Engine {
     return this.liveCount === 0 && this.listeners.size === 0;
   }
 
+  /** What failed the world, or null. */
+  get failureCause(): Error | null {
+    return this.failure;
+  }
+
   /** Whether the world failed (a stage error, a timeout, a contract or mismatch error). */
   get failed(): boolean {
     return this.failure !== null;

@@ -262,8 +262,13 @@ export class World extends EventEmitter<WorldEvents> {
         ready: () => (this.deferred === 0 && this.engine.admittable) || !this.engine.accepting,
         released$: merge(this.ctx.pools.inflight.released$, this.undeferred),
         ended$: this.ended,
-        endedError: () =>
-          new ClosedError(`the world ${this.engine.failed ? 'failed' : 'was closed (world.close())'} while allReduceEach$ waited for its source's next bucket`),
+        ended: () => this.closing !== null || !this.engine.accepting,
+        endedError: () => {
+          const cause = this.engine.failureCause;
+          return cause !== null
+            ? new ClosedError(`the world failed while allReduceEach$ waited for its source's next bucket: ${cause.message}`, { cause })
+            : new ClosedError("the world was closed (world.close()) while allReduceEach$ waited for its source's next bucket");
+        },
       }).subscribe(subscriber);
     });
   }
@@ -334,7 +339,7 @@ export class World extends EventEmitter<WorldEvents> {
    * most timeoutMs), then releases every handle. Idempotent.
    */
   close(): Promise<void> {
-    if (this.closing === null) this.ended.next();
+    const first = this.closing === null;
     this.closing ??= this.engine.close().then(() => this.settled()).then(() => {
       // Every handle is released even if one refuses; the first refusal is reported after.
       const errors: unknown[] = [];
@@ -365,6 +370,7 @@ export class World extends EventEmitter<WorldEvents> {
       }
       if (errors.length > 0) throw errors[0];
     });
+    if (first) this.ended.next();
     return this.closing;
   }
 

@@ -3,8 +3,8 @@
 import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { lastValueFrom, tap, toArray } from 'rxjs';
-import { simulate, type Tensor, type World } from '../../src/index.js';
+import { NEVER, delay, lastValueFrom, pipe, tap, toArray } from 'rxjs';
+import { ClosedError, ContractError, readyPipelines, simulate, type Tensor, type World } from '../../src/index.js';
 import { randomArray, reference, expectClose } from '../helpers/data.js';
 import { orAfter } from '../helpers/time.js';
 
@@ -154,6 +154,40 @@ describe('backpressure from the in-flight bound (CPU backend)', () => {
     await world.close();
     expect(await orAfter(each, 5000, 'still waiting')).to.equal("ClosedError: the world was closed (world.close()) while allReduceEach$ waited for its source's next bucket");
     expect(returned, 'iterator.return() called').to.equal(true);
+  });
+
+  /** A source that yields `given` buckets, then never again. */
+  const stuckAfter = (buckets: Tensor[][]): AsyncIterable<Tensor[]> => ({
+    [Symbol.asyncIterator]: () => {
+      let i = 0;
+      return { next: () => (i < buckets.length ? Promise.resolve({ done: false, value: buckets[i++]! }) : new Promise<IteratorResult<Tensor[]>>(() => undefined)) };
+    },
+  });
+
+  it('allReduceEach$ and close() with a bucket in flight: that bucket reports its progress first, then the ClosedError', async () => {
+    const world = await simulate({ machines: 1, devicesPerMachine: 2, pipeline: (ctx) => pipe(readyPipelines.local!.build(ctx), delay(100)) });
+    const { tensors } = await buckets(world, 1, 16);
+    const seen: string[] = [];
+    const each = lastValueFrom(world.allReduceEach$(stuckAfter(tensors)).pipe(tap(() => seen.push('progress')))).then(
+      () => 'completed',
+      (e: Error) => `${e.name}: ${e.message}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const closed = world.close();
+    expect(await orAfter(each, 5000, 'still waiting')).to.equal("ClosedError: the world was closed (world.close()) while allReduceEach$ waited for its source's next bucket");
+    expect(seen, 'the bucket in flight reported').to.deep.equal(['progress']);
+    await closed;
+  });
+
+  it('allReduceEach$ when the world fails with a bucket in flight: the failure itself, not a ClosedError; on a failed world, a ClosedError with the failure as cause', async () => {
+    const world = await simulate({ machines: 1, devicesPerMachine: 2, timeoutMs: 300, pipeline: () => () => NEVER });
+    const { tensors } = await buckets(world, 1, 16);
+    const first = await orAfter(lastValueFrom(world.allReduceEach$(stuckAfter(tensors))).then(() => null, (e: Error) => e), 5000, null);
+    expect(first).to.be.instanceOf(ContractError);
+    const second = await orAfter(lastValueFrom(world.allReduceEach$(stuckAfter([]))).then(() => null, (e: Error) => e), 5000, null);
+    expect(second).to.be.instanceOf(ClosedError);
+    expect(second!.cause).to.equal(first);
+    await world.close();
   });
 });
 

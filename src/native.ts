@@ -105,7 +105,6 @@ export interface NativeComm {
   close(): void;
 }
 
-
 /** One operation of a group; counts are NCCL's (reduceScatter: per-rank output, allGather: per-rank input). */
 export interface GroupItem {
   kind: CollectiveKind;
@@ -296,4 +295,3 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
-

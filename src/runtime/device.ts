@@ -114,10 +114,8 @@ export class Device {
     const byteLength = data.byteLength;
     const buffer = this.closedAsClosedError('upload', () => new this.runtime.Buffer(this.native, byteLength));
     // While an all-reduce is under way, a failure can leave this copy behind its failed wait on the old stream;
-    // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once. The
-    // addon reads only an ArrayBuffer's memory: a SharedArrayBuffer's is copied first.
-    const shared = Object.prototype.toString.call(data.buffer) === '[object SharedArrayBuffer]';
-    const source = this.pending.size === 0 && !shared ? data : new Uint8Array(data.buffer, data.byteOffset, byteLength).slice();
+    // it is then redone on the fresh one, from a copy of the data, since the caller may reuse `data` at once.
+    const source = this.pending.size === 0 ? data : new Uint8Array(data.buffer, data.byteOffset, byteLength).slice();
     try {
       await this.onStream('upload', (s) => s.copyFromHost(buffer, 0, source));
       return new Tensor(this, buffer, dtype, byteLength / elementSize(dtype));

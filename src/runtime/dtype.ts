@@ -19,19 +19,21 @@ interface HostArrayType {
 }
 
 /**
- * Each dtype on the host: the TypedArray that carries it (16-bit floats as their raw bits) and whether it is a
- * floating-point type. One table for element sizes, host arrays, the dtype of an upload, the rules that depend
- * on floating point, and the messages naming what is accepted.
+ * Each dtype on the host: the TypedArray that carries it (16-bit floats as their raw bits), V8's own test for
+ * that type (true for an array made in another realm, a vm context or a test runner's sandbox, too, and not
+ * fooled by a Symbol.toStringTag), and whether it is a floating-point type. One table for element sizes, host
+ * arrays, the dtype of an upload, the rules that depend on floating point, and the messages naming what is
+ * accepted.
  */
-const hostTypes: Readonly<Record<DType, { array: HostArrayType; float: boolean }>> = {
-  float16: { array: Uint16Array, float: true },
-  bfloat16: { array: Uint16Array, float: true },
-  float32: { array: Float32Array, float: true },
-  float64: { array: Float64Array, float: true },
-  int8: { array: Int8Array, float: false },
-  uint8: { array: Uint8Array, float: false },
-  int32: { array: Int32Array, float: false },
-  int64: { array: BigInt64Array, float: false },
+const hostTypes: Readonly<Record<DType, { array: HostArrayType; is: (value: unknown) => boolean; float: boolean }>> = {
+  float16: { array: Uint16Array, is: types.isUint16Array, float: true },
+  bfloat16: { array: Uint16Array, is: types.isUint16Array, float: true },
+  float32: { array: Float32Array, is: types.isFloat32Array, float: true },
+  float64: { array: Float64Array, is: types.isFloat64Array, float: true },
+  int8: { array: Int8Array, is: types.isInt8Array, float: false },
+  uint8: { array: Uint8Array, is: types.isUint8Array, float: false },
+  int32: { array: Int32Array, is: types.isInt32Array, float: false },
+  int64: { array: BigInt64Array, is: types.isBigInt64Array, float: false },
 };
 const tableDTypes = Object.keys(hostTypes) as DType[];
 
@@ -63,22 +65,6 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
-/** Realm-proof checks (V8's own, which an object cannot fake with Symbol.toStringTag) for each host array type. */
-const isType = new Map<HostArrayType, (value: unknown) => boolean>([
-  [Float32Array, types.isFloat32Array],
-  [Float64Array, types.isFloat64Array],
-  [Int8Array, types.isInt8Array],
-  [Uint8Array, types.isUint8Array],
-  [Int32Array, types.isInt32Array],
-  [BigInt64Array, types.isBigInt64Array],
-  [Uint16Array, types.isUint16Array],
-]);
-
-/** Whether `array` is a `type`, also one made in another realm (a vm context, a test runner's sandbox). */
-function isArrayOf(array: unknown, type: HostArrayType): boolean {
-  return isType.get(type)!(array);
-}
-
 /**
  * The dtype a TypedArray carries; 16-bit floats come as Uint16Array and need it named. Anything else (another
  * TypedArray, a DataView, a plain array, a hint that is not float16/bfloat16 or that comes with another array)
@@ -88,13 +74,13 @@ export function dtypeOf(array: unknown, hint?: unknown): DType {
   if (hint !== undefined && !uint16DTypes.includes(hint as DType)) {
     throw new ArgumentError(`dtype must be ${uint16Names.join(' or ')} (the dtypes a Uint16Array carries), got ${describe(hint)}; other dtypes follow from the array's type: ${supported}`);
   }
-  if (hint !== undefined && !isArrayOf(array, Uint16Array)) {
+  if (hint !== undefined && !types.isUint16Array(array)) {
     throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${describe(array)}; drop the dtype option or pass a Uint16Array`);
   }
   for (const dtype of ownTypeDTypes) {
-    if (isArrayOf(array, hostTypes[dtype].array)) return dtype;
+    if (hostTypes[dtype].is(array)) return dtype;
   }
-  if (isArrayOf(array, Uint16Array)) {
+  if (types.isUint16Array(array)) {
     if (hint === undefined) {
       throw new ArgumentError(`a Uint16Array carries ${uint16DTypes.join(' or ')} values: pass { dtype: ${uint16Names.join(' | ')} }`);
     }

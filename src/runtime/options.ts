@@ -31,8 +31,7 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  if (v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')) return String(v);
-  if (typeof v === 'symbol') return v.toString();
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
   if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`;
   // An object of another realm or with no prototype names no constructor of ours: say what it is.
   return (v as { constructor?: { name?: string } }).constructor?.name ?? 'object (no prototype)';

@@ -1,5 +1,4 @@
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "handles.h"
@@ -85,9 +84,7 @@ Napi::Value Stream::CopyFromHost(const Napi::CallbackInfo& info) {
   size_t bytes = 0;
   napi_status status;
   if (info[2].IsTypedArray()) {
-    napi_typedarray_type type;
-    size_t length;
-    status = napi_get_typedarray_info(env, info[2], &type, &length, &raw, nullptr, nullptr);
+    status = napi_get_typedarray_info(env, info[2], nullptr, nullptr, &raw, nullptr, nullptr);
     bytes = info[2].As<Napi::TypedArray>().ByteLength();
   } else {
     status = napi_get_dataview_info(env, info[2], &bytes, &raw, nullptr, nullptr);
@@ -128,8 +125,9 @@ Napi::Value Stream::CopyToHost(const Napi::CallbackInfo& info) {
 namespace {
 
 // An integer dtype takes a value only where converting it is defined: an integer (or one with a fraction, cut
-// toward zero) within the dtype's range. Floating-point dtypes take any number (rounded, or infinite).
-void checkFillValue(Napi::Env env, DType t, double value) {
+// toward zero) within the dtype's range. Floating-point dtypes take any number (rounded, or infinite). The
+// message shows the value as JS wrote it, as toIndex's do.
+void checkFillValue(const Napi::Value& v, DType t, double value) {
   double lo = 0, hi = 0;  // the range [lo, hi): hi is the first value past it, exact in a double
   switch (t) {
     case DType::Int8: lo = -128.0, hi = 128.0; break;
@@ -140,9 +138,7 @@ void checkFillValue(Napi::Env env, DType t, double value) {
   }
   double cut = std::trunc(value);
   if (!(cut >= lo && cut < hi)) {
-    char text[32];
-    std::snprintf(text, sizeof(text), "%.17g", value);
-    throw Napi::RangeError::New(env, std::string("value ") + text + " does not fit " + dtypeName(t));
+    throw Napi::RangeError::New(v.Env(), "value " + v.ToString().Utf8Value() + " does not fit " + dtypeName(t));
   }
 }
 
@@ -158,7 +154,7 @@ Napi::Value Stream::Fill(const Napi::CallbackInfo& info) {
   DType t = toDType(info[3], "dtype");
   if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "value must be a number");
   double value = info[4].As<Napi::Number>().DoubleValue();
-  checkFillValue(env, t, value);
+  checkFillValue(info[4], t, value);
   checkAligned(env, offset, t, "dst");
   auto d = dst->view(env, *s->device, offset, count * dtypeSize(t), "dst");
   s->enqueue([d, offset, count, t, value](StreamImpl& st) {

@@ -13,6 +13,7 @@ import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';
 import { elementSize } from '../runtime/dtype.js';
 import { show } from '../runtime/options.js';
+import { pipelineSpecProblem } from './options.js';
 
 export interface Progress {
   job: number;
@@ -283,8 +284,9 @@ export class Engine {
     } catch (e) {
       throw new ArgumentError(`the ${this.pipeline.name} pipeline's select threw for ${bytes} bytes: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
-    if (route === null || typeof route !== 'object' || typeof route.build !== 'function' || !Array.isArray(route.comms)) {
-      throw new ArgumentError(`the ${this.pipeline.name} pipeline's select returned ${show(route)} for ${bytes} bytes, not a pipeline (name, padded, comms, build)`);
+    const problem = pipelineSpecProblem(route);
+    if (problem !== null) {
+      throw new ArgumentError(`the ${this.pipeline.name} pipeline's select returned ${show(route)} for ${bytes} bytes, not a pipeline: ${problem}`);
     }
     return route;
   }

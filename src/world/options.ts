@@ -97,21 +97,25 @@ function resolvePipeline(option: unknown): PipelineSpec | null {
     return spec;
   }
   if (typeof option === 'function') return toPipelineSpec(option as PipelineOption);
-  const spec = option as Partial<PipelineSpec> | null;
-  const problem =
-    spec === null || typeof spec !== 'object'
-      ? 'it is not an object'
-      : typeof spec.name !== 'string' || spec.name === ''
-        ? 'name must be a non-empty string'
-        : typeof spec.padded !== 'boolean'
-          ? 'padded must be a boolean'
-          : !Array.isArray(spec.comms) || !spec.comms.every((c) => commNames.includes(c))
-            ? `comms must be an array of ${commNames.join(', ')}`
-            : typeof spec.build !== 'function'
-              ? 'build must be a function (ctx) => operator over slices'
-              : null;
+  const problem = pipelineSpecProblem(option);
   if (problem !== null) throw new ArgumentError(`pipeline must be ${names}, a PipelineSpec { name, padded, comms, build } or a function (ctx) => operator over slices; got ${show(option)}: ${problem}`);
-  return spec as PipelineSpec;
+  return option as PipelineSpec;
+}
+
+/** What keeps `value` from being a PipelineSpec, or null when it is one. */
+export function pipelineSpecProblem(value: unknown): string | null {
+  const spec = value as Partial<PipelineSpec> | null;
+  return spec === null || typeof spec !== 'object'
+    ? 'it is not an object'
+    : typeof spec.name !== 'string' || spec.name === ''
+      ? 'name must be a non-empty string'
+      : typeof spec.padded !== 'boolean'
+        ? 'padded must be a boolean'
+        : !Array.isArray(spec.comms) || !spec.comms.every((c) => commNames.includes(c))
+          ? `comms must be an array of ${commNames.join(', ')}`
+          : typeof spec.build !== 'function'
+            ? 'build must be a function (ctx) => operator over slices'
+            : null;
 }
 
 /** The native error of a failed allocation names the size and device twice; say it once, with the fix. */

@@ -262,7 +262,7 @@ export class World extends EventEmitter<WorldEvents> {
         ready: () => (this.deferred === 0 && this.engine.admittable) || !this.engine.accepting,
         released$: merge(this.ctx.pools.inflight.released$, this.undeferred),
         ended$: this.ended,
-        ended: () => this.closing !== null || !this.engine.accepting,
+        ended: () => !this.engine.accepting,
         endedError: () => {
           const cause = this.engine.failureCause;
           return cause !== null
@@ -376,9 +376,10 @@ export class World extends EventEmitter<WorldEvents> {
 
   /**
    * What close() waits for before it releases the handles, for at most timeoutMs in all: a reference loop's
-   * replay still running, call checks whose records have not been reported yet, and NCCL aborts still running off the JS thread (an abort may wait on the devices'
-   * work, so streams and memory are released once it is over, as when it ran on the JS thread; an abort that
-   * waits for a kernel that never ends is left at the deadline, and the process's exit then ends it at once).
+   * replay still running, call checks whose records have not been reported yet, and NCCL aborts still running
+   * off the JS thread (an abort may wait on the devices' work, so streams and memory are released once it is
+   * over, as when it ran on the JS thread; an abort that waits for a kernel that never ends is left at the
+   * deadline, and the process's exit then ends it at once).
    */
   private async settled(): Promise<void> {
     const deadline = Date.now() + this.ctx.timeoutMs;

@@ -9,10 +9,7 @@ source scripts/probes/lib.sh
 probe_begin
 rounds=$1
 shift
-for b in "$@"; do
-  mkdir -p "builds/$b/scripts/probes" && tar -xJf "bundle/$b.tar.xz" -C "builds/$b" && ln -sfn ../../node_modules "builds/$b/node_modules"
-  cp scripts/probes/js-cpu.mjs scripts/probes/thread-cpu.py "builds/$b/scripts/probes/"
-done
+unpack_builds "$@"
 timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop"
 for ((round = 1; round <= rounds; round++)); do
   for b in "$@"; do

@@ -10,18 +10,11 @@ set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
 builds=(base settle wa pool)
-for b in "${builds[@]}"; do
-  mkdir -p "builds/$b/scripts/probes" && tar -xJf "bundle/$b.tar.xz" -C "builds/$b" && ln -sfn ../../node_modules "builds/$b/node_modules"
-  cp scripts/probes/js-cpu.mjs "builds/$b/scripts/probes/"
-done
+unpack_builds "${builds[@]}"
 timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop"
 for round in 1 2 3 4 5; do
   for b in "${builds[@]}"; do
-    for topo in "1 1" "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "builds/$b" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $b ${m}x$d /"
-      (cd "builds/$b" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/round $round $b /"
-    done
+    cpu_rows "builds/$b" "round $round $b" "1 1" "2 2" "2 4"
   done
 done 2>&1 | tee "$out/targets.txt"
 since "cpu rows done at"

@@ -93,24 +93,42 @@ cpu_row() {
     grep -E '^\| [0-9.]+ [KM]?i?B \| fairring'
 }
 
-# cpu_ab <rounds> <file> <topology...>: the CPU targets' row (cpu_row, 64 x 256 B) and js-cpu.mjs's figures at
-# each topology ("M D"), this build and base/ (unpack_base) interleaved over <rounds> rounds, into $out/<file>
-# and stdout, each line prefixed with its round and build.
+# cpu_rows <dir> <label> <topology...>: the build in <dir>, the CPU targets' row (cpu_row, 64 x 256 B) and
+# js-cpu.mjs's figures at each topology ("M D"), each line prefixed with <label> (the bench row also with the
+# topology). <dir> needs scripts/probes/js-cpu.mjs.
+cpu_rows() {
+  local dir=$1 label=$2 topo m d
+  shift 2
+  for topo in "$@"; do
+    read -r m d <<< "$topo"
+    (cd "$dir" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/$label ${m}x$d /"
+    (cd "$dir" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/$label /"
+  done
+}
+
+# cpu_ab <rounds> <file> <topology...>: cpu_rows for this build and base/ (unpack_base) interleaved over <rounds>
+# rounds, into $out/<file> and stdout, each line prefixed with its round and build.
 cpu_ab() {
-  local rounds=$1 file=$2 round build dir topo m d
+  local rounds=$1 file=$2 round build dir
   shift 2
   mkdir -p base/scripts/probes && cp scripts/probes/js-cpu.mjs base/scripts/probes/
   for ((round = 1; round <= rounds; round++)); do
     for build in this base; do
       dir=.
       [[ $build == base ]] && dir=base
-      for topo in "$@"; do
-        read -r m d <<< "$topo"
-        (cd "$dir" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $build ${m}x$d /"
-        (cd "$dir" && timeout 60 node scripts/probes/js-cpu.mjs "$m" "$d" 64 64 200) | sed "s/^/round $round $build /"
-      done
+      cpu_rows "$dir" "round $round $build" "$@"
     done
   done 2>&1 | tee "$out/$file"
+}
+
+# unpack_builds <name...>: each bundle/<name>.tar.xz (scripts/probes/base-bundle.sh <rev> <name>) into
+# builds/<name>/, sharing this tree's node_modules, with the probes js-cpu.mjs and thread-cpu.py.
+unpack_builds() {
+  local b
+  for b in "$@"; do
+    mkdir -p "builds/$b/scripts/probes" && tar -xJf "bundle/$b.tar.xz" -C "builds/$b" && ln -sfn ../../node_modules "builds/$b/node_modules"
+    cp scripts/probes/js-cpu.mjs scripts/probes/thread-cpu.py "builds/$b/scripts/probes/"
+  done
 }
 
 # emulated_rows <seconds> <work...>: `fairring` against its native loop across processes, 2 x 1 and 3 x 1 emulated

@@ -32,7 +32,7 @@ uint64_t toIndex(const Napi::Value& v, const std::string& name) {
 DType toDType(const Napi::Value& v, const std::string& name) {
   DType t;
   if (!v.IsString() || !parseDType(v.As<Napi::String>(), &t)) {
-    throw Napi::TypeError::New(v.Env(), name + " must be one of float16, bfloat16, float32, float64, int8, uint8, int32, int64");
+    throw Napi::TypeError::New(v.Env(), name + " must be one of " + namesOf(kDTypes));
   }
   return t;
 }
@@ -40,7 +40,7 @@ DType toDType(const Napi::Value& v, const std::string& name) {
 RedOp toRedOp(const Napi::Value& v, const std::string& name) {
   RedOp op;
   if (!v.IsString() || !parseRedOp(v.As<Napi::String>(), &op)) {
-    throw Napi::TypeError::New(v.Env(), name + " must be one of sum, prod, max, min, avg");
+    throw Napi::TypeError::New(v.Env(), name + " must be one of " + namesOf(kRedOps));
   }
   return op;
 }

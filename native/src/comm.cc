@@ -301,7 +301,7 @@ namespace {
 CollKind toKind(const Napi::Value& v, const std::string& name) {
   CollKind k;
   if (v.IsString() && parseCollKind(v.As<Napi::String>(), &k)) return k;
-  throw Napi::TypeError::New(v.Env(), name + " must be one of allReduce, reduceScatter, allGather, send, recv");
+  throw Napi::TypeError::New(v.Env(), name + " must be one of " + namesOf(kCollKinds));
 }
 
 }  // namespace

@@ -38,6 +38,14 @@ inline constexpr std::pair<const char*, DType> kDTypes[] = {
 inline constexpr std::pair<const char*, RedOp> kRedOps[] = {
     {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"max", RedOp::Max}, {"min", RedOp::Min}, {"avg", RedOp::Avg}};
 
+// A table's names as an error message lists what is accepted: "a, b, c".
+template <class E, size_t N>
+std::string namesOf(const std::pair<const char*, E> (&table)[N]) {
+  std::string out;
+  for (const auto& entry : table) out += (out.empty() ? "" : ", ") + std::string(entry.first);
+  return out;
+}
+
 size_t dtypeSize(DType t);
 bool parseDType(const std::string& s, DType* out);
 bool parseRedOp(const std::string& s, RedOp* out);

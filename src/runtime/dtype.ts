@@ -2,6 +2,7 @@
 import { types } from 'node:util';
 import type { DType } from '../native.js';
 import { ArgumentError } from '../errors.js';
+import { show } from './options.js';
 
 export type HostArray =
   | Float32Array
@@ -59,12 +60,6 @@ const ownTypeDTypes = tableDTypes.filter((d) => !uint16DTypes.includes(d));
 
 const supported = `${ownTypeDTypes.map((d) => hostTypes[d].array.name).join(', ')}, or Uint16Array with { dtype: ${uint16Names.join(' | ')} }`;
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object' || typeof value === 'function') return (value as object).constructor?.name ?? typeof value;
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
-}
-
 /**
  * The dtype a TypedArray carries; 16-bit floats come as Uint16Array and need it named. Anything else (another
  * TypedArray, a DataView, a plain array, a hint that is not float16/bfloat16 or that comes with another array)
@@ -72,10 +67,10 @@ function describe(value: unknown): string {
  */
 export function dtypeOf(array: unknown, hint?: unknown): DType {
   if (hint !== undefined && !uint16DTypes.includes(hint as DType)) {
-    throw new ArgumentError(`dtype must be ${uint16Names.join(' or ')} (the dtypes a Uint16Array carries), got ${describe(hint)}; other dtypes follow from the array's type: ${supported}`);
+    throw new ArgumentError(`dtype must be ${uint16Names.join(' or ')} (the dtypes a Uint16Array carries), got ${show(hint)}; other dtypes follow from the array's type: ${supported}`);
   }
   if (hint !== undefined && !types.isUint16Array(array)) {
-    throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${describe(array)}; drop the dtype option or pass a Uint16Array`);
+    throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${show(array)}; drop the dtype option or pass a Uint16Array`);
   }
   for (const dtype of ownTypeDTypes) {
     if (hostTypes[dtype].is(array)) return dtype;
@@ -86,5 +81,5 @@ export function dtypeOf(array: unknown, hint?: unknown): DType {
     }
     return hint as DType;
   }
-  throw new ArgumentError(`data must be a ${supported}; got ${describe(array)}`);
+  throw new ArgumentError(`data must be a ${supported}; got ${show(array)}`);
 }

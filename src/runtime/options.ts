@@ -26,11 +26,14 @@ export function checkOptionsObject(call: string, options: unknown, allowed: read
   throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (${takes})${shape.hint?.(unknown) ?? ''}`);
 }
 
-/** A value as an error message shows it: strings quoted, arrays element by element, objects by their class. */
+/** A value as an error message shows it: strings quoted, arrays element by element (the first 8), objects by their class. */
 export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (Array.isArray(v)) {
+    const shown = v.slice(0, 8).map(show).join(', ');
+    return v.length > 8 ? `[${shown}, … (${v.length} elements)]` : `[${shown}]`;
+  }
   if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
   if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`;
   // An object of another realm or with no prototype names no constructor of ours: say what it is.

@@ -14,34 +14,19 @@ function subject(perIteration: number): { calls: number[]; run(iters: number): P
 }
 
 describe('bench warm-up', () => {
-  it('runs --warmup iterations, then more until --warmup-slices slices ran', async () => {
-    const big = subject(1);
-    await warm(big, { warmup: 2, warmupSlices: 256 });
-    expect(big.calls.every((n) => n === 2)).to.equal(true);
-    expect(big.calls.length).to.equal(128);
-  });
-
-  it('stops after --warmup iterations where they ran enough slices', async () => {
-    const many = subject(300);
-    await warm(many, { warmup: 2, warmupSlices: 256 });
-    expect(many.calls).to.deep.equal([2]);
-  });
-
-  it('runs nothing with --warmup 0', async () => {
-    const none = subject(1);
-    await warm(none, { warmup: 0, warmupSlices: 256 });
-    expect(none.calls).to.deep.equal([]);
-  });
-
-  it('stops where a batch ran no slice, rather than loop for ever', async () => {
-    const empty = subject(0);
-    await warm(empty, { warmup: 2, warmupSlices: 256 });
-    expect(empty.calls).to.deep.equal([2]);
-  });
-
-  it('rounds up to whole --warmup batches', async () => {
-    const odd = subject(7);
-    await warm(odd, { warmup: 3, warmupSlices: 50 });
-    expect(odd.calls).to.deep.equal([3, 3, 3]);
-  });
+  // [what it checks, slices per iteration, --warmup, --warmup-slices, the iterations asked per call]
+  const cases: Array<[string, number, number, number, number[]]> = [
+    ['runs --warmup iterations, then more until --warmup-slices slices ran', 1, 2, 256, Array<number>(128).fill(2)],
+    ['stops after --warmup iterations where they ran enough slices', 300, 2, 256, [2]],
+    ['runs nothing with --warmup 0', 1, 0, 256, []],
+    ['stops where a batch ran no slice, rather than loop for ever', 0, 2, 256, [2]],
+    ['rounds up to whole --warmup batches', 7, 3, 50, [3, 3, 3]],
+  ];
+  for (const [what, perIteration, warmup, warmupSlices, calls] of cases) {
+    it(what, async () => {
+      const s = subject(perIteration);
+      await warm(s, { warmup, warmupSlices });
+      expect(s.calls).to.deep.equal(calls);
+    });
+  }
 });

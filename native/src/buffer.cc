@@ -12,12 +12,13 @@ Napi::Function Buffer::Init(Napi::Env env) {
 }
 
 Buffer* Buffer::From(const Napi::Value& v, const std::string& name) {
-  return unwrapArg<Buffer>(v, addonData(v.Env()).buffer, name, "Buffer");
+  return unwrapArg<Buffer>(v, name, "Buffer");
 }
 
 // new Buffer(device, bytes, host = false): uninitialised device memory; with host, host memory the device's
 // streams copy into and out of (pinned on CUDA), which hostView() shows to JS.
 Buffer::Buffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Buffer>(info) {
+  tagHandle<Buffer>(info);
   Napi::Env env = info.Env();
   Device* device = Device::From(info[0], "device");
   uint64_t bytes = toIndex(info[1], "bytes");

@@ -383,10 +383,11 @@ Napi::Function Comm::Init(Napi::Env env) {
 }
 
 Comm* Comm::From(const Napi::Value& v, const std::string& name) {
-  return unwrapArg<Comm>(v, addonData(v.Env()).comm, name, "Comm");
+  return unwrapArg<Comm>(v, name, "Comm");
 }
 
 Comm::Comm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Comm>(info) {
+  tagHandle<Comm>(info);
   Napi::Env env = info.Env();
   if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "Comm is created by initComms()");
   impl_ = *info[0].As<Napi::External<std::shared_ptr<CommImpl>>>().Data();

@@ -12,11 +12,12 @@ Napi::Function Device::Init(Napi::Env env) {
 }
 
 Device* Device::From(const Napi::Value& v, const std::string& name) {
-  return unwrapArg<Device>(v, addonData(v.Env()).device, name, "Device");
+  return unwrapArg<Device>(v, name, "Device");
 }
 
 // new Device(backend: 'cpu' | 'cuda', ordinal)
 Device::Device(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device>(info) {
+  tagHandle<Device>(info);
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda'");
   std::string backend = info[0].As<Napi::String>();

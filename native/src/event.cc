@@ -15,11 +15,12 @@ Napi::Function Event::Init(Napi::Env env) {
 }
 
 Event* Event::From(const Napi::Value& v, const std::string& name) {
-  return unwrapArg<Event>(v, addonData(v.Env()).event, name, "Event");
+  return unwrapArg<Event>(v, name, "Event");
 }
 
 // new Event(device, timing = false)
 Event::Event(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Event>(info) {
+  tagHandle<Event>(info);
   Device* device = Device::From(info[0], "device");
   if (!info[1].IsUndefined() && !info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "timing must be a boolean");
   impl_ = std::make_shared<EventImpl>();

@@ -24,9 +24,21 @@ RedOp toRedOp(const Napi::Value& v, const std::string& name);
 std::string deviceLabel(const DeviceImpl& d);
 [[noreturn]] void throwClosed(Napi::Env env, const char* what);
 
+// Each handle class's type tag, set by its constructor on the object it wraps (tagHandle). An argument is unwrapped
+// as a handle only with its class's tag: the prototype chain is JavaScript's to change, and a Device constructed
+// with Buffer's prototype (Reflect.construct) or a Proxy of a handle passes instanceof while wrapping another
+// C++ object, or none.
 template <class W>
-W* unwrapArg(const Napi::Value& v, Napi::FunctionReference& ctor, const std::string& name, const char* type) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor.Value())) {
+struct HandleTag;
+
+template <class W>
+void tagHandle(const Napi::CallbackInfo& info) {
+  info.This().As<Napi::Object>().TypeTag(&HandleTag<W>::value);
+}
+
+template <class W>
+W* unwrapArg(const Napi::Value& v, const std::string& name, const char* type) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&HandleTag<W>::value)) {
     throw Napi::TypeError::New(v.Env(), name + " must be a " + type);
   }
   return W::Unwrap(v.As<Napi::Object>());
@@ -173,5 +185,12 @@ Napi::Value InitComms(const Napi::CallbackInfo& info);
 Napi::Value Group(const Napi::CallbackInfo& info);
 // Aborts every communicator still open (environment shutdown).
 void abortAllComms();
+
+// Type tags of the handles passed as arguments (HandleTag above), one per class.
+template <> struct HandleTag<Device> { static constexpr napi_type_tag value{0x6661697272696e67, 0x01}; };
+template <> struct HandleTag<Buffer> { static constexpr napi_type_tag value{0x6661697272696e67, 0x02}; };
+template <> struct HandleTag<Event> { static constexpr napi_type_tag value{0x6661697272696e67, 0x03}; };
+template <> struct HandleTag<Stream> { static constexpr napi_type_tag value{0x6661697272696e67, 0x04}; };
+template <> struct HandleTag<Comm> { static constexpr napi_type_tag value{0x6661697272696e67, 0x05}; };
 
 }  // namespace fr

@@ -21,11 +21,12 @@ Napi::Function Stream::Init(Napi::Env env) {
 }
 
 Stream* Stream::From(const Napi::Value& v, const std::string& name) {
-  return unwrapArg<Stream>(v, addonData(v.Env()).stream, name, "Stream");
+  return unwrapArg<Stream>(v, name, "Stream");
 }
 
 // new Stream(device)
 Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+  tagHandle<Stream>(info);
   Device* device = Device::From(info[0], "device");
   impl_ = std::make_shared<StreamImpl>();
   impl_->device = device->impl;

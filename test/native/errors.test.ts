@@ -39,6 +39,19 @@ describe('argument errors', () => {
     expect(() => host.hostView()).to.throw(TypeError, /Buffer is closed/);
   });
 
+  it('takes a handle only as its own class made it, whatever its prototype says', () => {
+    // Each would pass instanceof while wrapping another C++ object (or none): read as the wrong class, the first
+    // crashed the process.
+    const forged = Reflect.construct(native.Device, ['cpu', 0], native.Buffer) as unknown as NativeBuffer;
+    expect(forged).to.be.instanceOf(native.Buffer);
+    expect(() => stream.fill(forged, 0, 4, 'float32', 1)).to.throw(TypeError, /^dst must be a Buffer$/);
+    const reprototyped = Object.setPrototypeOf(new native.Buffer(device, 64), native.Device.prototype) as NativeDevice;
+    expect(() => new native.Stream(reprototyped)).to.throw(TypeError, /^device must be a Device$/);
+    expect(() => new native.Stream(Object.create(native.Device.prototype) as NativeDevice)).to.throw(TypeError, /^device must be a Device$/);
+    expect(() => stream.fill(new Proxy(buf, {}), 0, 4, 'float32', 1)).to.throw(TypeError, /^dst must be a Buffer$/);
+    stream.fill(buf, 0, 4, 'float32', 1);
+  });
+
   it('rejects out-of-range views, misaligned offsets and unknown dtypes or ops', () => {
     expect(() => stream.copy(buf, 60, buf, 0, 8)).to.throw(RangeError, /dst: bytes \[60, 68\) out of range of a 64-byte buffer/);
     expect(() => stream.copyFromHost(buf, 0, new Float32Array(17))).to.throw(RangeError, /out of range/);

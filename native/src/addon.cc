@@ -12,6 +12,9 @@
 #include "issuer.h"
 #include "watcher.h"
 
+// libuv's default loop, exported by Node (the Node-API headers do not include uv.h): the main thread's.
+extern "C" uv_loop_s* uv_default_loop(void);
+
 namespace fr {
 
 namespace {
@@ -142,6 +145,13 @@ void Shutdown(void*) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The runtime's threads (executor, issuer, watcher) report to the one environment that loaded the addon, and
+  // only the main thread's lives as long as they do: a worker's is torn down under them (terminate() waited out
+  // a pending rendezvous, then aborted the process when its result was delivered).
+  uv_loop_s* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop != uv_default_loop()) {
+    throw Napi::Error::New(env, "fairring-rx: the native addon runs on the main thread only, not in a worker thread");
+  }
   if (g_loaded.exchange(true)) {
     throw Napi::Error::New(env, "fairring-rx: the native addon supports one Node.js environment per process");
   }

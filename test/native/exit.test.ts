@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { native } from '../../src/native.js';
 import { describeBackends } from '../helpers/backends.js';
 import { runChild, type ChildResult } from '../helpers/child.js';
 
@@ -69,5 +70,14 @@ describe('the addon on a worker thread', () => {
     const worker = new Worker(`import(${JSON.stringify(url)})`, { eval: true });
     const error = await new Promise<Error>((resolve) => worker.once('error', resolve));
     expect(error.message).to.match(/load it on the main thread, not in a worker thread/);
+  });
+
+  it('refuses there when required directly, and the main thread loads it after', async () => {
+    // A worker that held the addon and was terminated while a rendezvous was pending aborted the whole process.
+    const addon = fileURLToPath(new URL('../../../native/build/Release/fairring.node', import.meta.url));
+    const worker = new Worker(`require(${JSON.stringify(addon)})`, { eval: true });
+    const error = await new Promise<Error>((resolve) => worker.once('error', resolve));
+    expect(error.message).to.equal('fairring-rx: the native addon runs on the main thread only, not in a worker thread');
+    expect(native.info().backends).to.include('cpu');
   });
 });

@@ -6,7 +6,7 @@ export type StageName = 'admit' | 'reduceScatter' | 'collect' | 'add' | 'diffuse
 
 /** The one table of error codes: class name → stable code, with what each class means (docs/api.md lists it). */
 export const errorCodes = {
-  FairringError: { code: 'ERR_FAIRRING', meaning: 'base class of every error below; thrown as such only for a non-Error thrown by a pipeline while no slice is in it' },
+  FairringError: { code: 'ERR_FAIRRING', meaning: 'base class of every error below; thrown as such only for a non-Error thrown by a pipeline while no slice is in it, and for an internal error while completed work was settled (a bug: the error thrown is its cause)' },
   ArgumentError: { code: 'ERR_FAIRRING_ARGUMENT', meaning: 'an option, tensor or call is wrong; nothing was allocated or enqueued' },
   LayoutError: { code: 'ERR_FAIRRING_LAYOUT', meaning: 'memoryBytes / paddingBytes / sliceBytes cannot hold the padding and staging slots of the topology' },
   StageError: { code: 'ERR_FAIRRING_STAGE', meaning: 'device work failed: rank, stage, slice, job, and the CUDA/NCCL/runtime error as cause' },

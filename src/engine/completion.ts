@@ -42,6 +42,13 @@ export class Completions {
   private readonly streams: StreamState[] = [];
   private readonly timings = new Map<number, RecordTiming>();
 
+  /**
+   * Told of an error a callback threw while a report or an abandon woke it; the other callbacks still run. The
+   * engine's callbacks do not throw, so this is a bug: the world fails with it. Without a handler the error is
+   * thrown from a microtask of its own (an uncaught exception), not lost in the Queue's callback.
+   */
+  onCallbackError: ((error: unknown) => void) | null = null;
+
   /** `want` is the Queue's: a report asked for once the stream reaches seq; how far it is known complete. */
   constructor(private readonly want: (stream: number, seq: number) => number) {}
 
@@ -126,7 +133,7 @@ export class Completions {
       if (waiter.seq < from) w.push(waiter);
       return waiter.seq >= from;
     });
-    for (const waiter of gone) waiter.done(s.abandonError);
+    for (const waiter of gone) this.call(waiter, s.abandonError);
   }
 
   /** Device time of a timing end record and when its start was reached, once reported; taken out when read. */
@@ -159,12 +166,27 @@ export class Completions {
     return s;
   }
 
+  private call(waiter: Waiter, error: string | null): void {
+    try {
+      waiter.done(error);
+    } catch (e) {
+      const told = this.onCallbackError;
+      if (told === null) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      } else {
+        told(e);
+      }
+    }
+  }
+
   private wake(s: StreamState, stream: number): void {
     const w = s.waiters;
     while (s.head < w.length && w[s.head]!.seq <= s.completed) {
       const waiter = w[s.head]!;
       s.head++;
-      waiter.done(s.failedFrom > 0 && waiter.seq >= s.failedFrom ? s.error : null);
+      this.call(waiter, s.failedFrom > 0 && waiter.seq >= s.failedFrom ? s.error : null);
     }
     // The Queue reports only what is asked for: the next waiter's record.
     if (s.head < w.length && w[s.head]!.seq < s.asked) {

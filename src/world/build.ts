@@ -9,6 +9,7 @@ import { Program } from '../runtime/program.js';
 import { streamNames, type RankCommName, type EngineContext, type RankContext, type StreamName, type Topology } from '../engine/context.js';
 import { Completions } from '../engine/completion.js';
 import { Engine } from './engine.js';
+import { FairringError } from '../errors.js';
 import { ALIGNMENT, type Layout } from '../engine/layout.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { SlotPool, SlotRing } from '../engine/pool.js';
@@ -108,6 +109,10 @@ export function buildWorld(parts: WorldParts): World {
     const engine = new Engine(ctx, parts.pipeline, parts.scheduler, (t) => worldRef?.emit('timing', t), () => {
       for (const c of parts.allComms) if (!checkOnly.has(c)) c.abort();
     });
+    completions.onCallbackError = (e) => {
+      const message = e instanceof Error ? e.message : String(e);
+      engine.abort(new FairringError(`fairring-rx: internal error while settling completed work: ${message}`, { cause: e }));
+    };
     // A unit the Queue refuses fails the world; the records it and the units after it would have made never come.
     program.onRefused = (error, abandoned) => {
       engine.abort(error);

@@ -49,6 +49,30 @@ describe('Completions', () => {
     expect(order.at(-1)).to.equal('1:null');
   });
 
+  it('a callback that throws is told to onCallbackError; the report still reaches every other waiter', () => {
+    const c = new Completions(() => 0);
+    const thrown: unknown[] = [];
+    c.onCallbackError = (e) => thrown.push(e);
+    const heard: string[] = [];
+    const bug = new Error('bug in a callback');
+    c.whenDone({ stream: 0, seq: 1 }, () => heard.push('0:1'));
+    c.whenDone({ stream: 0, seq: 2 }, () => {
+      throw bug;
+    });
+    c.whenDone({ stream: 0, seq: 3 }, () => heard.push('0:3'));
+    c.whenDone({ stream: 1, seq: 1 }, () => heard.push('1:1'));
+    report(c, [0, 3, 0, 1, 1, 0]);
+    expect(heard).to.deep.equal(['0:1', '0:3', '1:1']);
+    expect(thrown).to.deep.equal([bug]);
+    c.whenDone({ stream: 2, seq: 4 }, () => {
+      throw bug;
+    });
+    c.whenDone({ stream: 2, seq: 5 }, (e) => heard.push(`2:5 ${e}`));
+    c.abandon(2, 4, 'refused');
+    expect(heard.at(-1)).to.equal('2:5 never issued: refused');
+    expect(thrown).to.deep.equal([bug, bug]);
+  });
+
   it('asks the Queue (want) to report the first record waited for on each stream, then the next one', () => {
     const asked: number[][] = [];
     const c = new Completions((stream, seq) => {

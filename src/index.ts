@@ -6,6 +6,7 @@ export { Device, Tensor, type RankPlace } from './runtime/device.js';
 export { nativeRuntime, type Runtime } from './runtime/runtime.js';
 export { native, dtypes, reduceOps, collectiveKinds, OpCode, RecordMode, type NativeQueue, type AddonQueue, type NativeBuffer, type NativeDevice, type NativeStream, type QueueProgress, type BackendName, type DType, type ReduceOp } from './native.js';
 export type { HostArray } from './runtime/dtype.js';
+export type { HostTime } from './world/host-time.js';
 export type { Progress, StageTiming } from './world/engine.js';
 export { computeLayout, ALIGNMENT, type Layout, type LayoutOptions } from './engine/layout.js';
 export { SlotPool, SlotRing } from './engine/pool.js';

@@ -200,9 +200,10 @@ export interface NativeQueue {
    * The native reference loop: issues `ops[0, length)` `iterations` times from one native loop. Waits on a
    * record the program itself makes are moved to that record's number in the current iteration; a wait on an
    * earlier record of a stream the program records on waits for that stream's last record before the
-   * iteration; timing records become plain ones. Checked once, like `submit`.
+   * iteration; timing records become plain ones. Checked once, like `submit`. Returns when the program was
+   * handed over to be issued (after its check), on the runtime's clock (`clockMs()`).
    */
-  replay(ops: Float64Array, length: number, iterations: number): void;
+  replay(ops: Float64Array, length: number, iterations: number): number;
   /** Stops reporting; idempotent. Work already issued still runs. */
   close(): void;
 }

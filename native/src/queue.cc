@@ -260,8 +260,7 @@ Napi::Value Queue::Replay(const Napi::CallbackInfo& info) {
   if (iterations == 0 || iterations > 0xffffffffu) {
     throw Napi::RangeError::New(info.Env(), "iterations must be between 1 and 2^32-1, got " + std::to_string(iterations));
   }
-  run(info, iterations, true);
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), run(info, iterations, true));
 }
 
 Napi::Value Queue::Close(const Napi::CallbackInfo& info) {
@@ -318,7 +317,7 @@ Napi::Value Queue::Plan(const Napi::CallbackInfo& info) {
 }
 
 // submit(ops, length) and replay(ops, length, iterations): check everything, then commit and issue.
-void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay) {
+double Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay) {
   Parsed& parsed = *parsed_;
   check(info, replay, parsed);
 
@@ -332,7 +331,9 @@ void Queue::run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay
       open.erase(std::find(open.begin(), open.end(), seq));
     }
   }
+  const double handedOver = steadyClockMs();
   issue(parsed, iterations);
+  return handedOver;
 }
 
 // CUDA: one issuer task. CPU: one executor step per stream touched, each running that stream's part of one

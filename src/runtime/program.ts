@@ -293,8 +293,9 @@ export class Program {
    * Replays a captured program `iterations` times natively; record counts follow. Its waits on its own records
    * are renumbered to the replay's first iteration (the Queue moves them on per iteration); a wait on a record
    * made before the capture waits, in each iteration, for that stream's last record before it (the Queue's rule).
+   * Returns each stream's last record and when the Queue handed the program over to be issued (runtime clock).
    */
-  replay(capture: Capture, iterations: number): Mark[] {
+  replay(capture: Capture, iterations: number): { last: Mark[]; handedOverMs: number } {
     this.flush();
     if (this.refusal !== null) throw this.refusal;
     const program = Float64Array.from(capture.ops);
@@ -306,13 +307,13 @@ export class Program {
       const before = capture.recordedBefore[on] ?? 0;
       if (program[at + 3]! > before) program[at + 3] = program[at + 3]! - before + (this.recorded[on] ?? 0);
     }
-    this.queue.replay(program, program.length, iterations);
+    const handedOverMs = this.queue.replay(program, program.length, iterations);
     const last: Mark[] = [];
     for (const [stream, n] of perIteration) {
       this.recorded[stream] = (this.recorded[stream] ?? 0) + n * iterations;
       last.push({ stream, seq: this.recorded[stream]! });
     }
-    return last;
+    return { last, handedOverMs };
   }
 
   private reserve(n: number): Float64Array {

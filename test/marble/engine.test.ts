@@ -255,4 +255,30 @@ describe('engine marbles (virtual runtime)', () => {
     const collects = rt.log.filter((op) => stageOf(op.stream) === 'collect' && op.device === 0);
     expect(collects.length).to.equal(2);
   });
+  it('times the native reference loop from the hand-over of its program to its last completion', async () => {
+    const { rt, world, tensors } = await setup(scheduler, { machines: 2, devicesPerMachine: 2, sliceBytes: 4 * 8 * 4 }, () => ({
+      duration: () => 2,
+    }));
+    const t = tensors(3 * 32);
+    // Promises between the virtual frames: the capture's all-reduce, then the replay's completion.
+    const drive = async <T>(p: Promise<T>): Promise<T> => {
+      let settled = false;
+      void p.finally(() => (settled = true));
+      while (!settled) {
+        await new Promise((r) => setImmediate(r));
+        scheduler.flush();
+      }
+      return p;
+    };
+    const before = rt.log.length;
+    await drive(world.allReduce(t));
+    const perAllReduce = rt.log.length - before;
+    const result = await drive(world.referenceLoop(t, { iterations: 4 }));
+    // What the replay issued: the log after the capture's all-reduce, four iterations of the same ops.
+    const replayed = rt.log.slice(before + 2 * perAllReduce);
+    expect(replayed.length).to.equal(4 * perAllReduce);
+    expect(result.slicesPerIteration).to.equal(3);
+    expect(result.wallMs).to.equal(Math.max(...replayed.map((op) => op.end)) - Math.min(...replayed.map((op) => op.start)));
+    expect(result.wallMs).to.be.greaterThan(0);
+  });
 });

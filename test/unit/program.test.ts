@@ -87,7 +87,7 @@ describe('Program over the native CPU Queue', () => {
       overriding(queue, (q) => ({
         replay: (ops, length, iterations) => {
           replays.push(Array.from(ops.subarray(0, length)));
-          q.replay(ops, length, iterations);
+          return q.replay(ops, length, iterations);
         },
       })),
     );
@@ -107,7 +107,7 @@ describe('Program over the native CPU Queue', () => {
     program.record(b);
     program.record(b);
     program.commit();
-    const marks = program.replay(capture, 3);
+    const { last: marks } = program.replay(capture, 3);
     // The replay's first iteration records b:4 and a:3; its wait on b:1 becomes one on b:4, the one on a:1 stays.
     expect(replays).to.deep.equal([[2, b, 0, 0, 1, a, b, 4, 1, b, a, before, 2, a, 0, 0]]);
     expect(marks).to.have.deep.members([

@@ -11,21 +11,17 @@ import { simulate } from '../../world/simulate.js';
 import { connect } from '../../world/connect.js';
 import { jobFromEnv } from '../../world/launch-env.js';
 import type { World } from '../../world/world.js';
+import { hostMeter, type HostTime } from '../../world/host-time.js';
 import { pipelines } from '../tables.js';
 import type { BenchOptions } from './options.js';
 
-export interface Run {
-  /** The timed region's wall time; the reference loop's own measure for the reference loop. */
+/**
+ * One timed run: the timed region's wall time and what the host spent over it. For the reference loop both are
+ * its own measures, over its replay (its capture through the engine left out).
+ */
+export interface Run extends HostTime {
   wallMs: number;
   slices: number;
-  /** Event-loop active time over the region: what the JS thread was busy with. */
-  jsBusyMs: number;
-  /** The event loop's occupancy over the region: active / (active + idle), 0 to 1. */
-  loopBusy: number;
-  /** The JS thread's own CPU time (user plus system) over the region: busy time less what it spent blocked. */
-  jsCpuMs: number;
-  /** User plus system CPU time of the whole process (every thread) over the region. */
-  cpuMs: number;
   /** Mean device milliseconds per stage, rank and slice (with timings; empty otherwise). */
   stageMs: Record<string, number>;
 }
@@ -48,8 +44,8 @@ export interface Subject {
   pipeline: string;
   kind: Series['kind'];
   world: World;
-  /** Runs `iters` iterations; the reference loop also reports its own wall time. */
-  run(iters: number): Promise<{ slices: number; wallMs?: number }>;
+  /** Runs `iters` iterations; the reference loop also reports its own wall time and host time. */
+  run(iters: number): Promise<{ slices: number; own?: { wallMs: number; host: HostTime } }>;
 }
 
 /**
@@ -105,7 +101,7 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
         world,
         run: async (iters) => {
           const r = await world.referenceLoop(filled.get(pipeline)!, { op: o.op, iterations: iters });
-          return { slices: r.slicesPerIteration * iters, wallMs: r.wallMs };
+          return { slices: r.slicesPerIteration * iters, own: { wallMs: r.wallMs, host: r.host } };
         },
       });
     }
@@ -176,21 +172,17 @@ async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSi
       })
     : null;
   const t0 = performance.now();
-  const elu = performance.eventLoopUtilization();
-  const cpu = process.cpuUsage();
-  const jsCpu = native.threadCpuMs();
+  const meter = hostMeter();
   const result = await s.run(iters);
-  const jsCpuMs = native.threadCpuMs() - jsCpu;
-  const cpuDelta = process.cpuUsage(cpu);
-  const eluDelta = performance.eventLoopUtilization(elu);
-  const wallMs = performance.now() - t0;
+  const region = { wallMs: performance.now() - t0, host: meter() };
   subscription?.unsubscribe();
+  const { wallMs, host } = result.own ?? region;
   const [slowestWall, busiestJs, busiestLoop, busiestJsCpu, busiestCpu] = await slowestRank(s.world, [
-    result.wallMs ?? wallMs,
-    eluDelta.active,
-    eluDelta.utilization,
-    jsCpuMs,
-    (cpuDelta.user + cpuDelta.system) / 1000,
+    wallMs,
+    host.jsBusyMs,
+    host.loopBusy,
+    host.jsCpuMs,
+    host.cpuMs,
   ]);
   return {
     wallMs: slowestWall!,

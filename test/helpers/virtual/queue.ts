@@ -147,7 +147,7 @@ export class VirtualQueue implements NativeQueue {
     for (const op of program.ops) this.#issue(op, asSubmitted);
   }
 
-  replay(ops: Float64Array, length: number, iterations: number): void {
+  replay(ops: Float64Array, length: number, iterations: number): number {
     this.#live();
     index(iterations, 'iterations');
     if (iterations === 0 || iterations > maxIterations) {
@@ -159,6 +159,7 @@ export class VirtualQueue implements NativeQueue {
       const issue = replayed(program, base, iteration);
       for (const op of program.ops) this.#issue(op, issue);
     }
+    return this.#ctx.now();
   }
 
   close(): void {

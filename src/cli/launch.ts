@@ -9,7 +9,11 @@ import type { Command } from 'commander';
 import { native } from '../native.js';
 import { ArgumentError } from '../errors.js';
 import { defaultMasterPort } from '../world/launch-env.js';
-import { nonNegativeInt, positiveInt } from './args.js';
+import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../world/simulate.js';
+import { intIn } from './args.js';
+
+/** The longest --timeout a timer can hold: 2^31 - 1 ms. */
+const MAX_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
 
 export interface LaunchOptions {
   nnodes: number;
@@ -104,34 +108,60 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    for (const { rank, env } of plan) {
-      // A process group of its own: ending a rank ends what it started too (a wrapper script's program).
-      const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
-      children.push(child);
+    // Each rank ends once: its 'close', or an 'error' of a process that never started (no 'close' follows).
+    const ended = (): void => {
+      if (--left > 0) return;
+      if (timer !== null) clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(status ?? 0);
+    };
+    // A rank that cannot start (no such program, out of processes or file descriptors) ends the job: the ranks
+    // started before it are ended, the others never start.
+    const notStarted = (rank: number, e: Error): void => {
+      if (status !== null) {
+        process.stderr.write(`fairring-rx launch: rank ${rank} could not start ${file} either: ${e.message}\n`);
+        return;
+      }
+      status = 127;
+      endAll(`rank ${rank} could not start ${file}: ${e.message}`);
+    };
+    for (const [i, { rank, env }] of plan.entries()) {
       const prefix = `[rank ${String(rank).padStart(width)}] `;
+      let child: ChildProcess;
+      try {
+        // A process group of its own: ending a rank ends what it started too (a wrapper script's program).
+        child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
+      } catch (e) {
+        notStarted(rank, e instanceof Error ? e : new Error(String(e)));
+        left -= plan.length - i - 1;
+        ended();
+        break;
+      }
+      children.push(child);
+      child.on('error', (e) => {
+        if (child.pid !== undefined) return;
+        notStarted(rank, e);
+        ended();
+      });
       // The last lines of each rank's stderr, repeated when it is the one that fails the job.
       const tail: string[] = [];
-      createInterface({ input: child.stdout! }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
-      createInterface({ input: child.stderr! }).on('line', (line) => {
-        process.stderr.write(prefix + line + '\n');
-        tail.push(line);
-        if (tail.length > 5) tail.shift();
-      });
-      child.on('error', (e) => {
-        status ??= 127;
-        process.stderr.write(`${prefix}could not start ${file}: ${e.message}\n`);
-      });
+      if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
+      if (child.stderr) {
+        createInterface({ input: child.stderr }).on('line', (line) => {
+          process.stderr.write(prefix + line + '\n');
+          tail.push(line);
+          if (tail.length > 5) tail.shift();
+        });
+      }
       child.on('close', (code, signal) => {
+        if (child.pid === undefined) return;
         if (code !== 0 && status === null) {
           // Killed by a signal: the shell's status for it, 128 + its number (SIGKILL 137, SIGINT 130).
           status = code ?? 128 + (signal !== null ? (constants.signals[signal] ?? 0) : 0);
           endAll(`rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with status ${code}`}`, tail.map((l) => `  ${prefix}${l}`));
         }
-        if (--left > 0) return;
-        if (timer !== null) clearTimeout(timer);
-        process.off('SIGINT', forward);
-        process.off('SIGTERM', forward);
-        resolve(status ?? 0);
+        ended();
       });
     }
   });
@@ -155,13 +185,13 @@ export function addLaunchCommand(program: Command): void {
         'and one rank failing ends the others.',
     )
     .usage('[options] -- <program> [args...]')
-    .option('--nnodes <n>', 'machines in the job', positiveInt, 1)
-    .option('--nproc-per-node <n>', 'processes (devices) per machine', positiveInt, 1)
-    .option('--node-rank <k>', 'this machine among them (0-based)', nonNegativeInt, 0)
+    .option('--nnodes <n>', 'machines in the job', intIn(1, MAX_MACHINES), 1)
+    .option('--nproc-per-node <n>', 'processes (devices) per machine', intIn(1, MAX_DEVICES_PER_MACHINE), 1)
+    .option('--node-rank <k>', 'this machine among them (0-based)', intIn(0, MAX_MACHINES - 1), 0)
     .option('--master-addr <host>', 'host of rank 0 (its store listens on master-port + 1)', '127.0.0.1')
-    .option('--master-port <port>', 'port of rank 0', positiveInt, defaultMasterPort)
+    .option('--master-port <port>', 'port of rank 0 (its store listens on the next one)', intIn(1, 65534), defaultMasterPort)
     .option('--emulate-machines', 'run every machine on this host, each with its own machine id (NCCL over loopback sockets between them)', false)
-    .option('--timeout <seconds>', 'end every rank after this long (0: never)', nonNegativeInt, 0)
+    .option('--timeout <seconds>', 'end every rank after this long (0: never)', intIn(0, MAX_TIMEOUT_S), 0)
     .argument('<command...>', 'the program each rank runs, after --')
     .action(async (command: string[], _flags: unknown, cmd: Command) => {
       const f = cmd.opts<Omit<LaunchOptions, 'command'>>();

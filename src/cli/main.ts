@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The fairring-rx command line. Exit status: 0 done (or help shown), 1 the command failed, 2 the command line
-// was wrong (commander has then written what was wrong to stderr).
+// was wrong: commander has then written what was wrong to stderr, or the library refused a value the flags gave
+// (an ArgumentError or LayoutError, such as a pipeline that cannot run on the topology asked for).
 import { Command, CommanderError, Option } from 'commander';
+import { ArgumentError, LayoutError } from '../errors.js';
 import { intIn, size } from './args.js';
 import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../world/simulate.js';
 import { addBenchCommand } from './bench/command.js';
@@ -63,6 +65,9 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof ArgumentError || e instanceof LayoutError) {
+    console.error(`${running}: ${e.message}\n(add --help for usage)`);
+    process.exitCode = 2;
   } else {
     console.error(`${running}: ${e instanceof Error ? e.message : String(e)}`);
     process.exitCode = 1;

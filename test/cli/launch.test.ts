@@ -49,6 +49,30 @@ describe('fairring-rx launch', function () {
     expect(() => launchPlan({ ...base, command: [] }, {})).to.throw(/needs the program to run after --/);
     const r = spawnSync(process.execPath, [main, 'launch', '--nproc-per-node', '0', '--', 'node'], { encoding: 'utf8' });
     expect(r.status).to.equal(2);
+    // Values no job can use are flag errors (status 2), before any rank starts.
+    for (const [flag, value, message] of [
+      ['--master-port', '65535', 'Must be an integer from 1 to 65534'],
+      ['--timeout', '3000000', 'Must be an integer from 0 to 2147483'],
+      ['--nproc-per-node', '99999', 'Must be an integer from 1 to 256'],
+      ['--node-rank', '1', '--node-rank 1 is not below --nnodes 1'],
+    ] as const) {
+      const bad = spawnSync(process.execPath, [main, 'launch', flag, value, '--', 'node', '-e', 'process.exit(9)'], { encoding: 'utf8' });
+      expect(bad.status, `${flag} ${value}`).to.equal(2);
+      expect(bad.stderr).to.contain(message);
+    }
+  });
+
+  it('a rank that cannot start ends the job with status 127 and ends the ranks started before it', async () => {
+    // Out of file descriptors part way through: the ranks spawned before it are ended, none is left running.
+    const marker = `31.${process.pid}`;
+    const r = await runChild('bash', ['-c', `ulimit -n 64; exec "${process.execPath}" "${main}" launch --nproc-per-node 40 -- sleep ${marker}`], { timeoutMs: 30_000 });
+    expect(r.code).to.equal(127);
+    expect(r.stderr).to.match(/fairring-rx launch: rank \d+ could not start sleep: spawn sleep EMFILE; ending the other ranks/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(spawnSync('pgrep', ['-f', `sleep ${marker}`]).status, 'no rank left running').to.equal(1);
+    const missing = await run(['--nproc-per-node', '2', '--', '/nonexistent/program']);
+    expect(missing.code).to.equal(127);
+    expect(missing.stderr).to.contain('fairring-rx launch: rank 0 could not start /nonexistent/program: spawn /nonexistent/program ENOENT');
   });
 
   it('a failing rank ends the others within seconds; the job exits with its status and repeats its last stderr lines', async () => {

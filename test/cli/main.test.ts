@@ -40,6 +40,10 @@ describe('fairring-rx command line', () => {
     [['demo', '--buckets', '100000000'], /option '--buckets <n>' argument '100000000' is invalid\. Must be an integer from 1 to 1024/],
     [['bench', '--machines', '5000'], /option '--machines <n>' argument '5000' is invalid\. Must be an integer from 1 to 1024/],
     [['bench', '--devices', '0'], /option '--devices <n>' argument '0' is invalid\. Must be an integer from 1 to 256/],
+    [['bench', '--parallelism', '100000'], /option '--parallelism <n>' argument '100000' is invalid\. Must be an integer from 1 to 65536/],
+    // Values the flags pass that the library refuses: its ArgumentError or LayoutError, still a usage error.
+    [['bench', '--machines', '2', '--pipelines', 'local,nccl', '--bytes', '1KiB'], /^fairring-rx bench: the local pipeline runs on one machine, not 2: use 'fairring' or 'nccl'\n\(add --help for usage\)\n$/],
+    [['demo', '--slice-bytes', '10'], /^fairring-rx demo: sliceBytes 10 cannot hold one row per rank/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [[], /Usage: fairring-rx/],
   ];

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { intIn, nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
 import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../../world/simulate.js';
+import { MAX_PARALLELISM } from '../../engine/layout.js';
 import { backends, dtypes, pipelineNames, reduceOps } from '../tables.js';
 import { tracePath, writeTrace, type TracedTiming } from '../trace.js';
 import { measure } from './measure.js';
@@ -46,7 +47,7 @@ export function addBenchCommand(program: Command): void {
     .option('--repeat <n>', 'runs per pipeline, interleaved across pipelines', positiveInt, 5)
     .option('--slice-bytes <size>', 'cut tensors into slices of at most this many bytes', size)
     .option('--memory-bytes <size>', 'staging budget per device (at one device per machine it sets the slice size)', size)
-    .option('--parallelism <n>', 'slices in flight at most', positiveInt)
+    .option('--parallelism <n>', 'slices in flight at most', intIn(1, MAX_PARALLELISM))
     .option('--timings', 'record per-stage device times and report the busiest stage (costs a little host time)')
     .option('--trace <file>', 'write the per-stage timings as Chrome trace-event JSON (Perfetto, chrome://tracing)')
     .option('--json <file>', 'write every row and every run as JSON')

@@ -131,7 +131,7 @@ export class RendezvousTimeoutError extends FairringError {
     what: string,
   ) {
     super(
-      `store ${op} ${what} did not complete within ${timeoutMs} ms (a rank that never started or never set the key, or a store that is unreachable: check the store address and raise timeoutMs)`,
+      `store ${op} ${what} did not complete within ${timeoutMs} ms (a rank that never started or never set the key, or a store that is unreachable: check the store address, or raise connect()'s rendezvousTimeoutMs or the store call's timeoutMs)`,
     );
   }
 }

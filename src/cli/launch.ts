@@ -192,7 +192,7 @@ export function addLaunchCommand(program: Command): void {
     .option('--master-port <port>', 'port of rank 0 (its store listens on the next one)', intIn(1, 65534), defaultMasterPort)
     .option('--emulate-machines', 'run every machine on this host, each with its own machine id (NCCL over loopback sockets between them)', false)
     .option('--timeout <seconds>', 'end every rank after this long (0: never)', intIn(0, MAX_TIMEOUT_S), 0)
-    .argument('<command...>', 'the program each rank runs, after --')
+    .argument('<program...>', 'the program each rank runs and its arguments, after --')
     .action(async (command: string[], _flags: unknown, cmd: Command) => {
       const f = cmd.opts<Omit<LaunchOptions, 'command'>>();
       process.exitCode = await runLaunch({ ...f, command });

@@ -2,6 +2,7 @@
 // The fairring-rx command line. Exit status: 0 done (or help shown), 1 the command failed, 2 the command line
 // was wrong: commander has then written what was wrong to stderr, or the library refused a value the flags gave
 // (an ArgumentError or LayoutError, such as a pipeline that cannot run on the topology asked for).
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ArgumentError, LayoutError } from '../errors.js';
 import { intIn, size } from './args.js';
@@ -21,7 +22,11 @@ interface DemoFlags {
   pipeline?: string;
 }
 
+// dist/src/cli/main.js: the package's own package.json is three folders up.
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
 const program = new Command('fairring-rx')
+  .version(version)
   .description('All-reduce across GPUs with the Fairring algorithm, as an RxJS pipeline over a native CUDA/NCCL runtime (or its CPU backend).')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');

@@ -50,7 +50,6 @@ interface Hello {
 
 /** A world made by connect(): where this process sits, and how the processes were grouped into machines. */
 export interface JobPlacement {
-  rank: number;
   worldSize: number;
   /** Machine ids in machine order (the machine of the lowest rank first). */
   machines: string[];
@@ -135,7 +134,7 @@ export function placeRanks(machineOfRank: readonly string[]): JobPlacement & { r
   let rankLayout: RankLayout | null = null;
   if (equal && ranksByMachine.every((rs, m) => rs.every((g, d) => g === m * D + d))) rankLayout = 'machine-major';
   else if (equal && ranksByMachine.every((rs, m) => rs.every((g, d) => g === d * M + m))) rankLayout = 'device-major';
-  return { rank: -1, worldSize: machineOfRank.length, machines, ranksByMachine, rankLayout };
+  return { worldSize: machineOfRank.length, machines, ranksByMachine, rankLayout };
 }
 
 /**

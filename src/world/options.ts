@@ -14,7 +14,7 @@ export interface WorldOptions {
   memoryBytes?: number;
   /** Padding budget per device when devices per machine > 1. Default 1 MiB. */
   paddingBytes?: number;
-  /** Minimum number of slices in flight. Default 8. */
+  /** Slices in flight at most: in-flight tokens, and padding and staging slots as many. Default 8. */
   parallelism?: number;
   /** Cut tensors into slices of at most this many bytes so stages overlap within one all-reduce. */
   sliceBytes?: number;
@@ -46,7 +46,7 @@ export function nativeInfo(): NativeInfo {
 export function cudaDeviceCount(): number {
   const cuda = nativeInfo().cuda;
   if (cuda.deviceCount === 0) {
-    throw new ArgumentError(`backend 'cuda' asked for, but ${cuda.error ?? 'no CUDA devices'}: check the NVIDIA driver with nvidia-smi, or use backend 'cpu'`);
+    throw new ArgumentError(`backend 'cuda' asked for, but ${cuda.error ?? 'no CUDA devices (nvidia-smi lists what the driver sees)'}; or use backend 'cpu'`);
   }
   return cuda.deviceCount;
 }

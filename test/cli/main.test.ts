@@ -1,6 +1,7 @@
 // The command line as a user meets it: a child process, its exit status, stdout and stderr (piped, so not a TTY).
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -21,6 +22,13 @@ describe('fairring-rx command line', () => {
       expect(r.stdout, command).to.include(`Usage: fairring-rx ${command}`).and.include(option);
     }
     expect(cli('help', 'bench').stdout).to.include('--sizes <range>');
+  });
+
+  it('prints the package version with --version, exit 0', () => {
+    const packageJson = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+    const r = cli('--version');
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.equal(`${packageJson.version}\n`);
   });
 
   const wrong: Array<[string[], RegExp]> = [

@@ -10,10 +10,13 @@ import type { Row } from './summary.js';
 export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
   const hasReference = rows.some((r) => r.kind === 'reference');
   const timed = rows.some((r) => r.busiestStage !== undefined);
+  // busbw is algbw · 2(n−1)/n: 0 for one rank, where algbw is the figure left to compare.
+  const oneRank = o.machines * o.devicesPerMachine === 1;
+  const bandwidth = oneRank ? 'algbw' : 'busbw';
   const head = [
     `${deviceName(o)}, ${o.machines} × ${o.devicesPerMachine} ranks (${o.connect ? 'a process per rank, the slowest rank of each run' : 'one process'}), ${o.buckets} buckets at once, ${o.dtype} ${o.op}` +
       `${o.sliceBytes !== undefined ? `, slices of at most ${formatSize(o.sliceBytes)}` : ''}${o.memoryBytes !== undefined ? `, memoryBytes ${formatSize(o.memoryBytes)}` : ''}${o.parallelism !== undefined ? `, parallelism ${o.parallelism}` : ''}, ${o.iters} iterations per run`,
-    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: busbw relative to that row, median (min–max) of the ratios of side-by-side runs`,
+    `median (min–max) of ${o.repeat} run${o.repeat === 1 ? '' : 's'}, interleaved across pipelines; vs ${o.baseline}${hasReference ? ', vs loop (the native loop re-issuing that pipeline\'s program)' : ''}: ${bandwidth} relative to that row, median (min–max) of the ratios of side-by-side runs${oneRank ? ' (one rank: algbw, busbw is 0)' : ''}`,
   ];
   const columns = [
     'bucket',
@@ -24,7 +27,7 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
     'loop busy',
     'JS CPU µs/slice',
     'CPU µs/slice',
-    'busbw GB/s',
+    `${bandwidth} GB/s`,
     `vs ${o.baseline}`,
     ...(hasReference ? ['vs loop'] : []),
     ...(timed ? ['busiest stage µs/slice'] : []),
@@ -40,7 +43,7 @@ export function benchTable(o: BenchOptions, rows: readonly Row[]): string {
       `${(r.loopBusy.median * 100).toFixed(0)}%`,
       formatSpread(r.jsCpuUsPerSlice),
       formatSpread(r.cpuUsPerSlice),
-      formatSpread(r.busbw),
+      formatSpread(oneRank ? r.algbw : r.busbw),
       formatRatio(r.vsBaseline),
       ...(hasReference ? [r.vsReference !== undefined ? formatRatio(r.vsReference) : '-'] : []),
       ...(timed ? [r.busiestStage !== undefined ? `${r.busiestStage.stage} ${formatSpread(r.busiestStage.usPerSlice)}` : '-'] : []),

@@ -3,17 +3,21 @@
 import { expect } from 'chai';
 import { native, type DType, type ReduceOp, type StageTiming, type World } from '../../src/index.js';
 import type { HostArray } from '../../src/runtime/dtype.js';
-import { expectClose, randomArray, reference } from './data.js';
+import { EXACT_SUM_RANKS, expectClose, gridArray, randomArray, reference } from './data.js';
 
-/** Uploads fresh random data to every rank, all-reduces, and checks every rank against the host reference. */
+/**
+ * Uploads fresh random data to every rank, all-reduces, and checks every rank against the host reference. A
+ * sum gets data whose every rounding is exact (gridArray), and must match the reference exactly.
+ */
 export async function checkAllReduce(world: World, dtype: DType, op: ReduceOp, n: number): Promise<void> {
-  const inputs = world.devices.map(() => randomArray(dtype, n));
+  const exact = op === 'sum' && world.topology.machines * world.topology.devicesPerMachine <= EXACT_SUM_RANKS;
+  const inputs = world.devices.map(() => (exact ? gridArray(dtype, n) : randomArray(dtype, n)));
   const opts = dtype === 'float16' || dtype === 'bfloat16' ? { dtype } : {};
   const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!, opts)));
   await world.allReduce(tensors, { op });
   const expected = reference(dtype, op, inputs, n);
   const outputs: HostArray[] = await Promise.all(tensors.map((t) => t.download()));
-  outputs.forEach((o, r) => expectClose(dtype, op, world.devices.length, o, expected, `${dtype} ${op} n=${n} rank ${r}`));
+  outputs.forEach((o, r) => expectClose(dtype, op, world.devices.length, o, expected, `${dtype} ${op} n=${n} rank ${r}`, exact));
   tensors.forEach((t) => t.close());
 }
 

@@ -30,6 +30,25 @@ export function randomArray(dtype: DType, n: number, random: () => number = Math
   return a;
 }
 
+/** The most ranks whose sum of gridArray values every float dtype holds exactly (bfloat16: 8 significant bits). */
+export const EXACT_SUM_RANKS = 16;
+
+/**
+ * n random elements whose sums over up to EXACT_SUM_RANKS ranks are exact in the dtype, in any order: floats
+ * are nonzero multiples of 1/16 in [-1, 1] (a partial sum is a multiple of 1/16 of at most 16, 256 steps), so a
+ * float sum all-reduce has one right answer and a dropped, doubled or misplaced term shows. Integers as
+ * randomArray.
+ */
+export function gridArray(dtype: DType, n: number, random: () => number = Math.random): HostArray {
+  if (!isFloat(dtype)) return randomArray(dtype, n, random);
+  const a = hostArray(dtype, new ArrayBuffer(n * elementSize(dtype)));
+  for (let i = 0; i < n; i++) {
+    const step = 1 + Math.floor(random() * 16);
+    writeNumber(dtype, a, i, (random() < 0.5 ? -step : step) / 16);
+  }
+  return a;
+}
+
 export function bytesOf(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
@@ -126,8 +145,9 @@ export function combineInt(dtype: DType, op: ReduceOp, xs: readonly bigint[]): b
 
 const epsilon: Record<string, number> = { float16: 2 ** -10, bfloat16: 2 ** -7, float32: 2 ** -23, float64: 2 ** -52 };
 
-/** Asserts got matches the reference: exactly for integers, max and min; within k rounding steps of the
- *  dtype otherwise (a device may round at every step of a ring). */
+/** Asserts got matches the reference: exactly for integers, max and min, and where `exact` says the data makes
+ *  every rounding exact (gridArray's sums); within k rounding steps of the dtype otherwise (a device may round
+ *  at every step of a ring). */
 export function expectClose(
   dtype: DType,
   op: ReduceOp,
@@ -135,9 +155,10 @@ export function expectClose(
   got: HostArray,
   expected: Array<number | bigint>,
   what: string,
+  exactData = false,
 ): void {
   expect(got.length, `${what}: length`).to.equal(expected.length);
-  const exact = !isFloat(dtype) || op === 'max' || op === 'min';
+  const exact = exactData || !isFloat(dtype) || op === 'max' || op === 'min';
   const tol = exact ? 0 : epsilon[dtype]! * (k + 2) * 2;
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i]!;

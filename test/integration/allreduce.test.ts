@@ -24,8 +24,8 @@ import {
   type EngineContext,
   type Tensor,
 } from '../../src/index.js';
-import { dtypes, reduceOps, type NativeBuffer } from '../../src/native.js';
-import { expectClose, randomArray, reference } from '../helpers/data.js';
+import { dtypes, native, reduceOps, type NativeBuffer } from '../../src/native.js';
+import { expectClose, gridArray, randomArray, reference } from '../helpers/data.js';
 import { lonely } from '../helpers/pipelines.js';
 import { checkAllReduce, checkReferenceLoop, checkStageTimeline, expectWithinBudget } from '../helpers/allreduce.js';
 import { runtimeOverridingQueue } from '../helpers/queue.js';
@@ -182,6 +182,24 @@ describe('all-reduce on the CPU backend', () => {
       const expected = reference('int32', 'sum', inputs, n);
       got.forEach((g, r) => expectClose('int32', 'sum', 2, g, expected, `rank ${r}`));
       await reduced;
+      await world.close();
+    });
+
+    it('work of the caller\'s own on a device stream after an all-reduce it did not await reads the result, when every slice got in at once', async () => {
+      // Downloads wait for the all-reduce on the host; this copy relies on the device stream's own wait alone,
+      // which the job's last slice issues when it is admitted: here at once (4 slices, 8 in flight at most).
+      const world = await simulate({ pipeline: 'fairring', machines: 2, devicesPerMachine: 2, sliceBytes: 4096 });
+      const n = 4000;
+      const inputs = world.devices.map(() => gridArray('float32', n));
+      const tensors = await Promise.all(world.devices.map((d, i) => d.upload(inputs[i]!)));
+      const copies = world.devices.map((d) => new native.Buffer(d.native, n * 4, true));
+      const reduced = world.allReduce(tensors);
+      world.devices.forEach((d, i) => d.stream.copy(copies[i]!, 0, tensors[i]!.buffer, 0, n * 4));
+      await reduced;
+      await Promise.all(world.devices.map((d) => d.sync()));
+      const expected = reference('float32', 'sum', inputs, n);
+      copies.forEach((c, r) => expectClose('float32', 'sum', 4, new Float32Array(c.hostView()), expected, `rank ${r}'s copy`, true));
+      for (const c of copies) c.close();
       await world.close();
     });
 

@@ -1,7 +1,9 @@
 // The command line as a user meets it: a child process, its exit status, stdout and stderr (piped, so not a TTY).
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -70,6 +72,30 @@ describe('fairring-rx command line', () => {
     for (const column of ['pipeline', 'wall µs/slice', 'JS busy µs/slice', 'loop busy', 'JS CPU µs/slice', 'CPU µs/slice', 'busbw GB/s', 'vs nccl']) expect(r.stdout).to.include(column);
     expect(r.stdout).to.match(/\| 4 KiB \| fairring \|/).and.match(/\| 4 KiB \| nccl \|/);
     expect(r.stdout).not.to.include('\r');
+  });
+
+  it('writes every row and run to --json, slicing as --slice-bytes asks, and the trace to --trace', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fairring-bench-'));
+    try {
+      const json = path.join(dir, 'bench.json');
+      const trace = path.join(dir, 'trace.json');
+      const r = cli('bench', '--machines', '2', '--devices', '2', '--buckets', '2', '--bytes', '4KiB', '--slice-bytes', '1KiB', '--iters', '2', '--repeat', '3', '--warmup', '0', '--pipelines', 'fairring', '--json', json, '--trace', trace);
+      expect(r.status, r.stderr).to.equal(0);
+      const doc = JSON.parse(readFileSync(json, 'utf8')) as { ranks: number; options: { sliceBytes: number }; rows: Array<{ pipeline: string; kind: string; slicesPerRun: number; runs: unknown[]; busbw: { median: number } }> };
+      expect(doc.ranks).to.equal(4);
+      expect(doc.options.sliceBytes).to.equal(1024);
+      // 4 KiB buckets in 1 KiB slices, 2 buckets, 2 iterations: 16 slices per run, for the engine and its loop.
+      expect(doc.rows.map((row) => [row.pipeline, row.kind, row.slicesPerRun, row.runs.length])).to.deep.equal([
+        ['fairring', 'pipeline', 16, 3],
+        ['fairring', 'reference', 16, 3],
+      ]);
+      expect(doc.rows[0]!.busbw.median).to.be.greaterThan(0);
+      // One duration event per stage, slice and rank: the five stages of 16 slices (no tails) on 4 ranks, 3 runs.
+      const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Array<{ ph: string }> }).traceEvents.filter((e) => e.ph === 'X');
+      expect(events).to.have.length(5 * 16 * 4 * 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   for (const [machines, devices] of [['1', '2'], ['2', '1']] as const) {

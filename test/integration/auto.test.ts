@@ -26,9 +26,14 @@ async function stagesOf(machines: number, devicesPerMachine: number, sizes: numb
 
 describe('the auto pipeline (CPU backend)', () => {
   it('at 2 x 2 sends buckets below fairringMinBytes to one allReduce and larger ones through the five stages', async () => {
-    const [small, large] = await stagesOf(2, 2, [1000, 2003]);
+    // 1023 float32 are 4092 bytes, one short of the threshold's 4096; 1024 are the threshold itself.
+    const [small, below, at, large] = await stagesOf(2, 2, [1000, 1023, 1024, 2003]);
+    const fiveStages = ['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish'];
     expect(small).to.deep.equal(['allReduce']);
-    expect(large).to.deep.equal(['admit', 'reduceScatter', 'collect', 'add', 'diffuse', 'allGather', 'finish']);
+    expect(below).to.deep.equal(['allReduce']);
+    // No tail (1024 fill the grid): no admit or finish work.
+    expect(at).to.deep.equal(fiveStages.filter((s) => s !== 'admit' && s !== 'finish'));
+    expect(large).to.deep.equal(fiveStages);
   });
 
   for (const [M, D] of [

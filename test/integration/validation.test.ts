@@ -407,6 +407,11 @@ describe('validation, error codes and close paths [cpu]', () => {
     expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);
     await w.allReduce(ts, { op: 'max' });
     expect(Array.from(await ts[0]!.download() as Float32Array)).to.deep.equal([1, 2]);
+    // A loop needs the world to itself: an all-reduce still under way is refused, not captured.
+    const running = w.allReduce(ts, { op: 'max' });
+    const busy = await caught(() => w.referenceLoop(ts, { iterations: 1 }));
+    expect(busy).to.be.instanceOf(ArgumentError).with.property('message', 'referenceLoop needs an idle world: await every all-reduce first');
+    await running;
   });
 
   it('new Tensor() checks what it is given; a tensor whose memory was closed is refused by allReduce and download', async () => {
@@ -494,6 +499,7 @@ describe('validation, error codes and close paths [cpu]', () => {
       ['sync', () => w.devices[0]!.sync(), /^sync on device rank 0 after it was closed/],
       ['allReduce', () => w.allReduce(ts), /^allReduce on a closed world \(world.close\(\) was called\): create a new world with simulate\(\)$/],
       ['referenceLoop', () => w.referenceLoop(ts, { iterations: 1 }), /^referenceLoop on a closed world/],
+      ['barrier', () => w.barrier(), /^barrier on a closed world \(world.close\(\) was called\)$/],
     ];
     for (const [what, run, pattern] of checks) {
       const e = await caught(run);

@@ -576,7 +576,8 @@ describe('all-reduce on the CPU backend', () => {
       expect(se.message).to.match(/^all-reduce #0 slice 1 failed in bogus: ops\[\d+\] \(copy\): dst 9999 is not a registered buffer/);
       expect(await refused.allReduce(tensors).then(() => null, (err: Error) => err)).to.be.instanceOf(ClosedError);
       await refused.close();
-      expect(Date.now() - t0).to.be.below(3000);
+      // At once, not after the world's timeout (120 s): bounds wide enough for a loaded machine.
+      expect(Date.now() - t0).to.be.below(10_000);
       expect(refused.memory().pools.inflight.inUse).to.equal(0);
     });
 
@@ -641,9 +642,10 @@ describe('all-reduce on the CPU backend', () => {
         const t0 = Date.now();
         const e = await world.allReduce(tensors).then(() => null, (err: Error) => err);
         expect(e).to.be.instanceOf(TimeoutError);
-        expect(Date.now() - t0).to.be.within(250, 3000);
+        // From timeoutMs (300) on, and long before the stalled slice (60 s) or a hang.
+        expect(Date.now() - t0).to.be.within(250, 10_000);
         await world.close();
-        expect(Date.now() - t0).to.be.below(5000);
+        expect(Date.now() - t0).to.be.below(15_000);
         expect(world.memory().pools.inflight.inUse).to.equal(0);
       });
     }

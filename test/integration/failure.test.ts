@@ -146,7 +146,8 @@ describe('close() after a failure waits for communicator aborts still running', 
     const t0 = Date.now();
     await world.close();
     expect(queueClosedAt).to.have.length(1);
-    expect(Date.now() - t0).to.be.within(250, 2000);
+    // timeoutMs (300), not the abort's end (never): the bound leaves room for a loaded machine.
+    expect(Date.now() - t0).to.be.within(250, 10_000);
   });
 });
 

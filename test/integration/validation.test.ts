@@ -83,7 +83,8 @@ async function refused(options: unknown, Class: typeof FairringError, ...pattern
   const before = await baselineThreads();
   const t0 = performance.now();
   const e = await caught(() => simulate(options as SimulateOptions));
-  expect(performance.now() - t0, 'rejected fast').to.be.below(1000);
+  // No rendezvous or timeout (120 s by default) in between: the bound leaves room for a loaded machine.
+  expect(performance.now() - t0, 'rejected fast').to.be.below(10_000);
   expect(e, e.stack).to.be.instanceOf(Class);
   expect((e as FairringError).code).to.equal(Class.code);
   expect(e.name).to.equal(Class.name);
@@ -276,7 +277,7 @@ describe('validation, error codes and close paths [cpu]', () => {
       const other = await Promise.all(w.devices.map((d) => d.upload(new Float32Array([d.rank + 1, 2]))));
       const t0 = performance.now();
       const [e, b] = await Promise.all([caught(() => w.allReduce(ts)), caught(() => w.broadcast(other, { root: 0 }))]);
-      expect(performance.now() - t0, 'after timeoutMs, not at once').to.be.within(250, 2000);
+      expect(performance.now() - t0, 'after timeoutMs, not at once').to.be.within(250, 10_000);
       expect(e).to.be.instanceOf(ContractError);
       expect(e.message).to.match(/^the custom pipeline took no slices for 300 ms: it did not subscribe to its input/);
       expect(b).to.be.instanceOf(ContractError);
@@ -307,7 +308,7 @@ describe('validation, error codes and close paths [cpu]', () => {
       const before = await baselineThreads();
       const t0 = performance.now();
       const e = await caught(() => simulate({ ...base, runtime: lateOom }));
-      expect(performance.now() - t0).to.be.below(2000);
+      expect(performance.now() - t0).to.be.below(10_000);
       expect(e).to.be.instanceOf(ArgumentError).with.property('code', 'ERR_FAIRRING_ARGUMENT');
       expect(e.message).to.match(/^simulate\(\) could not allocate 1125899906842624 bytes on cpu:\d \(out of host memory\) for the world's padding and staging slots; lower memoryBytes/);
       expect(e.message.match(/1125899906842624/g)).to.have.length(1);

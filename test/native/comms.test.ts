@@ -288,12 +288,11 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         try {
           await new Promise((resolve) => setTimeout(resolve, 50));
           // Another stream of the same device: done within a turn, not when the feeding stops.
-          const t0 = performance.now();
           const quick = new native.Event(device);
           const other = new native.Stream(device);
           other.record(quick);
-          await quick.completion();
-          expect(performance.now() - t0, 'ms for a record on another stream').to.be.below(250);
+          // The feeding goes on until the test ends: a record held behind it would not complete before then.
+          expect(await orAfter(quick.completion().then(() => 'done'), 10_000, 'held behind the busy stream')).to.equal('done');
           // A collective whose peer arrives 40 ms later, while the executor is busy: no timeout (300 ms).
           const values = [randomArray('float32', 5), randomArray('float32', 5)] as Float32Array[];
           const bufs = ranks.map((r, i) => upload(r.stream, r.device, values[i]!));

@@ -91,7 +91,10 @@ export class SlotPool {
 /**
  * Slots reused round-robin as the seed does: a slot is handed out again without the host waiting, and the
  * first stage that writes it waits, on the device, for the records of its previous use. The in-flight
- * tokens keep at most `size` slices holding slots, so a slot is never handed out twice at once.
+ * tokens keep at most `size` slices holding slots, so a slot is never handed out twice at once. In a live world
+ * that wait is already met: slices settle in order and a token comes back only when its slice settled, so the
+ * slot's previous user is done by the time its next one is admitted (the wait is left out when the host knows
+ * it). It is what orders the native loop's replay, which has no tokens: captured programs keep every wait.
  */
 export class SlotRing {
   private next = 0;

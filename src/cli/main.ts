@@ -22,11 +22,17 @@ interface DemoFlags {
   pipeline?: string;
 }
 
-// dist/src/cli/main.js: the package's own package.json is three folders up.
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+/** The package's version, from its package.json three folders above dist/src/cli/main.js; said so if it is not there. */
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown (no package.json beside dist/)';
+  }
+}
 
 const program = new Command('fairring-rx')
-  .version(version)
+  .version(packageVersion())
   .description('All-reduce across GPUs with the Fairring algorithm, as an RxJS pipeline over a native CUDA/NCCL runtime (or its CPU backend).')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');

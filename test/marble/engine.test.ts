@@ -281,4 +281,34 @@ describe('engine marbles (virtual runtime)', () => {
     expect(result.wallMs).to.equal(Math.max(...replayed.map((op) => op.end)) - Math.min(...replayed.map((op) => op.start)));
     expect(result.wallMs).to.be.greaterThan(0);
   });
+  it('a replayed slot waits on the device for its previous use: the native loop has no tokens to order it', async () => {
+    // Two staging slots for four slices a job: slice k reuses slice k-2's slot. Live, a token comes back only when
+    // slice k-2 settled; the replay issues every slice at once, and only the slot's device-side wait keeps slice
+    // k's collect (which writes the slot) behind slice k-2's add (which reads it), here 3 frames long.
+    const { rt, world, tensors, stageOf } = await setup(scheduler, { machines: 2, devicesPerMachine: 1, parallelism: 2, memoryBytes: 1024 }, (stageOf) => ({
+      duration: (op) => (stageOf(op.stream) === 'add' ? 3 : 1),
+    }));
+    const sliceElems = world.layout.sliceBytes / 4;
+    const t = tensors(4 * sliceElems);
+    const drive = async <T>(p: Promise<T>): Promise<T> => {
+      let settled = false;
+      void p.finally(() => (settled = true));
+      while (!settled) {
+        await new Promise((r) => setImmediate(r));
+        scheduler.flush();
+      }
+      return p;
+    };
+    const result = await drive(world.referenceLoop(t, { iterations: 3 }));
+    expect(result.slicesPerIteration).to.equal(4);
+    // Device 0's collects and adds in stream order: the capture's four slices, then the replay's twelve.
+    const on = (stage: string) => rt.log.filter((op) => op.device === 0 && stageOf(op.stream) === stage);
+    const collects = on('collect');
+    const adds = on('add');
+    expect(collects).to.have.length(16);
+    expect(adds).to.have.length(16);
+    for (let k = 2; k < 16; k++) {
+      expect(collects[k]!.start, `slice ${k}'s collect after slice ${k - 2}'s add`).to.be.at.least(adds[k - 2]!.end);
+    }
+  });
 });

@@ -79,9 +79,9 @@ describe('fairring-rx command line', () => {
     try {
       const json = path.join(dir, 'bench.json');
       const trace = path.join(dir, 'trace.json');
-      const r = cli('bench', '--machines', '2', '--devices', '2', '--buckets', '2', '--bytes', '4KiB', '--slice-bytes', '1KiB', '--iters', '2', '--repeat', '3', '--warmup', '0', '--pipelines', 'fairring', '--json', json, '--trace', trace);
+      const r = cli('bench', '--machines', '2', '--devices', '2', '--buckets', '2', '--bytes', '4KiB', '--slice-bytes', '1KiB', '--iters', '2', '--repeat', '3', '--warmup', '0', '--pipelines', 'fairring', '--timings', '--json', json, '--trace', trace);
       expect(r.status, r.stderr).to.equal(0);
-      const doc = JSON.parse(readFileSync(json, 'utf8')) as { ranks: number; options: { sliceBytes: number }; rows: Array<{ pipeline: string; kind: string; slicesPerRun: number; runs: unknown[]; busbw: { median: number } }> };
+      const doc = JSON.parse(readFileSync(json, 'utf8')) as { ranks: number; options: { sliceBytes: number }; rows: Array<{ pipeline: string; kind: string; slicesPerRun: number; runs: unknown[]; busbw: { median: number }; busiestStage?: { stage: string } }> };
       expect(doc.ranks).to.equal(4);
       expect(doc.options.sliceBytes).to.equal(1024);
       // 4 KiB buckets in 1 KiB slices, 2 buckets, 2 iterations: 16 slices per run, for the engine and its loop.
@@ -90,6 +90,9 @@ describe('fairring-rx command line', () => {
         ['fairring', 'reference', 16, 3],
       ]);
       expect(doc.rows[0]!.busbw.median).to.be.greaterThan(0);
+      // --timings: the engine's row names its busiest stage; the loop's runs are not timed.
+      expect(doc.rows[0]!.busiestStage?.stage).to.be.oneOf(['reduceScatter', 'collect', 'add', 'diffuse', 'allGather']);
+      expect(doc.rows[1]!.busiestStage).to.equal(undefined);
       // One duration event per stage, slice and rank: the five stages of 16 slices (no tails) on 4 ranks, 3 runs.
       const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Array<{ ph: string }> }).traceEvents.filter((e) => e.ph === 'X');
       expect(events).to.have.length(5 * 16 * 4 * 3);

@@ -40,8 +40,9 @@ struct QueueStream {
   bool failureTold = false;           // a report delivered to JS carried the stream's failure
   std::vector<uint64_t> openStarts;   // timing starts submitted and not yet paired with an end
 
-  // The thread issuing the stream's work and the watcher.
-  std::mutex m;
+  // The thread issuing the stream's work and the watcher, from a cache line of their own: the JS thread's fields
+  // above are read and written for every submit and want, and would otherwise miss on these threads' writes.
+  alignas(64) std::mutex m;
   uint64_t issued = 0;
   uint64_t completed = 0;
   uint64_t failedFrom = 0;            // first failed record, 0 when none
@@ -70,13 +71,15 @@ using ProgressTsfn = Napi::TypedThreadSafeFunction<QueueCore, QueueReport, deliv
 
 // What a queue's issued work and the watcher share. Streams and communicators are never removed.
 struct QueueCore {
+  // Read for every op of every submit (a program's check) and written only on the JS thread: apart from the
+  // lines the other threads write below, so that those reads do not miss on their writes.
   BackendKind kind = BackendKind::Cpu;
-  std::mutex m;  // guards streams (appended on the JS thread), closed and calls into tsfn off the JS thread
-  std::vector<std::shared_ptr<QueueStream>> streams;
+  std::vector<std::shared_ptr<QueueStream>> streams;  // appended on the JS thread under m
   std::vector<std::shared_ptr<CommImpl>> comms;
+  alignas(64) std::mutex m;  // guards streams (appended on the JS thread), closed and calls into tsfn off the JS thread
   std::atomic<bool> closed{false};      // set under m
-  std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
-  std::atomic<uint64_t> timingEnds{0};   // timing end records issued and not yet harvested (CUDA: anchors wanted)
+  alignas(64) std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
+  alignas(64) std::atomic<uint64_t> timingEnds{0};   // timing end records issued and not yet harvested (CUDA: anchors wanted)
   ProgressTsfn tsfn;
 
   std::vector<double> timings;  // under m: measured, waiting for the next report
@@ -92,8 +95,8 @@ struct QueueCore {
   // all ranks see the same order (issue_plan.h).
   size_t mergeGroups = 1;
 
-  // JS thread.
-  uint64_t asking = 0;       // streams whose `asked` is set: the queue keeps the event loop alive meanwhile
+  // JS thread, apart from the report the watcher writes above.
+  alignas(64) uint64_t asking = 0;  // streams whose `asked` is set: the queue keeps the event loop alive meanwhile
   bool envGone = false;      // the environment tore the tsfn down
 };
 

@@ -186,8 +186,9 @@ struct StreamImpl : std::enable_shared_from_this<StreamImpl> {
   void* cudaStream = nullptr;
   std::atomic<bool> closed{false};  // close() was called: nothing more may be enqueued
 
-  // CPU, the executor thread's alone (other threads post through its inbox).
-  std::deque<Step> steps;
+  // CPU, the executor thread's alone (other threads post through its inbox): a cache line of its own, so that the
+  // JS thread's reads above (a program's check reads `closed` for every op) do not miss on its writes.
+  alignas(64) std::deque<Step> steps;
   bool active = false;  // on the executor's list of streams with steps
   // Sticky error, touched only by the thread running the stream's tasks: once an operation fails, later
   // operations are skipped and later records carry it.

@@ -426,10 +426,14 @@ Napi::Value Comm::Close(const Napi::CallbackInfo& info) {
 }
 
 
-Napi::Value Comm::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
+Napi::Value Comm::Closed(const Napi::CallbackInfo& info) {
+  checkThis<Comm>(info);
+  return Napi::Boolean::New(info.Env(), impl_ == nullptr);
+}
 
 // Whether an abort of this communicator is still running (NCCL: off the JS thread).
 Napi::Value Comm::Aborting(const Napi::CallbackInfo& info) {
+  checkThis<Comm>(info);
   return Napi::Boolean::New(info.Env(), impl_ != nullptr && impl_->aborting());
 }
 

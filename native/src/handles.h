@@ -36,6 +36,16 @@ void tagHandle(const Napi::CallbackInfo& info) {
   info.This().As<Napi::Object>().TypeTag(&HandleTag<W>::value);
 }
 
+// An accessor's receiver, checked before the wrapper reads anything of its own: V8 refuses a method called on
+// another class's object ("Illegal invocation"), but calls a getter (Buffer's `closed` on a Device, say) with
+// whatever object it is given, which node-addon-api then unwraps as this class.
+template <class W>
+void checkThis(const Napi::CallbackInfo& info) {
+  if (!info.This().IsObject() || !info.This().As<Napi::Object>().CheckTypeTag(&HandleTag<W>::value)) {
+    throw Napi::TypeError::New(info.Env(), "Illegal invocation");
+  }
+}
+
 template <class W>
 W* unwrapArg(const Napi::Value& v, const std::string& name, const char* type) {
   if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&HandleTag<W>::value)) {
@@ -187,11 +197,13 @@ Napi::Value Group(const Napi::CallbackInfo& info);
 // Aborts every communicator still open (environment shutdown).
 void abortAllComms();
 
-// Type tags of the handles passed as arguments (HandleTag above), one per class.
+// Type tags of the handles (HandleTag above), one per class.
 template <> struct HandleTag<Device> { static constexpr napi_type_tag value{0x6661697272696e67, 0x01}; };
 template <> struct HandleTag<Buffer> { static constexpr napi_type_tag value{0x6661697272696e67, 0x02}; };
 template <> struct HandleTag<Event> { static constexpr napi_type_tag value{0x6661697272696e67, 0x03}; };
 template <> struct HandleTag<Stream> { static constexpr napi_type_tag value{0x6661697272696e67, 0x04}; };
 template <> struct HandleTag<Comm> { static constexpr napi_type_tag value{0x6661697272696e67, 0x05}; };
+template <> struct HandleTag<Queue> { static constexpr napi_type_tag value{0x6661697272696e67, 0x06}; };
+template <> struct HandleTag<HostBuffer> { static constexpr napi_type_tag value{0x6661697272696e67, 0x07}; };
 
 }  // namespace fr

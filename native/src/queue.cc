@@ -38,6 +38,7 @@ Napi::Function Queue::Init(Napi::Env env) {
 
 // new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings), mergeGroups = 1)
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info) {
+  tagHandle<Queue>(info);
   Napi::Env env = info.Env();
   std::string backend = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (backend != "cpu" && backend != "cuda") throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda'");
@@ -269,6 +270,7 @@ Napi::Value Queue::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Queue::Closed(const Napi::CallbackInfo& info) {
+  checkThis<Queue>(info);
   return Napi::Boolean::New(info.Env(), core_->closed.load());
 }
 

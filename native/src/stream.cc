@@ -250,6 +250,7 @@ Napi::Function HostBuffer::Init(Napi::Env env) {
 }
 
 HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBuffer>(info) {
+  tagHandle<HostBuffer>(info);
   if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "HostBuffer is created by Stream.copyToHost");
   data_ = *info[0].As<Napi::External<std::shared_ptr<HostData>>>().Data();
 }
@@ -271,10 +272,14 @@ Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
 }
 
 
-Napi::Value Stream::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
+Napi::Value Stream::Closed(const Napi::CallbackInfo& info) {
+  checkThis<Stream>(info);
+  return Napi::Boolean::New(info.Env(), impl_ == nullptr);
+}
 
 
 Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) {
+  checkThis<HostBuffer>(info);
   return Napi::Boolean::New(info.Env(), backendFor(data_->device->kind).hostReady(*data_));
 }
 

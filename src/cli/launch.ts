@@ -86,7 +86,8 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
     let left = plan.length;
     let timer: NodeJS.Timeout | null = null;
     const endAll = (why: string, last: readonly string[] = []): void => {
-      const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+      // Ranks that started and have not ended (one that never started has no pid).
+      const running = children.filter((c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null);
       const lines = [`fairring-rx launch: ${why}${running.length > 0 ? '; ending the other ranks' : ''}`];
       if (last.length > 0) lines.push('its last lines on stderr:', ...last);
       process.stderr.write(lines.join('\n') + '\n');
@@ -108,7 +109,8 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    // Each rank ends once: its 'close', or an 'error' of a process that never started (no 'close' follows).
+    // Each rank ends once: at its 'close', or at the 'error' of a process that never started (its 'close', which
+    // may follow, is not counted again).
     const ended = (): void => {
       if (--left > 0) return;
       if (timer !== null) clearTimeout(timer);
@@ -116,8 +118,9 @@ export function runLaunch(o: LaunchOptions): Promise<number> {
       process.off('SIGTERM', forward);
       resolve(status ?? 0);
     };
-    // A rank that cannot start (no such program, out of processes or file descriptors) ends the job: the ranks
-    // started before it are ended, the others never start.
+    // A rank that cannot start (no such program, out of processes or file descriptors) ends the job: every rank
+    // that did start is ended. Where spawn throws, the ranks after it are not started; most such failures come
+    // as an 'error' event after every rank was spawned.
     const notStarted = (rank: number, e: Error): void => {
       if (status !== null) {
         process.stderr.write(`fairring-rx launch: rank ${rank} could not start ${file} either: ${e.message}\n`);

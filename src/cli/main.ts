@@ -33,6 +33,8 @@ function packageVersion(): string {
 
 const program = new Command('fairring-rx')
   .version(packageVersion())
+  // Root options only before the command: `launch node -V` is node's flag, not ours.
+  .enablePositionalOptions()
   .description('All-reduce across GPUs with the Fairring algorithm, as an RxJS pipeline over a native CUDA/NCCL runtime (or its CPU backend).')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');

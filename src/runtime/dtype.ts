@@ -70,7 +70,7 @@ export function dtypeOf(array: unknown, hint?: unknown): DType {
     throw new ArgumentError(`dtype must be ${uint16Names.join(' or ')} (the dtypes a Uint16Array carries), got ${show(hint)}; other dtypes follow from the array's type: ${supported}`);
   }
   if (hint !== undefined && !types.isUint16Array(array)) {
-    throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got a ${show(array)}; drop the dtype option or pass a Uint16Array`);
+    throw new ArgumentError(`dtype '${String(hint)}' is given only with a Uint16Array (its raw 16-bit values), got ${show(array)}; drop the dtype option or pass a Uint16Array`);
   }
   for (const dtype of ownTypeDTypes) {
     if (hostTypes[dtype].is(array)) return dtype;

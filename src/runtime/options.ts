@@ -26,9 +26,12 @@ export function checkOptionsObject(call: string, options: unknown, allowed: read
   throw new ArgumentError(`${call} takes no option ${unknown.map((k) => `'${k}'`).join(', ')} (${takes})${shape.hint?.(unknown) ?? ''}`);
 }
 
-/** A value as an error message shows it: strings quoted, arrays element by element (the first 8), objects by their class. */
+/**
+ * A value as an error message shows it: strings quoted (the first 64 characters), arrays element by element (the
+ * first 8), objects by their class.
+ */
 export function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return v.length > 64 ? `${JSON.stringify(v.slice(0, 64))}… (${v.length} characters)` : JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (Array.isArray(v)) {
     const shown = v.slice(0, 8).map(show).join(', ');

@@ -346,11 +346,12 @@ describe('validation, error codes and close paths [cpu]', () => {
     const d = w.devices[0]!;
     const cases: Array<[unknown, unknown, RegExp]> = [
       [new Uint16Array(4), { dtype: 'float8' }, /^dtype must be 'float16' or 'bfloat16' .*got "float8"/],
-      [new Float32Array(4), { dtype: 'float16' }, /dtype 'float16' is given only with a Uint16Array .*got a Float32Array/],
+      [new Float32Array(4), { dtype: 'float16' }, /dtype 'float16' is given only with a Uint16Array .*got Float32Array/],
       [new Uint32Array(4), {}, /data must be a Float32Array, .*; got Uint32Array$/],
       [new DataView(new ArrayBuffer(8)), {}, /got DataView$/],
       [[1, 2, 3], {}, /got \[1, 2, 3\]$/],
       [Array.from({ length: 1000 }, (_, i) => i), {}, /got \[0, 1, 2, 3, 4, 5, 6, 7, … \(1000 elements\)\]$/],
+      [new Uint16Array(4), { dtype: 'x'.repeat(100000) }, /got "x{64}"… \(100000 characters\); other dtypes/],
       [new Float32Array(4), { dtype: 'float16', stream: 1 }, /upload takes no option 'stream'/],
     ];
     for (const [data, options, pattern] of cases) {

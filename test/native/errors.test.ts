@@ -50,6 +50,15 @@ describe('argument errors', () => {
     expect(() => new native.Stream(Object.create(native.Device.prototype) as NativeDevice)).to.throw(TypeError, /^device must be a Device$/);
     expect(() => stream.fill(new Proxy(buf, {}), 0, 4, 'float32', 1)).to.throw(TypeError, /^dst must be a Buffer$/);
     stream.fill(buf, 0, 4, 'float32', 1);
+    // A getter called on another class's object reads nothing of it (V8 checks methods' receivers, not getters').
+    const closedOf = (proto: object): PropertyDescriptor => Object.getOwnPropertyDescriptor(proto, 'closed')!;
+    for (const [name, getter] of [['Buffer', closedOf(native.Buffer.prototype)], ['Stream', closedOf(native.Stream.prototype)], ['Queue', closedOf(native.Queue.prototype)]] as const) {
+      for (const other of [device, stream, buf]) {
+        if (other.constructor.name === name) continue;
+        expect(() => getter.get!.call(other), `${name}'s closed on a ${other.constructor.name}`).to.throw(TypeError, /^Illegal invocation$/);
+      }
+    }
+    expect(closedOf(native.Buffer.prototype).get!.call(buf)).to.equal(false);
   });
 
   it('rejects out-of-range views, misaligned offsets and unknown dtypes or ops', () => {

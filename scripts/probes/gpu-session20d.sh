@@ -8,5 +8,5 @@ probe_begin
 run_suite 330
 timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop" | tee "$out/machine.txt"
 for round in 1 2 3; do cpu_rows . "round $round main" "1 1" "2 2" "2 4"; done 2>&1 | tee "$out/cpu-rows.txt"
-(cd . && timeout 60 node dist/src/cli/main.js bench --backend cpu --pipelines fairring --iters 40 --warmup 5 --repeat 5 --machines 2 --devices 2 --bytes 4K --buckets 64 --slice-bytes 256 | grep -E '^\| [0-9]') 2>&1 | sed 's/^/sliced 2x2 /' | tee -a "$out/cpu-rows.txt"
+for round in 1 2 3; do cpu_row --machines 2 --devices 2 --bytes 16KiB --buckets 1 --slice-bytes 256 | sed "s/^/round $round main 2x2 sliced /"; done 2>&1 | tee -a "$out/cpu-rows.txt"
 since "done at"

@@ -237,13 +237,25 @@ Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
     if (s.completed < seq) s.wanted = std::min(s.wanted, seq);
   }
   if (reportNow) {
-    // Complete but not yet reported: report it now, unless the watcher did meanwhile.
-    std::lock_guard<std::mutex> coreLock(core_->m);
-    std::lock_guard<std::mutex> lock(s.m);
-    if (s.sent < seq) {
-      QueueReport part;
-      addToReport(*core_, s, part);
-      sendReport(*core_, part);
+    // Complete but not yet reported: report it now, unless the watcher did meanwhile. The watcher holds the
+    // queue's lock for a whole pass; rather than wait for it (the JS thread never waits on another thread's
+    // work), the ask is left to its next pass.
+    std::unique_lock<std::mutex> coreLock(core_->m, std::try_to_lock);
+    if (coreLock.owns_lock()) {
+      std::lock_guard<std::mutex> lock(s.m);
+      if (s.sent < seq) {
+        QueueReport part;
+        addToReport(*core_, s, part);
+        sendReport(*core_, part);
+      }
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(s.m);
+        s.wanted = std::min(s.wanted, seq);
+      }
+      // Set before the kick: a watcher about to wait reads the kick count, then this flag.
+      core_->reportAsked.store(true);
+      kickWatchers();
     }
   }
   if (s.asked == kNotWanted && core_->asking++ == 0) core_->tsfn.Ref(env);

@@ -79,6 +79,8 @@ struct QueueCore {
   alignas(64) std::mutex m;  // guards streams (appended on the JS thread), closed and calls into tsfn off the JS thread
   std::atomic<bool> closed{false};      // set under m
   alignas(64) std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
+  // A want found its record complete and unreported while the watcher held m: the watcher's next pass reports it.
+  std::atomic<bool> reportAsked{false};
   alignas(64) std::atomic<uint64_t> timingEnds{0};   // timing end records issued and not yet harvested (CUDA: anchors wanted)
   ProgressTsfn tsfn;
 
@@ -204,8 +206,9 @@ void addToReport(QueueCore& q, QueueStream& s, QueueReport& report);
 // place of its older one, or else as a new report; dropped if the tsfn refuses it (the queue closing).
 void sendReport(QueueCore& q, QueueReport& part);
 
-// The watcher thread's registry of open queues (watcher.cc).
+// The watcher thread's registry of open queues (watcher.cc). Busy: records to harvest, or a report asked for.
 void watchQueue(std::shared_ptr<QueueCore> q);
 bool anyQueueBusy();
+bool anyReportAsked();
 
 }  // namespace fr

@@ -298,7 +298,9 @@ double cudaStartMs(Backend& backend, const std::vector<PassAnchor>& anchors, con
 }  // namespace
 
 bool harvestQueue(QueueCore& q, bool* deviceWork) {
-  if (q.unharvested.load() == 0 || q.closed.load()) return false;
+  // A want that found its record complete while a pass held the queue's lock asked for a report (reportAsked).
+  const bool asked = q.reportAsked.exchange(false);
+  if ((q.unharvested.load() == 0 && !asked) || q.closed.load()) return false;
   Backend& backend = backendFor(q.kind);
   bool cuda = q.kind == BackendKind::Cuda;
   // The pass's report, built apart, then sent or merged.
@@ -316,7 +318,7 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
   for (size_t i = 0; i < q.streams.size(); i++) {
     QueueStream& s = *q.streams[i];
     std::lock_guard<std::mutex> lock(s.m);
-    if (s.pending.empty()) continue;
+    if (s.pending.empty() && !asked) continue;
     // A stream added after the peek has nothing seen complete yet.
     const StreamPeek* peek = cuda && i < peeks.size() ? &peeks[i] : nullptr;
     const size_t done = peek == nullptr ? 0 : peek->done;
@@ -365,9 +367,11 @@ bool harvestQueue(QueueCore& q, bool* deviceWork) {
       if (start->event != nullptr) pool.push_back(start->event);
       s.starts.erase(start);
     }
-    if (harvested == 0) continue;
-    q.unharvested -= harvested;
-    progress = true;
+    if (harvested == 0 && !asked) continue;
+    if (harvested > 0) {
+      q.unharvested -= harvested;
+      progress = true;
+    }
     bool failure = s.failedFrom != 0 && !s.failureSent;
     if (!failure && !measured && (s.completed <= s.sent || s.completed < s.wanted)) continue;
     addToReport(q, s, part);

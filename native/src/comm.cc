@@ -165,6 +165,11 @@ class InitWorker : public Napi::AsyncWorker {
         bridge_(std::move(bridge)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
+  // An in-process CPU communicator's members join at the call, on the JS thread; Execute only waits for the rest.
+  void joinNow() {
+    if (kind_ == BackendKind::Cpu && !bridge_) joined_ = cpu::joinComms(id_, nranks_, members_, timeoutMs_);
+  }
+
   void Execute() override {
     std::string error;
     if (kind_ == BackendKind::Cpu && bridge_) {
@@ -173,7 +178,7 @@ class InitWorker : public Napi::AsyncWorker {
       auto c = cpu::initGlooComm(id_, nranks_, members_[0].rank, members_[0].device, timeoutMs_, host_, store, &error);
       if (c) comms_.push_back(c);
     } else if (kind_ == BackendKind::Cpu) {
-      comms_ = cpu::initComms(id_, nranks_, members_, timeoutMs_, &error);
+      comms_ = cpu::awaitComms(joined_, timeoutMs_, &error);
     } else {
       std::vector<cuda::Member> members;
       for (const auto& m : members_) members.push_back(cuda::Member{m.rank, m.device});
@@ -205,6 +210,7 @@ class InitWorker : public Napi::AsyncWorker {
   int timeoutMs_;
   std::string host_;
   std::unique_ptr<StoreBridge> bridge_;
+  cpu::Joined joined_;
   std::vector<std::shared_ptr<CommImpl>> comms_;
 };
 
@@ -292,6 +298,7 @@ Napi::Value InitComms(const Napi::CallbackInfo& info) {
   auto* worker = new InitWorker(env, kind, std::move(id), static_cast<int>(nranks), std::move(members),
                                 static_cast<int>(timeoutMs), std::move(host), std::move(bridge));
   auto promise = worker->Promise();
+  worker->joinNow();
   worker->Queue();
   return promise;
 }

@@ -359,6 +359,18 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         for (const o of outs) expect(Array.from(o as Float32Array)).to.deep.equal([3, 30]);
         streams.forEach((s) => s.close());
       });
+
+      it('creates one communicator from more calls than the thread pool has threads, at once', async () => {
+        // Each call's members join at the call; only the wait for the others takes a pool thread (4 by default),
+        // so calls whose waits are still queued do not keep the last ones from joining.
+        const id = native.uniqueId('cpu');
+        const n = 12;
+        const t0 = performance.now();
+        const comms = await Promise.all(Array.from({ length: n }, (_, rank) => native.initComms('cpu', id, n, [{ rank, device: new native.Device('cpu', rank) }], 10000)));
+        expect(comms.map((c) => [c[0]!.rank, c[0]!.size])).to.deep.equal(Array.from({ length: n }, (_, rank) => [rank, n]));
+        // Long before the timeout (10 s): nobody waited for it.
+        expect(performance.now() - t0).to.be.below(5000);
+      });
     });
   }
 });

@@ -116,63 +116,70 @@ std::string newUniqueId() {
   return id;
 }
 
-std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
-                                                 int timeoutMs, std::string* error) {
-  std::shared_ptr<CommGroup> group;
+Joined joinComms(const std::string& id, int nranks, const std::vector<Member>& members, int timeoutMs) {
+  Joined out;
   {
     std::lock_guard<std::mutex> lock(g_groupsMutex);
-    group = g_groups[id].lock();
-    if (!group) {
-      group = std::make_shared<CommGroup>();
-      group->id = id;
-      group->size = nranks;
-      group->timeoutMs = timeoutMs;
-      group->joined.assign(nranks, false);
-      group->seq.assign(nranks, 0);
-      g_groups[id] = group;
+    out.group = g_groups[id].lock();
+    if (!out.group) {
+      out.group = std::make_shared<CommGroup>();
+      out.group->id = id;
+      out.group->size = nranks;
+      out.group->timeoutMs = timeoutMs;
+      out.group->joined.assign(nranks, false);
+      out.group->seq.assign(nranks, 0);
+      g_groups[id] = out.group;
     }
   }
-  std::vector<std::shared_ptr<CommImpl>> comms;
-  std::unique_lock<std::mutex> lock(group->m);
-  if (group->size != nranks) {
-    *error = "communicator has " + std::to_string(group->size) + " ranks but this rank was told " +
-             std::to_string(nranks);
-    return {};
+  CommGroup& group = *out.group;
+  std::lock_guard<std::mutex> lock(group.m);
+  if (group.size != nranks) {
+    out.error = "communicator has " + std::to_string(group.size) + " ranks but this rank was told " + std::to_string(nranks);
+    return out;
   }
   for (const auto& mem : members) {
-    if (group->joined[mem.rank]) {
-      *error = "rank " + std::to_string(mem.rank) + " joined the communicator twice";
-      group->breakWith(*error);
-      return {};
+    if (group.joined[mem.rank]) {
+      out.error = "rank " + std::to_string(mem.rank) + " joined the communicator twice";
+      group.breakWith(out.error);
+      out.comms.clear();
+      return out;
     }
-    group->joined[mem.rank] = true;
-    group->joinedCount++;
+    group.joined[mem.rank] = true;
+    group.joinedCount++;
     auto c = std::make_shared<CpuComm>();
     c->device = mem.device;
     c->rank = mem.rank;
     c->size = nranks;
-    c->group = group;
-    comms.push_back(c);
+    c->group = out.group;
+    out.comms.push_back(c);
   }
-  group->cv.notify_all();
+  group.cv.notify_all();
+  return out;
+}
+
+std::vector<std::shared_ptr<CommImpl>> awaitComms(Joined& joined, int timeoutMs, std::string* error) {
+  if (!joined.error.empty()) {
+    *error = joined.error;
+    return {};
+  }
+  CommGroup& group = *joined.group;
+  std::unique_lock<std::mutex> lock(group.m);
   bool all = waitInterruptible(
-      lock, group->cv, [&] { return group->joinedCount == group->size || !group->broken.empty(); },
-      group->deadline());
-  if (!group->broken.empty()) {
-    *error = group->broken;
+      lock, group.cv, [&] { return group.joinedCount == group.size || !group.broken.empty(); }, group.deadline());
+  if (!group.broken.empty()) {
+    *error = group.broken;
     return {};
   }
   if (!all) {
     std::string missing;
-    for (int r = 0; r < group->size; r++) {
-      if (!group->joined[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    for (int r = 0; r < group.size; r++) {
+      if (!group.joined[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
     }
-    *error = "communicator init timed out after " + std::to_string(timeoutMs) + " ms waiting for ranks [" + missing +
-             "]";
-    group->breakWith(*error);
+    *error = "communicator init timed out after " + std::to_string(timeoutMs) + " ms waiting for ranks [" + missing + "]";
+    group.breakWith(*error);
     return {};
   }
-  return comms;
+  return std::move(joined.comms);
 }
 
 bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, Status* out) {

@@ -26,10 +26,21 @@ struct Member {
 
 std::string newUniqueId();
 
-// Joins the members to the group named by id (creating it on first use) and waits until all nranks ranks have
-// joined, or timeoutMs passes. Runs off the JS thread.
-std::vector<std::shared_ptr<CommImpl>> initComms(const std::string& id, int nranks, const std::vector<Member>& members,
-                                                 int timeoutMs, std::string* error);
+// One call's part of an in-process communicator: its members joined at the call (on the JS thread), then
+// awaited (off it) until every rank has joined. Joining at the call, not on a pool thread, lets any number of
+// calls for one group meet, whatever the size of the thread pool their waits run on.
+struct Joined {
+  std::shared_ptr<CommGroup> group;
+  std::vector<std::shared_ptr<CommImpl>> comms;
+  std::string error;
+};
+
+// Joins the members to the group named by id (creating it on first use). Never waits.
+Joined joinComms(const std::string& id, int nranks, const std::vector<Member>& members, int timeoutMs);
+
+// Waits until all ranks of the group joined, or timeoutMs passes from this call; returns the comms, or none and
+// the error. Runs off the JS thread.
+std::vector<std::shared_ptr<CommImpl>> awaitComms(Joined& joined, int timeoutMs, std::string* error);
 
 // Runs one rank's part of a group (the items one stream enqueued) from where p stands: sends are posted first,
 // then collectives in order, then receives, then the sends are awaited, so any all-to-all pattern completes.

@@ -169,7 +169,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   void checkOpen(Napi::Env env) const;
   void checkBackend(Napi::Env env, const DeviceImpl& d, const char* what) const;
   void check(const Napi::CallbackInfo& info, bool replay, Parsed& parsed);
-  // Checks and issues ops; returns the steady clock (ms) at the hand-over, after the check.
+  // Checks and issues ops; a replay returns the steady clock (ms) at the hand-over, after the check.
   double run(const Napi::CallbackInfo& info, uint64_t iterations, bool replay);
   void parse(Napi::Env env, const double* f, size_t length, bool replay, Parsed& out);
   void issue(const Parsed& parsed, uint64_t iterations);

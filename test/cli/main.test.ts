@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { native } from '../../src/native.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,14 @@ describe('fairring-rx command line', () => {
       expect(r.stdout, command).to.include(`Usage: fairring-rx ${command}`).and.include(option);
     }
     expect(cli('help', 'bench').stdout).to.include('--sizes <range>');
+  });
+
+  it('bench --backend cuda on a host without CUDA devices exits 1 saying why: the host, not the command line', function () {
+    if (native.info().cuda.deviceCount > 0) this.skip();
+    const r = cli('bench', '--backend', 'cuda', '--bytes', '4KiB');
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.match(/^fairring-rx bench: --backend cuda on a host without CUDA devices: /);
+    expect(r.stderr).not.to.contain('--help');
   });
 
   it('prints the package version with --version, exit 0', () => {

@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { native } from '../../native.js';
 import { intIn, nonNegativeInt, positiveInt, listOf, size, sizeRange } from '../args.js';
 import { MAX_DEVICES_PER_MACHINE, MAX_MACHINES } from '../../world/simulate.js';
 import { MAX_PARALLELISM } from '../../engine/layout.js';
@@ -84,6 +85,9 @@ function options(command: Command): BenchOptions {
 }
 
 async function bench(o: BenchOptions): Promise<void> {
+  // A host without CUDA devices is the host's matter, not the command line's: exit 1, saying why.
+  const { cuda } = native.info();
+  if (o.backend === 'cuda' && cuda.deviceCount === 0) throw new Error(`--backend cuda on a host without CUDA devices: ${cuda.error ?? 'none found'}`);
   const timings: TracedTiming[] = [];
   const { series, rank, reporter } = await measure(o, o.trace !== undefined ? (pipeline, t) => timings.push({ ...t, pipeline }) : undefined);
   // Every process its own ranks' timeline (with --connect, rank k > 0 beside the file as FILE.rank<k>).

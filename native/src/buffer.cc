@@ -3,12 +3,13 @@
 namespace fr {
 
 Napi::Function Buffer::Init(Napi::Env env) {
-  return DefineClass(env, "Buffer",
-                     {
-                         InstanceMethod<&Buffer::Close>("close"),
-                         InstanceMethod<&Buffer::HostView>("hostView"),
-                         InstanceAccessor<&Buffer::Closed>("closed"),
-                     });
+  Napi::Function ctor = DefineClass(env, "Buffer",
+                                    {
+                                        InstanceMethod<&Buffer::Close>("close"),
+                                        InstanceMethod<&Buffer::HostView>("hostView"),
+                                    });
+  defineGetter<Buffer, &Buffer::Closed>(ctor, "closed");
+  return ctor;
 }
 
 Buffer* Buffer::From(const Napi::Value& v, const std::string& name) {
@@ -72,7 +73,6 @@ Napi::Value Buffer::HostView(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Buffer::Closed(const Napi::CallbackInfo& info) {
-  checkThis<Buffer>(info);
   return Napi::Boolean::New(info.Env(), mem_ == nullptr);
 }
 

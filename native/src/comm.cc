@@ -179,6 +179,8 @@ class InitWorker : public Napi::AsyncWorker {
       if (c) comms_.push_back(c);
     } else if (kind_ == BackendKind::Cpu) {
       comms_ = cpu::awaitComms(joined_, timeoutMs_, &error);
+      // Let the group go here: a call that retries the id after this one's failure must not find it.
+      joined_ = cpu::Joined{};
     } else {
       std::vector<cuda::Member> members;
       for (const auto& m : members_) members.push_back(cuda::Member{m.rank, m.device});
@@ -379,14 +381,15 @@ Napi::Value Group(const Napi::CallbackInfo& info) {
 }
 
 Napi::Function Comm::Init(Napi::Env env) {
-  return DefineClass(env, "Comm",
-                     {
-                         InstanceMethod<&Comm::Abort>("abort"),
-                         InstanceMethod<&Comm::AsyncError>("asyncError"),
-                         InstanceMethod<&Comm::Close>("close"),
-                         InstanceAccessor<&Comm::Closed>("closed"),
-                         InstanceAccessor<&Comm::Aborting>("aborting"),
-                     });
+  Napi::Function ctor = DefineClass(env, "Comm",
+                                    {
+                                        InstanceMethod<&Comm::Abort>("abort"),
+                                        InstanceMethod<&Comm::AsyncError>("asyncError"),
+                                        InstanceMethod<&Comm::Close>("close"),
+                                    });
+  defineGetter<Comm, &Comm::Closed>(ctor, "closed");
+  defineGetter<Comm, &Comm::Aborting>(ctor, "aborting");
+  return ctor;
 }
 
 Comm* Comm::From(const Napi::Value& v, const std::string& name) {
@@ -434,13 +437,11 @@ Napi::Value Comm::Close(const Napi::CallbackInfo& info) {
 
 
 Napi::Value Comm::Closed(const Napi::CallbackInfo& info) {
-  checkThis<Comm>(info);
   return Napi::Boolean::New(info.Env(), impl_ == nullptr);
 }
 
 // Whether an abort of this communicator is still running (NCCL: off the JS thread).
 Napi::Value Comm::Aborting(const Napi::CallbackInfo& info) {
-  checkThis<Comm>(info);
   return Napi::Boolean::New(info.Env(), impl_ != nullptr && impl_->aborting());
 }
 

@@ -4,14 +4,15 @@
 namespace fr {
 
 Napi::Function Event::Init(Napi::Env env) {
-  return DefineClass(env, "Event",
-                     {
-                         InstanceMethod<&Event::Completion>("completion"),
-                         InstanceMethod<&Event::IsComplete>("isComplete"),
-                         InstanceMethod<&Event::ElapsedMs>("elapsedMs"),
-                         InstanceMethod<&Event::Close>("close"),
-                         InstanceAccessor<&Event::Closed>("closed"),
-                     });
+  Napi::Function ctor = DefineClass(env, "Event",
+                                    {
+                                        InstanceMethod<&Event::Completion>("completion"),
+                                        InstanceMethod<&Event::IsComplete>("isComplete"),
+                                        InstanceMethod<&Event::ElapsedMs>("elapsedMs"),
+                                        InstanceMethod<&Event::Close>("close"),
+                                    });
+  defineGetter<Event, &Event::Closed>(ctor, "closed");
+  return ctor;
 }
 
 Event* Event::From(const Napi::Value& v, const std::string& name) {
@@ -97,7 +98,6 @@ Napi::Value Event::Close(const Napi::CallbackInfo& info) {
 
 
 Napi::Value Event::Closed(const Napi::CallbackInfo& info) {
-  checkThis<Event>(info);
   return Napi::Boolean::New(info.Env(), impl_ == nullptr);
 }
 

@@ -36,14 +36,20 @@ void tagHandle(const Napi::CallbackInfo& info) {
   info.This().As<Napi::Object>().TypeTag(&HandleTag<W>::value);
 }
 
-// An accessor's receiver, checked before the wrapper reads anything of its own: V8 refuses a method called on
-// another class's object ("Illegal invocation"), but calls a getter (Buffer's `closed` on a Device, say) with
-// whatever object it is given, which node-addon-api then unwraps as this class.
-template <class W>
-void checkThis(const Napi::CallbackInfo& info) {
+// A getter on the class's prototype that checks its receiver's tag before unwrapping it. V8 refuses a method
+// called on another class's object ("Illegal invocation"), but calls a getter (Buffer's `closed` on a Device,
+// say) with whatever object it is given, and node-addon-api's InstanceAccessor unwraps that as this class first.
+template <class W, Napi::Value (W::*Get)(const Napi::CallbackInfo&)>
+Napi::Value checkedGetter(const Napi::CallbackInfo& info) {
   if (!info.This().IsObject() || !info.This().As<Napi::Object>().CheckTypeTag(&HandleTag<W>::value)) {
     throw Napi::TypeError::New(info.Env(), "Illegal invocation");
   }
+  return (W::Unwrap(info.This().As<Napi::Object>())->*Get)(info);
+}
+
+template <class W, Napi::Value (W::*Get)(const Napi::CallbackInfo&)>
+void defineGetter(const Napi::Function& ctor, const char* name) {
+  ctor.Get("prototype").As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Accessor<checkedGetter<W, Get>>(name));
 }
 
 template <class W>

@@ -20,20 +20,21 @@ constexpr uint64_t kMaxPlanIterations = 1000;
 }  // namespace
 
 Napi::Function Queue::Init(Napi::Env env) {
-  return DefineClass(env, "Queue",
-                     {
-                         InstanceMethod<&Queue::AddStream>("addStream"),
-                         InstanceMethod<&Queue::AddComm>("addComm"),
-                         InstanceMethod<&Queue::AddBuffer>("addBuffer"),
-                         InstanceMethod<&Queue::RemoveBuffer>("removeBuffer"),
-                         InstanceMethod<&Queue::Records>("records"),
-                         InstanceMethod<&Queue::Want>("want"),
-                         InstanceMethod<&Queue::Submit>("submit"),
-                         InstanceMethod<&Queue::Replay>("replay"),
-                         InstanceMethod<&Queue::Plan>("plan"),
-                         InstanceMethod<&Queue::Close>("close"),
-                         InstanceAccessor<&Queue::Closed>("closed"),
-                     });
+  Napi::Function ctor = DefineClass(env, "Queue",
+                                    {
+                                        InstanceMethod<&Queue::AddStream>("addStream"),
+                                        InstanceMethod<&Queue::AddComm>("addComm"),
+                                        InstanceMethod<&Queue::AddBuffer>("addBuffer"),
+                                        InstanceMethod<&Queue::RemoveBuffer>("removeBuffer"),
+                                        InstanceMethod<&Queue::Records>("records"),
+                                        InstanceMethod<&Queue::Want>("want"),
+                                        InstanceMethod<&Queue::Submit>("submit"),
+                                        InstanceMethod<&Queue::Replay>("replay"),
+                                        InstanceMethod<&Queue::Plan>("plan"),
+                                        InstanceMethod<&Queue::Close>("close"),
+                                    });
+  defineGetter<Queue, &Queue::Closed>(ctor, "closed");
+  return ctor;
 }
 
 // new Queue(backend: 'cpu' | 'cuda', onProgress(done, errors, timings), mergeGroups = 1)
@@ -249,13 +250,18 @@ Napi::Value Queue::Want(const Napi::CallbackInfo& info) {
         sendReport(*core_, part);
       }
     } else {
+      bool due;
       {
         std::lock_guard<std::mutex> lock(s.m);
-        s.wanted = std::min(s.wanted, seq);
+        // A report the pass sent meanwhile (a timing's, say) may have covered it already.
+        due = s.sent < seq;
+        if (due) s.wanted = std::min(s.wanted, seq);
       }
-      // Set before the kick: a watcher about to wait reads the kick count, then this flag.
-      core_->reportAsked.store(true);
-      kickWatchers();
+      if (due) {
+        // Set before the kick: a watcher about to wait reads the kick count, then this flag.
+        core_->reportAsked.store(true);
+        kickWatchers();
+      }
     }
   }
   if (s.asked == kNotWanted && core_->asking++ == 0) core_->tsfn.Ref(env);
@@ -282,7 +288,6 @@ Napi::Value Queue::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Queue::Closed(const Napi::CallbackInfo& info) {
-  checkThis<Queue>(info);
   return Napi::Boolean::New(info.Env(), core_->closed.load());
 }
 

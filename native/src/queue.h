@@ -76,8 +76,8 @@ struct QueueCore {
   BackendKind kind = BackendKind::Cpu;
   std::vector<std::shared_ptr<QueueStream>> streams;  // appended on the JS thread under m
   std::vector<std::shared_ptr<CommImpl>> comms;
+  std::atomic<bool> closed{false};  // set under m, once; read by every call
   alignas(64) std::mutex m;  // guards streams (appended on the JS thread), closed and calls into tsfn off the JS thread
-  std::atomic<bool> closed{false};      // set under m
   alignas(64) std::atomic<uint64_t> unharvested{0};  // records issued and not yet harvested
   // A want found its record complete and unreported while the watcher held m: the watcher's next pass reports it.
   std::atomic<bool> reportAsked{false};

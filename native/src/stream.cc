@@ -6,18 +6,19 @@
 namespace fr {
 
 Napi::Function Stream::Init(Napi::Env env) {
-  return DefineClass(env, "Stream",
-                     {
-                         InstanceMethod<&Stream::Copy>("copy"),
-                         InstanceMethod<&Stream::CopyFromHost>("copyFromHost"),
-                         InstanceMethod<&Stream::CopyToHost>("copyToHost"),
-                         InstanceMethod<&Stream::Fill>("fill"),
-                         InstanceMethod<&Stream::Reduce>("reduce"),
-                         InstanceMethod<&Stream::Record>("record"),
-                         InstanceMethod<&Stream::Wait>("wait"),
-                         InstanceMethod<&Stream::Close>("close"),
-                         InstanceAccessor<&Stream::Closed>("closed"),
-                     });
+  Napi::Function ctor = DefineClass(env, "Stream",
+                                    {
+                                        InstanceMethod<&Stream::Copy>("copy"),
+                                        InstanceMethod<&Stream::CopyFromHost>("copyFromHost"),
+                                        InstanceMethod<&Stream::CopyToHost>("copyToHost"),
+                                        InstanceMethod<&Stream::Fill>("fill"),
+                                        InstanceMethod<&Stream::Reduce>("reduce"),
+                                        InstanceMethod<&Stream::Record>("record"),
+                                        InstanceMethod<&Stream::Wait>("wait"),
+                                        InstanceMethod<&Stream::Close>("close"),
+                                    });
+  defineGetter<Stream, &Stream::Closed>(ctor, "closed");
+  return ctor;
 }
 
 Stream* Stream::From(const Napi::Value& v, const std::string& name) {
@@ -242,11 +243,12 @@ Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Function HostBuffer::Init(Napi::Env env) {
-  return DefineClass(env, "HostBuffer",
-                     {
-                         InstanceMethod<&HostBuffer::Read>("read"),
-                         InstanceAccessor<&HostBuffer::Ready>("ready"),
-                     });
+  Napi::Function ctor = DefineClass(env, "HostBuffer",
+                                    {
+                                        InstanceMethod<&HostBuffer::Read>("read"),
+                                    });
+  defineGetter<HostBuffer, &HostBuffer::Ready>(ctor, "ready");
+  return ctor;
 }
 
 HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBuffer>(info) {
@@ -273,13 +275,11 @@ Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
 
 
 Napi::Value Stream::Closed(const Napi::CallbackInfo& info) {
-  checkThis<Stream>(info);
   return Napi::Boolean::New(info.Env(), impl_ == nullptr);
 }
 
 
 Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) {
-  checkThis<HostBuffer>(info);
   return Napi::Boolean::New(info.Env(), backendFor(data_->device->kind).hostReady(*data_));
 }
 

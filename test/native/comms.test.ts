@@ -360,6 +360,24 @@ describeBackends('communicators', ({ backend, deviceCount }) => {
         streams.forEach((s) => s.close());
       });
 
+      it('a group that failed is not joined again: a retry with the same id makes a fresh one', async () => {
+        const id = native.uniqueId('cpu');
+        const lonely = await Promise.allSettled([0, 1].map((rank) => native.initComms('cpu', id, 3, [{ rank, device: new native.Device('cpu', rank) }], 200)));
+        expect(lonely.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+        // Rank 0 again, the moment its first call failed: before, it joined the broken group ("joined twice").
+        const again = await Promise.all([0, 1, 2].map((rank) => native.initComms('cpu', id, 3, [{ rank, device: new native.Device('cpu', rank) }], 10000)));
+        expect(again.map((c) => c[0]!.rank)).to.deep.equal([0, 1, 2]);
+        // A rank that joins twice breaks its group for both calls; the id is free again after.
+        const other = native.uniqueId('cpu');
+        const twice = await Promise.allSettled([0, 1].map((d) => native.initComms('cpu', other, 2, [{ rank: 0, device: new native.Device('cpu', d) }], 10000)));
+        expect(twice.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'fulfilled'))).to.deep.equal([
+          'initComms: rank 0 joined the communicator twice',
+          'initComms: rank 0 joined the communicator twice',
+        ]);
+        const fresh = await Promise.all([0, 1].map((rank) => native.initComms('cpu', other, 2, [{ rank, device: new native.Device('cpu', rank) }], 10000)));
+        expect(fresh.map((c) => c[0]!.rank)).to.deep.equal([0, 1]);
+      });
+
       it('creates one communicator from more calls than the thread pool has threads, at once', async () => {
         // Each call's members join at the call; only the wait for the others takes a pool thread (4 by default),
         // so calls whose waits are still queued do not keep the last ones from joining.

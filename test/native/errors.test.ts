@@ -53,9 +53,9 @@ describe('argument errors', () => {
     // A getter called on another class's object reads nothing of it (V8 checks methods' receivers, not getters').
     const closedOf = (proto: object): PropertyDescriptor => Object.getOwnPropertyDescriptor(proto, 'closed')!;
     for (const [name, getter] of [['Buffer', closedOf(native.Buffer.prototype)], ['Stream', closedOf(native.Stream.prototype)], ['Queue', closedOf(native.Queue.prototype)]] as const) {
-      for (const other of [device, stream, buf]) {
+      for (const other of [device, stream, buf, {}, Object.create(native.Queue.prototype) as object, new Proxy(buf, {})]) {
         if (other.constructor.name === name) continue;
-        expect(() => getter.get!.call(other), `${name}'s closed on a ${other.constructor.name}`).to.throw(TypeError, /^Illegal invocation$/);
+        expect(() => getter.get!.call(other), `${name}'s closed on a ${other.constructor?.name}`).to.throw(TypeError, /^Illegal invocation$/);
       }
     }
     expect(closedOf(native.Buffer.prototype).get!.call(buf)).to.equal(false);

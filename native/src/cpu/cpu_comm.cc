@@ -116,6 +116,17 @@ std::string newUniqueId() {
   return id;
 }
 
+namespace {
+
+// Takes a group out of the registry, where it is still the one registered under its id.
+void forget(const std::shared_ptr<CommGroup>& group) {
+  std::lock_guard<std::mutex> lock(g_groupsMutex);
+  auto it = g_groups.find(group->id);
+  if (it != g_groups.end() && it->second.lock() == group) g_groups.erase(it);
+}
+
+}  // namespace
+
 Joined joinComms(const std::string& id, int nranks, const std::vector<Member>& members, int timeoutMs) {
   Joined out;
   {
@@ -132,28 +143,33 @@ Joined joinComms(const std::string& id, int nranks, const std::vector<Member>& m
     }
   }
   CommGroup& group = *out.group;
-  std::lock_guard<std::mutex> lock(group.m);
-  if (group.size != nranks) {
-    out.error = "communicator has " + std::to_string(group.size) + " ranks but this rank was told " + std::to_string(nranks);
-    return out;
-  }
-  for (const auto& mem : members) {
-    if (group.joined[mem.rank]) {
-      out.error = "rank " + std::to_string(mem.rank) + " joined the communicator twice";
-      group.breakWith(out.error);
-      out.comms.clear();
+  bool broke = false;  // this call broke the group: it is no one's to join again
+  {
+    std::lock_guard<std::mutex> lock(group.m);
+    if (group.size != nranks) {
+      out.error = "communicator has " + std::to_string(group.size) + " ranks but this rank was told " + std::to_string(nranks);
       return out;
     }
-    group.joined[mem.rank] = true;
-    group.joinedCount++;
-    auto c = std::make_shared<CpuComm>();
-    c->device = mem.device;
-    c->rank = mem.rank;
-    c->size = nranks;
-    c->group = out.group;
-    out.comms.push_back(c);
+    for (const auto& mem : members) {
+      if (group.joined[mem.rank]) {
+        out.error = "rank " + std::to_string(mem.rank) + " joined the communicator twice";
+        group.breakWith(out.error);
+        out.comms.clear();
+        broke = true;
+        break;
+      }
+      group.joined[mem.rank] = true;
+      group.joinedCount++;
+      auto c = std::make_shared<CpuComm>();
+      c->device = mem.device;
+      c->rank = mem.rank;
+      c->size = nranks;
+      c->group = out.group;
+      out.comms.push_back(c);
+    }
+    group.cv.notify_all();
   }
-  group.cv.notify_all();
+  if (broke) forget(out.group);
   return out;
 }
 
@@ -163,23 +179,25 @@ std::vector<std::shared_ptr<CommImpl>> awaitComms(Joined& joined, int timeoutMs,
     return {};
   }
   CommGroup& group = *joined.group;
-  std::unique_lock<std::mutex> lock(group.m);
-  bool all = waitInterruptible(
-      lock, group.cv, [&] { return group.joinedCount == group.size || !group.broken.empty(); }, group.deadline());
-  if (!group.broken.empty()) {
-    *error = group.broken;
-    return {};
-  }
-  if (!all) {
-    std::string missing;
-    for (int r = 0; r < group.size; r++) {
-      if (!group.joined[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+  {
+    std::unique_lock<std::mutex> lock(group.m);
+    bool all = waitInterruptible(
+        lock, group.cv, [&] { return group.joinedCount == group.size || !group.broken.empty(); }, group.deadline());
+    if (all && group.broken.empty()) return std::move(joined.comms);
+    if (!group.broken.empty()) {
+      *error = group.broken;
+    } else {
+      std::string missing;
+      for (int r = 0; r < group.size; r++) {
+        if (!group.joined[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      }
+      *error = "communicator init timed out after " + std::to_string(timeoutMs) + " ms waiting for ranks [" + missing + "]";
+      group.breakWith(*error);
     }
-    *error = "communicator init timed out after " + std::to_string(timeoutMs) + " ms waiting for ranks [" + missing + "]";
-    group.breakWith(*error);
-    return {};
   }
-  return std::move(joined.comms);
+  // A broken group is no one's to join again: a retry with the same id starts a fresh one.
+  forget(joined.group);
+  return {};
 }
 
 bool CommGroup::tryCollective(int rank, const CollItem& it, GroupProgress& p, Status* out) {

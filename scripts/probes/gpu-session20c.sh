@@ -9,19 +9,5 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-unpack_builds main lines
-for b in main lines; do cp scripts/probes/submit-cost.mjs "builds/$b/scripts/probes/"; done
-timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop"
-for round in 1 2 3 4 5; do
-  for b in main lines; do
-    for topo in "1 1" "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "builds/$b" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $b ${m}x$d /"
-    done
-    for topo in "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "builds/$b" && timeout 60 node scripts/probes/submit-cost.mjs "$m" "$d" 8) | sed "s/^/round $round $b /"
-    done
-  done
-done 2>&1 | tee "$out/lines.txt"
+addon_ab lines.txt main lines
 since "done at"

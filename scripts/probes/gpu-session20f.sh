@@ -8,20 +8,5 @@
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-unpack_builds main pool
-for b in main pool; do cp scripts/probes/submit-cost.mjs "builds/$b/scripts/probes/"; done
-timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop" | tee "$out/machine.txt"
-for round in 1 2 3 4 5; do
-  for b in main pool; do
-    for topo in "1 1" "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "builds/$b" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $b ${m}x$d /"
-    done
-    for topo in "2 2" "2 4"; do
-      read -r m d <<< "$topo"
-      (cd "builds/$b" && timeout 60 node scripts/probes/submit-cost.mjs "$m" "$d" 8) | sed "s/^/round $round $b /"
-    done
-  done
-done 2>&1 | tee "$out/pool.txt"
+addon_ab pool.txt main pool
 since "rows done at"
-

@@ -150,3 +150,27 @@ emulated_rows() {
     done
   done
 }
+
+# addon_ab <file> <name...>: builds packed as bundle/<name>.tar.xz (each its dist and addon) interleaved over 5
+# rounds: the CPU targets' rows (cpu_row at 1 x 1, 2 x 2, 2 x 4) and the native submit's and want's time per slice
+# (submit-cost.mjs at 2 x 2 and 2 x 4), each line prefixed with its round and build; the machine's jsLoopNs into
+# $out/machine.txt, the rows into $out/<file>.
+addon_ab() {
+  local file=$1 round b topo m d
+  shift
+  unpack_builds "$@"
+  for b in "$@"; do cp scripts/probes/submit-cost.mjs "builds/$b/scripts/probes/"; done
+  timeout 60 node scripts/probes/machine-costs.mjs | grep -E "jsLoop" | tee "$out/machine.txt"
+  for round in 1 2 3 4 5; do
+    for b in "$@"; do
+      for topo in "1 1" "2 2" "2 4"; do
+        read -r m d <<< "$topo"
+        (cd "builds/$b" && cpu_row --machines "$m" --devices "$d" --bytes 256 --buckets 64) | sed "s/^/round $round $b ${m}x$d /"
+      done
+      for topo in "2 2" "2 4"; do
+        read -r m d <<< "$topo"
+        (cd "builds/$b" && timeout 60 node scripts/probes/submit-cost.mjs "$m" "$d" 8) | sed "s/^/round $round $b /"
+      done
+    done
+  done 2>&1 | tee "$out/$file"
+}

@@ -35,6 +35,17 @@ async function setup(
   };
 }
 
+/** Settles a promise whose work runs on virtual time: flushes the scheduler between turns of the event loop. */
+async function drive<T>(scheduler: TestScheduler, p: Promise<T>): Promise<T> {
+  let settled = false;
+  void p.finally(() => (settled = true));
+  while (!settled) {
+    await new Promise((r) => setImmediate(r));
+    scheduler.flush();
+  }
+  return p;
+}
+
 function progress(slice: number, slices: number, sliceElems: number, n: number): Progress {
   return { job: 0, slice, slices, bytes: Math.min((slice + 1) * sliceElems, n) * 4 };
 }
@@ -260,20 +271,10 @@ describe('engine marbles (virtual runtime)', () => {
       duration: () => 2,
     }));
     const t = tensors(3 * 32);
-    // Promises between the virtual frames: the capture's all-reduce, then the replay's completion.
-    const drive = async <T>(p: Promise<T>): Promise<T> => {
-      let settled = false;
-      void p.finally(() => (settled = true));
-      while (!settled) {
-        await new Promise((r) => setImmediate(r));
-        scheduler.flush();
-      }
-      return p;
-    };
     const before = rt.log.length;
-    await drive(world.allReduce(t));
+    await drive(scheduler, world.allReduce(t));
     const perAllReduce = rt.log.length - before;
-    const result = await drive(world.referenceLoop(t, { iterations: 4 }));
+    const result = await drive(scheduler, world.referenceLoop(t, { iterations: 4 }));
     // What the replay issued: the log after the capture's all-reduce, four iterations of the same ops.
     const replayed = rt.log.slice(before + 2 * perAllReduce);
     expect(replayed.length).to.equal(4 * perAllReduce);
@@ -290,16 +291,7 @@ describe('engine marbles (virtual runtime)', () => {
     }));
     const sliceElems = world.layout.sliceBytes / 4;
     const t = tensors(4 * sliceElems);
-    const drive = async <T>(p: Promise<T>): Promise<T> => {
-      let settled = false;
-      void p.finally(() => (settled = true));
-      while (!settled) {
-        await new Promise((r) => setImmediate(r));
-        scheduler.flush();
-      }
-      return p;
-    };
-    const result = await drive(world.referenceLoop(t, { iterations: 3 }));
+    const result = await drive(scheduler, world.referenceLoop(t, { iterations: 3 }));
     expect(result.slicesPerIteration).to.equal(4);
     // Device 0's collects and adds in stream order: the capture's four slices, then the replay's twelve.
     const on = (stage: string) => rt.log.filter((op) => op.device === 0 && stageOf(op.stream) === stage);

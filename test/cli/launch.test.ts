@@ -2,6 +2,7 @@
 // its status and last stderr lines, SIGTERM forwarded so that no process is left behind, and mistakes refused.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { launchPlan, type LaunchOptions } from '../../src/cli/launch.js';
 import { runChild, type ChildResult } from '../helpers/child.js';
@@ -10,6 +11,20 @@ const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function run(args: string[], sigtermWhen?: (stdout: string) => boolean): Promise<ChildResult> {
   return runChild(process.execPath, [main, 'launch', ...args], { timeoutMs: 30_000, ...(sigtermWhen !== undefined ? { sigtermWhen } : {}) });
+}
+
+/** Pids of the processes whose command line (NUL-separated, as /proc has it) contains `text`. */
+function processesRunning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
 
 const base: LaunchOptions = {
@@ -69,7 +84,7 @@ describe('fairring-rx launch', function () {
     expect(r.code).to.equal(127);
     expect(r.stderr).to.match(/fairring-rx launch: rank \d+ could not start sleep: spawn sleep EMFILE; ending the other ranks/);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(spawnSync('pgrep', ['-f', `sleep ${marker}`]).status, 'no rank left running').to.equal(1);
+    expect(processesRunning(`sleep\0${marker}`), 'no rank left running').to.deep.equal([]);
     const missing = await run(['--nproc-per-node', '2', '--', '/nonexistent/program']);
     expect(missing.code).to.equal(127);
     expect(missing.stderr).to.contain('fairring-rx launch: rank 0 could not start /nonexistent/program: spawn /nonexistent/program ENOENT');

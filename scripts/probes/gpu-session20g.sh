@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Probe (GPU machine, 1 GPU), for session 20's end: the session's start (600d601, its JavaScript and addon)
 # against main at 1 x 1 on CUDA, where the engine's host work per slice is all there is: `fairring` and its
-# native loop, 2000 x 64 KiB buckets, interleaved over 5 rounds (bench's medians of 3 runs each).
+# native loop, 2000 x 64 KiB buckets, interleaved over 5 rounds (bench's medians of 3 runs each). Builds are
+# named on the command line (default: start main); a build "mixed" (600d601's JavaScript over main's addon)
+# tells the JavaScript's share from the addon's.
 # Usage: bash scripts/bundle.sh; bash scripts/probes/base-bundle.sh 600d601 start; pack bundle/main.tar.xz (dist
-# and the addon); bash scripts/gpu-run.sh bash scripts/probes/gpu-session20g.sh
+# and the addon; likewise mixed.tar.xz); bash scripts/gpu-run.sh bash scripts/probes/gpu-session20g.sh [build...]
 set -uo pipefail
 source scripts/probes/lib.sh
 probe_begin
-unpack_builds start main
+builds=("$@")
+[[ ${#builds[@]} -gt 0 ]] || builds=(start main)
+unpack_builds "${builds[@]}"
 for round in 1 2 3 4 5; do
-  for b in start main; do
+  for b in "${builds[@]}"; do
     (cd "builds/$b" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 1 --devices 1 --pipelines fairring \
       --bytes 64K --buckets 2000 --iters 3 --warmup 2 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/round $round $b /"
   done

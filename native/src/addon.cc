@@ -157,17 +157,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
-  auto add = [&](const char* name, Napi::Function ctor, Napi::FunctionReference& ref) {
-    ref = Napi::Persistent(ctor);
+  auto add = [&](const char* name, Napi::Function ctor) {
     exports.Set(name, ctor);
+    return ctor;
   };
-  add("Device", Device::Init(env), data->device);
-  add("Buffer", Buffer::Init(env), data->buffer);
-  add("Stream", Stream::Init(env), data->stream);
-  add("Event", Event::Init(env), data->event);
-  add("HostBuffer", HostBuffer::Init(env), data->hostBuffer);
-  add("Comm", Comm::Init(env), data->comm);
-  add("Queue", Queue::Init(env), data->queue);
+  add("Device", Device::Init(env));
+  add("Buffer", Buffer::Init(env));
+  add("Stream", Stream::Init(env));
+  add("Event", Event::Init(env));
+  data->hostBuffer = Napi::Persistent(add("HostBuffer", HostBuffer::Init(env)));
+  data->comm = Napi::Persistent(add("Comm", Comm::Init(env)));
+  add("Queue", Queue::Init(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("uniqueId", Napi::Function::New(env, UniqueId, "uniqueId"));
   exports.Set("initComms", Napi::Function::New(env, InitComms, "initComms"));

@@ -72,8 +72,6 @@ Napi::Value Buffer::HostView(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, mem->ptr, mem->bytes, [](Napi::Env, void*, std::shared_ptr<Memory>* k) { delete k; }, keep);
 }
 
-Napi::Value Buffer::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), mem_ == nullptr);
-}
+Napi::Value Buffer::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), mem_ == nullptr); }
 
 }  // namespace fr

@@ -436,9 +436,7 @@ Napi::Value Comm::Close(const Napi::CallbackInfo& info) {
 }
 
 
-Napi::Value Comm::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), impl_ == nullptr);
-}
+Napi::Value Comm::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
 
 // Whether an abort of this communicator is still running (NCCL: off the JS thread).
 Napi::Value Comm::Aborting(const Napi::CallbackInfo& info) {

@@ -97,8 +97,6 @@ Napi::Value Event::Close(const Napi::CallbackInfo& info) {
 }
 
 
-Napi::Value Event::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), impl_ == nullptr);
-}
+Napi::Value Event::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
 
 }  // namespace fr

@@ -13,8 +13,9 @@
 
 namespace fr {
 
+// The constructors the addon calls itself (Comm::Wrap, HostBuffer::Wrap): kept alive for the environment.
 struct AddonData {
-  Napi::FunctionReference device, buffer, stream, event, hostBuffer, comm, queue;
+  Napi::FunctionReference hostBuffer, comm;
 };
 AddonData& addonData(Napi::Env env);
 

@@ -274,9 +274,7 @@ Napi::Value HostBuffer::Read(const Napi::CallbackInfo& info) {
 }
 
 
-Napi::Value Stream::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), impl_ == nullptr);
-}
+Napi::Value Stream::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), impl_ == nullptr); }
 
 
 Napi::Value HostBuffer::Ready(const Napi::CallbackInfo& info) {

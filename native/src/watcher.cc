@@ -180,22 +180,26 @@ void watchQueue(std::shared_ptr<QueueCore> q) {
   g_state->queues.push_back(std::move(q));
 }
 
-bool anyQueueBusy() {
+namespace {
+
+// Whether an open queue passes the test.
+bool anyOpenQueue(bool (*test)(const QueueCore&)) {
   State* s = g_state;
   std::lock_guard<std::mutex> lock(s->queuesMutex);
   for (const auto& q : s->queues) {
-    if ((q->unharvested.load() != 0 || q->reportAsked.load()) && !q->closed.load()) return true;
+    if (!q->closed.load() && test(*q)) return true;
   }
   return false;
 }
 
+}  // namespace
+
+bool anyQueueBusy() {
+  return anyOpenQueue([](const QueueCore& q) { return q.unharvested.load() != 0 || q.reportAsked.load(); });
+}
+
 bool anyReportAsked() {
-  State* s = g_state;
-  std::lock_guard<std::mutex> lock(s->queuesMutex);
-  for (const auto& q : s->queues) {
-    if (q->reportAsked.load() && !q->closed.load()) return true;
-  }
-  return false;
+  return anyOpenQueue([](const QueueCore& q) { return q.reportAsked.load(); });
 }
 
 void Watcher::Start(Napi::Env env) {

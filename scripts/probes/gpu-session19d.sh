@@ -18,11 +18,6 @@ for round in 1 2 3 4 5; do
   done
 done 2>&1 | tee "$out/targets.txt"
 since "cpu rows done at"
-for round in 1 2 3; do
-  for b in "${builds[@]}"; do
-    (cd "builds/$b" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 1 --devices 1 --pipelines fairring \
-      --bytes 64KiB --buckets 2000 --iters 3 --warmup 1 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/round $round $b /"
-  done
-done 2>&1 | tee "$out/cuda-1x1.txt"
+cuda_1x1_rows 3 1 cuda-1x1.txt "${builds[@]}"
 since "cuda rows done at"
 run_suite 240

@@ -12,10 +12,5 @@ probe_begin
 builds=("$@")
 [[ ${#builds[@]} -gt 0 ]] || builds=(start main)
 unpack_builds "${builds[@]}"
-for round in 1 2 3 4 5; do
-  for b in "${builds[@]}"; do
-    (cd "builds/$b" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 1 --devices 1 --pipelines fairring \
-      --bytes 64K --buckets 2000 --iters 3 --warmup 2 --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/round $round $b /"
-  done
-done 2>&1 | tee "$out/one-gpu.txt"
+cuda_1x1_rows 5 2 one-gpu.txt "${builds[@]}"
 since "done at"

@@ -174,3 +174,17 @@ addon_ab() {
     done
   done 2>&1 | tee "$out/$file"
 }
+
+# cuda_1x1_rows <rounds> <warmup> <file> <build...>: the unpacked builds (builds/<name>) interleaved over <rounds>
+# rounds, `fairring` and its native loop at 1 x 1 on CUDA, 2000 x 64 KiB (bench's medians of 3 runs after
+# <warmup> iterations), each row prefixed with its round and build; into $out/<file> and stdout.
+cuda_1x1_rows() {
+  local rounds=$1 warmup=$2 file=$3 round b
+  shift 3
+  for ((round = 1; round <= rounds; round++)); do
+    for b in "$@"; do
+      (cd "builds/$b" && timeout 60 node dist/src/cli/main.js bench --backend cuda --machines 1 --devices 1 --pipelines fairring \
+        --bytes 64KiB --buckets 2000 --iters 3 --warmup "$warmup" --repeat 3) | grep -E '^\| [0-9]' | sed "s/^/round $round $b /"
+    done
+  done 2>&1 | tee "$out/$file"
+}

@@ -136,6 +136,8 @@ export interface Slice {
   /** The ready pipeline the slice's job runs (the world's own, or the one a routing pipeline chose). */
   route: PipelineSpec;
   state: SliceState;
+  /** The slice's byte views, made by its first stage and shared by the others. */
+  views: SliceViews | null;
 }
 
 /** Byte offsets of the slice's grid cells and of its padding and staging, for rank `r` of the context. */

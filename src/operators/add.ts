@@ -22,7 +22,8 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
         const { dtype } = v.slice.job;
         const op = preMultiplies(ctx, v.slice.job.op, dtype) ? 'sum' : v.slice.job.op;
         const p = ctx.program;
-        ctx.ranks.forEach((r, i) => {
+        for (let i = 0; i < ctx.ranks.length; i++) {
+          const r = ctx.ranks[i]!;
           const { local: d, machine } = r.place;
           const s = r.streams.add;
           if (v.slice.chunk > 0) {
@@ -42,7 +43,7 @@ export function add(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
             }
             p.reduce(s, dtype, op, 1, divisor, r.padding, v.paddingCell(d, machine), inputs);
           }
-        });
+        }
       },
     }),
     tap((slice) => {

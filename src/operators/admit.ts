@@ -92,7 +92,10 @@ export function admit(ctx: EngineContext, gate: AdmitGate): MonoTypeOperatorFunc
         bytes: (v) => v.slice.tail * v.esz,
         after: () => taken.after,
         enqueue: (v) => {
-          ctx.ranks.forEach((r, i) => ctx.program.copy(r.streams.reduceScatter, r.padding, v.paddingRow(0), v.tensor(i), v.tailOffset(), slice.tail * v.esz));
+          for (let i = 0; i < ctx.ranks.length; i++) {
+            const r = ctx.ranks[i]!;
+            ctx.program.copy(r.streams.reduceScatter, r.padding, v.paddingRow(0), v.tensor(i), v.tailOffset(), slice.tail * v.esz);
+          }
         },
       });
     }),

@@ -14,13 +14,14 @@ export function allGather(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       const { dtype } = v.slice.job;
       const p = ctx.program;
       p.beginGroup();
-      ctx.ranks.forEach((r, i) => {
+      for (let i = 0; i < ctx.ranks.length; i++) {
+        const r = ctx.ranks[i]!;
         const d = r.place.local;
         const s = r.streams.allGather;
         const comm = r.comms.allGather!;
         p.item('allGather', s, comm, dtype, null, M * v.slice.chunk, v.tensor(i), v.row(d), v.tensor(i), v.row(0), -1);
         if (v.slice.tail > 0) p.item('allGather', s, comm, dtype, null, M, r.padding, v.paddingRow(d), r.padding, v.paddingRow(0), -1);
-      });
+      }
       p.endGroup();
     },
   });

@@ -13,7 +13,10 @@ export function allReduce(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       const at = v.slice.offset * v.esz;
       const p = ctx.program;
       p.beginGroup();
-      ctx.ranks.forEach((r, i) => p.item('allReduce', r.streams.reduceScatter, r.comms.world!, dtype, op, v.slice.count, v.tensor(i), at, v.tensor(i), at, -1));
+      for (let i = 0; i < ctx.ranks.length; i++) {
+        const r = ctx.ranks[i]!;
+        p.item('allReduce', r.streams.reduceScatter, r.comms.world!, dtype, op, v.slice.count, v.tensor(i), at, v.tensor(i), at, -1);
+      }
       p.endGroup();
     },
   });

@@ -26,7 +26,8 @@ export function collect(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       const { chunk, tail } = v.slice;
       const p = ctx.program;
       p.beginGroup();
-      ctx.ranks.forEach((r, i) => {
+      for (let i = 0; i < ctx.ranks.length; i++) {
+        const r = ctx.ranks[i]!;
         const { local: d, machine: me } = r.place;
         const s = r.streams.collect;
         const comm = r.comms.collect!;
@@ -45,7 +46,7 @@ export function collect(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
             p.item('recv', s, comm, dtype, null, 1, -1, -1, padInto, v.stagingPaddingOffset(i, m), m);
           }
         }
-      });
+      }
       p.endGroup();
     },
   });

@@ -16,7 +16,8 @@ export function diffuse(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
       const { chunk, tail } = v.slice;
       const p = ctx.program;
       p.beginGroup();
-      ctx.ranks.forEach((r, i) => {
+      for (let i = 0; i < ctx.ranks.length; i++) {
+        const r = ctx.ranks[i]!;
         const { local: d, machine: me } = r.place;
         const s = r.streams.diffuse;
         const comm = r.comms.diffuse!;
@@ -30,7 +31,7 @@ export function diffuse(ctx: EngineContext): MonoTypeOperatorFunction<Slice> {
             p.item('recv', s, comm, dtype, null, 1, -1, -1, r.padding, v.paddingCell(d, m), m);
           }
         }
-      });
+      }
       p.endGroup();
     },
   });

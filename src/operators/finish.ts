@@ -20,7 +20,10 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
           stream: 'allGather',
           bytes: (v) => v.slice.tail * v.esz,
           enqueue: (v) => {
-            ctx.ranks.forEach((r, i) => ctx.program.copy(r.streams.allGather, v.tensor(i), v.tailOffset(), r.padding, v.paddingRow(0), slice.tail * v.esz));
+            for (let i = 0; i < ctx.ranks.length; i++) {
+              const r = ctx.ranks[i]!;
+              ctx.program.copy(r.streams.allGather, v.tensor(i), v.tailOffset(), r.padding, v.paddingRow(0), slice.tail * v.esz);
+            }
           },
         });
       }
@@ -30,7 +33,10 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
       }
       if (slice.index === slice.job.sliceCount - 1) {
         // The devices' own streams are the user's too: their wait is issued now, before any user code runs.
-        ctx.ranks.forEach((r, i) => waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!));
+        for (let i = 0; i < ctx.ranks.length; i++) {
+          const r = ctx.ranks[i]!;
+          waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!);
+        }
         ctx.program.commit(failureOf('finish'), slice);
         ctx.program.flush();
       }

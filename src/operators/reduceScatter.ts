@@ -33,20 +33,22 @@ export function reduceScatter(ctx: EngineContext): MonoTypeOperatorFunction<Slic
       if (preMultiplies(ctx, v.slice.job.op, dtype)) {
         // In place, on the stream of the reduce-scatter: a native avg of one input is that input times 1/(D·M)
         // rounded to the dtype, NCCL's PreMulSum pre-op; the reduce-scatter then sums.
-        ctx.ranks.forEach((r, i) => {
+        for (let i = 0; i < ctx.ranks.length; i++) {
+          const r = ctx.ranks[i]!;
           const s = r.streams.reduceScatter;
           p.reduce(s, dtype, 'avg', v.mainCount, D * M, v.tensor(i), v.row(0), [v.tensor(i), v.row(0)]);
           if (v.slice.tail > 0) p.reduce(s, dtype, 'avg', D * M, D * M, r.padding, v.paddingRow(0), [r.padding, v.paddingRow(0)]);
-        });
+        }
       }
       p.beginGroup();
-      ctx.ranks.forEach((r, i) => {
+      for (let i = 0; i < ctx.ranks.length; i++) {
+        const r = ctx.ranks[i]!;
         const d = r.place.local;
         const s = r.streams.reduceScatter;
         const comm = r.comms.reduceScatter!;
         p.item('reduceScatter', s, comm, dtype, op, M * v.slice.chunk, v.tensor(i), v.row(0), v.tensor(i), v.row(d), -1);
         if (v.slice.tail > 0) p.item('reduceScatter', s, comm, dtype, op, M, r.padding, v.paddingRow(0), r.padding, v.paddingRow(d), -1);
-      });
+      }
       p.endGroup();
     },
   });

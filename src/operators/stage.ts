@@ -24,22 +24,23 @@ export function runStage(ctx: EngineContext, slice: Slice, spec: StageSpec): Sli
     const p = ctx.program;
     const ranks = ctx.ranks;
     const timing = ctx.timing.enabled;
-    const start: Mark[] | null = timing ? [] : null;
+    const n = ranks.length;
+    const start: Mark[] | null = timing ? new Array<Mark>(n) : null;
     // A stream is in order with itself: no wait when the previous stage ran on the same stream.
     const follows = slice.readyOn === spec.stream;
-    const views = new SliceViews(ctx, slice);
+    const views = (slice.views ??= new SliceViews(ctx, slice));
     const extra = spec.after?.(views) ?? null;
-    for (let i = 0; i < ranks.length; i++) {
+    for (let i = 0; i < n; i++) {
       const s = ranks[i]!.streams[spec.stream];
       if (!follows) waitUnlessDone(ctx, s, slice.ready[i]!);
       if (extra !== null) waitUnlessDone(ctx, s, extra[i]!);
-      if (start) start.push({ stream: s, seq: p.record(s, RecordMode.timingStart) });
+      if (start) start[i] = { stream: s, seq: p.record(s, RecordMode.timingStart) };
     }
     spec.enqueue(views, ctx);
-    const end: Mark[] = [];
-    for (let i = 0; i < ranks.length; i++) {
+    const end = new Array<Mark>(n);
+    for (let i = 0; i < n; i++) {
       const s = ranks[i]!.streams[spec.stream];
-      end.push({ stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) });
+      end[i] = { stream: s, seq: start ? p.record(s, RecordMode.timingEnd, start[i]!.seq) : p.record(s) };
     }
     p.commit(failureOf(spec.stage), slice);
     slice.marks.push({ stage: spec.stage, stream: spec.stream, start, end, bytes: spec.bytes(views) });

@@ -63,6 +63,11 @@ export class Tensor {
   }
 }
 
+/** Work a device takes part in that is not over yet; a promise is made only for those who wait for it. */
+export interface Underway {
+  whenOver(): Promise<void>;
+}
+
 export class Device {
   private current: NativeStream;
   /** Streams given up after a failure (their sticky error came from a failed all-reduce); closed with the device. */
@@ -73,7 +78,7 @@ export class Device {
   // By memory, not by Tensor: a broadcast runs on views of its tensors' memory.
   private readonly failed = new WeakMap<NativeBuffer, { job: number; cause: Error }>();
   /** All-reduces this device takes part in that are not over yet. */
-  private readonly pending = new Set<Promise<void>>();
+  private readonly pending = new Set<Underway>();
   private isClosed = false;
 
   constructor(
@@ -129,12 +134,12 @@ export class Device {
    * Counts an all-reduce until it is over. This device's stream is ordered after an all-reduce only once its
    * last slice has been enqueued, which backpressure can delay; downloads wait for that.
    */
-  track(job: Promise<void>): void {
+  track(job: Underway): void {
     this.pending.add(job);
   }
 
-  /** The all-reduce `track` counted is over (its promise has settled). */
-  untrack(job: Promise<void>): void {
+  /** The all-reduce `track` counted is over. */
+  untrack(job: Underway): void {
     this.pending.delete(job);
   }
 
@@ -144,7 +149,7 @@ export class Device {
    */
   async download(tensor: Tensor): Promise<HostArray> {
     this.checkDownload(tensor);
-    await Promise.all([...this.pending]);
+    await Promise.all(Array.from(this.pending, (job) => job.whenOver()));
     await this.retiring;
     this.checkDownload(tensor);
     let host!: NativeHostBuffer;
@@ -230,7 +235,7 @@ export class Device {
       await this.syncOn(s, what);
     } catch (e) {
       // The stream's failure can reach us before the engine's: hear the all-reduces under way out first.
-      if (s === this.current && this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      if (s === this.current && this.pending.size > 0) await Promise.allSettled(Array.from(this.pending, (job) => job.whenOver()));
       if (s === this.current || this.isClosed) throw e;
       await this.retiring;
       this.checkOpen(what);

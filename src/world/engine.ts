@@ -2,15 +2,17 @@
 // in-flight tokens, flow through the pipeline's stage operators, leave through finish (which checks the
 // pipeline's contract), and settle when the host learns their last records completed on every local rank.
 // One watchdog per engine times out the oldest slice in flight, counted from its admission.
-import { Observable, concatMap, from, isObservable, mergeMap, type MonoTypeOperatorFunction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, isObservable, type MonoTypeOperatorFunction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { Watchdog } from '../engine/watchdog.js';
 import type { DType } from '../native.js';
 import type { EngineContext, Job, Slice, StreamName } from '../engine/context.js';
 import { ArgumentError, ClosedError, ContractError, FairringError, StageError, TimeoutError, type StageName } from '../errors.js';
 import type { PipelineSpec } from '../engine/pipeline.js';
 import { admit } from '../operators/admit.js';
+import { expandJobs } from '../operators/expand-jobs.js';
 import { missingStages } from './reduction.js';
 import { finish } from '../operators/finish.js';
+import { settle } from '../operators/settle.js';
 import { elementSize } from '../runtime/dtype.js';
 import { show } from '../runtime/options.js';
 import { pipelineSpecProblem } from './options.js';
@@ -162,7 +164,7 @@ export class Engine {
     }
     if (typeof operator !== 'function') throw new ArgumentError(`the ${pipeline.name} pipeline built ${show(operator)}, not an operator over slices (source => Observable)`);
     const admitted = this.jobs.pipe(
-      concatMap((job) => from(this.slicesOf(job))),
+      expandJobs((job) => this.slicesOf(job)),
       admit(ctx, { dropped: (s) => this.dropped(s), admitted: (s) => this.admitted(s) }),
     );
     let out: unknown;
@@ -174,7 +176,7 @@ export class Engine {
     if (!isObservable(out)) throw new ArgumentError(`the ${pipeline.name} pipeline's operator returned ${show(out)}, not an Observable of slices`);
     return (out as Observable<Slice>).pipe(
       finish(ctx, { arrived: (s) => this.arrived(s) }),
-      mergeMap((slice) => this.settle$(slice)),
+      settle<Settled>({ whenSettled: (slice, done) => this.whenSettled(slice, done) }),
     );
   }
 
@@ -331,6 +333,7 @@ export class Engine {
         admittedAt: 0,
         state: 'pipeline',
         route,
+        views: null,
       });
     }
     return slices;
@@ -395,16 +398,7 @@ export class Engine {
     return true;
   }
 
-  /** Emits once when the slice's last records have completed on every local rank (with the failure, if any). */
-  private settle$(slice: Slice): Observable<Settled> {
-    return new Observable<Settled>((subscriber) => {
-      this.whenSettled(slice, (s) => {
-        subscriber.next(s);
-        subscriber.complete();
-      });
-    });
-  }
-
+  /** Calls `done` once the slice's last records have completed on every local rank (with the failure, if any). */
   private whenSettled(slice: Slice, done: (s: Settled) => void): void {
     const { completions } = this.ctx;
     let pending = slice.ready.length;

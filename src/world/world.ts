@@ -2,7 +2,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Observable, Subject, firstValueFrom, fromEvent, lastValueFrom, merge, type Subscriber } from 'rxjs';
 import type { NativeBuffer } from '../native.js';
-import { Tensor, type Device } from '../runtime/device.js';
+import { Tensor, type Device, type Underway } from '../runtime/device.js';
 import type { Capture } from '../runtime/program.js';
 import type { EngineContext, Job } from '../engine/context.js';
 import type { Layout } from '../engine/layout.js';
@@ -69,7 +69,7 @@ export class World extends EventEmitter<WorldEvents> {
   readonly timings$: Observable<StageTiming>;
   private closing: Promise<void> | null = null;
   /** Memory an all-reduce still works on (by buffer: a broadcast's byte views share it), and when it is over. */
-  private readonly busy = new Map<NativeBuffer, Promise<void>>();
+  private readonly busy = new Map<NativeBuffer, JobEnd>();
   private readonly registrations: Registrations;
   /** Jobs waiting for an earlier job on the same tensors before they are submitted to the engine. */
   private deferred = 0;
@@ -150,26 +150,21 @@ export class World extends EventEmitter<WorldEvents> {
       }
       job.buffers = this.registrations.register(job.tensors);
       // A job on tensors an earlier job still works on goes in after it: their stages run on other streams.
-      const prior: Promise<void>[] = [];
+      let prior: JobEnd[] | null = null;
       for (const t of job.tensors) {
         const p = this.busy.get(t.buffer);
-        if (p !== undefined && !prior.includes(p)) prior.push(p);
+        if (p !== undefined && !prior?.includes(p)) (prior ??= []).push(p);
       }
-      let over!: () => void;
-      const ended = new Promise<void>((resolve) => (over = resolve));
-      let done = false;
+      const end = new JobEnd();
       job.ended = () => {
-        if (done) return;
-        done = true;
+        if (end.over) return;
         this.registrations.unregister(job.tensors);
-        over();
+        for (const t of job.tensors) if (this.busy.get(t.buffer) === end) this.busy.delete(t.buffer);
+        for (const d of this.devices) d.untrack(end);
+        end.end();
       };
-      for (const t of job.tensors) this.busy.set(t.buffer, ended);
-      for (const d of this.devices) d.track(ended);
-      void ended.then(() => {
-        for (const t of job.tensors) if (this.busy.get(t.buffer) === ended) this.busy.delete(t.buffer);
-        for (const d of this.devices) d.untrack(ended);
-      });
+      for (const t of job.tensors) this.busy.set(t.buffer, end);
+      for (const d of this.devices) d.track(end);
       let submitted = false;
       let unsubscribed = false;
       const seq = this.calls++;
@@ -222,11 +217,11 @@ export class World extends EventEmitter<WorldEvents> {
       };
       // Jobs reach the engine in call order, also behind a deferred one: with ranks in other processes, every
       // rank must submit the same sequence, whatever its timing.
-      if (prior.length === 0 && this.deferredTail === null) {
+      if (prior === null && this.deferredTail === null) {
         submit();
       } else {
         this.deferred++;
-        const tail: Promise<void> = Promise.allSettled([...prior, this.deferredTail]).then(() => {
+        const tail: Promise<void> = Promise.allSettled([...(prior ?? []).map((p) => p.whenOver()), this.deferredTail]).then(() => {
           this.deferred--;
           if (this.deferredTail === tail) this.deferredTail = null;
           submit();
@@ -277,7 +272,9 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   allReduce(tensors: readonly Tensor[], options: AllReduceOptions = {}): Promise<void> {
-    return lastValueFrom(this.allReduce$(tensors, options), { defaultValue: undefined }).then(() => undefined);
+    return new Promise<void>((resolve, reject) => {
+      this.allReduce$(tensors, options).subscribe({ error: reject, complete: resolve });
+    });
   }
 
   /**
@@ -501,6 +498,23 @@ export class World extends EventEmitter<WorldEvents> {
     if (this.closing) throw new ClosedError(`${call} on a closed world (world.close() was called): create a new world with simulate()`);
   }
 
+}
+
+/** When an all-reduce is over (its memory free for the next call on it); a promise only for those who wait. */
+class JobEnd implements Underway {
+  over = false;
+  private promise: Promise<void> | null = null;
+  private resolve: (() => void) | null = null;
+
+  whenOver(): Promise<void> {
+    if (this.over) return Promise.resolve();
+    return (this.promise ??= new Promise<void>((resolve) => (this.resolve = resolve)));
+  }
+
+  end(): void {
+    this.over = true;
+    this.resolve?.();
+  }
 }
 
 function isBucketList(x: readonly Tensor[] | readonly (readonly Tensor[])[]): x is readonly (readonly Tensor[])[] {

@@ -276,6 +276,13 @@ describe('fairring-rx bench --connect across processes (Gloo)', function () {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('warms up until steady with the stop agreed across processes (an all-reduce per round), and exits', async () => {
+    // Each process reads its own timing; the agreement itself is pinned in test/cli/bench-warm.test.ts.
+    const r = await launchScript(['--nnodes', '2', '--emulate-machines'], cli, ['bench', '--connect', '--pipelines', 'fairring', '--bytes', '1KiB', '--buckets', '4', '--iters', '2', '--warmup', '1', '--warmup-slices', '1', '--warmup-ms', '900', '--repeat', '2'], {}, 60);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/\[rank 0\] \| 1 KiB \| fairring \| 8 \|/);
+  });
 });
 
 describe('placeRanks', () => {

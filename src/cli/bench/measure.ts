@@ -106,7 +106,9 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
       });
     }
     // The native loop needs no JIT warm-up, and each of its runs captures one iteration through the engine first.
-    for (const s of subjects) await warm(s, s.kind === 'pipeline' ? o : { warmup: o.warmup, warmupSlices: 0 });
+    for (const s of subjects) {
+      await warm(s, s.kind === 'pipeline' ? o : { warmup: o.warmup, warmupSlices: 0, warmupMs: 0 }, (stop) => everyRank(s.world, stop));
+    }
     const runs = subjects.map((): Run[] => []);
     for (let r = 0; r < o.repeat; r++) {
       for (const [i, s] of subjects.entries()) runs[i]!.push(await timed(s, o.iters, record && s.kind === 'pipeline', sink));
@@ -118,17 +120,56 @@ async function measureSize(o: BenchOptions, worlds: ReadonlyMap<string, World>, 
   }
 }
 
+/** What the warm-up needs to know of the host: the time, and the JS thread's busy time so far (both in ms). */
+export interface WarmClock {
+  now(): number;
+  jsBusyMs(): number;
+}
+
+const hostClock: WarmClock = {
+  now: () => performance.now(),
+  jsBusyMs: () => performance.eventLoopUtilization().active,
+};
+
+/** A window of warm-up rounds lasts at least this long; its JS busy time per slice is one reading. */
+export const WARM_WINDOW_MS = 200;
+/** The warm-up is steady once this many windows in a row are not 10% faster than the fastest before them. */
+export const WARM_PATIENCE = 3;
+
 /**
- * At least `warmup` untimed iterations, more until `warmupSlices` slices ran: the engine's JavaScript is
- * optimized per call, so a few iterations of one large bucket leave it cold. Counted in slices, not time, so
- * every rank of a --connect job runs the same iterations.
+ * Untimed rounds of `warmup` iterations: at least one, more until `warmupSlices` slices ran, then more until the
+ * JS thread's busy time per slice stops falling (the optimizing JIT takes seconds of calls on a slow host: runs
+ * timed before then measure it, not the engine), for at most `warmupMs` (0: no such rounds). `agree` makes the
+ * stop a decision of every rank (with --connect all of them must run the same all-reduces): it resolves true
+ * when every rank would stop.
  */
-export async function warm(s: Pick<Subject, 'run'>, o: Pick<BenchOptions, 'warmup' | 'warmupSlices'>): Promise<void> {
+export async function warm(
+  s: Pick<Subject, 'run'>,
+  o: Pick<BenchOptions, 'warmup' | 'warmupSlices' | 'warmupMs'>,
+  agree: (stop: boolean) => Promise<boolean> = (stop) => Promise.resolve(stop),
+  clock: WarmClock = hostClock,
+): Promise<void> {
   if (o.warmup === 0) return;
-  for (let total = 0; ; ) {
+  const began = clock.now();
+  let total = 0;
+  let fastest = Infinity;
+  let flat = 0;
+  let window = { start: began, busy: clock.jsBusyMs(), slices: 0 };
+  for (;;) {
     const ran = (await s.run(o.warmup)).slices;
+    if (ran === 0) return;
     total += ran;
-    if (ran === 0 || total >= o.warmupSlices) return;
+    window.slices += ran;
+    const now = clock.now();
+    if (o.warmupMs > 0 && now - window.start >= WARM_WINDOW_MS) {
+      const busy = clock.jsBusyMs();
+      const perSlice = (busy - window.busy) / window.slices;
+      flat = perSlice < fastest * 0.9 ? 0 : flat + 1;
+      fastest = Math.min(fastest, perSlice);
+      window = { start: now, busy, slices: 0 };
+    }
+    const steady = o.warmupMs === 0 || flat >= WARM_PATIENCE || now - began >= o.warmupMs;
+    if (await agree(total >= o.warmupSlices && steady)) return;
   }
 }
 
@@ -193,6 +234,12 @@ async function timed(s: Subject, iters: number, record: boolean, sink?: TimingSi
     cpuMs: busiestCpu!,
     stageMs: Object.fromEntries([...stages].map(([stage, sum]) => [stage, sum.ms / sum.count])),
   };
+}
+
+/** Whether every rank of the job says yes (one all-reduce when ranks live in other processes). */
+async function everyRank(world: World, yes: boolean): Promise<boolean> {
+  const [anyNo] = await slowestRank(world, [yes ? 0 : 1]);
+  return anyNo === 0;
 }
 
 /** The largest of each figure over the job's ranks: an all-reduce (max) when ranks live in other processes. */

@@ -28,6 +28,8 @@ export interface BenchOptions {
   warmup: number;
   /** Warm-up iterations go on until at least this many slices ran (the JIT warms per slice, not per iteration). */
   warmupSlices: number;
+  /** Then on until the JS thread's time per slice stops falling, for at most this long (0: not at all). */
+  warmupMs: number;
   /** Runs per pipeline, interleaved across pipelines. */
   repeat: number;
   sliceBytes?: number;
@@ -60,6 +62,7 @@ export interface BenchFlags {
   iters: number;
   warmup: number;
   warmupSlices: number;
+  warmupMs: number;
   repeat: number;
   sliceBytes?: number;
   memoryBytes?: number;
@@ -98,6 +101,7 @@ export function resolveBenchOptions(f: BenchFlags): BenchOptions {
     iters: f.iters,
     warmup: f.warmup,
     warmupSlices: f.warmupSlices,
+    warmupMs: f.warmupMs,
     repeat: f.repeat,
     timings: f.timings === true,
     ...(f.sliceBytes !== undefined ? { sliceBytes: f.sliceBytes } : {}),

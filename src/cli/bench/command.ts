@@ -45,7 +45,7 @@ export function addBenchCommand(program: Command): void {
     .option('--iters <n>', 'timed iterations per run', positiveInt, 5)
     .option('--warmup <n>', 'untimed iterations per pipeline before the runs, at each size', nonNegativeInt, 2)
     .option('--warmup-slices <n>', 'with --warmup above 0, the pipelines\' warm-up iterations go on until this many slices ran', nonNegativeInt, 256)
-    .option('--warmup-ms <ms>', 'then on until the JS thread\'s time per slice stops falling, for at most this long per pipeline and size (0: not at all)', intIn(0, 3_600_000), 20_000)
+    .option('--warmup-ms <ms>', 'then on, at the first size, until the JS thread\'s time per slice stops falling, for at most this long per pipeline (0: not at all)', intIn(0, 3_600_000), 20_000)
     .option('--repeat <n>', 'runs per pipeline, interleaved across pipelines', positiveInt, 5)
     .option('--slice-bytes <size>', 'cut tensors into slices of at most this many bytes', size)
     .option('--memory-bytes <size>', 'staging budget per device (at one device per machine it sets the slice size)', size)

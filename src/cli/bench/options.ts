@@ -28,7 +28,7 @@ export interface BenchOptions {
   warmup: number;
   /** Warm-up iterations go on until at least this many slices ran (the JIT warms per slice, not per iteration). */
   warmupSlices: number;
-  /** Then on until the JS thread's time per slice stops falling, for at most this long (0: not at all). */
+  /** Then on, at the first size, until the JS thread's time per slice stops falling, for at most this long (0: not at all). */
   warmupMs: number;
   /** Runs per pipeline, interleaved across pipelines. */
   repeat: number;

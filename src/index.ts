@@ -2,7 +2,7 @@ export { simulate, type SimulateOptions } from './world/simulate.js';
 export { type WorldOptions } from './world/options.js';
 export { connect, placeRanks, type ConnectOptions, type JobPlacement } from './world/connect.js';
 export { World, type AllReduceOptions, type MemoryReport, type ReferenceLoopResult } from './world/world.js';
-export { Device, Tensor, type RankPlace } from './runtime/device.js';
+export { Device, Tensor, type RankPlace, type Underway } from './runtime/device.js';
 export { nativeRuntime, type Runtime } from './runtime/runtime.js';
 export { native, dtypes, reduceOps, collectiveKinds, OpCode, RecordMode, type NativeQueue, type AddonQueue, type NativeBuffer, type NativeDevice, type NativeStream, type QueueProgress, type BackendName, type DType, type ReduceOp } from './native.js';
 export type { HostArray } from './runtime/dtype.js';

@@ -21,6 +21,9 @@ export function expandJobs(slicesOf: (job: Job) => Slice[]): OperatorFunction<Jo
               const slices = slicesOf(jobs[j]!);
               for (let i = 0; i < slices.length && !subscriber.closed; i++) subscriber.next(slices[i]!);
             }
+          } catch (e) {
+            // As concatMap would: down the chain, not out of the source's callback.
+            subscriber.error(e);
           } finally {
             jobs.length = 0;
             emitting = false;

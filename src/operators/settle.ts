@@ -26,7 +26,12 @@ export function settle<T>(gate: SettleGate<T>): OperatorFunction<Slice, T> {
       const upstream = source.subscribe({
         next: (slice) => {
           pending++;
-          gate.whenSettled(slice, done);
+          try {
+            gate.whenSettled(slice, done);
+          } catch (e) {
+            // As mergeMap would: down the chain, not out of the source's callback.
+            subscriber.error(e);
+          }
         },
         error: (e: unknown) => subscriber.error(e),
         complete: () => {

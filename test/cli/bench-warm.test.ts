@@ -33,10 +33,15 @@ describe('bench warm-up', () => {
     ['rounds up to whole --warmup batches', 7, 3, 50, [3, 3, 3]],
   ];
   for (const [what, perIteration, warmup, warmupSlices, calls] of cases) {
-    it(`${what} (--warmup-ms 0)`, async () => {
+    it(`${what} (--warmup-ms 0), without asking the other ranks (each stops at the same round)`, async () => {
       const s = subject(perIteration);
-      await warm(s, { warmup, warmupSlices, warmupMs: 0 }, undefined, s.clock);
+      let asked = 0;
+      await warm(s, { warmup, warmupSlices, warmupMs: 0 }, (stop) => {
+        asked++;
+        return Promise.resolve(stop);
+      }, s.clock);
       expect(s.calls).to.deep.equal(calls);
+      expect(asked).to.equal(0);
     });
   }
 

@@ -66,6 +66,40 @@ describe('engine operators (marbles)', () => {
       expect(seen).to.deep.equal(['a0', 'a1', '|']);
     });
 
+    it('once unsubscribed, cuts no job queued behind the one being emitted', () => {
+      const jobs = new Subject<Job>();
+      const cut: string[] = [];
+      const counting = (j: Job): Slice[] => {
+        cut.push(String.fromCharCode(j.id));
+        return slicesOf(j);
+      };
+      const seen: string[] = [];
+      jobs.pipe(expandJobs(counting), take(2)).subscribe((s) => {
+        seen.push(nameOf(s));
+        if (nameOf(s) === 'a0') jobs.next(job('b', 1));
+      });
+      jobs.next(job('a', 3));
+      expect(seen).to.deep.equal(['a0', 'a1']);
+      expect(cut).to.deep.equal(['a']);
+    });
+
+    it('a throw while cutting a job goes down the chain as its error, as concatMap’s would', () => {
+      const seen: string[] = [];
+      const jobs = new Subject<Job>();
+      jobs
+        .pipe(
+          expandJobs((j) => {
+            if (j.id === 'b'.charCodeAt(0)) throw new Error('cannot cut b');
+            return slicesOf(j);
+          }),
+        )
+        .subscribe({ next: (s) => seen.push(nameOf(s)), error: (e: Error) => seen.push(`error: ${e.message}`) });
+      jobs.next(job('a', 1));
+      jobs.next(job('b', 1));
+      expect(seen).to.deep.equal(['a0', 'error: cannot cut b']);
+      expect(jobs.observed).to.equal(false);
+    });
+
     it('stops in the middle of a job once unsubscribed, and passes errors on', () => {
       scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
         const jobs = cold('a-b', { a: job('a', 3), b: job('b', 1) });
@@ -103,9 +137,18 @@ describe('engine operators (marbles)', () => {
     });
 
     it('passes an error on at once, with slices still settling, and emits nothing once unsubscribed', () => {
-      scheduler.run(({ cold, expectObservable }) => {
+      scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
         expectObservable(cold('0-#', slices(1), new Error('stage')).pipe(settle(gate([5])))).toBe('--#', {}, new Error('stage'));
-        expectObservable(cold('01|', slices(2)).pipe(settle(gate([1, 5]))), '--!').toBe('-x', { x: 'a0' });
+        const source = cold('01---|', slices(2));
+        expectObservable(source.pipe(settle(gate([1, 5]))), '--!').toBe('-x', { x: 'a0' });
+        expectSubscriptions(source.subscriptions).toBe('^-!');
+      });
+    });
+
+    it('a throw while asking when a slice settles goes down the chain as its error, as mergeMap’s would', () => {
+      scheduler.run(({ cold, expectObservable }) => {
+        const failing = { whenSettled: () => { throw new Error('no report'); } };
+        expectObservable(cold('0', slices(1)).pipe(settle(failing))).toBe('#', {}, new Error('no report'));
       });
     });
   });

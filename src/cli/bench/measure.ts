@@ -160,16 +160,21 @@ export async function warm(
     const ran = (await s.run(o.warmup)).slices;
     if (ran === 0) return;
     total += ran;
+    // Counted in slices alone, every rank stops at the same round without asking the others.
+    if (o.warmupMs === 0) {
+      if (total >= o.warmupSlices) return;
+      continue;
+    }
     window.slices += ran;
     const now = clock.now();
-    if (o.warmupMs > 0 && now - window.start >= WARM_WINDOW_MS) {
+    if (now - window.start >= WARM_WINDOW_MS) {
       const busy = clock.jsBusyMs();
       const perSlice = (busy - window.busy) / window.slices;
       flat = perSlice < fastest * 0.9 ? 0 : flat + 1;
       fastest = Math.min(fastest, perSlice);
       window = { start: now, busy, slices: 0 };
     }
-    const steady = o.warmupMs === 0 || flat >= WARM_PATIENCE || now - began >= o.warmupMs;
+    const steady = flat >= WARM_PATIENCE || now - began >= o.warmupMs;
     if (await agree(total >= o.warmupSlices && steady)) return;
   }
 }

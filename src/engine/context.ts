@@ -93,6 +93,8 @@ export interface Job {
    * failure cuts it short even before a slice of it is admitted.
    */
   touched: boolean;
+  /** Its last slice passed finish: the devices' own streams' waits for it are packed (flushed with the next flush). */
+  finished: boolean;
   /** The global rank a broadcast copies from; -1 for an all-reduce. The call check compares it across ranks. */
   root: number;
   /** Slices admitted and not yet settled. */

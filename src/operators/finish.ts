@@ -32,13 +32,14 @@ export function finish(ctx: EngineContext, gate: FinishGate): MonoTypeOperatorFu
         slice.padding = null;
       }
       if (slice.index === slice.job.sliceCount - 1) {
-        // The devices' own streams are the user's too: their wait is issued now, before any user code runs.
+        // The devices' own streams are the user's too: they wait for the job's last records. Flushed with the
+        // JS turn's other units, or, for a job that got in whole within its call, before the call returns.
         for (let i = 0; i < ctx.ranks.length; i++) {
           const r = ctx.ranks[i]!;
           waitUnlessDone(ctx, r.deviceStream, slice.ready[i]!);
         }
         ctx.program.commit(failureOf('finish'), slice);
-        ctx.program.flush();
+        slice.job.finished = true;
       }
       return slice;
     }),

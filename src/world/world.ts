@@ -211,8 +211,11 @@ export class World extends EventEmitter<WorldEvents> {
           job.ended();
           subscriber.error(e);
         } finally {
-          // What this job's first slices enqueued reaches the Queue in one call, before the caller goes on.
-          this.ctx.program.flush();
+          // What a job that got a slice in enqueued reaches the Queue before the call returns: the devices start
+          // on it at once, and where every slice got in, their own streams wait for it (the caller may work on
+          // them next). A job left waiting for a token adds only its start records: they go with the JS turn's
+          // next flush, not in a native call of their own.
+          if (job.live > 0 || job.finished) this.ctx.program.flush();
         }
       };
       // Jobs reach the engine in call order, also behind a deferred one: with ranks in other processes, every
@@ -488,6 +491,7 @@ export class World extends EventEmitter<WorldEvents> {
       start: [],
       cancelled: false,
       touched: false,
+      finished: false,
       root: -1,
       live: 0,
       ended: () => undefined,

@@ -316,6 +316,25 @@ describe('all-reduce on the CPU backend', () => {
       await world.close();
       expect(calls.remove, 'close() releases the rest with the queue').to.equal(2);
     });
+    it('a call whose job waits for a token makes no native call of its own: its start records go with the next flush', async () => {
+      let submits = 0;
+      const counting = runtimeOverridingQueue((q) => ({ submit: (ops: Float64Array, length: number) => (submits++, q.submit(ops, length)) }));
+      const world = await simulate({ machines: 2, devicesPerMachine: 2, parallelism: 8, runtime: counting });
+      const n = 64;
+      const inputs = Array.from({ length: 64 }, () => world.devices.map(() => gridArray('float32', n)));
+      const buckets = await Promise.all(inputs.map((bucket) => Promise.all(world.devices.map((d, i) => d.upload(bucket[i]!)))));
+      submits = 0;
+      // One slice per call: the first eight get in at once, each handing its stages over before it returns; the
+      // other 56 wait for tokens, so they pack a start record and return.
+      const reduced = buckets.map((tensors) => world.allReduce(tensors));
+      expect(submits, 'native calls during 64 calls, 8 tokens').to.equal(8);
+      await Promise.all(reduced);
+      for (const [b, tensors] of buckets.entries()) {
+        const expected = reference('float32', 'sum', inputs[b]!, n);
+        for (const [r, t] of tensors.entries()) expectClose('float32', 'sum', 4, await t.download(), expected, `bucket ${b}, rank ${r}`, true);
+      }
+      await world.close();
+    });
   });
 
   describe('broadcast', () => {
